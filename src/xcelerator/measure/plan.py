@@ -1,0 +1,75 @@
+"""Plan: how a model is measured. Stored with every measurement."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from xcelerator.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The measurement protocol.
+
+    Each *round* is one child process: load (``init_ms``), one first run (``first_run_ms``),
+    ``warmup_runs`` warm-up runs lasting at least ``warmup_seconds``, then timed runs until the
+    95% CI of the median is within ``rel_ci`` of it (relative half-width), with at least
+    ``min_runs`` runs and ``min_seconds``, at most ``max_runs`` runs and ``max_seconds``.
+    ``min_rounds``..``max_rounds`` rounds are run; rounds are added while the CI that covers
+    the spread between rounds is still wider than ``rel_ci``. ``timeout`` bounds one round
+    (seconds, load included); a round past it is killed and the measurement is ``timeout``.
+    ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file).
+    """
+
+    warmup_runs: int = 5
+    warmup_seconds: float = 0.0
+    min_runs: int = 10
+    max_runs: int = 10_000
+    min_seconds: float = 0.5
+    max_seconds: float = 10.0
+    rel_ci: float = 0.01
+    min_rounds: int = 3
+    max_rounds: int = 6
+    timeout: float = 300.0
+    threads: int | None = None
+    layers: bool = False
+    profile_runs: int = 20
+    memory: bool = True
+    energy: bool = False
+    input: str = "random"
+    seed: int = 0
+    npz: str | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.warmup_runs >= 0, "warmup_runs", "an integer >= 0"),
+            (self.min_runs >= 1, "min_runs", "an integer >= 1"),
+            (self.max_runs >= self.min_runs, "max_runs", f"an integer >= min_runs ({self.min_runs})"),
+            (self.min_seconds >= 0, "min_seconds", "a number >= 0"),
+            (self.max_seconds > 0 and self.max_seconds >= self.min_seconds, "max_seconds", "> 0 and >= min_seconds"),
+            (0 < self.rel_ci < 1, "rel_ci", "a fraction in (0, 1), e.g. 0.01 for 1%"),
+            (self.min_rounds >= 1, "min_rounds", "an integer >= 1"),
+            (self.max_rounds >= self.min_rounds, "max_rounds", f"an integer >= min_rounds ({self.min_rounds})"),
+            (self.timeout > 0, "timeout", "a number of seconds > 0"),
+            (self.threads is None or self.threads >= 1, "threads", "an integer >= 1"),
+            (self.input in ("random", "zeros", "npz"), "input", "one of random, zeros, npz"),
+            (self.input != "npz" or bool(self.npz), "npz", "a .npz file when input is npz"),
+        ]
+        for ok, name, what in checks:
+            if not ok:
+                raise BadInputError(f"plan: {name} must be {what}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise BadInputError(f"plan: unknown field(s) {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(**d)
+
+    def replace(self, **kw: Any) -> Plan:
+        return replace(self, **kw)

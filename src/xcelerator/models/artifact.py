@@ -1,0 +1,206 @@
+"""Artifact: a model file ready to run, with its inputs, content hash and graph stats."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError, MissingDependencyError
+from xcelerator.models.graphstats import GraphStats, graph_stats
+
+FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino", ".pt2": "torch", ".pt": "torchscript"}
+
+_ONNX_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
+    10: "float16", 11: "float64",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TensorSpec:
+        return cls(d["name"], tuple(d["shape"]), d["dtype"])
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model file. ``stats`` come from the ONNX graph (the file itself, or the ONNX export
+    that sits beside a TFLite/OpenVINO/torch file of the same name)."""
+
+    path: str
+    format: str
+    sha256: str
+    inputs: tuple[TensorSpec, ...]
+    stats: GraphStats | None = None
+    name: str = ""
+    spec: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_dict(self, with_nodes: bool = False) -> dict[str, Any]:
+        return {
+            "path": self.path, "format": self.format, "sha256": self.sha256, "name": self.name,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "stats": self.stats.to_dict(with_nodes=with_nodes) if self.stats else None,
+            "spec": self.spec,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Artifact:
+        return cls(
+            path=d["path"], format=d["format"], sha256=d["sha256"], name=d.get("name", ""),
+            inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
+            stats=GraphStats.from_dict(d["stats"]) if d.get("stats") else None,
+            spec=d.get("spec"),
+        )
+
+
+def sha256_file(path: Path, extra: Path | None = None) -> str:
+    h = hashlib.sha256()
+    for p in (path, extra):
+        if p is None:
+            continue
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _onnx_inputs(model: Any) -> tuple[TensorSpec, ...]:
+    inits = {i.name for i in model.graph.initializer}
+    out = []
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape: list[int | str] = []
+        for d in tt.shape.dim:
+            shape.append(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?"))
+        out.append(TensorSpec(vi.name, tuple(shape), _ONNX_DTYPES.get(tt.elem_type, "float32")))
+    return tuple(out)
+
+
+def _load_onnx(path: Path) -> tuple[tuple[TensorSpec, ...], GraphStats]:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise BadInputError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:120]})") from e
+    if len(model.graph.node) == 0:
+        raise BadInputError(f"{path}: not a valid ONNX model (the graph has no nodes)")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise BadInputError(f"{path}: corrupt ONNX model ({msg})") from e
+    return _onnx_inputs(model), graph_stats(model)
+
+
+def _tflite_inputs(path: Path) -> tuple[TensorSpec, ...]:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as e:
+        raise MissingDependencyError("ai-edge-litert", "litert", "Reading a .tflite file") from e
+    try:
+        it = Interpreter(model_path=str(path))
+    except Exception as e:
+        raise BadInputError(f"{path}: not a valid TFLite model ({str(e).splitlines()[0][:120]})") from e
+    return tuple(
+        TensorSpec(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__)
+        for d in it.get_input_details()
+    )
+
+
+def _openvino_inputs(path: Path) -> tuple[TensorSpec, ...]:
+    try:
+        import openvino as ov
+    except ImportError as e:
+        raise MissingDependencyError("openvino", "openvino", "Reading an OpenVINO IR file") from e
+    try:
+        m = ov.Core().read_model(str(path))
+    except Exception as e:
+        raise BadInputError(f"{path}: not a valid OpenVINO IR ({str(e).splitlines()[0][:120]})") from e
+    out = []
+    for p in m.inputs:
+        ps = p.get_partial_shape()
+        shape = tuple(int(d.get_length()) if d.is_static else "?" for d in ps)
+        out.append(TensorSpec(p.get_any_name(), shape, p.get_element_type().to_dtype().name))
+    return tuple(out)
+
+
+def _torch_inputs(path: Path, fmt: str) -> tuple[TensorSpec, ...]:
+    import torch
+
+    try:
+        if fmt == "torch":
+            ep = torch.export.load(str(path))
+            specs = [s for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+            metas = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+            out = []
+            for s in specs:
+                name = getattr(s.arg, "name", "input")
+                v = metas.get(name)
+                shape = tuple(int(x) for x in v.shape) if v is not None else ()
+                dtype = str(v.dtype).replace("torch.", "") if v is not None else "float32"
+                out.append(TensorSpec(name, shape, dtype))
+            return tuple(out)
+        torch.jit.load(str(path))
+    except Exception as e:
+        raise BadInputError(f"{path}: not a valid torch model file ({str(e).splitlines()[0][:120]})") from e
+    return ()
+
+
+def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None = None) -> Artifact:
+    """Read a model file: format by extension, content hash, inputs, graph stats.
+
+    Raises ``BadInputError`` for a missing, unsupported or corrupt file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise BadInputError(f"{p}: no such file")
+    if p.is_dir():
+        raise BadInputError(f"{p}: is a directory, expected a model file")
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise BadInputError(
+            f"{p}: unsupported model format '{p.suffix}'; expected one of {', '.join(sorted(FORMATS))}"
+        )
+    if p.stat().st_size == 0:
+        raise BadInputError(f"{p}: empty file, not a model")
+    stats: GraphStats | None = None
+    extra = None
+    if fmt == "onnx":
+        inputs, stats = _load_onnx(p)
+    else:
+        if fmt == "tflite":
+            with open(p, "rb") as f:
+                head = f.read(8)
+            if head[4:8] != b"TFL3":
+                raise BadInputError(f"{p}: not a TFLite model (missing the TFL3 identifier)")
+            inputs = _tflite_inputs(p)
+        elif fmt == "openvino":
+            extra = p.with_suffix(".bin")
+            if not extra.exists():
+                raise BadInputError(f"{p}: OpenVINO IR needs its weights file {extra.name} beside it")
+            inputs = _openvino_inputs(p)
+        else:
+            inputs = _torch_inputs(p, fmt)
+        sibling = p.with_suffix(".onnx")
+        if sibling.exists():
+            try:
+                _, stats = _load_onnx(sibling)
+            except BadInputError:
+                stats = None
+    return Artifact(
+        path=str(p.resolve()), format=fmt, sha256=sha256_file(p, extra), inputs=inputs,
+        stats=stats, name=name or p.stem, spec=spec,
+    )

@@ -1,0 +1,200 @@
+"""Graph statistics of an ONNX model: MACs/FLOPs per node and in total, parameters, bytes.
+
+Shapes come from ONNX shape inference (with data propagation, so Reshape targets resolve).
+A symbolic dimension (a dynamic batch, say) counts as 1. The counting rules:
+
+* Conv: ``N*Cout*prod(out_spatial) * (Cin/groups) * prod(kernel)`` MACs; ConvTranspose the
+  same counted from the input side; Gemm/MatMul: ``prod(batch) * M * N * K``.
+* FLOPs are ``2 * MACs`` for those, plus one FLOP per output element for bias, elementwise
+  ops and activations, ``prod(kernel)`` per output element for pooling, and a small constant
+  per element for normalizations and softmax (documented in ``_PER_ELEMENT``).
+* params: elements of the initializers a node reads (each initializer counted once overall).
+* bytes read/written: sizes of a node's input and output tensors (what a memory-bound kernel
+  moves), used by the cost models as features.
+
+We write this ourselves (rather than use a FLOP-counter package) because the counters we
+know either work on torch modules only or skip data-propagated shapes; the rules above are
+the ones the cost-model literature (nn-Meter, the seed's 13-feature encoding) uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
+
+# FLOPs per output element for ops that are not matrix products.
+_PER_ELEMENT = {
+    "Relu": 1, "Clip": 1, "Add": 1, "Sub": 1, "Mul": 1, "Div": 1, "Sigmoid": 4, "Tanh": 4,
+    "HardSigmoid": 3, "HardSwish": 4, "Gelu": 8, "Erf": 4, "Sqrt": 1, "Pow": 1, "Exp": 1,
+    "BatchNormalization": 2, "LayerNormalization": 5, "Softmax": 5, "LeakyRelu": 2,
+    "PRelu": 2, "Neg": 1, "Max": 1, "Min": 1, "ReduceMean": 1, "Where": 1, "Equal": 1,
+}
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    name: str
+    op_type: str
+    macs: int
+    flops: int
+    params: int
+    input_bytes: int
+    output_bytes: int
+    output_shape: tuple[int, ...]
+    kernel: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    groups: int = 1
+    in_channels: int = 0
+    out_channels: int = 0
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    macs: int
+    flops: int
+    params: int
+    node_count: int
+    op_histogram: dict[str, int]
+    nodes: tuple[NodeStats, ...] = field(default=(), repr=False)
+
+    def to_dict(self, with_nodes: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_nodes:
+            d.pop("nodes")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GraphStats:
+        nodes = tuple(
+            NodeStats(**{**n, "output_shape": tuple(n["output_shape"]), "kernel": tuple(n.get("kernel", ())),
+                         "strides": tuple(n.get("strides", ()))})
+            for n in d.get("nodes", ())
+        )
+        return cls(
+            macs=int(d["macs"]), flops=int(d["flops"]), params=int(d["params"]),
+            node_count=int(d["node_count"]), op_histogram=dict(d["op_histogram"]), nodes=nodes,
+        )
+
+
+def _dims(type_proto: Any) -> tuple[list[int], int] | None:
+    tt = type_proto.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
+    return dims, _DTYPE_BYTES.get(tt.elem_type, 4)
+
+
+def _attr(node: Any, name: str, default: Any) -> Any:
+    import onnx
+
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def graph_stats(model: Any) -> GraphStats:
+    """Statistics of an ``onnx.ModelProto`` (external data need not be loaded)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # shape inference is best effort; fall back to declared shapes
+        inferred = model
+    g = inferred.graph
+    shapes: dict[str, tuple[list[int], int]] = {}
+    for vi in [*g.input, *g.value_info, *g.output]:
+        d = _dims(vi.type)
+        if d is not None:
+            shapes[vi.name] = d
+    init_sizes: dict[str, int] = {}
+    for init in g.initializer:
+        dims = list(init.dims)
+        shapes[init.name] = (dims, _DTYPE_BYTES.get(init.data_type, 4))
+        init_sizes[init.name] = int(np.prod(dims)) if dims else 1
+    counted: set[str] = set()
+    nodes: list[NodeStats] = []
+    hist: dict[str, int] = {}
+    for i, node in enumerate(g.node):
+        op = node.op_type
+        hist[op] = hist.get(op, 0) + 1
+        ins = [shapes.get(n) for n in node.input if n]
+        outs = [shapes.get(n) for n in node.output if n]
+        out_dims = outs[0][0] if outs and outs[0] else []
+        out_elems = int(np.prod(out_dims)) if out_dims else 0
+        in_bytes = sum(int(np.prod(s[0])) * s[1] if s[0] else s[1] for s in ins if s)
+        out_bytes = sum(int(np.prod(s[0])) * s[1] if s[0] else s[1] for s in outs if s)
+        params = 0
+        for n in node.input:
+            if n in init_sizes and n not in counted:
+                params += init_sizes[n]
+                counted.add(n)
+        macs = 0
+        flops = 0
+        kernel: tuple[int, ...] = ()
+        strides: tuple[int, ...] = ()
+        groups = 1
+        cin = cout = 0
+        if op in ("Conv", "ConvTranspose") and len(ins) >= 2 and ins[0] and ins[1]:
+            w = ins[1][0]
+            groups = int(_attr(node, "group", 1))
+            kernel = tuple(int(k) for k in w[2:])
+            strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
+            kprod = int(np.prod(kernel)) if kernel else 1
+            if op == "Conv":
+                cout, cin = int(w[0]), int(w[1]) * groups
+                macs = out_elems * (cin // groups) * kprod
+            else:
+                cin, cout = int(w[0]), int(w[1]) * groups
+                in_elems = int(np.prod(ins[0][0]))
+                macs = in_elems * (cout // groups) * kprod
+            flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
+        elif op == "Gemm" and len(ins) >= 2 and ins[0] and ins[1]:
+            a = ins[0][0]
+            k = a[0] if int(_attr(node, "transA", 0)) else a[-1]
+            macs = out_elems * int(k)
+            flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
+        elif op == "MatMul" and len(ins) >= 2 and ins[0]:
+            k = ins[0][0][-1] if ins[0][0] else 1
+            macs = out_elems * int(k)
+            flops = 2 * macs
+        elif op in ("MaxPool", "AveragePool"):
+            kernel = tuple(int(k) for k in _attr(node, "kernel_shape", []))
+            strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
+            flops = out_elems * (int(np.prod(kernel)) if kernel else 1)
+        elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum") and ins and ins[0]:
+            flops = int(np.prod(ins[0][0])) if ins[0][0] else 0
+        else:
+            flops = out_elems * _PER_ELEMENT.get(op, 0)
+        nodes.append(
+            NodeStats(
+                name=node.name or f"{op}_{i}", op_type=op, macs=int(macs), flops=int(flops),
+                params=int(params), input_bytes=int(in_bytes), output_bytes=int(out_bytes),
+                output_shape=tuple(int(x) for x in out_dims), kernel=kernel, strides=strides,
+                groups=groups, in_channels=int(cin), out_channels=int(cout),
+            )
+        )
+    total_params = sum(init_sizes.values())
+    return GraphStats(
+        macs=sum(n.macs for n in nodes),
+        flops=sum(n.flops for n in nodes),
+        params=int(total_params),
+        node_count=len(nodes),
+        op_histogram=dict(sorted(hist.items(), key=lambda kv: -kv[1])),
+        nodes=tuple(nodes),
+    )
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23M'."""
+    if n == 0 or not math.isfinite(n):
+        return f"{n:g}{unit}"
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suf}{unit}"
+    return f"{n:.3g}{unit}"
