@@ -171,9 +171,11 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
     from xcelerator.measure import session
 
     st = common.store()
-    n_pairs = len(models) * len(targets)
-    with common.progress(None, f"measuring {n_pairs} model×target pair(s)") as advance:
-        comp = session.run(models, targets, plan, store=st, progress=advance, **zoo_kw)
+    with common.err.status("preparing models"):
+        pairs = session.prepare(models, targets, **zoo_kw)
+    total = len(pairs) * plan.min_rounds
+    with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
+        comp = session.execute(pairs, plan, store=st, progress=advance)
     ms = list(comp.measurements)
     if as_json:
         doc: dict[str, Any] = {"measurements": [m.to_json() for m in ms]}

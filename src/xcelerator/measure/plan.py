@@ -25,7 +25,7 @@ class Plan:
     warmup_runs: int = 5
     warmup_seconds: float = 0.0
     min_runs: int = 10
-    max_runs: int = 10_000
+    max_runs: int = 100_000
     min_seconds: float = 0.5
     max_seconds: float = 10.0
     rel_ci: float = 0.01

@@ -375,7 +375,7 @@ def median_ci(samples: list[float], z: float = 1.96) -> tuple[float, float, floa
 def time_loop(run: Any, plan: dict[str, Any]) -> tuple[list[float], str]:
     """Timed steady-state runs with adaptive stopping; returns (samples_ms, stop_reason)."""
     min_runs = int(plan.get("min_runs", 10))
-    max_runs = int(plan.get("max_runs", 10_000))
+    max_runs = int(plan.get("max_runs", 100_000))
     min_s = float(plan.get("min_seconds", 0.5))
     max_s = float(plan.get("max_seconds", 10.0))
     rel_ci = float(plan.get("rel_ci", 0.01))

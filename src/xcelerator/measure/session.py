@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xcelerator.measure.core import Measurement, ProgressFn, measure_many
+from xcelerator.measure.core import Measurement, ProgressFn, check_runnable, measure_many
 from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact
 from xcelerator.models.export import resolve_model
@@ -59,20 +59,30 @@ class Comparison:
         return rows
 
 
-def run(models: Sequence[str], targets: Sequence[str], plan: Plan, store: Any = None,
-        progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None,
-        **zoo_kw: Any) -> Comparison:
-    """Measure every model on every target, interleaved, store each result, return them all."""
+def prepare(models: Sequence[str], targets: Sequence[str], **zoo_kw: Any) -> list[tuple[Artifact, Target]]:
+    """Resolve every model for every target and check each pair can run here (bad input raises
+    ``BadInputError`` before anything is measured)."""
     tgts = [parse_target(t) for t in targets]
-    pairs: list[tuple[Artifact, Target]] = []
-    names: list[str] = []
-    for model in models:
-        for t in tgts:
-            a = artifact_for(model, t, **zoo_kw)
-            pairs.append((a, t))
-        names.append(pairs[-1][0].name)
+    pairs = [(artifact_for(model, t, **zoo_kw), t) for model in models for t in tgts]
+    for a, t in pairs:
+        check_runnable(a, t)
+    return pairs
+
+
+def execute(pairs: Sequence[tuple[Artifact, Target]], plan: Plan, store: Any = None,
+            progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None) -> Comparison:
+    """Measure the pairs interleaved, store each result, return them as a comparison."""
     ms = measure_many(pairs, plan, on_start=on_start, progress=progress)
     if store is not None:
         for (a, t), m in zip(pairs, ms, strict=True):
             store.add(m, a, t)
-    return Comparison(tuple(dict.fromkeys(names)), tuple(t.label for t in tgts), tuple(ms))
+    models = tuple(dict.fromkeys(a.name for a, _ in pairs))
+    targets = tuple(dict.fromkeys(t.label for _, t in pairs))
+    return Comparison(models, targets, tuple(ms))
+
+
+def run(models: Sequence[str], targets: Sequence[str], plan: Plan, store: Any = None,
+        progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None,
+        **zoo_kw: Any) -> Comparison:
+    """Measure every model on every target, interleaved, store each result, return them all."""
+    return execute(prepare(models, targets, **zoo_kw), plan, store, progress, on_start)

@@ -1,0 +1,42 @@
+# xcelerator: `make demo` and `make test` set everything up first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export XCEL_CACHE ?= $(CURDIR)/.xcel/cache
+
+.PHONY: setup demo test lint typecheck unit slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: a CPU wheel is on this machine's disk; an open range pulls a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/xcel --db demo-out/xcel.db demo --out demo-out
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy src/xcelerator
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+slow: setup
+	$(BIN)/pytest -q -m slow
+
+bench: setup
+	$(BIN)/python benchmarks/profiler.py
+
+clean:
+	rm -rf $(VENV) .xcel demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,128 @@
+"""The command line as users run it: real processes, real exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAST = ["--rounds", "1..2", "--max-time", "0.2", "--min-time", "0.05", "--warmup", "1", "--rel-ci", "5%"]
+
+
+def xcel(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("XCEL_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "xcelerator.cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(r: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_profile_json_is_the_only_thing_on_stdout(tiny_onnx: Path, tmp_path: Path) -> None:
+    r = xcel("profile", str(tiny_onnx), "-t", "onnxruntime?threads=1", "--layers", "--json", *FAST, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    [m] = doc["measurements"]
+    assert m["status"] == "ok" and m["target"] == "onnxruntime?threads=1" and m["model"] == "tiny"
+    assert set(m["stats"]) >= {"n", "mean_ms", "median_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms",
+                               "p99_ms", "cv", "ci_low_ms", "ci_high_ms"}
+    assert {"init_ms", "first_run_ms", "peak_rss_kib", "energy_mj", "layers", "unattributed_share", "env"} <= set(m)
+    assert m["layers"] and {"name", "op_type", "mean_ms", "share"} == set(m["layers"][0])
+    con = sqlite3.connect(tmp_path / "xcel.db")
+    assert con.execute("select status from measurements").fetchall() == [("ok",)]
+
+
+def test_compare_table_and_speedup(tmp_path: Path) -> None:
+    from tests.conftest import make_conv_model
+
+    a = make_conv_model(tmp_path / "small.onnx", cout=4)
+    b = make_conv_model(tmp_path / "big.onnx", cout=64, hw=32)
+    r = xcel("compare", str(a), str(b), "-t", "onnxruntime?threads=1", "-t", "openvino?threads=1", "--json",
+             *FAST, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert len(doc["measurements"]) == 4 and doc["reference_target"] == "onnxruntime?threads=1"
+    rows = {(x["model"], x["target"]): x for x in doc["table"]}
+    assert rows[("small", "onnxruntime?threads=1")]["speedup"] == pytest.approx(1.0)
+    ov = rows[("big", "openvino?threads=1")]
+    ref = rows[("big", "onnxruntime?threads=1")]
+    assert ov["speedup"] == pytest.approx(ref["median_ms"] / ov["median_ms"])
+    human = xcel("compare", str(a), "-t", "onnxruntime?threads=1", "-t", "openvino?threads=1", *FAST, cwd=tmp_path)
+    assert human.returncode == 0 and "speed-up against onnxruntime?threads=1" in human.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["profile", "missing.onnx"], "no such file"),
+        (["profile", "notes.onnx"], "not a valid ONNX model"),
+        (["profile", "MODEL", "-t", "tensorflow"], "unknown target 'tensorflow'"),
+        (["profile", "MODEL", "-t", "onnxruntime?thread=1"], "unknown option 'thread'"),
+        (["profile", "MODEL", "-t", "litert"], "runs tflite models, not onnx"),
+        (["profile", "MODEL", "--rel-ci", "lots"], "--rel-ci"),
+        (["profile", "nosuchnet"], "neither a file nor a zoo model"),
+        (["--db", "notes.onnx", "profile", "MODEL"], "not a SQLite database"),
+        (["zoo", "export", "mobilenet_v2", "--width", "3", "--out", "m.onnx"], "width 3 must be within"),
+        (["db", "import", "missing.json"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tiny_onnx: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "notes.onnx").write_text("not a model")
+    args = [str(tiny_onnx) if a == "MODEL" else a for a in args]
+    r = xcel(*args, cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert message in one_line_error(r)
+    assert r.stdout == ""
+    assert (tmp_path / "notes.onnx").read_text() == "not a model"
+
+
+def test_a_hang_is_a_failed_run_exit_1_and_is_stored(tiny_onnx: Path, tmp_path: Path) -> None:
+    # a first good measurement must survive the failing one
+    ok = xcel("profile", str(tiny_onnx), *FAST, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    from tests.conftest import make_conv_model
+
+    slow = make_conv_model(tmp_path / "slow.onnx", cout=64, hw=128)  # ~1 ms a run: 100k runs outlast the timeout
+    r = xcel("profile", str(slow), "--timeout", "2", "--min-time", "60", "--max-time", "60", "--rounds", "1",
+             "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    [m] = json.loads(r.stdout)["measurements"]
+    assert m["status"] == "timeout" and "timeout" in m["error"]
+    con = sqlite3.connect(tmp_path / "xcel.db")
+    assert con.execute("select status from measurements order by id").fetchall() == [("ok",), ("timeout",)]
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    r = xcel("--debug", "profile", "missing.onnx", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" in r.stderr
+
+
+def test_zoo_targets_and_db_export(tmp_path: Path, tiny_onnx: Path) -> None:
+    r = xcel("zoo", "list", "--json", cwd=tmp_path)
+    fams = {m["family"] for m in json.loads(r.stdout)["models"]}
+    assert {"mobilenet_v1", "mobilenet_v2", "resnet18", "resnet50", "squeezenet", "inception", "alexnet",
+            "bert_tiny", "bert_base"} <= fams
+    r = xcel("zoo", "export", "mobilenet_v2", "--width", "0.35", "--resolution", "96", "--out", "m.onnx", "--json",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    art = json.loads(r.stdout)["artifact"]
+    assert art["name"] == "mobilenet_v2_0.35_96" and (tmp_path / "m.onnx").exists()
+    r = xcel("targets", "--json", cwd=tmp_path)
+    probes = {p["target"]: p for p in json.loads(r.stdout)["targets"]}
+    assert probes["onnxruntime"]["usable"] is True
+    assert xcel("profile", str(tiny_onnx), *FAST, cwd=tmp_path).returncode == 0
+    r = xcel("db", "export", "--format", "csv", "--out", "csv", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "csv" / "samples.csv").exists()
+    r = xcel("db", "export", "--format", "json", cwd=tmp_path)
+    doc = json.loads(r.stdout)
+    assert len(doc["measurements"]) == 1 and doc["measurements"][0]["rounds"]

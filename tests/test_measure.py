@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xcelerator.errors import BadInputError
+from xcelerator.measure.core import measure, measure_many
+from xcelerator.measure.plan import Plan
+from xcelerator.models.artifact import load_artifact
+from xcelerator.models.export import materialize
+from xcelerator.models.zoo import parse_name
+from xcelerator.targets.registry import parse_target
+
+
+def test_onnxruntime_measurement_is_complete(tiny_onnx: Path, fast_plan: Plan) -> None:
+    a = load_artifact(tiny_onnx)
+    m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok", m.error
+    s = m.stats
+    assert s is not None and s.n == len(m.samples_ms) >= fast_plan.min_runs
+    assert s.min_ms <= s.ci_low_ms <= s.median_ms <= s.ci_high_ms <= s.max_ms
+    assert 1 <= len(m.rounds) <= fast_plan.max_rounds
+    assert all(len(r.warmup_ms) >= fast_plan.warmup_runs for r in m.rounds)
+    assert m.init_ms and m.init_ms > 0 and m.first_run_ms and m.first_run_ms > 0
+    assert m.rss_after_load_kib and m.peak_rss_kib and m.peak_rss_kib >= m.rss_after_load_kib
+    env = m.env
+    assert env["runtime"] == "onnxruntime" and env["runtime_version"] and env["cores"] >= 1
+    assert env["options"]["threads"] == "1" and env["cpu_model"] is not None and "loadavg_before" in env
+    # layers from ORT's own profiler: our node names, shares that add up with the remainder
+    assert any(x.op_type == "Conv" for x in m.layers), m.layers
+    assert m.unattributed_share is not None
+    assert sum(x.share for x in m.layers) + m.unattributed_share == pytest.approx(1.0, abs=1e-6) or (
+        m.unattributed_share == 0.0
+    )
+
+
+def test_round_pids_differ_each_round_is_its_own_process(tiny_onnx: Path) -> None:
+    plan = Plan(min_rounds=3, max_rounds=3, min_seconds=0.02, max_seconds=0.1, warmup_runs=1)
+    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), plan)
+    assert m.status == "ok"
+    assert len({r.pid for r in m.rounds}) == 3 and m.stats is not None and m.stats.rounds == 3
+    assert m.stats.rounds_ci_level == pytest.approx(0.75)
+
+
+def test_adaptive_stopping_stops_early_when_ci_is_reached(tiny_onnx: Path) -> None:
+    plan = Plan(min_rounds=1, max_rounds=1, min_runs=20, min_seconds=0.0, max_seconds=20, rel_ci=0.5)
+    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), plan)
+    assert m.rounds[0].stop_reason == "ci_reached"
+    assert len(m.samples_ms) < 200
+    fixed = Plan(min_rounds=1, max_rounds=1, min_runs=37, max_runs=37, min_seconds=0, max_seconds=30)
+    m2 = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), fixed)
+    assert len(m2.samples_ms) == 37 and m2.rounds[0].stop_reason == "max_runs"
+
+
+@pytest.mark.parametrize("uri", ["openvino?threads=1", "onnxruntime?threads=1&graph_opt=disable"])
+def test_other_local_targets_measure_with_layers(tiny_onnx: Path, fast_plan: Plan, uri: str) -> None:
+    m = measure(load_artifact(tiny_onnx), parse_target(uri), fast_plan.replace(layers=True))
+    assert m.status == "ok", m.error
+    assert m.layers and all(x.mean_ms >= 0 for x in m.layers)
+    assert m.env["runtime"] == uri.split("?")[0]
+
+
+def test_torch_and_litert_targets_measure_zoo_exports(fast_plan: Plan) -> None:
+    zm = parse_name("mobilenet_v2_0.35_96")
+    m = measure(materialize(zm, "torch"), parse_target("torch?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok", m.error
+    assert any("conv" in x.op_type for x in m.layers)
+    pytest.importorskip("litert_torch")
+    m2 = measure(materialize(zm, "tflite"), parse_target("litert?threads=1"), fast_plan.replace(layers=True))
+    assert m2.status == "ok", m2.error
+    assert not m2.layers and "no op profiler" in m2.layers_note
+
+
+def test_wrong_format_for_target_is_bad_input(tiny_onnx: Path, fast_plan: Plan) -> None:
+    with pytest.raises(BadInputError, match="runs tflite models, not onnx"):
+        measure(load_artifact(tiny_onnx), parse_target("litert"), fast_plan)
+
+
+def test_a_child_that_aborts_is_recorded_as_crashed(tiny_onnx: Path) -> None:
+    plan = Plan(min_rounds=2, max_rounds=3, min_seconds=60, max_seconds=60, max_runs=10**9, timeout=120)
+
+    def kill_soon(pid: int) -> None:
+        threading.Timer(1.5, lambda: os.kill(pid, signal.SIGABRT)).start()
+
+    t0 = time.time()
+    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), plan, on_start=kill_soon)
+    assert time.time() - t0 < 30
+    assert m.status == "crashed" and "SIGABRT" in m.error
+    assert len(m.rounds) == 1  # no further rounds after a crash
+
+
+def test_a_hanging_child_is_killed_at_the_timeout(tiny_onnx: Path) -> None:
+    plan = Plan(min_rounds=1, max_rounds=1, min_seconds=60, max_seconds=60, max_runs=10**9, timeout=2.0)
+    t0 = time.time()
+    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), plan)
+    assert m.status == "timeout" and "timeout of 2 s" in m.error
+    assert time.time() - t0 < 20
+
+
+def test_a_runtime_error_is_a_failed_measurement(tiny_onnx: Path, tmp_path: Path) -> None:
+    npz = tmp_path / "wrong.npz"
+    np.savez(npz, x=np.zeros((1, 5, 16, 16), np.float32))  # 5 channels; the model wants 3
+    plan = Plan(min_rounds=1, max_rounds=1, min_seconds=0.1, max_seconds=0.2, input="npz", npz=str(npz))
+    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime"), plan)
+    assert m.status == "failed"
+    assert "dimensions" in m.error and m.stats is None
+
+
+def test_user_inputs_from_npz_are_used(tiny_onnx: Path, tmp_path: Path) -> None:
+    npz = tmp_path / "in.npz"
+    np.savez(npz, x=np.ones((1, 3, 16, 16), np.float32))
+    plan = Plan(min_rounds=1, max_rounds=1, min_seconds=0.1, max_seconds=0.2, input="npz", npz=str(npz))
+    assert measure(load_artifact(tiny_onnx), parse_target("onnxruntime"), plan).status == "ok"
+
+
+def test_interleaving_alternates_order_between_rounds(tmp_path: Path) -> None:
+    from tests.conftest import make_conv_model
+
+    a = load_artifact(make_conv_model(tmp_path / "a.onnx", cout=4))
+    b = load_artifact(make_conv_model(tmp_path / "b.onnx", cout=32))
+    plan = Plan(min_rounds=3, max_rounds=3, min_seconds=0.02, max_seconds=0.05, warmup_runs=1)
+    t = parse_target("onnxruntime?threads=1")
+    ma, mb = measure_many([(a, t), (b, t)], plan)
+    order = sorted([(r.started, "a") for r in ma.rounds] + [(r.started, "b") for r in mb.rounds])
+    assert "".join(x for _, x in order) == "abbaab"
+    assert mb.stats is not None and ma.stats is not None and mb.stats.median_ms > ma.stats.median_ms

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xcelerator.measure.runner import median_ci
+from xcelerator.measure.stats import compute, order_stat_ci
+
+
+def test_stats_agree_with_numpy() -> None:
+    rng = np.random.default_rng(1)
+    r1, r2 = list(rng.lognormal(0, 0.1, 200)), list(rng.lognormal(0, 0.1, 300))
+    s = compute([r1, r2])
+    x = np.array(r1 + r2)
+    assert s.n == 500 and s.rounds == 2
+    assert s.median_ms == pytest.approx(np.median(x))
+    assert s.mean_ms == pytest.approx(x.mean())
+    assert s.std_ms == pytest.approx(x.std(ddof=1))
+    assert s.p99_ms == pytest.approx(np.percentile(x, 99))
+    assert s.cv == pytest.approx(x.std(ddof=1) / x.mean())
+    assert s.ci_low_ms <= s.median_ms <= s.ci_high_ms
+
+
+def test_order_statistic_ci_covers_the_true_median_about_95_percent() -> None:
+    rng = np.random.default_rng(2)
+    true_median = 1.0  # lognormal(0, s) has median exp(0)
+    hits = sum(lo <= true_median <= hi for lo, hi in (order_stat_ci(rng.lognormal(0, 0.3, 101)) for _ in range(2000)))
+    assert 0.93 <= hits / 2000 <= 0.98
+
+
+def test_child_side_ci_approximates_the_exact_one() -> None:
+    rng = np.random.default_rng(3)
+    x = list(rng.normal(10, 1, 400))
+    _, lo, hi = median_ci(x)
+    elo, ehi = order_stat_ci(np.array(x))
+    assert lo == pytest.approx(elo, rel=0.01) and hi == pytest.approx(ehi, rel=0.01)
+
+
+def test_ci_covers_drift_between_rounds() -> None:
+    rng = np.random.default_rng(4)
+    # three processes whose medians differ by +-10%, each very tight inside
+    rounds = [list(rng.normal(m, 0.001, 500)) for m in (0.9, 1.0, 1.1)]
+    s = compute(rounds)
+    pooled_lo, pooled_hi = order_stat_ci(np.concatenate(rounds))
+    assert (pooled_hi - pooled_lo) < 0.2 * (s.ci_high_ms - s.ci_low_ms)
+    assert s.ci_low_ms <= 0.9 + 0.01 and s.ci_high_ms >= 1.1 - 0.01
+    assert s.rounds_ci_level == pytest.approx(0.75)

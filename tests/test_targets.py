@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xcelerator.errors import BadInputError
+from xcelerator.targets.registry import parse_target, probe_all, usable
+
+
+def test_uri_with_options_round_trips() -> None:
+    t = parse_target("onnxruntime?threads=1&graph_opt=basic")
+    assert t.runtime == "onnxruntime" and t.opts == {"threads": "1", "graph_opt": "basic"}
+    assert parse_target(t.uri) == t
+    assert parse_target("ort").runtime == "onnxruntime"
+    assert parse_target("openvino?device=cpu").opts["device"] == "CPU"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("tensorflow", "unknown target 'tensorflow'; valid runtimes: onnxruntime, openvino, torch, litert"),
+        ("onnxruntime?thread=2", "unknown option 'thread'; valid options:"),
+        ("onnxruntime?threads=two", "must be a non-negative integer"),
+        ("onnxruntime?provider=rocm", "must be one of cpu, cuda, tensorrt"),
+        ("ssh://pi@board/onnxruntime", "remote targets"),
+    ],
+)
+def test_bad_targets_say_what_is_valid(uri: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message.replace("?", r"\?")):
+        parse_target(uri)
+
+
+def test_aliases_from_a_targets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "targets.yaml"
+    f.write_text("targets:\n  ort1: onnxruntime?threads=1\n")
+    monkeypatch.setenv("XCEL_TARGETS", str(f))
+    t = parse_target("ort1")
+    assert t.label == "ort1" and t.opts == {"threads": "1"}
+    f.write_text("targets: [1, 2")
+    with pytest.raises(BadInputError, match="not valid YAML"):
+        parse_target("ort1")
+
+
+def test_probes_never_raise_and_cpu_runtimes_are_usable_here() -> None:
+    probes = {p.target: p for p in probe_all()}
+    assert probes["onnxruntime"].usable
+    assert probes["openvino"].usable
+    assert probes["torch"].usable
+    assert all(p.detail for p in probes.values())
+    ok, _ = usable(parse_target("onnxruntime?threads=1"))
+    assert ok
+    import torch
+
+    cuda_ok, why = usable(parse_target("torch?device=cuda"))
+    assert cuda_ok == torch.cuda.is_available()
+    if not cuda_ok:
+        assert "CUDA" in why
