@@ -36,8 +36,11 @@ def make_conv_model(path: Path, cin: int = 3, cout: int = 8, hw: int = 16, k: in
         helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1),
     ]
     g = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, classes])], [w, b, fw, fb],
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, classes])],
+        [w, b, fw, fb],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
@@ -54,5 +57,13 @@ def tiny_onnx(tmp_path: Path) -> Path:
 def fast_plan():  # type: ignore[no-untyped-def]
     from xcelerator.measure.plan import Plan
 
-    return Plan(min_rounds=1, max_rounds=2, min_runs=10, min_seconds=0.05, max_seconds=0.3, warmup_runs=2,
-                rel_ci=0.05, timeout=120)
+    return Plan(
+        min_rounds=1,
+        max_rounds=2,
+        min_runs=10,
+        min_seconds=0.05,
+        max_seconds=0.3,
+        warmup_runs=2,
+        rel_ci=0.05,
+        timeout=120,
+    )

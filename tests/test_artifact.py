@@ -57,8 +57,12 @@ def test_semantically_corrupt_onnx_fails_the_checker(tmp_path: Path) -> None:
     from onnx import TensorProto, helper
 
     n = helper.make_node("NoSuchOp", ["x"], ["y"])
-    g = helper.make_graph([n], "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    g = helper.make_graph(
+        [n],
+        "bad",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
     p = tmp_path / "bad.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(p))
     with pytest.raises(BadInputError, match="corrupt ONNX"):

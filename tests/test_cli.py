@@ -17,8 +17,14 @@ FAST = ["--rounds", "1..2", "--max-time", "0.2", "--min-time", "0.05", "--warmup
 def xcel(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("XCEL_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "xcelerator.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "xcelerator.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess[str]) -> str:
@@ -34,9 +40,29 @@ def test_profile_json_is_the_only_thing_on_stdout(tiny_onnx: Path, tmp_path: Pat
     doc = json.loads(r.stdout)
     [m] = doc["measurements"]
     assert m["status"] == "ok" and m["target"] == "onnxruntime?threads=1" and m["model"] == "tiny"
-    assert set(m["stats"]) >= {"n", "mean_ms", "median_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms",
-                               "p99_ms", "cv", "ci_low_ms", "ci_high_ms"}
-    assert {"init_ms", "first_run_ms", "peak_rss_kib", "energy_mj", "layers", "unattributed_share", "env"} <= set(m)
+    assert set(m["stats"]) >= {
+        "n",
+        "mean_ms",
+        "median_ms",
+        "std_ms",
+        "min_ms",
+        "max_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "cv",
+        "ci_low_ms",
+        "ci_high_ms",
+    }
+    assert {
+        "init_ms",
+        "first_run_ms",
+        "peak_rss_kib",
+        "energy_mj",
+        "layers",
+        "unattributed_share",
+        "env",
+    } <= set(m)
     assert m["layers"] and {"name", "op_type", "mean_ms", "share"} == set(m["layers"][0])
     con = sqlite3.connect(tmp_path / "xcel.db")
     assert con.execute("select status from measurements").fetchall() == [("ok",)]
@@ -47,8 +73,18 @@ def test_compare_table_and_speedup(tmp_path: Path) -> None:
 
     a = make_conv_model(tmp_path / "small.onnx", cout=4)
     b = make_conv_model(tmp_path / "big.onnx", cout=64, hw=32)
-    r = xcel("compare", str(a), str(b), "-t", "onnxruntime?threads=1", "-t", "openvino?threads=1", "--json",
-             *FAST, cwd=tmp_path)
+    r = xcel(
+        "compare",
+        str(a),
+        str(b),
+        "-t",
+        "onnxruntime?threads=1",
+        "-t",
+        "openvino?threads=1",
+        "--json",
+        *FAST,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert len(doc["measurements"]) == 4 and doc["reference_target"] == "onnxruntime?threads=1"
@@ -93,8 +129,20 @@ def test_a_hang_is_a_failed_run_exit_1_and_is_stored(tiny_onnx: Path, tmp_path: 
     from tests.conftest import make_conv_model
 
     slow = make_conv_model(tmp_path / "slow.onnx", cout=64, hw=128)  # ~1 ms a run: 100k runs outlast the timeout
-    r = xcel("profile", str(slow), "--timeout", "2", "--min-time", "60", "--max-time", "60", "--rounds", "1",
-             "--json", cwd=tmp_path)
+    r = xcel(
+        "profile",
+        str(slow),
+        "--timeout",
+        "2",
+        "--min-time",
+        "60",
+        "--max-time",
+        "60",
+        "--rounds",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 1
     [m] = json.loads(r.stdout)["measurements"]
     assert m["status"] == "timeout" and "timeout" in m["error"]
@@ -110,10 +158,30 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_zoo_targets_and_db_export(tmp_path: Path, tiny_onnx: Path) -> None:
     r = xcel("zoo", "list", "--json", cwd=tmp_path)
     fams = {m["family"] for m in json.loads(r.stdout)["models"]}
-    assert {"mobilenet_v1", "mobilenet_v2", "resnet18", "resnet50", "squeezenet", "inception", "alexnet",
-            "bert_tiny", "bert_base"} <= fams
-    r = xcel("zoo", "export", "mobilenet_v2", "--width", "0.35", "--resolution", "96", "--out", "m.onnx", "--json",
-             cwd=tmp_path)
+    assert {
+        "mobilenet_v1",
+        "mobilenet_v2",
+        "resnet18",
+        "resnet50",
+        "squeezenet",
+        "inception",
+        "alexnet",
+        "bert_tiny",
+        "bert_base",
+    } <= fams
+    r = xcel(
+        "zoo",
+        "export",
+        "mobilenet_v2",
+        "--width",
+        "0.35",
+        "--resolution",
+        "96",
+        "--out",
+        "m.onnx",
+        "--json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     art = json.loads(r.stdout)["artifact"]
     assert art["name"] == "mobilenet_v2_0.35_96" and (tmp_path / "m.onnx").exists()

@@ -36,6 +36,17 @@ def test_child_side_ci_approximates_the_exact_one() -> None:
     assert lo == pytest.approx(elo, rel=0.01) and hi == pytest.approx(ehi, rel=0.01)
 
 
+def test_round_level_ci_covers_the_process_median_about_95_percent() -> None:
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(1000):
+        # each process has its own median (drift sd 5%), samples tight around it
+        rounds = [list(rng.normal(rng.normal(1.0, 0.05), 0.002, 50)) for _ in range(3)]
+        s = compute(rounds)
+        hits += s.ci_low_ms <= 1.0 <= s.ci_high_ms
+    assert 0.93 <= hits / 1000 <= 0.99
+
+
 def test_ci_covers_drift_between_rounds() -> None:
     rng = np.random.default_rng(4)
     # three processes whose medians differ by +-10%, each very tight inside
@@ -44,4 +55,4 @@ def test_ci_covers_drift_between_rounds() -> None:
     pooled_lo, pooled_hi = order_stat_ci(np.concatenate(rounds))
     assert (pooled_hi - pooled_lo) < 0.2 * (s.ci_high_ms - s.ci_low_ms)
     assert s.ci_low_ms <= 0.9 + 0.01 and s.ci_high_ms >= 1.1 - 0.01
-    assert s.rounds_ci_level == pytest.approx(0.75)
+    assert s.rounds_ci_level == pytest.approx(0.95)

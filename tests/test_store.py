@@ -40,7 +40,9 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, measured) ->
     st = Store(str(db))
     st.add(m, a, t)
     # a layer row that violates NOT NULL fails after the measurement and rounds rows were queued
-    bad = Measurement.from_dict({**m.to_dict(), "layers": [{"name": None, "op_type": "X", "mean_ms": 1.0, "share": 0.1}]})
+    bad = Measurement.from_dict(
+        {**m.to_dict(), "layers": [{"name": None, "op_type": "X", "mean_ms": 1.0, "share": 0.1}]}
+    )
     object.__setattr__(bad, "layers", (LayerTime(None, "X", 1.0, 0.1),))  # type: ignore[arg-type]
     with pytest.raises(BadInputError, match="cannot write"):
         st.add(bad, a, t)

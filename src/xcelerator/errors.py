@@ -27,6 +27,5 @@ class MissingDependencyError(BadInputError):
 
     def __init__(self, module: str, extra: str, what: str) -> None:
         super().__init__(
-            f"{what} needs the Python package '{module}', which is not installed: "
-            f"pip install 'xcelerator[{extra}]'"
+            f"{what} needs the Python package '{module}', which is not installed: pip install 'xcelerator[{extra}]'"
         )

@@ -46,9 +46,15 @@ def emit_json(doc: Any) -> None:
 @contextmanager
 def progress(total: int | None, what: str) -> Iterator[Any]:
     """A Rich progress bar on stderr; yields ``advance(description)``."""
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=err, transient=False) as p:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as p:
         task = p.add_task(what, total=total)
 
         def advance(desc: str) -> None:
@@ -61,5 +67,9 @@ def progress(total: int | None, what: str) -> Iterator[Any]:
 def setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err, show_path=False)], force=True)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+        force=True,
+    )

@@ -12,12 +12,16 @@ import traceback
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xcelerator.cli import common, db, measure, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
-    name="xcel", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="xcel",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="xcelerator: measure a network on real targets, predict its latency, make it fast.",
 )
 app.add_typer(zoo.app, name="zoo")
@@ -27,7 +31,9 @@ measure.register(app)
 
 @app.callback()
 def _root(
-    db_url: Annotated[str | None, typer.Option("--db", help="database URL or SQLite path (default: XCEL_DB or ./xcel.db)")] = None,
+    db_url: Annotated[
+        str | None, typer.Option("--db", help="database URL or SQLite path (default: XCEL_DB or ./xcel.db)")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="log progress details")] = False,
 ) -> None:
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except XcelError as e:
         if debug:
             traceback.print_exc()
-        common.err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        common.err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return e.exit_code
     except typer.Exit as e:
         return int(e.exit_code or 0)
@@ -65,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(e.exit_code)
         if debug:
             traceback.print_exc()
-        common.err.print(f"[red]error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)",
-                         highlight=False, soft_wrap=True)
+        common.err.print(
+            f"[red]error:[/red] {type(e).__name__}: {escape(str(e))} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     return 0
 

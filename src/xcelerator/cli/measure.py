@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from xcelerator.cli import common
@@ -21,10 +22,27 @@ def _rel_ci(text: str) -> float:
         raise BadInputError(f"--rel-ci {text!r}: expected a fraction like 0.01 or a percentage like 1%") from None
 
 
-def make_plan(runs: int | None, min_time: float | None, max_time: float | None, rel_ci: str, warmup: int,
-              threads: int | None, timeout: float, layers: bool, rounds: str | None, inputs: str, seed: int) -> Plan:
-    kw: dict[str, Any] = {"rel_ci": _rel_ci(rel_ci), "warmup_runs": warmup, "threads": threads, "timeout": timeout,
-                          "layers": layers, "seed": seed}
+def make_plan(
+    runs: int | None,
+    min_time: float | None,
+    max_time: float | None,
+    rel_ci: str,
+    warmup: int,
+    threads: int | None,
+    timeout: float,
+    layers: bool,
+    rounds: str | None,
+    inputs: str,
+    seed: int,
+) -> Plan:
+    kw: dict[str, Any] = {
+        "rel_ci": _rel_ci(rel_ci),
+        "warmup_runs": warmup,
+        "threads": threads,
+        "timeout": timeout,
+        "layers": layers,
+        "seed": seed,
+    }
     if runs is not None:
         kw.update(min_runs=runs, max_runs=runs, min_seconds=0.0, max_seconds=max(max_time or 0, 3600.0))
     if min_time is not None:
@@ -56,15 +74,35 @@ def _fmt(v: float | None, unit: str = "", digits: int = 3) -> str:
 
 def measurement_table(ms: list[Measurement]) -> Table:
     t = Table(title="measurements", show_lines=False)
-    for c in ("model", "target", "status", "median ms", "95% CI", "n", "rounds", "init ms", "first ms", "peak RSS MiB"):
+    for c in (
+        "model",
+        "target",
+        "status",
+        "median ms",
+        "95% CI",
+        "n",
+        "rounds",
+        "init ms",
+        "first ms",
+        "peak RSS MiB",
+    ):
         t.add_column(c, justify="right" if c not in ("model", "target", "status") else "left")
     for m in ms:
         s = m.stats
         ci = f"{s.ci_low_ms:.4g}–{s.ci_high_ms:.4g} (±{100 * s.rel_ci:.1f}%)" if s else "-"
         status = m.status if m.status == "ok" else f"[red]{m.status}[/red]"
-        t.add_row(m.model, m.target, status, _fmt(s.median_ms if s else None, digits=4), ci, str(s.n if s else 0),
-                  str(len(m.rounds)), _fmt(m.init_ms), _fmt(m.first_run_ms),
-                  _fmt(m.peak_rss_kib / 1024 if m.peak_rss_kib else None))
+        t.add_row(
+            m.model,
+            m.target,
+            status,
+            _fmt(s.median_ms if s else None, digits=4),
+            ci,
+            str(s.n if s else 0),
+            str(len(m.rounds)),
+            _fmt(m.init_ms),
+            _fmt(m.first_run_ms),
+            _fmt(m.peak_rss_kib / 1024 if m.peak_rss_kib else None),
+        )
     return t
 
 
@@ -76,25 +114,29 @@ def layer_tables(m: Measurement, top: int = 10) -> list[Table]:
         a.add_column(c, justify="right" if c != "op type" else "left")
     total = sum(x.mean_ms for x in m.layers)
     for op, ms in m.by_op_type().items():
-        a.add_row(op, f"{ms:.4f}", f"{100 * ms / total * (1 - (m.unattributed_share or 0)):.1f}%")
+        a.add_row(escape(op), f"{ms:.4f}", f"{100 * ms / total * (1 - (m.unattributed_share or 0)):.1f}%")
     a.add_row("(unattributed)", "", f"{100 * (m.unattributed_share or 0):.1f}%")
     b = Table(title=f"top {top} nodes")
     for c in ("node", "op type", "ms", "share"):
         b.add_column(c, justify="right" if c in ("ms", "share") else "left")
     for x in m.layers[:top]:
-        b.add_row(x.name[:60], x.op_type, f"{x.mean_ms:.4f}", f"{100 * x.share:.1f}%")
+        b.add_row(escape(x.name[:60]), escape(x.op_type[:40]), f"{x.mean_ms:.4f}", f"{100 * x.share:.1f}%")
     return [a, b]
 
 
 Runs = Annotated[int | None, typer.Option("--runs", help="exactly N timed runs per round (no adaptive stop)")]
 MinTime = Annotated[float | None, typer.Option("--min-time", help="at least S seconds of timed runs per round")]
 MaxTime = Annotated[float | None, typer.Option("--max-time", help="at most S seconds of timed runs per round")]
-RelCi = Annotated[str, typer.Option("--rel-ci", help="stop when the CI half-width of the median is under this (0.01 or 1%)")]
+RelCi = Annotated[
+    str, typer.Option("--rel-ci", help="stop when the CI half-width of the median is under this (0.01 or 1%)")
+]
 Warmup = Annotated[int, typer.Option("--warmup", help="warm-up runs (reported, not counted)")]
 Threads = Annotated[int | None, typer.Option("--threads", help="runtime threads (unless the target URI sets them)")]
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds one round may take before it is killed")]
 Layers = Annotated[bool, typer.Option("--layers", help="per-node times from the runtime's own profiler")]
-Rounds = Annotated[str | None, typer.Option("--rounds", help="child processes per measurement: N or MIN..MAX (default 3..6)")]
+Rounds = Annotated[
+    str | None, typer.Option("--rounds", help="child processes per measurement: N or MIN..MAX (default 3..6)")
+]
 Inputs = Annotated[str, typer.Option("--input", help="random (seeded), zeros, or a .npz file")]
 Seed = Annotated[int, typer.Option("--seed", help="seed of random inputs")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
@@ -103,33 +145,75 @@ Res = Annotated[int | None, typer.Option("--resolution", help="zoo input resolut
 Seq = Annotated[int | None, typer.Option("--seq-len", help="zoo text model sequence length")]
 
 
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def profile(
         model: Annotated[str, typer.Argument(help="model file (.onnx .tflite .xml .pt2) or zoo name")],
-        target: Annotated[list[str] | None, typer.Option("--target", "-t", help="target URI or alias (repeatable)")] = None,
-        runs: Runs = None, min_time: MinTime = None, max_time: MaxTime = None, rel_ci: RelCi = "0.01",
-        warmup: Warmup = 5, threads: Threads = None, timeout: Timeout = 300.0, layers: Layers = False,
-        rounds: Rounds = None, inputs: Inputs = "random", seed: Seed = 0, json: Json = False,
-        width: Width = None, resolution: Res = None, seq_len: Seq = None,
+        target: Annotated[
+            list[str] | None, typer.Option("--target", "-t", help="target URI or alias (repeatable)")
+        ] = None,
+        runs: Runs = None,
+        min_time: MinTime = None,
+        max_time: MaxTime = None,
+        rel_ci: RelCi = "0.01",
+        warmup: Warmup = 5,
+        threads: Threads = None,
+        timeout: Timeout = 300.0,
+        layers: Layers = False,
+        rounds: Rounds = None,
+        inputs: Inputs = "random",
+        seed: Seed = 0,
+        json: Json = False,
+        width: Width = None,
+        resolution: Res = None,
+        seq_len: Seq = None,
     ) -> None:
         """Measure one model on one or more targets; store and print the result."""
-        _run([model], target or ["onnxruntime"], make_plan(runs, min_time, max_time, rel_ci, warmup, threads,
-             timeout, layers, rounds, inputs, seed), json, False, width=width, resolution=resolution, seq_len=seq_len)
+        _run(
+            [model],
+            target or ["onnxruntime"],
+            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed),
+            json,
+            False,
+            width=width,
+            resolution=resolution,
+            seq_len=seq_len,
+        )
 
     @app.command()
     def compare(
         models: Annotated[list[str], typer.Argument(help="model files or zoo names")],
-        target: Annotated[list[str] | None, typer.Option("--target", "-t", help="target URI (repeatable); the first is the reference")] = None,
-        runs: Runs = None, min_time: MinTime = None, max_time: MaxTime = None, rel_ci: RelCi = "0.01",
-        warmup: Warmup = 5, threads: Threads = None, timeout: Timeout = 300.0, layers: Layers = False,
-        rounds: Rounds = None, inputs: Inputs = "random", seed: Seed = 0, json: Json = False,
-        width: Width = None, resolution: Res = None, seq_len: Seq = None,
+        target: Annotated[
+            list[str] | None,
+            typer.Option("--target", "-t", help="target URI (repeatable); the first is the reference"),
+        ] = None,
+        runs: Runs = None,
+        min_time: MinTime = None,
+        max_time: MaxTime = None,
+        rel_ci: RelCi = "0.01",
+        warmup: Warmup = 5,
+        threads: Threads = None,
+        timeout: Timeout = 300.0,
+        layers: Layers = False,
+        rounds: Rounds = None,
+        inputs: Inputs = "random",
+        seed: Seed = 0,
+        json: Json = False,
+        width: Width = None,
+        resolution: Res = None,
+        seq_len: Seq = None,
     ) -> None:
         """Models × targets, interleaved round by round, with speed-up against the first target."""
-        _run(models, target or ["onnxruntime"], make_plan(runs, min_time, max_time, rel_ci, warmup, threads,
-             timeout, layers, rounds, inputs, seed), json, True, width=width, resolution=resolution, seq_len=seq_len)
+        _run(
+            models,
+            target or ["onnxruntime"],
+            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed),
+            json,
+            True,
+            width=width,
+            resolution=resolution,
+            seq_len=seq_len,
+        )
 
     @app.command()
     def targets(json: Json = False) -> None:
@@ -138,15 +222,21 @@ def register(app: typer.Typer) -> None:
 
         probes = probe_all()
         if json:
-            common.emit_json({"targets": [p.__dict__ for p in probes],
-                              "options": {r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
-                                          for r, s in RUNTIMES.items()}})
+            common.emit_json(
+                {
+                    "targets": [p.__dict__ for p in probes],
+                    "options": {
+                        r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
+                        for r, s in RUNTIMES.items()
+                    },
+                }
+            )
             return
         t = Table(title="targets on this machine")
         for c in ("target", "usable", "detail"):
             t.add_column(c)
         for p in probes:
-            t.add_row(p.target, "[green]yes[/green]" if p.usable else "[red]no[/red]", p.detail)
+            t.add_row(p.target, "[green]yes[/green]" if p.usable else "[red]no[/red]", escape(p.detail))
         common.out.print(t)
 
     @app.command()
@@ -191,10 +281,12 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
             for t in layer_tables(m):
                 common.out.print(t)
             if plan.layers and not m.layers and m.layers_note:
-                common.err.print(f"{m.model} on {m.target}: no layer times: {m.layers_note}")
+                common.err.print(escape(f"{m.model} on {m.target}: no layer times: {m.layers_note}"))
         for m in ms:
             if m.status != "ok":
-                common.err.print(f"[red]{m.model} on {m.target}: {m.status}: {m.error}[/red]", highlight=False)
+                common.err.print(
+                    f"[red]{escape(f'{m.model} on {m.target}: {m.status}: {m.error}')}[/red]", highlight=False
+                )
     if any(m.status != "ok" for m in ms):
         raise typer.Exit(1)
 
@@ -212,6 +304,8 @@ def comparison_table(comp: Any) -> Table:
                 cells.append(m.status if m else "-")
                 continue
             sp = comp.speedup(model, tg)
-            cells.append(f"{m.stats.median_ms:.4g}" + (f" ({sp:.2f}×)" if sp is not None and tg != comp.targets[0] else ""))
+            cells.append(
+                f"{m.stats.median_ms:.4g}" + (f" ({sp:.2f}×)" if sp is not None and tg != comp.targets[0] else "")
+            )
         t.add_row(model, *cells)
     return t

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,12 +18,19 @@ def list_(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Zoo families and their options."""
     from xcelerator.models import zoo
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in zoo.list_models():
         e = zoo.entry(name)
-        rows.append({"family": name, "kind": e.kind, "description": e.description,
-                     "widths": list(e.widths), "resolutions": list(e.resolutions) if e.kind == "image" else [],
-                     "example": zoo.parse_name(name).name})
+        rows.append(
+            {
+                "family": name,
+                "kind": e.kind,
+                "description": e.description,
+                "widths": list(e.widths),
+                "resolutions": list(e.resolutions) if e.kind == "image" else [],
+                "example": zoo.parse_name(name).name,
+            }
+        )
     if json:
         common.emit_json({"models": rows})
         return
@@ -33,8 +40,9 @@ def list_(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for r in rows:
         t.add_row(r["family"], r["example"], ", ".join(f"{w:g}" for w in r["widths"]) or "-", r["description"])
     common.out.print(t)
-    common.err.print("image models take --resolution (multiple of 8, 32..512; seed values 96..224); "
-                     "text models take --seq-len")
+    common.err.print(
+        "image models take --resolution (multiple of 8, 32..512; seed values 96..224); text models take --seq-len"
+    )
 
 
 @app.command()
@@ -44,7 +52,9 @@ def export(
     width: Annotated[float | None, typer.Option("--width")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution")] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="onnx, tflite, openvino or torch (default: from --out)")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="onnx, tflite, openvino or torch (default: from --out)")
+    ] = None,
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Export a zoo model (ONNX; TFLite when a converter is installed; OpenVINO IR; torch .pt2)."""
@@ -56,8 +66,10 @@ def export(
     by_ext = {v: k for k, v in EXT.items()}
     f = fmt or by_ext.get(out.suffix.lower())
     if f is None:
-        raise BadInputError(f"--out {out}: cannot tell the format from '{out.suffix}'; use --format "
-                            f"({', '.join(EXT)}) or an extension ({', '.join(EXT.values())})")
+        raise BadInputError(
+            f"--out {out}: cannot tell the format from '{out.suffix}'; use --format "
+            f"({', '.join(EXT)}) or an extension ({', '.join(EXT.values())})"
+        )
     zm = parse_name(name, width=width, resolution=resolution, seq_len=seq_len)
     with common.err.status(f"exporting {zm.name} to {f}"):
         a = materialize(zm, f, out=out)
@@ -65,5 +77,7 @@ def export(
         common.emit_json({"artifact": a.to_dict()})
         return
     s = a.stats
-    common.out.print(f"{a.name} → {out} ({f}, sha256 {a.sha256[:12]})"
-                     + (f": {human(s.macs)} MACs, {human(s.params)} params, {s.node_count} nodes" if s else ""))
+    common.out.print(
+        f"{a.name} → {out} ({f}, sha256 {a.sha256[:12]})"
+        + (f": {human(s.macs)} MACs, {human(s.params)} params, {s.node_count} nodes" if s else "")
+    )

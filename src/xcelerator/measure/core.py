@@ -94,25 +94,52 @@ class Measurement:
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``profile``/``compare`` (keys may be added, never renamed)."""
         s = self.stats
-        keys = ("n", "mean_ms", "median_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms", "p99_ms", "cv",
-                "ci_low_ms", "ci_high_ms")
+        keys = (
+            "n",
+            "mean_ms",
+            "median_ms",
+            "std_ms",
+            "min_ms",
+            "max_ms",
+            "p90_ms",
+            "p95_ms",
+            "p99_ms",
+            "cv",
+            "ci_low_ms",
+            "ci_high_ms",
+        )
         stats_d: dict[str, Any] | None = None
         if s is not None:
             sd = s.to_dict()
             stats_d = {k: sd[k] for k in keys}
-            stats_d.update(rounds=s.rounds, round_medians_ms=list(s.round_medians_ms), rel_ci=s.rel_ci,
-                           rounds_ci_level=s.rounds_ci_level)
+            stats_d.update(
+                rounds=s.rounds,
+                round_medians_ms=list(s.round_medians_ms),
+                rel_ci=s.rel_ci,
+                rounds_ci_level=s.rounds_ci_level,
+            )
         return {
-            "model": self.model, "artifact_sha256": self.artifact_sha256, "target": self.target,
-            "status": self.status, "error": self.error or None, "stats": stats_d,
-            "init_ms": self.init_ms, "first_run_ms": self.first_run_ms, "peak_rss_kib": self.peak_rss_kib,
-            "rss_before_load_kib": self.rss_before_load_kib, "rss_after_load_kib": self.rss_after_load_kib,
-            "energy_mj": self.energy_mj, "energy_note": self.energy_note,
-            "layers": [asdict(x) for x in self.layers], "unattributed_share": self.unattributed_share,
+            "model": self.model,
+            "artifact_sha256": self.artifact_sha256,
+            "target": self.target,
+            "status": self.status,
+            "error": self.error or None,
+            "stats": stats_d,
+            "init_ms": self.init_ms,
+            "first_run_ms": self.first_run_ms,
+            "peak_rss_kib": self.peak_rss_kib,
+            "rss_before_load_kib": self.rss_before_load_kib,
+            "rss_after_load_kib": self.rss_after_load_kib,
+            "energy_mj": self.energy_mj,
+            "energy_note": self.energy_note,
+            "layers": [asdict(x) for x in self.layers],
+            "unattributed_share": self.unattributed_share,
             "layers_note": self.layers_note or None,
             "warmup_ms": [list(r.warmup_ms) for r in self.rounds],
-            "env": self.env, "plan": self.plan.to_dict(),
-            "started": self.started, "finished": self.finished,
+            "env": self.env,
+            "plan": self.plan.to_dict(),
+            "started": self.started,
+            "finished": self.finished,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,15 +156,27 @@ class Measurement:
             for r in d.get("rounds", ())
         )
         return cls(
-            model=d["model"], artifact_sha256=d["artifact_sha256"], target=d["target"],
-            plan=Plan.from_dict(d["plan"]), status=d["status"], error=d.get("error") or "", rounds=rounds,
+            model=d["model"],
+            artifact_sha256=d["artifact_sha256"],
+            target=d["target"],
+            plan=Plan.from_dict(d["plan"]),
+            status=d["status"],
+            error=d.get("error") or "",
+            rounds=rounds,
             stats=st.Stats.from_dict(d["stats_full"]) if d.get("stats_full") else None,
-            init_ms=d.get("init_ms"), first_run_ms=d.get("first_run_ms"), peak_rss_kib=d.get("peak_rss_kib"),
-            rss_before_load_kib=d.get("rss_before_load_kib"), rss_after_load_kib=d.get("rss_after_load_kib"),
+            init_ms=d.get("init_ms"),
+            first_run_ms=d.get("first_run_ms"),
+            peak_rss_kib=d.get("peak_rss_kib"),
+            rss_before_load_kib=d.get("rss_before_load_kib"),
+            rss_after_load_kib=d.get("rss_after_load_kib"),
             layers=tuple(LayerTime(**x) for x in d.get("layers", ())),
-            unattributed_share=d.get("unattributed_share"), layers_note=d.get("layers_note") or "",
-            energy_mj=d.get("energy_mj"), energy_note=d.get("energy_note") or "", env=d.get("env", {}),
-            started=d.get("started", 0.0), finished=d.get("finished", 0.0),
+            unattributed_share=d.get("unattributed_share"),
+            layers_note=d.get("layers_note") or "",
+            energy_mj=d.get("energy_mj"),
+            energy_note=d.get("energy_note") or "",
+            env=d.get("env", {}),
+            started=d.get("started", 0.0),
+            finished=d.get("finished", 0.0),
         )
 
 
@@ -159,13 +198,21 @@ def _effective(target: Target, plan: Plan) -> Target:
     return target
 
 
-def run_round(artifact: Artifact, target: Target, plan: Plan, index: int, layers: bool,
-              on_start: Callable[[int], None] | None = None) -> tuple[RoundResult, dict[str, Any]]:
+def run_round(
+    artifact: Artifact,
+    target: Target,
+    plan: Plan,
+    index: int,
+    layers: bool,
+    on_start: Callable[[int], None] | None = None,
+) -> tuple[RoundResult, dict[str, Any]]:
     """One child process. Returns the round and the child's raw result (env, layers)."""
     target = _effective(target, plan)
     with tempfile.TemporaryDirectory(prefix="xcel-round-") as d:
         req = {
-            "model": artifact.path, "runtime": target.runtime, "options": target.opts,
+            "model": artifact.path,
+            "runtime": target.runtime,
+            "options": target.opts,
             "inputs": [t.to_dict() for t in artifact.inputs],
             "plan": {**plan.to_dict(), "layers": layers},
         }
@@ -177,7 +224,11 @@ def run_round(artifact: Artifact, target: Target, plan: Plan, index: int, layers
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, str(RUNNER), str(req_path), str(out_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                env=env,
+                start_new_session=True,
             )
             if on_start is not None:
                 on_start(proc.pid)
@@ -203,11 +254,20 @@ def run_round(artifact: Artifact, target: Target, plan: Plan, index: int, layers
     else:
         rstatus, error = raw.get("status", "failed"), raw.get("error", "")
     rr = RoundResult(
-        index=index, status=rstatus, error=error, samples_ms=tuple(raw.get("samples_ms", ())),
-        warmup_ms=tuple(raw.get("warmup_ms", ())), init_ms=raw.get("init_ms"), first_run_ms=raw.get("first_run_ms"),
-        peak_rss_kib=peak, rss_before_load_kib=raw.get("rss_before_load_kib"),
-        rss_after_load_kib=raw.get("rss_after_load_kib"), stop_reason=raw.get("stop_reason", ""),
-        started=started, finished=finished, pid=proc.pid,
+        index=index,
+        status=rstatus,
+        error=error,
+        samples_ms=tuple(raw.get("samples_ms", ())),
+        warmup_ms=tuple(raw.get("warmup_ms", ())),
+        init_ms=raw.get("init_ms"),
+        first_run_ms=raw.get("first_run_ms"),
+        peak_rss_kib=peak,
+        rss_before_load_kib=raw.get("rss_before_load_kib"),
+        rss_after_load_kib=raw.get("rss_after_load_kib"),
+        stop_reason=raw.get("stop_reason", ""),
+        started=started,
+        finished=finished,
+        pid=proc.pid,
     )
     return rr, raw
 
@@ -281,22 +341,36 @@ class _Accumulator:
                 e2e = float(self.raw_layers.get("layers_e2e_ms") or 0.0)
                 rows = sorted(self.raw_layers["layers"], key=lambda x: -x["mean_ms"])
                 layers = tuple(
-                    LayerTime(x["name"], x["op_type"], float(x["mean_ms"]), float(x["mean_ms"]) / e2e if e2e else 0.0)
+                    LayerTime(
+                        x["name"],
+                        x["op_type"],
+                        float(x["mean_ms"]),
+                        float(x["mean_ms"]) / e2e if e2e else 0.0,
+                    )
                     for x in rows
                 )
                 unattributed = max(0.0, 1.0 - sum(x.share for x in layers)) if e2e else None
         peaks = [r.peak_rss_kib for r in self.rounds if r.peak_rss_kib]
         return Measurement(
-            model=self.artifact.name, artifact_sha256=self.artifact.sha256, target=self.target.label,
-            plan=self.plan, status=bad.status if bad else "ok", error=bad.error if bad else "",
-            rounds=tuple(self.rounds), stats=stats,
-            init_ms=med([r.init_ms for r in self.rounds]), first_run_ms=med([r.first_run_ms for r in self.rounds]),
+            model=self.artifact.name,
+            artifact_sha256=self.artifact.sha256,
+            target=self.target.label,
+            plan=self.plan,
+            status=bad.status if bad else "ok",
+            error=bad.error if bad else "",
+            rounds=tuple(self.rounds),
+            stats=stats,
+            init_ms=med([r.init_ms for r in self.rounds]),
+            first_run_ms=med([r.first_run_ms for r in self.rounds]),
             peak_rss_kib=max(peaks) if peaks else None,
             rss_before_load_kib=int(med([r.rss_before_load_kib for r in self.rounds]) or 0) or None,
             rss_after_load_kib=int(med([r.rss_after_load_kib for r in self.rounds]) or 0) or None,
-            layers=layers, unattributed_share=unattributed, layers_note=note,
+            layers=layers,
+            unattributed_share=unattributed,
+            layers_note=note,
             env={**self.env, "xcelerator": _version(), "target_uri": _effective(self.target, self.plan).uri},
-            started=self.started, finished=time.time(),
+            started=self.started,
+            finished=time.time(),
         )
 
 
@@ -309,15 +383,23 @@ def _version() -> str:
 ProgressFn = Callable[[str], None]
 
 
-def measure(artifact: Artifact, target: Target, plan: Plan | None = None,
-            on_start: Callable[[int], None] | None = None, progress: ProgressFn | None = None) -> Measurement:
+def measure(
+    artifact: Artifact,
+    target: Target,
+    plan: Plan | None = None,
+    on_start: Callable[[int], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> Measurement:
     """Measure one artifact on one target: adaptive rounds, each in its own child process."""
     return measure_many([(artifact, target)], plan, on_start=on_start, progress=progress)[0]
 
 
-def measure_many(pairs: Sequence[tuple[Artifact, Target]], plan: Plan | None = None,
-                 on_start: Callable[[int], None] | None = None,
-                 progress: ProgressFn | None = None) -> list[Measurement]:
+def measure_many(
+    pairs: Sequence[tuple[Artifact, Target]],
+    plan: Plan | None = None,
+    on_start: Callable[[int], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> list[Measurement]:
     """Measure several (artifact, target) pairs, interleaved round by round (A B B A ...), so
     their ratios stay honest while the machine's speed drifts. Layers are profiled once per
     pair, in its first round."""
@@ -334,8 +416,14 @@ def measure_many(pairs: Sequence[tuple[Artifact, Target]], plan: Plan | None = N
                 continue
             if progress:
                 progress(f"{acc.artifact.name} on {acc.target.label}, round {len(acc.rounds) + 1}")
-            rr, raw = run_round(acc.artifact, acc.target, plan, len(acc.rounds),
-                                layers=plan.layers and not acc.rounds, on_start=on_start)
+            rr, raw = run_round(
+                acc.artifact,
+                acc.target,
+                plan,
+                len(acc.rounds),
+                layers=plan.layers and not acc.rounds,
+                on_start=on_start,
+            )
             acc.add(rr, raw)
             if rr.status != "ok":
                 log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)

@@ -71,9 +71,15 @@ def environment() -> dict[str, Any]:
     except AttributeError:
         affinity = []
     return {
-        "host": socket.gethostname(), "cpu_model": cpu or platform.processor(), "cores": os.cpu_count(),
-        "affinity": affinity, "os": platform.platform(), "python": platform.python_version(),
-        "loadavg": load, "governor": gov, "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "cpu_model": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "affinity": affinity,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg": load,
+        "governor": gov,
+        "pid": os.getpid(),
     }
 
 
@@ -310,11 +316,27 @@ class TorchRuntime:
                 self.run()
                 e2e.append((time.perf_counter_ns() - t) / 1e6)
         layers = []
+        cuda = self.device.startswith("cuda")
         for ev in prof.key_averages():
-            self_us = ev.self_device_time_total if self.device.startswith("cuda") else ev.self_cpu_time_total
-            if self_us > 0:
-                layers.append({"name": ev.key, "op_type": ev.key.split("::")[-1], "mean_ms": self_us / 1000 / runs})
+            if cuda:
+                # GPU kernels (and memcpy/memset) only: aten ops on the CPU side would count them twice
+                if "CUDA" not in str(getattr(ev, "device_type", "")) or ev.self_device_time_total <= 0:
+                    continue
+                layers.append(
+                    {"name": ev.key, "op_type": _kernel_op(ev.key), "mean_ms": ev.self_device_time_total / 1000 / runs}
+                )
+            elif ev.self_cpu_time_total > 0:
+                layers.append(
+                    {"name": ev.key, "op_type": ev.key.split("::")[-1], "mean_ms": ev.self_cpu_time_total / 1000 / runs}
+                )
         return layers, sum(e2e) / len(e2e)
+
+
+def _kernel_op(name: str) -> str:
+    """A short op type for a CUDA kernel name: 'void at::native::foo<float>(...)' -> 'foo'."""
+    base = name.split("(")[0].split("<")[0].strip()
+    base = base.split(" ")[-1] if base else name
+    return (base.split("::")[-1] or name)[:60]
 
 
 class LiteRtRuntime:
@@ -355,7 +377,12 @@ class LiteRtRuntime:
         )
 
 
-RUNTIMES = {"onnxruntime": OrtRuntime, "openvino": OpenVinoRuntime, "torch": TorchRuntime, "litert": LiteRtRuntime}
+RUNTIMES: dict[str, Any] = {
+    "onnxruntime": OrtRuntime,
+    "openvino": OpenVinoRuntime,
+    "torch": TorchRuntime,
+    "litert": LiteRtRuntime,
+}
 
 
 # ----------------------------------------------------------------------------- timing

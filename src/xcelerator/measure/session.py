@@ -49,13 +49,17 @@ class Comparison:
         for model in self.models:
             for t in self.targets:
                 m = self.cell(model, t)
-                rows.append({
-                    "model": model, "target": t, "status": m.status if m else "missing",
-                    "median_ms": m.stats.median_ms if m and m.stats else None,
-                    "ci_low_ms": m.stats.ci_low_ms if m and m.stats else None,
-                    "ci_high_ms": m.stats.ci_high_ms if m and m.stats else None,
-                    "speedup": self.speedup(model, t),
-                })
+                rows.append(
+                    {
+                        "model": model,
+                        "target": t,
+                        "status": m.status if m else "missing",
+                        "median_ms": m.stats.median_ms if m and m.stats else None,
+                        "ci_low_ms": m.stats.ci_low_ms if m and m.stats else None,
+                        "ci_high_ms": m.stats.ci_high_ms if m and m.stats else None,
+                        "speedup": self.speedup(model, t),
+                    }
+                )
         return rows
 
 
@@ -69,8 +73,13 @@ def prepare(models: Sequence[str], targets: Sequence[str], **zoo_kw: Any) -> lis
     return pairs
 
 
-def execute(pairs: Sequence[tuple[Artifact, Target]], plan: Plan, store: Any = None,
-            progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None) -> Comparison:
+def execute(
+    pairs: Sequence[tuple[Artifact, Target]],
+    plan: Plan,
+    store: Any = None,
+    progress: ProgressFn | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Comparison:
     """Measure the pairs interleaved, store each result, return them as a comparison."""
     ms = measure_many(pairs, plan, on_start=on_start, progress=progress)
     if store is not None:
@@ -81,8 +90,14 @@ def execute(pairs: Sequence[tuple[Artifact, Target]], plan: Plan, store: Any = N
     return Comparison(models, targets, tuple(ms))
 
 
-def run(models: Sequence[str], targets: Sequence[str], plan: Plan, store: Any = None,
-        progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None,
-        **zoo_kw: Any) -> Comparison:
+def run(
+    models: Sequence[str],
+    targets: Sequence[str],
+    plan: Plan,
+    store: Any = None,
+    progress: ProgressFn | None = None,
+    on_start: Callable[[int], None] | None = None,
+    **zoo_kw: Any,
+) -> Comparison:
     """Measure every model on every target, interleaved, store each result, return them all."""
     return execute(prepare(models, targets, **zoo_kw), plan, store, progress, on_start)

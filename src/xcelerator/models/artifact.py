@@ -13,8 +13,15 @@ from xcelerator.models.graphstats import GraphStats, graph_stats
 FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino", ".pt2": "torch", ".pt": "torchscript"}
 
 _ONNX_DTYPES = {
-    1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
-    10: "float16", 11: "float64",
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
 }
 
 
@@ -47,7 +54,10 @@ class Artifact:
 
     def to_dict(self, with_nodes: bool = False) -> dict[str, Any]:
         return {
-            "path": self.path, "format": self.format, "sha256": self.sha256, "name": self.name,
+            "path": self.path,
+            "format": self.format,
+            "sha256": self.sha256,
+            "name": self.name,
             "inputs": [t.to_dict() for t in self.inputs],
             "stats": self.stats.to_dict(with_nodes=with_nodes) if self.stats else None,
             "spec": self.spec,
@@ -56,7 +66,10 @@ class Artifact:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Artifact:
         return cls(
-            path=d["path"], format=d["format"], sha256=d["sha256"], name=d.get("name", ""),
+            path=d["path"],
+            format=d["format"],
+            sha256=d["sha256"],
+            name=d.get("name", ""),
             inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
             stats=GraphStats.from_dict(d["stats"]) if d.get("stats") else None,
             spec=d.get("spec"),
@@ -115,8 +128,7 @@ def _tflite_inputs(path: Path) -> tuple[TensorSpec, ...]:
     except Exception as e:
         raise BadInputError(f"{path}: not a valid TFLite model ({str(e).splitlines()[0][:120]})") from e
     return tuple(
-        TensorSpec(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__)
-        for d in it.get_input_details()
+        TensorSpec(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"].__name__) for d in it.get_input_details()
     )
 
 
@@ -171,9 +183,7 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
         raise BadInputError(f"{p}: is a directory, expected a model file")
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise BadInputError(
-            f"{p}: unsupported model format '{p.suffix}'; expected one of {', '.join(sorted(FORMATS))}"
-        )
+        raise BadInputError(f"{p}: unsupported model format '{p.suffix}'; expected one of {', '.join(sorted(FORMATS))}")
     if p.stat().st_size == 0:
         raise BadInputError(f"{p}: empty file, not a model")
     stats: GraphStats | None = None
@@ -201,6 +211,11 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
             except BadInputError:
                 stats = None
     return Artifact(
-        path=str(p.resolve()), format=fmt, sha256=sha256_file(p, extra), inputs=inputs,
-        stats=stats, name=name or p.stem, spec=spec,
+        path=str(p.resolve()),
+        format=fmt,
+        sha256=sha256_file(p, extra),
+        inputs=inputs,
+        stats=stats,
+        name=name or p.stem,
+        spec=spec,
     )

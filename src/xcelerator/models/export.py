@@ -35,11 +35,29 @@ def cache_dir() -> Path:
 
 @contextlib.contextmanager
 def _quiet() -> Any:
-    """The exporters print progress to stdout; keep stdout clean for --json."""
+    """The exporters print progress to stdout and C++ logs to stderr; keep stdout clean for
+    --json and stderr readable. Their stderr goes to a file whose tail is logged on failure."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "2")
     buf = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(buf):
-        warnings.simplefilter("ignore")
-        yield
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as errf:
+        os.dup2(errf.fileno(), 2)
+        prev = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(buf):
+                warnings.simplefilter("ignore")
+                yield
+        except Exception:
+            errf.seek(0)
+            tail = errf.read().decode(errors="replace").strip().splitlines()[-5:]
+            log.error("exporter output:\n%s", "\n".join(tail))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            logging.disable(prev)
 
 
 def _atomic(path: Path) -> Path:
@@ -49,8 +67,13 @@ def _atomic(path: Path) -> Path:
     return Path(tmp)
 
 
-def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path,
-                input_names: list[str] | None = None, opset: int = 18) -> Path:
+def export_onnx(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: list[str] | None = None,
+    opset: int = 18,
+) -> Path:
     """torch → ONNX with the dynamo exporter (clean graphs: no Constant/Identity noise); falls
     back to the TorchScript exporter for modules dynamo cannot trace."""
     tmp = _atomic(path)
@@ -58,13 +81,28 @@ def export_onnx(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path
     try:
         with _quiet():
             try:
-                torch.onnx.export(module, example, str(tmp), dynamo=True, input_names=names,
-                                  output_names=["output"], opset_version=opset, external_data=False,
-                                  verbose=False)
+                torch.onnx.export(
+                    module,
+                    example,
+                    str(tmp),
+                    dynamo=True,
+                    input_names=names,
+                    output_names=["output"],
+                    opset_version=opset,
+                    external_data=False,
+                    verbose=False,
+                )
             except Exception as e:  # pragma: no cover - depends on the module
                 log.info("dynamo export failed (%s); using the TorchScript exporter", e)
-                torch.onnx.export(module, example, str(tmp), dynamo=False, input_names=names,
-                                  output_names=["output"], opset_version=opset)
+                torch.onnx.export(
+                    module,
+                    example,
+                    str(tmp),
+                    dynamo=False,
+                    input_names=names,
+                    output_names=["output"],
+                    opset_version=opset,
+                )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -29,10 +29,32 @@ _DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12
 
 # FLOPs per output element for ops that are not matrix products.
 _PER_ELEMENT = {
-    "Relu": 1, "Clip": 1, "Add": 1, "Sub": 1, "Mul": 1, "Div": 1, "Sigmoid": 4, "Tanh": 4,
-    "HardSigmoid": 3, "HardSwish": 4, "Gelu": 8, "Erf": 4, "Sqrt": 1, "Pow": 1, "Exp": 1,
-    "BatchNormalization": 2, "LayerNormalization": 5, "Softmax": 5, "LeakyRelu": 2,
-    "PRelu": 2, "Neg": 1, "Max": 1, "Min": 1, "ReduceMean": 1, "Where": 1, "Equal": 1,
+    "Relu": 1,
+    "Clip": 1,
+    "Add": 1,
+    "Sub": 1,
+    "Mul": 1,
+    "Div": 1,
+    "Sigmoid": 4,
+    "Tanh": 4,
+    "HardSigmoid": 3,
+    "HardSwish": 4,
+    "Gelu": 8,
+    "Erf": 4,
+    "Sqrt": 1,
+    "Pow": 1,
+    "Exp": 1,
+    "BatchNormalization": 2,
+    "LayerNormalization": 5,
+    "Softmax": 5,
+    "LeakyRelu": 2,
+    "PRelu": 2,
+    "Neg": 1,
+    "Max": 1,
+    "Min": 1,
+    "ReduceMean": 1,
+    "Where": 1,
+    "Equal": 1,
 }
 
 
@@ -71,13 +93,23 @@ class GraphStats:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GraphStats:
         nodes = tuple(
-            NodeStats(**{**n, "output_shape": tuple(n["output_shape"]), "kernel": tuple(n.get("kernel", ())),
-                         "strides": tuple(n.get("strides", ()))})
+            NodeStats(
+                **{
+                    **n,
+                    "output_shape": tuple(n["output_shape"]),
+                    "kernel": tuple(n.get("kernel", ())),
+                    "strides": tuple(n.get("strides", ())),
+                }
+            )
             for n in d.get("nodes", ())
         )
         return cls(
-            macs=int(d["macs"]), flops=int(d["flops"]), params=int(d["params"]),
-            node_count=int(d["node_count"]), op_histogram=dict(d["op_histogram"]), nodes=nodes,
+            macs=int(d["macs"]),
+            flops=int(d["flops"]),
+            params=int(d["params"]),
+            node_count=int(d["node_count"]),
+            op_histogram=dict(d["op_histogram"]),
+            nodes=nodes,
         )
 
 
@@ -173,10 +205,19 @@ def graph_stats(model: Any) -> GraphStats:
             flops = out_elems * _PER_ELEMENT.get(op, 0)
         nodes.append(
             NodeStats(
-                name=node.name or f"{op}_{i}", op_type=op, macs=int(macs), flops=int(flops),
-                params=int(params), input_bytes=int(in_bytes), output_bytes=int(out_bytes),
-                output_shape=tuple(int(x) for x in out_dims), kernel=kernel, strides=strides,
-                groups=groups, in_channels=int(cin), out_channels=int(cout),
+                name=node.name or f"{op}_{i}",
+                op_type=op,
+                macs=int(macs),
+                flops=int(flops),
+                params=int(params),
+                input_bytes=int(in_bytes),
+                output_bytes=int(out_bytes),
+                output_shape=tuple(int(x) for x in out_dims),
+                kernel=kernel,
+                strides=strides,
+                groups=groups,
+                in_channels=int(cin),
+                out_channels=int(cout),
             )
         )
     total_params = sum(init_sizes.values())

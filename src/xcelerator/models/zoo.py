@@ -38,8 +38,9 @@ class ZooEntry:
 _REGISTRY: dict[str, ZooEntry] = {}
 
 
-def register_model(family: str, kind: str, description: str, widths: tuple[float, ...] = (),
-                   **defaults: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(
+    family: str, kind: str, description: str, widths: tuple[float, ...] = (), **defaults: Any
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         _REGISTRY[family] = ZooEntry(family, fn, kind, defaults, description, widths)
         return fn
@@ -107,8 +108,9 @@ _NAME_RE = re.compile(r"^(?P<fam>[a-z0-9_]+?)(?:_(?P<w>\d+(?:\.\d+)?))?(?:_(?P<r
 _TEXT_RE = re.compile(r"^(?P<fam>[a-z0-9_]+?)(?:_s(?P<s>\d+))?$")
 
 
-def parse_name(name: str, width: float | None = None, resolution: int | None = None,
-               seq_len: int | None = None) -> ZooModel:
+def parse_name(
+    name: str, width: float | None = None, resolution: int | None = None, seq_len: int | None = None
+) -> ZooModel:
     """``mobilenet_v2_0.5_128`` → ZooModel; explicit arguments override the name's values."""
     fam = name
     w: float | None = None
@@ -184,7 +186,11 @@ class _InvRes(nn.Module):
         super().__init__()
         hid = cin * t
         layers: list[nn.Module] = [_cbr(cin, hid, 1, 1)] if t != 1 else []
-        layers += [_cbr(hid, hid, 3, s, groups=hid), nn.Conv2d(hid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        layers += [
+            _cbr(hid, hid, 3, s, groups=hid),
+            nn.Conv2d(hid, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
         self.body = nn.Sequential(*layers)
         self.res = s == 1 and cin == cout
 
@@ -194,7 +200,15 @@ class _InvRes(nn.Module):
 
 @register_model("mobilenet_v2", "image", "MobileNet v2 (inverted residuals), width 0.25-1.4", widths=WIDTHS)
 def mobilenet_v2(width: float = 1.0, num_classes: int = 1000) -> nn.Module:
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    cfg = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
     c = _div(32 * width)
     last = _div(1280 * max(1.0, width))
     layers: list[nn.Module] = [_cbr(3, c, 3, 2)]
@@ -212,9 +226,14 @@ class _Basic(nn.Module):
 
     def __init__(self, cin: int, c: int, s: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(_cbr(cin, c, 3, s, act=nn.ReLU), nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
-        self.down = (nn.Sequential(nn.Conv2d(cin, c, 1, s, bias=False), nn.BatchNorm2d(c))
-                     if s != 1 or cin != c else nn.Identity())
+        self.body = nn.Sequential(
+            _cbr(cin, c, 3, s, act=nn.ReLU), nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)
+        )
+        self.down = (
+            nn.Sequential(nn.Conv2d(cin, c, 1, s, bias=False), nn.BatchNorm2d(c))
+            if s != 1 or cin != c
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.down(x))
@@ -226,10 +245,17 @@ class _Bottleneck(nn.Module):
     def __init__(self, cin: int, c: int, s: int) -> None:
         super().__init__()
         o = c * 4
-        self.body = nn.Sequential(_cbr(cin, c, 1, 1, act=nn.ReLU), _cbr(c, c, 3, s, act=nn.ReLU),
-                                  nn.Conv2d(c, o, 1, bias=False), nn.BatchNorm2d(o))
-        self.down = (nn.Sequential(nn.Conv2d(cin, o, 1, s, bias=False), nn.BatchNorm2d(o))
-                     if s != 1 or cin != o else nn.Identity())
+        self.body = nn.Sequential(
+            _cbr(cin, c, 1, 1, act=nn.ReLU),
+            _cbr(c, c, 3, s, act=nn.ReLU),
+            nn.Conv2d(c, o, 1, bias=False),
+            nn.BatchNorm2d(o),
+        )
+        self.down = (
+            nn.Sequential(nn.Conv2d(cin, o, 1, s, bias=False), nn.BatchNorm2d(o))
+            if s != 1 or cin != o
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.down(x))
@@ -270,11 +296,24 @@ class _Fire(nn.Module):
 @register_model("squeezenet", "image", "SqueezeNet 1.1 (fire modules)")
 def squeezenet(num_classes: int = 1000) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 64, 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
-        _Fire(64, 16, 64, 64), _Fire(128, 16, 64, 64), nn.MaxPool2d(3, 2, ceil_mode=True),
-        _Fire(128, 32, 128, 128), _Fire(256, 32, 128, 128), nn.MaxPool2d(3, 2, ceil_mode=True),
-        _Fire(256, 48, 192, 192), _Fire(384, 48, 192, 192), _Fire(384, 64, 256, 256), _Fire(512, 64, 256, 256),
-        nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(3, 64, 3, 2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _Fire(64, 16, 64, 64),
+        _Fire(128, 16, 64, 64),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _Fire(128, 32, 128, 128),
+        _Fire(256, 32, 128, 128),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _Fire(256, 48, 192, 192),
+        _Fire(384, 48, 192, 192),
+        _Fire(384, 64, 256, 256),
+        _Fire(512, 64, 256, 256),
+        nn.Dropout(0.5),
+        nn.Conv2d(512, num_classes, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
 
 
@@ -283,8 +322,11 @@ class _Inception(nn.Module):
         super().__init__()
         self.b1 = _cbr(cin, c1, 1, 1, act=nn.ReLU)
         self.b2 = nn.Sequential(_cbr(cin, c3r, 1, 1, act=nn.ReLU), _cbr(c3r, c3, 3, 1, act=nn.ReLU))
-        self.b3 = nn.Sequential(_cbr(cin, c5r, 1, 1, act=nn.ReLU), _cbr(c5r, c5, 3, 1, act=nn.ReLU),
-                                _cbr(c5, c5, 3, 1, act=nn.ReLU))
+        self.b3 = nn.Sequential(
+            _cbr(cin, c5r, 1, 1, act=nn.ReLU),
+            _cbr(c5r, c5, 3, 1, act=nn.ReLU),
+            _cbr(c5, c5, 3, 1, act=nn.ReLU),
+        )
         self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), _cbr(cin, pp, 1, 1, act=nn.ReLU))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -294,25 +336,50 @@ class _Inception(nn.Module):
 @register_model("inception", "image", "Inception-style net (GoogLeNet v1 layout, BN, 5x5 as two 3x3)")
 def inception(num_classes: int = 1000) -> nn.Module:
     return nn.Sequential(
-        _cbr(3, 64, 7, 2, act=nn.ReLU), nn.MaxPool2d(3, 2, 1), _cbr(64, 64, 1, 1, act=nn.ReLU),
-        _cbr(64, 192, 3, 1, act=nn.ReLU), nn.MaxPool2d(3, 2, 1),
-        _Inception(192, 64, 96, 128, 16, 32, 32), _Inception(256, 128, 128, 192, 32, 96, 64), nn.MaxPool2d(3, 2, 1),
-        _Inception(480, 192, 96, 208, 16, 48, 64), _Inception(512, 160, 112, 224, 24, 64, 64),
-        _Inception(512, 128, 128, 256, 24, 64, 64), _Inception(512, 112, 144, 288, 32, 64, 64),
-        _Inception(528, 256, 160, 320, 32, 128, 128), nn.MaxPool2d(3, 2, 1),
-        _Inception(832, 256, 160, 320, 32, 128, 128), _Inception(832, 384, 192, 384, 48, 128, 128),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, num_classes),
+        _cbr(3, 64, 7, 2, act=nn.ReLU),
+        nn.MaxPool2d(3, 2, 1),
+        _cbr(64, 64, 1, 1, act=nn.ReLU),
+        _cbr(64, 192, 3, 1, act=nn.ReLU),
+        nn.MaxPool2d(3, 2, 1),
+        _Inception(192, 64, 96, 128, 16, 32, 32),
+        _Inception(256, 128, 128, 192, 32, 96, 64),
+        nn.MaxPool2d(3, 2, 1),
+        _Inception(480, 192, 96, 208, 16, 48, 64),
+        _Inception(512, 160, 112, 224, 24, 64, 64),
+        _Inception(512, 128, 128, 256, 24, 64, 64),
+        _Inception(512, 112, 144, 288, 32, 64, 64),
+        _Inception(528, 256, 160, 320, 32, 128, 128),
+        nn.MaxPool2d(3, 2, 1),
+        _Inception(832, 256, 160, 320, 32, 128, 128),
+        _Inception(832, 384, 192, 384, 48, 128, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(1024, num_classes),
     )
 
 
 @register_model("alexnet", "image", "AlexNet (one-tower variant)")
 def alexnet(num_classes: int = 1000) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d(6),
-        nn.Flatten(), nn.Linear(256 * 36, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
+        nn.Conv2d(3, 64, 11, 4, 2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.AdaptiveAvgPool2d(6),
+        nn.Flatten(),
+        nn.Linear(256 * 36, 4096),
+        nn.ReLU(),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
         nn.Linear(4096, num_classes),
     )
 

@@ -156,8 +156,15 @@ class Store:
         row = s.get(ArtifactRow, a.sha256)
         if row is None:
             d = a.to_dict(with_nodes=True)
-            row = ArtifactRow(sha256=a.sha256, name=a.name, path=a.path, format=a.format, inputs=d["inputs"],
-                              stats=d["stats"], spec=a.spec)
+            row = ArtifactRow(
+                sha256=a.sha256,
+                name=a.name,
+                path=a.path,
+                format=a.format,
+                inputs=d["inputs"],
+                stats=d["stats"],
+                spec=a.spec,
+            )
             s.add(row)
             s.flush()
         return row
@@ -172,14 +179,25 @@ class Store:
                 rounds = d.pop("rounds")
                 d.pop("layers")
                 row = MeasurementRow(
-                    artifact_sha256=artifact.sha256, target_id=t.id, model=m.model, target=m.target,
-                    status=m.status, error=m.error, median_ms=m.stats.median_ms if m.stats else None,
-                    peak_rss_kib=m.peak_rss_kib, doc=d, started=m.started, finished=m.finished,
+                    artifact_sha256=artifact.sha256,
+                    target_id=t.id,
+                    model=m.model,
+                    target=m.target,
+                    status=m.status,
+                    error=m.error,
+                    median_ms=m.stats.median_ms if m.stats else None,
+                    peak_rss_kib=m.peak_rss_kib,
+                    doc=d,
+                    started=m.started,
+                    finished=m.finished,
                 )
-                row.rounds = [RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
-                              for r in rounds]
-                row.layers = [LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share)
-                              for x in m.layers]
+                row.rounds = [
+                    RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
+                    for r in rounds
+                ]
+                row.layers = [
+                    LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share) for x in m.layers
+                ]
                 s.add(row)
                 s.flush()
                 return int(row.id)
@@ -191,12 +209,14 @@ class Store:
     def _to_measurement(row: MeasurementRow) -> Measurement:
         d = dict(row.doc)
         d["rounds"] = [r.doc for r in row.rounds]
-        d["layers"] = [{"name": x.name, "op_type": x.op_type, "mean_ms": x.mean_ms, "share": x.share}
-                       for x in row.layers]
+        d["layers"] = [
+            {"name": x.name, "op_type": x.op_type, "mean_ms": x.mean_ms, "share": x.share} for x in row.layers
+        ]
         return Measurement.from_dict(d)
 
-    def measurements(self, target: str | None = None, model: str | None = None,
-                     status: str | None = None) -> list[tuple[int, Measurement]]:
+    def measurements(
+        self, target: str | None = None, model: str | None = None, status: str | None = None
+    ) -> list[tuple[int, Measurement]]:
         with self.session() as s:
             q = select(MeasurementRow).order_by(MeasurementRow.id)
             if target:
@@ -209,9 +229,20 @@ class Store:
 
     def artifacts(self) -> list[Artifact]:
         with self.session() as s:
-            return [Artifact.from_dict({"path": r.path, "format": r.format, "sha256": r.sha256, "name": r.name,
-                                        "inputs": r.inputs, "stats": r.stats, "spec": r.spec})
-                    for r in s.scalars(select(ArtifactRow))]
+            return [
+                Artifact.from_dict(
+                    {
+                        "path": r.path,
+                        "format": r.format,
+                        "sha256": r.sha256,
+                        "name": r.name,
+                        "inputs": r.inputs,
+                        "stats": r.stats,
+                        "spec": r.spec,
+                    }
+                )
+                for r in s.scalars(select(ArtifactRow))
+            ]
 
     def count(self) -> int:
         with self.session() as s:
@@ -220,8 +251,10 @@ class Store:
     # ------------------------------------------------------------------ export / import
     def export_json(self) -> dict[str, Any]:
         with self.session() as s:
-            targets = [{"uri": t.uri, "label": t.label, "runtime": t.runtime, "options": t.options}
-                       for t in s.scalars(select(TargetRow))]
+            targets = [
+                {"uri": t.uri, "label": t.label, "runtime": t.runtime, "options": t.options}
+                for t in s.scalars(select(TargetRow))
+            ]
         return {
             "format": "xcelerator-store/1",
             "targets": targets,
@@ -232,20 +265,67 @@ class Store:
     def export_csv(self) -> dict[str, str]:
         """Three tables as CSV text: measurements (one row each), samples, layers."""
         rows = self.measurements()
-        keys = ("n", "mean_ms", "median_ms", "std_ms", "min_ms", "max_ms", "p90_ms", "p95_ms", "p99_ms", "cv",
-                "ci_low_ms", "ci_high_ms")
+        keys = (
+            "n",
+            "mean_ms",
+            "median_ms",
+            "std_ms",
+            "min_ms",
+            "max_ms",
+            "p90_ms",
+            "p95_ms",
+            "p99_ms",
+            "cv",
+            "ci_low_ms",
+            "ci_high_ms",
+        )
         out: dict[str, str] = {}
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["id", "model", "artifact_sha256", "target", "status", "error", *keys, "rounds", "init_ms",
-                    "first_run_ms", "peak_rss_kib", "rss_after_load_kib", "unattributed_share", "runtime",
-                    "runtime_version", "cpu_model", "started"])
+        w.writerow(
+            [
+                "id",
+                "model",
+                "artifact_sha256",
+                "target",
+                "status",
+                "error",
+                *keys,
+                "rounds",
+                "init_ms",
+                "first_run_ms",
+                "peak_rss_kib",
+                "rss_after_load_kib",
+                "unattributed_share",
+                "runtime",
+                "runtime_version",
+                "cpu_model",
+                "started",
+            ]
+        )
         for i, m in rows:
             s = m.stats.to_dict() if m.stats else {}
-            w.writerow([i, m.model, m.artifact_sha256, m.target, m.status, m.error, *(s.get(k, "") for k in keys),
-                        len(m.rounds), m.init_ms, m.first_run_ms, m.peak_rss_kib, m.rss_after_load_kib,
-                        m.unattributed_share, m.env.get("runtime", ""), m.env.get("runtime_version", ""),
-                        m.env.get("cpu_model", ""), m.started])
+            w.writerow(
+                [
+                    i,
+                    m.model,
+                    m.artifact_sha256,
+                    m.target,
+                    m.status,
+                    m.error,
+                    *(s.get(k, "") for k in keys),
+                    len(m.rounds),
+                    m.init_ms,
+                    m.first_run_ms,
+                    m.peak_rss_kib,
+                    m.rss_after_load_kib,
+                    m.unattributed_share,
+                    m.env.get("runtime", ""),
+                    m.env.get("runtime_version", ""),
+                    m.env.get("cpu_model", ""),
+                    m.started,
+                ]
+            )
         out["measurements.csv"] = buf.getvalue()
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -283,14 +363,26 @@ class Store:
                 d = m.to_dict()
                 rounds = d.pop("rounds")
                 d.pop("layers")
-                row = MeasurementRow(artifact_sha256=a.sha256, target_id=t.id, model=m.model, target=m.target,
-                                     status=m.status, error=m.error,
-                                     median_ms=m.stats.median_ms if m.stats else None, peak_rss_kib=m.peak_rss_kib,
-                                     doc=d, started=m.started, finished=m.finished)
-                row.rounds = [RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
-                              for r in rounds]
-                row.layers = [LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share)
-                              for x in m.layers]
+                row = MeasurementRow(
+                    artifact_sha256=a.sha256,
+                    target_id=t.id,
+                    model=m.model,
+                    target=m.target,
+                    status=m.status,
+                    error=m.error,
+                    median_ms=m.stats.median_ms if m.stats else None,
+                    peak_rss_kib=m.peak_rss_kib,
+                    doc=d,
+                    started=m.started,
+                    finished=m.finished,
+                )
+                row.rounds = [
+                    RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
+                    for r in rounds
+                ]
+                row.layers = [
+                    LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share) for x in m.layers
+                ]
                 s.add(row)
                 n += 1
         return n

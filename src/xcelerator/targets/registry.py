@@ -34,7 +34,9 @@ class OptionSpec:
                 if int(value) < 0:
                     raise ValueError
             except ValueError:
-                raise BadInputError(f"target {runtime}: option {key}={value!r} must be a non-negative integer") from None
+                raise BadInputError(
+                    f"target {runtime}: option {key}={value!r} must be a non-negative integer"
+                ) from None
         if self.choices:
             v = value if value in self.choices else value.lower()
             if v not in self.choices and value.upper() not in self.choices:
@@ -57,7 +59,10 @@ class RuntimeSpec:
 _THREADS = OptionSpec("intra-op threads (0: runtime default)", integer=True)
 RUNTIMES: dict[str, RuntimeSpec] = {
     "onnxruntime": RuntimeSpec(
-        "onnxruntime", "onnxruntime", "core", ("onnx",),
+        "onnxruntime",
+        "onnxruntime",
+        "core",
+        ("onnx",),
         {
             "threads": _THREADS,
             "inter_threads": OptionSpec("inter-op threads", integer=True),
@@ -69,7 +74,10 @@ RUNTIMES: dict[str, RuntimeSpec] = {
         "ONNX Runtime",
     ),
     "openvino": RuntimeSpec(
-        "openvino", "openvino", "openvino", ("onnx", "openvino"),
+        "openvino",
+        "openvino",
+        "openvino",
+        ("onnx", "openvino"),
         {
             "threads": _THREADS,
             "device": OptionSpec("device", ("CPU", "GPU", "NPU", "AUTO")),
@@ -80,7 +88,10 @@ RUNTIMES: dict[str, RuntimeSpec] = {
         "OpenVINO",
     ),
     "torch": RuntimeSpec(
-        "torch", "torch", "core", ("torch", "torchscript"),
+        "torch",
+        "torch",
+        "core",
+        ("torch", "torchscript"),
         {
             "threads": _THREADS,
             "device": OptionSpec("device", ("cpu", "cuda")),
@@ -91,7 +102,10 @@ RUNTIMES: dict[str, RuntimeSpec] = {
         "PyTorch eager (torch.compile optional)",
     ),
     "litert": RuntimeSpec(
-        "litert", "ai_edge_litert", "litert", ("tflite",),
+        "litert",
+        "ai_edge_litert",
+        "litert",
+        ("tflite",),
         {"threads": _THREADS, "xnnpack": OptionSpec("use the XNNPACK delegate", ("0", "1"))},
         "LiteRT (TFLite) interpreter",
     ),
@@ -183,7 +197,7 @@ class Probe:
     detail: str
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_all() -> tuple[Probe, ...]:
     """What this machine can run, and why the rest cannot. Never raises."""
     out: list[Probe] = []
@@ -211,7 +225,10 @@ def probe_all() -> tuple[Probe, ...]:
         except ImportError:
             return False, "onnxruntime is not installed"
         if ep not in provs:
-            return False, f"{ep} is not in this onnxruntime build (install onnxruntime-gpu on a machine with a GPU)"
+            return (
+                False,
+                f"{ep} is not in this onnxruntime build (install onnxruntime-gpu on a machine with a GPU)",
+            )
         import ctypes.util
 
         if ep == "CUDAExecutionProvider" and not _has_nvidia():
@@ -265,13 +282,18 @@ def probe_all() -> tuple[Probe, ...]:
             import ai_edge_litert  # noqa: F401
         except ImportError:
             return False, "ai-edge-litert is not installed: pip install 'xcelerator[litert]'"
-        conv = "a .tflite converter is installed" if tflite_converter_available() else (
-            "no .tflite converter (pip install 'xcelerator[tflite]'); .tflite files still run")
+        conv = (
+            "a .tflite converter is installed"
+            if tflite_converter_available()
+            else ("no .tflite converter (pip install 'xcelerator[tflite]'); .tflite files still run")
+        )
         return True, f"LiteRT interpreter; {conv}"
 
     add("litert", litert)
-    for scheme, why in (("ssh://user@host/RUNTIME", "remote targets are not in this version"),
-                        ("adb://SERIAL/tflite", "remote targets are not in this version")):
+    for scheme, why in (
+        ("ssh://user@host/RUNTIME", "remote targets are not in this version"),
+        ("adb://SERIAL/tflite", "remote targets are not in this version"),
+    ):
         out.append(Probe(scheme, False, why))
     return tuple(out)
 
@@ -282,7 +304,7 @@ def _has_nvidia() -> bool:
     return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tflite_converter_available() -> bool:
     import importlib.util
 
