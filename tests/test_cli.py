@@ -194,3 +194,17 @@ def test_zoo_targets_and_db_export(tmp_path: Path, tiny_onnx: Path) -> None:
     r = xcel("db", "export", "--format", "json", cwd=tmp_path)
     doc = json.loads(r.stdout)
     assert len(doc["measurements"]) == 1 and doc["measurements"][0]["rounds"]
+
+
+def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path) -> None:
+    r = xcel("--db", "demo.db", "demo", "--quick", "--out", "out", "--json", cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    assert {"onnxruntime?threads=1", "openvino?threads=1", "torch?threads=1"} <= set(doc["targets"])
+    assert len(doc["compare"]) == len(doc["models"]) * len(doc["targets"])
+    assert all(row["status"] == "ok" and row["median_ms"] > 0 for row in doc["compare"])
+    assert any(layer["by_op_type"] for layer in doc["layers"])
+    assert (tmp_path / "out" / "demo.json").exists()
+    con = sqlite3.connect(tmp_path / "demo.db")
+    n = con.execute("select count(*) from measurements").fetchone()[0]
+    assert n == len(doc["measurements"])
