@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from xcelerator.cli import common, db, measure, zoo
+from xcelerator.cli import common, db, measure, space, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
@@ -26,7 +26,9 @@ app = typer.Typer(
 )
 app.add_typer(zoo.app, name="zoo")
 app.add_typer(db.app, name="db")
+app.add_typer(space.app, name="space")
 measure.register(app)
+space.register(app)
 
 
 @app.callback()

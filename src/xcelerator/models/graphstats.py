@@ -73,6 +73,8 @@ class NodeStats:
     groups: int = 1
     in_channels: int = 0
     out_channels: int = 0
+    input_shape: tuple[int, ...] = ()
+    pads: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,7 @@ class GraphStats:
             NodeStats(
                 **{
                     **n,
-                    "output_shape": tuple(n["output_shape"]),
-                    "kernel": tuple(n.get("kernel", ())),
-                    "strides": tuple(n.get("strides", ())),
+                    **{k: tuple(n.get(k, ())) for k in ("output_shape", "kernel", "strides", "input_shape", "pads")},
                 }
             )
             for n in d.get("nodes", ())
@@ -172,6 +172,7 @@ def graph_stats(model: Any) -> GraphStats:
         strides: tuple[int, ...] = ()
         groups = 1
         cin = cout = 0
+        pads: tuple[int, ...] = tuple(int(p) for p in _attr(node, "pads", []))
         if op in ("Conv", "ConvTranspose") and len(ins) >= 2 and ins[0] and ins[1]:
             w = ins[1][0]
             groups = int(_attr(node, "group", 1))
@@ -218,6 +219,8 @@ def graph_stats(model: Any) -> GraphStats:
                 groups=groups,
                 in_channels=int(cin),
                 out_channels=int(cout),
+                input_shape=tuple(int(x) for x in ins[0][0]) if ins and ins[0] else (),
+                pads=pads,
             )
         )
     total_params = sum(init_sizes.values())
@@ -229,6 +232,60 @@ def graph_stats(model: Any) -> GraphStats:
         op_histogram=dict(sorted(hist.items(), key=lambda kv: -kv[1])),
         nodes=tuple(nodes),
     )
+
+
+ENCODE13_KINDS = ("conv", "dwconv", "add", "relu", "pool")
+_ACT_OPS = {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "PRelu", "Tanh", "Gelu"}
+_POOL_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
+
+
+def encode13(stats: GraphStats, max_layers: int = 56) -> list[float]:
+    """The cost-model seed's layer encoding of an ONNX graph: per layer 13 numbers, one-hot
+    [conv, depthwise conv, add, relu, pool], input size, output size, input channels, output
+    channels, kernel, stride, padding, MACs (the element count for add, relu and pool rows);
+    ``max_layers`` rows, padded with -1 (56 × 13 = 728 columns, as in the public dataset).
+    Gemm/MatMul rows count as 1×1 convolutions on a 1×1 input; other ops are left out."""
+    out: list[float] = []
+    for n in stats.nodes:
+        if len(out) >= 13 * max_layers:
+            break
+        ins = n.input_shape
+        size_in = float(ins[2]) if len(ins) == 4 else 1.0
+        size_out = float(n.output_shape[2]) if len(n.output_shape) == 4 else 1.0
+        c_in = float(ins[1]) if len(ins) >= 2 else 0.0
+        c_out = float(n.output_shape[1]) if len(n.output_shape) >= 2 else 0.0
+        elems = float(np.prod(n.output_shape)) if n.output_shape else 0.0
+        k = float(n.kernel[0]) if n.kernel else 0.0
+        st = float(n.strides[0]) if n.strides else 0.0
+        pad = float(n.pads[0]) if n.pads else 0.0
+        if n.op_type == "Conv":
+            kind = "dwconv" if n.groups > 1 and n.groups == n.in_channels else "conv"
+            row = [size_in, size_out, float(n.in_channels), float(n.out_channels), k, st, pad, float(n.macs)]
+        elif n.op_type in ("Gemm", "MatMul"):
+            kind = "conv"
+            row = [
+                1.0,
+                1.0,
+                c_in if len(ins) == 2 else float(ins[-1]) if ins else 0.0,
+                float(n.output_shape[-1]) if n.output_shape else 0.0,
+                1.0,
+                1.0,
+                0.0,
+                float(n.macs),
+            ]
+        elif n.op_type == "Add":
+            kind = "add"
+            row = [size_in, size_out, c_in, c_out, 0.0, 0.0, 0.0, elems]
+        elif n.op_type in _ACT_OPS:
+            kind = "relu"
+            row = [size_in, size_out, c_in, c_out, 0.0, 0.0, 0.0, elems]
+        elif n.op_type in _POOL_OPS:
+            kind = "pool"
+            row = [size_in, size_out, c_in, c_out, k, st, pad, float(np.prod(ins)) if ins else 0.0]
+        else:
+            continue
+        out += [1.0 if kind == x else 0.0 for x in ENCODE13_KINDS] + row
+    return out + [-1.0] * (13 * max_layers - len(out))
 
 
 def human(n: float, unit: str = "") -> str:
