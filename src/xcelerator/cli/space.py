@@ -30,7 +30,9 @@ def list_(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered spaces."""
     from xcelerator.models.spaces import SPACES
 
-    rows = [{"name": n, "description": f().description, "size": f().size()} for n, f in SPACES.items()]
+    rows: list[dict[str, Any]] = [
+        {"name": n, "description": f().description, "size": f().size()} for n, f in SPACES.items()
+    ]
     rows.append(
         {
             "name": "user",

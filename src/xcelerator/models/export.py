@@ -89,7 +89,7 @@ def export_onnx(
                 torch.onnx.export(
                     module,
                     example,
-                    buf,
+                    buf,  # type: ignore[arg-type]
                     dynamo=False,
                     input_names=names,
                     output_names=["output"],

@@ -56,9 +56,9 @@ class Param:
             return list(self.choices)
         if not self.step:
             raise ValueError(f"{self.name} has no step: it is continuous")
-        n = int(round((self.high - self.low) / self.step)) + 1
+        n = round((self.high - self.low) / self.step) + 1
         vals = [self.low + i * self.step for i in range(n)]
-        return [int(round(v)) for v in vals] if self.kind == "int" else [round(v, 10) for v in vals]
+        return [round(v) for v in vals] if self.kind == "int" else [round(v, 10) for v in vals]
 
     def count(self) -> int | None:
         """Number of values (None when continuous), without listing them."""
@@ -66,7 +66,7 @@ class Param:
             return len(self.choices)
         if not self.step:
             return None
-        return int(round((self.high - self.low) / self.step)) + 1
+        return round((self.high - self.low) / self.step) + 1
 
     def sample(self, rng: random.Random) -> Any:
         if self.kind == "choice":
@@ -74,7 +74,7 @@ class Param:
         if self.step:
             k = rng.randrange(self.count() or 1)
             v = self.low + k * self.step
-            return int(round(v)) if self.kind == "int" else round(v, 10)
+            return round(v) if self.kind == "int" else round(v, 10)
         if self.kind == "int":
             return rng.randint(int(self.low), int(self.high))
         return rng.uniform(self.low, self.high)
@@ -99,7 +99,7 @@ class Param:
                     f"{self.low + self.step:g}, ... (step {self.step:g})"
                 )
             x = self.low + round(k) * self.step
-        return int(round(x)) if self.kind == "int" else round(x, 10)
+        return round(x) if self.kind == "int" else round(x, 10)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind}
