@@ -53,7 +53,7 @@ def progress(total: int | None, what: str) -> Iterator[Any]:
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=err,
-        transient=False,
+        transient=not err.is_terminal,
     ) as p:
         task = p.add_task(what, total=total)
 

@@ -249,6 +249,30 @@ def validate(spec: ArchSpec) -> ArchSpec:
     return spec
 
 
+NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+
+def nb201_active(ops: tuple[str, ...]) -> tuple[tuple[bool, ...], bool]:
+    """Which edges of a NAS-Bench-201 cell compute anything, and whether the cell's output
+    depends on its input. An edge is active when its op is not ``none``, its source node is
+    reachable from the input through active edges, and its destination reaches the output.
+    Dead edges are left out of the network (an exporter would drop them anyway), and a cell
+    whose output does not depend on its input outputs ``input × 0``."""
+    live = [True, False, False, False]
+    for e, (dst, src) in enumerate(NB201_EDGES):
+        if ops[e] != "none" and live[src]:
+            live[dst] = True
+    useful = [False, False, False, True]
+    for e in reversed(range(6)):
+        dst, src = NB201_EDGES[e]
+        if ops[e] != "none" and useful[dst] and live[src]:
+            useful[src] = True
+    active = tuple(
+        ops[e] != "none" and live[src] and useful[dst] and live[dst] for e, (dst, src) in enumerate(NB201_EDGES)
+    )
+    return active, live[3]
+
+
 def make_divisible(v: float, d: int = 8, minimum: int | None = None) -> int:
     """Round channels to a multiple of ``d`` without going more than 10% below ``v``."""
     m = minimum or d
@@ -446,7 +470,10 @@ def _describe_block(a: _Acc, n: str, shape: tuple[int, int, int], b: BlockSpec) 
         _describe_transformer(a, n, shape[1] * shape[2], c, b)
         return shape
     if b.type == "nb201_cell":
+        active, _ = nb201_active(b.ops)
         for e, op in enumerate(b.ops):
+            if not active[e]:
+                continue
             if op == "nor_conv_1x1":
                 a.conv(f"{n}.e{e}.conv1x1", shape, c, 1, 1)
             elif op == "nor_conv_3x3":

@@ -6,7 +6,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xcelerator.models.archspec import ArchSpec, BlockSpec, make_divisible, se_channels, validate
+from xcelerator.models.archspec import (
+    NB201_EDGES,
+    ArchSpec,
+    BlockSpec,
+    make_divisible,
+    nb201_active,
+    se_channels,
+    validate,
+)
 
 
 def act(name: str) -> nn.Module:
@@ -125,34 +133,35 @@ class Encoder(nn.Module):
 
 class NB201Cell(nn.Module):
     """NAS-Bench-201 cell: node j sums its incoming edges; edges in arch-string order
-    (1←0), (2←0), (2←1), (3←0), (3←1), (3←2)."""
-
-    EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    (1←0), (2←0), (2←1), (3←0), (3←1), (3←2). Only active edges exist (``nb201_active``)."""
 
     def __init__(self, c: int, ops: tuple[str, ...]) -> None:
         super().__init__()
-        self.ops_names = ops
+        self.active, self.live = nb201_active(ops)
         mods: list[nn.Module] = []
-        for op in ops:
-            if op == "nor_conv_1x1":
+        for op, on in zip(ops, self.active, strict=True):
+            if on and op == "nor_conv_1x1":
                 mods.append(nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c)))
-            elif op == "nor_conv_3x3":
+            elif on and op == "nor_conv_3x3":
                 mods.append(nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)))
-            elif op == "avg_pool_3x3":
+            elif on and op == "avg_pool_3x3":
                 mods.append(nn.AvgPool2d(3, 1, 1, count_include_pad=False))
             else:
                 mods.append(nn.Identity())
         self.edges = nn.ModuleList(mods)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in (1, 2, 3):
-            acc = torch.zeros_like(x)
-            for e, (dst, src) in enumerate(self.EDGES):
-                if dst == j and self.ops_names[e] != "none":
-                    acc = acc + self.edges[e](nodes[src])
-            nodes.append(acc)
-        return nodes[3]
+        if not self.live:
+            return x * 0.0
+        nodes: list[torch.Tensor | None] = [x, None, None, None]
+        for e, (dst, src) in enumerate(NB201_EDGES):
+            if self.active[e]:
+                y = self.edges[e](nodes[src])
+                prev = nodes[dst]
+                nodes[dst] = y if prev is None else prev + y
+        out = nodes[3]
+        assert out is not None
+        return out
 
 
 class TextNet(nn.Module):

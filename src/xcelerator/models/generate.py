@@ -44,7 +44,7 @@ def materialize_point(space: Space, point: dict[str, Any], out: Path, ident: str
         "arch": space.arch_id(point),
         "spec": spec.to_dict() if spec else None,
         "seed": seed,
-        "artifact": art.to_dict(),
+        "artifact": {**art.to_dict(), "path": onnx_path.name},  # relative: the folder can move
     }
     (out / f"{ident}.json").write_text(json.dumps(doc, indent=1))
     return {

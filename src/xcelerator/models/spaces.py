@@ -579,5 +579,14 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         k, sep, v = it.partition("=")
         if not sep or not k:
             raise BadInputError(f"space option {it!r}: expected KEY=VALUE")
-        out[k.strip()] = yaml.safe_load(v)
+        out[k.strip()] = _scalar(v)
     return out
+
+
+def _scalar(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return yaml.safe_load(v)
