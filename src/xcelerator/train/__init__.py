@@ -1,0 +1,1 @@
+"""Datasets and a small seeded trainer for candidate networks."""
