@@ -42,8 +42,7 @@ def main() -> None:
     samples: list[tuple[int, int]] = []
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        rows = generate(space, args.count, 0, Path(d),
-                        progress=lambda _: samples.append((len(samples) + 1, rss_kib())))
+        rows = generate(space, args.count, 0, Path(d), progress=lambda _: samples.append((len(samples) + 1, rss_kib())))
         wall = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(d).iterdir())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -14,8 +14,13 @@ def _spec(**block: object) -> dict:
     b = {"type": "mbconv", "out": 16, "kernel": 3, "stride": 1, "expansion": 1.0}
     blocks = [dict(b) for _ in range(3)]
     blocks[1].update(block)
-    return {"name": "t", "input": {"resolution": 32}, "stem": {"out": 16}, "stages": [{"blocks": [b]}] * 2 + [
-        {"blocks": blocks}], "head": {"classes": 10}}
+    return {
+        "name": "t",
+        "input": {"resolution": 32},
+        "stem": {"out": 16},
+        "stages": [{"blocks": [b]}] * 2 + [{"blocks": blocks}],
+        "head": {"classes": 10},
+    }
 
 
 @pytest.mark.parametrize(
@@ -71,17 +76,24 @@ def test_every_block_type_builds_and_counts_like_onnx(tmp_path) -> None:  # type
 
     ops = ("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "none", "nor_conv_1x1", "nor_conv_3x3")
     blocks = (
-        BlockSpec("conv", 16, 3, 1, act="hswish"), BlockSpec("dwsep", 24, 5, 2, act="relu"),
-        BlockSpec("mbconv", 24, 3, 1, 4.0, 0.25, "swish"), BlockSpec("fused_mbconv", 32, 3, 2, 4.0, 0.25),
-        BlockSpec("fused_mbconv", 32, 3, 1, 1.0), BlockSpec("basic", 48, 3, 2, act="relu"),
-        BlockSpec("bottleneck", 64, 3, 1, 4.0, act="relu"), BlockSpec("transformer", 64, heads=4, expansion=2.0,
-                                                                       act="gelu"),
+        BlockSpec("conv", 16, 3, 1, act="hswish"),
+        BlockSpec("dwsep", 24, 5, 2, act="relu"),
+        BlockSpec("mbconv", 24, 3, 1, 4.0, 0.25, "swish"),
+        BlockSpec("fused_mbconv", 32, 3, 2, 4.0, 0.25),
+        BlockSpec("fused_mbconv", 32, 3, 1, 1.0),
+        BlockSpec("basic", 48, 3, 2, act="relu"),
+        BlockSpec("bottleneck", 64, 3, 1, 4.0, act="relu"),
+        BlockSpec("transformer", 64, heads=4, expansion=2.0, act="gelu"),
         BlockSpec("nb201_cell", 64, ops=ops),
     )
     spec = ArchSpec("all", InputSpec(resolution=32), StemSpec(16), (StageSpec(blocks),), HeadSpec(96, classes=7))
-    text = ArchSpec("txt", InputSpec("text", seq_len=16, vocab=500), StemSpec(32),
-                    (StageSpec((BlockSpec("transformer", 32, heads=2, expansion=4.0, act="gelu"),) * 2),),
-                    HeadSpec(16, "gelu", classes=3))
+    text = ArchSpec(
+        "txt",
+        InputSpec("text", seq_len=16, vocab=500),
+        StemSpec(32),
+        (StageSpec((BlockSpec("transformer", 32, heads=2, expansion=4.0, act="gelu"),) * 2),),
+        HeadSpec(16, "gelu", classes=3),
+    )
     for sp in (spec, text):
         m = build(sp)
         x = example_inputs(sp)

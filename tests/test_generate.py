@@ -50,19 +50,26 @@ def test_cannot_ask_for_more_than_the_space_has(tmp_path: Path) -> None:
 
 
 def test_generate_cli_and_space_cli(tmp_path: Path) -> None:
-    r = xcel("generate", "--space", f"user:{USER_YAML}", "--count", "3", "--seed", "1", "--out", "g", "--json",
-             cwd=tmp_path)
+    r = xcel(
+        "generate", "--space", f"user:{USER_YAML}", "--count", "3", "--seed", "1", "--out", "g", "--json", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert len(doc["networks"]) == 3 and (tmp_path / "g" / "index.csv").exists()
-    r = xcel("space", "show", "scaling", "--point", '{"width": 0.5, "depth": 0.5, "resolution": 32}', "--json",
-             cwd=tmp_path)
+    r = xcel(
+        "space", "show", "scaling", "--point", '{"width": 0.5, "depth": 0.5, "resolution": 32}', "--json", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["totals"]["macs"] == sum(x["macs"] for x in doc["layers"]) > 0
     r = xcel("space", "list", "--json", cwd=tmp_path)
-    assert {s["name"] for s in json.loads(r.stdout)["spaces"]} >= {"scaling", "blocks", "mobilegen", "nasbench201",
-                                                                    "user"}
+    assert {s["name"] for s in json.loads(r.stdout)["spaces"]} >= {
+        "scaling",
+        "blocks",
+        "mobilegen",
+        "nasbench201",
+        "user",
+    }
 
 
 @pytest.mark.parametrize(

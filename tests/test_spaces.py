@@ -33,12 +33,18 @@ SPACES = {
 def points(space: Space) -> st.SearchStrategy[dict]:
     """A hypothesis strategy over a space's grid."""
     ps = space.params()
-    return st.fixed_dictionaries({
-        p.name: (st.sampled_from(p.choices) if p.kind == "choice"
-                 else st.integers(0, (p.count() or 1) - 1).map(
-                     lambda k, p=p: int(p.low + k * p.step) if p.kind == "int" else round(p.low + k * p.step, 10)))
-        for p in ps
-    })
+    return st.fixed_dictionaries(
+        {
+            p.name: (
+                st.sampled_from(p.choices)
+                if p.kind == "choice"
+                else st.integers(0, (p.count() or 1) - 1).map(
+                    lambda k, p=p: int(p.low + k * p.step) if p.kind == "int" else round(p.low + k * p.step, 10)
+                )
+            )
+            for p in ps
+        }
+    )
 
 
 def check_point(space: Space, point: dict, tmp: Path) -> None:

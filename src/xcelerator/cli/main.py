@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from xcelerator.cli import common, db, measure, space, zoo
+from xcelerator.cli import common, db, measure, search, space, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(space.app, name="space")
 measure.register(app)
 space.register(app)
+search.register(app)
 
 
 @app.callback()

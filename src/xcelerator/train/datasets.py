@@ -50,12 +50,19 @@ class Dataset:
             t = torch.from_numpy(x)
             return F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False).numpy()
 
-        return Dataset(f"{self.name}@{resolution}", rs(self.x_train), self.y_train, rs(self.x_val), self.y_val,
-                       self.classes)
+        return Dataset(
+            f"{self.name}@{resolution}", rs(self.x_train), self.y_train, rs(self.x_val), self.y_val, self.classes
+        )
 
     def subset(self, n_train: int | None = None, n_val: int | None = None) -> Dataset:
-        return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train], self.x_val[:n_val],
-                       self.y_val[:n_val], self.classes)
+        return Dataset(
+            self.name,
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_val[:n_val],
+            self.y_val[:n_val],
+            self.classes,
+        )
 
 
 def _split(x: np.ndarray, y: np.ndarray, seed: int, name: str) -> Dataset:
@@ -116,8 +123,9 @@ def mnist(folder: Path) -> Dataset:
     yv = _read_idx(_find(folder, "t10k-labels-idx1-ubyte"))
     if len(xt) != len(yt) or len(xv) != len(yv):
         raise BadInputError(f"{folder}: image and label counts differ")
-    return Dataset("mnist", _images(xt, str(folder)), yt.astype(np.int64), _images(xv, str(folder)),
-                   yv.astype(np.int64), 10)
+    return Dataset(
+        "mnist", _images(xt, str(folder)), yt.astype(np.int64), _images(xv, str(folder)), yv.astype(np.int64), 10
+    )
 
 
 def _unpickle(path: Path) -> dict:
@@ -125,7 +133,7 @@ def _unpickle(path: Path) -> dict:
         raise BadInputError(f"{path}: missing (CIFAR needs the standard python-pickle batch files)")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")  # noqa: S301 - the standard CIFAR format
+            return pickle.load(f, encoding="bytes")
     except Exception as e:
         raise BadInputError(f"{path}: not a CIFAR pickle ({type(e).__name__})") from None
 
@@ -137,8 +145,11 @@ def cifar(folder: Path, classes: int) -> Dataset:
         return np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32), np.asarray(d[key], np.int64)
 
     if classes == 10:
-        parts = [arrays(_unpickle(folder / f"data_batch_{i}"), b"labels") for i in range(1, 6)
-                 if (folder / f"data_batch_{i}").exists()]
+        parts = [
+            arrays(_unpickle(folder / f"data_batch_{i}"), b"labels")
+            for i in range(1, 6)
+            if (folder / f"data_batch_{i}").exists()
+        ]
         if not parts:
             raise BadInputError(f"{folder}: no data_batch_1..5 files (CIFAR-10 python version)")
         xt = np.concatenate([p[0] for p in parts])
@@ -160,8 +171,14 @@ def npz(path: Path, seed: int) -> Dataset:
     keys = set(d.files)
     if {"x_train", "y_train", "x_val", "y_val"} <= keys:
         yt, yv = d["y_train"].astype(np.int64), d["y_val"].astype(np.int64)
-        return Dataset(path.stem, _images(d["x_train"], str(path)), yt, _images(d["x_val"], str(path)), yv,
-                       int(max(yt.max(), yv.max())) + 1)
+        return Dataset(
+            path.stem,
+            _images(d["x_train"], str(path)),
+            yt,
+            _images(d["x_val"], str(path)),
+            yv,
+            int(max(yt.max(), yv.max())) + 1,
+        )
     if {"x", "y"} <= keys:
         return _split(_images(d["x"], str(path)), d["y"].astype(np.int64), seed, path.stem)
     raise BadInputError(f"{path}: needs arrays x_train, y_train, x_val, y_val (or x, y); has {sorted(keys)}")

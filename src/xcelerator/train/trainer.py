@@ -31,8 +31,16 @@ def evaluate(module: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) 
     return correct / max(1, len(x))
 
 
-def train(module: nn.Module, data: Dataset, epochs: int = 5, max_seconds: float | None = None, lr: float = 3e-3,
-          batch_size: int = 64, seed: int = 0, weight_decay: float = 1e-4) -> TrainResult:
+def train(
+    module: nn.Module,
+    data: Dataset,
+    epochs: int = 5,
+    max_seconds: float | None = None,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    weight_decay: float = 1e-4,
+) -> TrainResult:
     """AdamW with a cosine schedule; stops after ``epochs`` or ``max_seconds`` (checked per batch)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

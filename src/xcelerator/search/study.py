@@ -1,0 +1,312 @@
+"""A search is an Optuna study driven by ask/tell, stored in the project database.
+
+The space's default point (the designer's model, or the base spec) is always trial 0: it is
+the baseline that ``accuracy>=baseline-DELTA`` refers to and that the result is compared with.
+Every trial is evaluated in this process (``Evaluator.evaluate``); a trial whose build,
+training or measurement fails is told FAIL with its reason in ``user_attrs["error"]`` and the
+study goes on. A study with the same name continues where it stopped: trials left RUNNING by a
+killed process are marked FAIL ("interrupted") and the budget counts finished trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from xcelerator.errors import BadInputError, RunFailedError, XcelError
+from xcelerator.models.spaces import Param, Space, get_space
+from xcelerator.search.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
+
+log = logging.getLogger(__name__)
+STRATEGIES = ("tpe", "nsga2", "gp", "random", "grid")
+
+
+@dataclass
+class SearchConfig:
+    space: str = "scaling"
+    space_options: dict[str, Any] = field(default_factory=dict)
+    objectives: list[str] = field(default_factory=lambda: ["accuracy", "latency"])
+    constraints: list[str] = field(default_factory=list)
+    strategy: str = "tpe"
+    trials: int = 20
+    max_seconds: float | None = None
+    dataset: str = "digits"
+    epochs: int = 3
+    train_seconds: float | None = 60.0
+    target: str = "onnxruntime?threads=1"
+    study: str | None = None
+    seed: int = 0
+    out: str = "search-out"
+    benchmark: str | None = None  # "nasbench201" (tabular; dataset cifar10|cifar100|imagenet)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> SearchConfig:
+        if not path.exists():
+            raise BadInputError(f"{path}: no such config file")
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise BadInputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(doc, dict):
+            raise BadInputError(f"{path}: expected a mapping of search settings")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(doc) - known
+        if unknown:
+            raise BadInputError(f"{path}: unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(**doc)
+
+
+def distributions(space: Space) -> dict[str, optuna.distributions.BaseDistribution]:
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for p in space.params():
+        out[p.name] = _dist(p)
+    return out
+
+
+def _dist(p: Param) -> optuna.distributions.BaseDistribution:
+    if p.kind == "choice":
+        return optuna.distributions.CategoricalDistribution(list(p.choices))
+    if p.kind == "int":
+        return optuna.distributions.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
+    return optuna.distributions.FloatDistribution(p.low, p.high, step=p.step or None)
+
+
+def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
+    if strategy == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
+    if strategy == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+    if strategy == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=8)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if strategy == "grid":
+        size = space.size()
+        if size is None or size > 100_000:
+            raise BadInputError(
+                f"strategy grid: space {space.name} has {size or 'unbounded'} points; "
+                "grid search needs a finite space of at most 100,000"
+            )
+        return optuna.samplers.GridSampler({p.name: p.values() for p in space.params()}, seed=seed)
+    if strategy in ("dqn", "reinforce"):
+        raise BadInputError(
+            f"strategy {strategy}: the RL strategies are not in this version; available: {', '.join(STRATEGIES)}"
+        )
+    raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+
+
+@dataclass
+class SearchResult:
+    study: str
+    objectives: list[str]
+    trials: list[dict[str, Any]]
+    pareto: list[int]
+    best: dict[str, Any] | None
+    baseline: dict[str, Any] | None
+    feasible: bool
+    closest: list[dict[str, Any]]
+    constraints: list[str]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "objectives": [{"name": n, "direction": DIRECTIONS[n]} for n in self.objectives],
+            "constraints": self.constraints,
+            "trials": self.trials,
+            "pareto": self.pareto,
+            "best": self.best,
+            "baseline": self.baseline,
+            "feasible": self.feasible,
+            "closest": self.closest,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
+    if cfg.benchmark:
+        if cfg.benchmark != "nasbench201":
+            raise BadInputError(f"unknown benchmark '{cfg.benchmark}'; valid: nasbench201")
+        from xcelerator.search.evaluators import NasBench201Table
+
+        return NasBench201Table(cfg.dataset if cfg.dataset != "digits" else "cifar10", cfg.seed)
+    from xcelerator.search.evaluators import TrainMeasureEvaluator
+    from xcelerator.targets.registry import usable
+    from xcelerator.train.datasets import load_dataset
+
+    data = load_dataset(cfg.dataset, cfg.seed)
+    from xcelerator.targets.registry import parse_target
+
+    t = parse_target(cfg.target)
+    if t.runtime != "onnxruntime" and t.runtime != "openvino":
+        raise BadInputError(
+            f"search target {cfg.target}: candidates are exported to ONNX; use an onnxruntime or openvino target"
+        )
+    ok, why = usable(t)
+    if not ok:
+        raise BadInputError(f"target {cfg.target} is not usable here: {why}")
+    return TrainMeasureEvaluator(
+        space, data, cfg.target, cfg.epochs, cfg.train_seconds, out=Path(cfg.out) / "trials", store=store, seed=cfg.seed
+    )
+
+
+def run_search(
+    cfg: SearchConfig,
+    storage_url: str,
+    store: Any = None,
+    progress: Callable[[str], None] | None = None,
+    resume: bool = False,
+) -> SearchResult:
+    """Run (or continue) the study described by ``cfg``; see the module docstring."""
+    objectives = parse_objectives(cfg.objectives)
+    constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
+    if cfg.trials < 1:
+        raise BadInputError(f"trials {cfg.trials}: must be >= 1")
+    space = get_space("nasbench201") if cfg.benchmark == "nasbench201" else get_space(cfg.space, **cfg.space_options)
+    sampler = make_sampler(cfg.strategy, space, cfg.seed)
+    evaluator = _evaluator(cfg, space, store)
+    name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url)
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if resume and name not in existing:
+        raise BadInputError(f"--resume: no study named '{name}' in {storage_url}")
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        load_if_exists=True,
+        directions=[DIRECTIONS[o] for o in objectives],  # type: ignore[misc]
+    )
+    if list(study.directions) != [
+        optuna.study.StudyDirection.MINIMIZE if DIRECTIONS[o] == "minimize" else optuna.study.StudyDirection.MAXIMIZE
+        for o in objectives
+    ]:
+        raise BadInputError(f"study '{name}' exists with other objectives; pick another --study name")
+    study.set_user_attr("config", {k: v for k, v in cfg.__dict__.items()})
+    # trials a killed process left RUNNING: they are lost evaluations, mark them so
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        storage.set_trial_user_attr(t._trial_id, "error", "interrupted (the search process stopped)")
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    dists = distributions(space)
+    if not study.trials:
+        study.enqueue_trial(space.default_point(), user_attrs={"role": "baseline"})
+    cache: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if "values_all" in t.user_attrs:
+            cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
+    t0 = time.time()
+
+    def finished() -> int:
+        return len([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+
+    baseline = _baseline(study)
+    while finished() < cfg.trials:
+        if cfg.max_seconds is not None and time.time() - t0 > cfg.max_seconds:
+            break
+        trial = study.ask(dists)
+        point = {k: trial.params[k] for k in dists}
+        try:
+            arch = space.arch_id(point)
+            if arch in cache:
+                values, attrs = cache[arch]
+                attrs = {**attrs, "repeat_of": attrs.get("trial", None)}
+            else:
+                values, attrs = evaluator.evaluate(point, f"{trial.number:04d}")
+                attrs["trial"] = trial.number
+                cache[arch] = (values, attrs)
+            if baseline is None and trial.user_attrs.get("role") == "baseline":
+                baseline = values
+                study.set_user_attr("baseline", values)
+            if baseline is None:
+                raise RunFailedError("the baseline (trial 0) has no result")
+            viol = [c.violation(values, baseline) for c in constraints]
+            for k, v in attrs.items():
+                trial.set_user_attr(k, v)
+            trial.set_user_attr("values_all", values)
+            trial.set_user_attr("constraints", viol or [0.0])
+            for c, v in zip(constraints, viol, strict=True):  # Optuna 5: samplers read these from the trial
+                trial.set_constraint(str(c), v)
+            study.tell(trial, [values[o] for o in objectives])
+            msg = ", ".join(f"{o}={values[o]:.4g}" for o in objectives)
+            if progress:
+                progress(f"trial {trial.number}: {msg}" + (" (infeasible)" if any(v > 0 for v in viol) else ""))
+        except (XcelError, RuntimeError, ValueError, MemoryError, OSError) as e:
+            if trial.user_attrs.get("role") == "baseline":
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise RunFailedError(f"the baseline (the space's default point) failed: {e}") from e
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log.warning("trial %d failed: %s", trial.number, e)
+            if progress:
+                progress(f"trial {trial.number}: FAILED ({type(e).__name__})")
+    return summarize(study, objectives, constraints, time.time() - t0)
+
+
+def _baseline(study: optuna.Study) -> dict[str, float] | None:
+    b = study.user_attrs.get("baseline")
+    return dict(b) if b else None
+
+
+def summarize(
+    study: optuna.Study, objectives: list[str], constraints: list[Constraint], seconds: float
+) -> SearchResult:
+    trials: list[dict[str, Any]] = []
+    feasible_pts: list[tuple[int, list[float]]] = []
+    directions = [DIRECTIONS[o] for o in objectives]
+    for t in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.name,
+            "params": t.params,
+            "values": list(t.values) if t.values else None,
+            "user_attrs": {k: v for k, v in t.user_attrs.items() if k not in ("spec",)},
+        }
+        trials.append(row)
+        if t.state == optuna.trial.TrialState.COMPLETE and all(v <= 0 for v in t.user_attrs.get("constraints", [0])):
+            feasible_pts.append((t.number, list(t.values)))
+    front = pareto_front(feasible_pts, directions)
+    by_num = {t["number"]: t for t in trials}
+    best = None
+    if feasible_pts:
+
+        def key(item: tuple[int, list[float]]) -> list[float]:
+            return [v if d == "minimize" else -v for v, d in zip(item[1], directions, strict=True)]
+
+        num = min(feasible_pts, key=key)[0]
+        best = {**by_num[num], "objectives": dict(zip(objectives, by_num[num]["values"], strict=True))}
+    closest = []
+    if not feasible_pts:
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+        done.sort(key=lambda t: sum(max(0.0, v) for v in t.user_attrs.get("constraints", [0])))
+        closest = [
+            {
+                "number": t.number,
+                "params": t.params,
+                "values": list(t.values),
+                "violations": {
+                    str(c): v for c, v in zip(constraints, t.user_attrs.get("constraints", []), strict=False)
+                },
+            }
+            for t in done[:5]
+        ]
+    base = next((t for t in trials if t["user_attrs"].get("role") == "baseline" and t["state"] == "COMPLETE"), None)
+    return SearchResult(
+        study.study_name,
+        objectives,
+        trials,
+        sorted(front),
+        best,
+        base,
+        bool(feasible_pts),
+        closest,
+        [str(c) for c in constraints],
+        seconds,
+    )
