@@ -205,6 +205,14 @@ def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path
     assert all(row["status"] == "ok" and row["median_ms"] > 0 for row in doc["compare"])
     assert any(layer["by_op_type"] for layer in doc["layers"])
     assert (tmp_path / "out" / "demo.json").exists()
+    # the search half: the DESIGN's demo keys, both models exported, a report written
+    assert {"baseline", "best", "speedup", "accuracy_drop", "report"} <= set(doc)
+    assert Path(doc["baseline"]["onnx"]).exists() and Path(doc["report"]).exists()
+    assert 0 <= doc["baseline"]["accuracy"] <= 1 and doc["baseline"]["median_ms"] > 0
+    if doc["best"] is not None:
+        assert Path(doc["best"]["onnx"]).exists()
+        assert doc["speedup"] == pytest.approx(doc["baseline"]["median_ms"] / doc["best"]["median_ms"])
+        assert doc["accuracy_drop"] <= 0.005 + 1e-9  # the constraint held
     con = sqlite3.connect(tmp_path / "demo.db")
     n = con.execute("select count(*) from measurements").fetchone()[0]
     assert n == len(doc["measurements"])

@@ -209,6 +209,14 @@ class ScalingSpace(Space):
         self.w_max, self.d_max = float(w_max), float(d_max)
         self.r_min, self.r_step = int(r_min), int(r_step)
         self.r_max = int(r_max or 2 * self.base.input.resolution)
+        r0 = self.base.input.resolution
+        if not self.r_min <= r0 <= self.r_max or (r0 - self.r_min) % self.r_step:
+            raise BadInputError(
+                f"scaling: the base resolution {r0} must be on the grid {self.r_min}..{self.r_max} "
+                f"step {self.r_step} (the base spec is the baseline of every search)"
+            )
+        if not 0.1 <= 1.0 <= min(self.w_max, self.d_max):
+            raise BadInputError("scaling: w_max and d_max must be >= 1.0 so the base spec is in the space")
         self.description = (
             f"width, depth, resolution around {base} (w, d in 0.1 steps from 0.1; "
             f"r in {self.r_step}-px steps from {self.r_min})"

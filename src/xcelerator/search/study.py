@@ -94,12 +94,20 @@ def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.Base
                 f"strategy grid: space {space.name} has {size or 'unbounded'} points; "
                 "grid search needs a finite space of at most 100,000"
             )
-        return optuna.samplers.GridSampler({p.name: p.values() for p in space.params()}, seed=seed)
+        return _AskTellGrid({p.name: p.values() for p in space.params()}, seed=seed)
     if strategy in ("dqn", "reinforce"):
         raise BadInputError(
             f"strategy {strategy}: the RL strategies are not in this version; available: {', '.join(STRATEGIES)}"
         )
     raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+
+
+class _AskTellGrid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler stops the study from ``after_trial`` when the grid is exhausted,
+    which only works inside ``study.optimize``; with ask/tell we check ``is_exhausted`` instead."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: Any, values: Any) -> None:
+        return None
 
 
 @dataclass
@@ -210,6 +218,8 @@ def run_search(
     baseline = _baseline(study)
     while finished() < cfg.trials:
         if cfg.max_seconds is not None and time.time() - t0 > cfg.max_seconds:
+            break
+        if isinstance(sampler, optuna.samplers.GridSampler) and study.trials and sampler.is_exhausted(study):
             break
         trial = study.ask(dists)
         point = {k: trial.params[k] for k in dists}
