@@ -87,7 +87,7 @@ def test_a_study_continues_under_the_same_name(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--strategy", "annealing"], "unknown strategy 'annealing'"),
-        (["--strategy", "dqn"], "strategy dqn: the RL strategies are not in this version"),
+        (["--strategy", "annealing", "--space", "mobilegen"], "unknown strategy 'annealing'"),
         (["--objectives", "error,speed"], "unknown objective 'speed'"),
         (["--objectives", "energy"], "no local target of this version measures energy"),
         (["-c", "latency=5"], "expected NAME<=VALUE"),

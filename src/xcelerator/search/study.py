@@ -25,7 +25,7 @@ from xcelerator.models.spaces import Param, Space, get_space
 from xcelerator.search.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
 
 log = logging.getLogger(__name__)
-STRATEGIES = ("tpe", "nsga2", "gp", "random", "grid")
+STRATEGIES = ("tpe", "nsga2", "gp", "random", "grid", "dqn", "reinforce")
 
 
 @dataclass
@@ -96,9 +96,12 @@ def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.Base
             )
         return _AskTellGrid({p.name: p.values() for p in space.params()}, seed=seed)
     if strategy in ("dqn", "reinforce"):
-        raise BadInputError(
-            f"strategy {strategy}: the RL strategies are not in this version; available: {', '.join(STRATEGIES)}"
-        )
+        from xcelerator.search.rl import DQNSampler, ReinforceSampler
+
+        try:
+            return (DQNSampler if strategy == "dqn" else ReinforceSampler)(space, seed=seed)
+        except ValueError as e:
+            raise BadInputError(f"strategy {strategy}: space {space.name} is not a grid ({e})") from None
     raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
 
 
@@ -139,9 +142,13 @@ class SearchResult:
 
 
 def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
+    if cfg.benchmark == "toy":
+        from xcelerator.search.toy import ToyEvaluator
+
+        return ToyEvaluator()
     if cfg.benchmark:
         if cfg.benchmark != "nasbench201":
-            raise BadInputError(f"unknown benchmark '{cfg.benchmark}'; valid: nasbench201")
+            raise BadInputError(f"unknown benchmark '{cfg.benchmark}'; valid: nasbench201, toy")
         from xcelerator.search.evaluators import NasBench201Table
 
         return NasBench201Table(cfg.dataset if cfg.dataset != "digits" else "cifar10", cfg.seed)
@@ -177,12 +184,19 @@ def run_search(
     constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
     if cfg.trials < 1:
         raise BadInputError(f"trials {cfg.trials}: must be >= 1")
-    space = get_space("nasbench201") if cfg.benchmark == "nasbench201" else get_space(cfg.space, **cfg.space_options)
+    if cfg.benchmark == "toy":
+        from xcelerator.search.toy import ToySpace
+
+        space: Space = ToySpace()
+    elif cfg.benchmark == "nasbench201":
+        space = get_space("nasbench201")
+    else:
+        space = get_space(cfg.space, **cfg.space_options)
     sampler = make_sampler(cfg.strategy, space, cfg.seed)
     evaluator = _evaluator(cfg, space, store)
     name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(storage_url)
+    storage: Any = optuna.storages.RDBStorage(storage_url) if isinstance(storage_url, str) else storage_url
     existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if resume and name not in existing:
         raise BadInputError(f"--resume: no study named '{name}' in {storage_url}")
