@@ -35,6 +35,7 @@ def test_gymnasium_environment_passes_the_env_checker(mode: str) -> None:
     # the default point is the top corner: stepping up is off the grid and costs -0.5
     up = env.action_space.sample() * 0 + 2 if mode == "reinforce" else 1
     _, r, terminated, truncated, info = env.step(up)
+    assert not terminated
     assert r == INVALID and info.get("invalid")
     total_steps = 1
     while not truncated:
