@@ -147,6 +147,7 @@ FAST = [
 ]
 
 
+@pytest.mark.timeout(900)
 def test_a_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     cmd = [
