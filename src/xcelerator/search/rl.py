@@ -34,6 +34,7 @@ from torch import nn
 from xcelerator.models.spaces import Param, Space
 
 INVALID = -0.5
+REVISIT = 0.1
 
 
 def grid(space: Space) -> list[list[Any]]:
@@ -81,7 +82,10 @@ class _RLSampler(optuna.samplers.BaseSampler):
         if self._current is None:  # nothing evaluated yet: the enqueued baseline comes first
             return {}
         idx, memo = self.act(self._current, self._current_values or {})
-        self._pending[trial.number] = (list(self._current), idx, memo)
+        off_grid = any(not 0 <= j < len(v) for j, v in zip(idx, self.values, strict=True))
+        # an off-grid move is an invalid state (reward -0.5); its nearest grid point is evaluated instead
+        idx = [min(max(0, j), len(v) - 1) for j, v in zip(idx, self.values, strict=True)]
+        self._pending[trial.number] = (list(self._current), idx, memo, off_grid)
         return {p.name: self.values[i][j] for i, (p, j) in enumerate(zip(self.params, idx, strict=True))}
 
     def sample_independent(
@@ -96,8 +100,10 @@ class _RLSampler(optuna.samplers.BaseSampler):
         new_idx = [_index(self.values[i], trial.params.get(p.name)) for i, p in enumerate(self.params)]
         pending = self._pending.pop(trial.number, None)
         if pending is not None:
-            prev, _action_idx, memo = pending
-            reward = self.reward(self._current_values, vals if ok else None, feasible)
+            prev, _, memo, off_grid = pending
+            reward = INVALID if off_grid else self.reward(self._current_values, vals if ok else None, feasible)
+            if "repeat_of" in trial.user_attrs:  # a point already evaluated teaches nothing new: discourage it
+                reward -= REVISIT
             self.learn(prev, memo, reward, new_idx, done=False)
         if ok:
             # move when the new point is feasible, or when we are still looking for a feasible one
@@ -171,29 +177,6 @@ class ReinforceSampler(_RLSampler):
             return INVALID
         return float(after["accuracy"] - (before or after)["accuracy"])
 
-    def sample_relative(
-        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, Any]
-    ) -> dict[str, Any]:
-        out = super().sample_relative(study, trial, search_space)
-        pend = self._pending.get(trial.number)
-        if pend is not None:
-            new = pend[1]
-            if any(not 0 <= j < len(v) for j, v in zip(new, self.values, strict=True)):
-                # off the grid: an invalid state; clip to evaluate its nearest neighbour, reward -0.5
-                clipped = [min(max(0, j), len(v) - 1) for j, v in zip(new, self.values, strict=True)]
-                self._pending[trial.number] = (pend[0], clipped, pend[2], True)
-                out = {p.name: self.values[i][j] for i, (p, j) in enumerate(zip(self.params, clipped, strict=True))}
-        return out
-
-    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: Any, values: Any) -> None:
-        pend = self._pending.get(trial.number)
-        if pend is not None and len(pend) == 4:  # went off the grid
-            self._pending[trial.number] = (pend[0], pend[1], pend[2])
-            self.learn(pend[0], pend[2], INVALID, pend[1], False)
-            self._pending.pop(trial.number)
-            return
-        super().after_trial(study, trial, state, values)
-
     def learn(self, prev: list[int], memo: Any, reward: float, new: list[int], done: bool) -> None:
         if memo is None:  # a forced shrink move: nothing to learn from
             return
@@ -266,7 +249,7 @@ class DQNSampler(_RLSampler):
 
     def learn(self, prev: list[int], memo: Any, reward: float, new: list[int], done: bool) -> None:
         self.replay.append((prev, int(memo), reward, new))
-        self.epsilon = max(0.05, self.epsilon * 0.97)
+        self.epsilon = max(0.1, self.epsilon * 0.99)
         if len(self.replay) < self.batch:
             return
         batch = self.rng.sample(list(self.replay), self.batch)
