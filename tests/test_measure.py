@@ -130,3 +130,12 @@ def test_interleaving_alternates_order_between_rounds(tmp_path: Path) -> None:
     order = sorted([(r.started, "a") for r in ma.rounds] + [(r.started, "b") for r in mb.rounds])
     assert "".join(x for _, x in order) == "abbaab"
     assert mb.stats is not None and ma.stats is not None and mb.stats.median_ms > ma.stats.median_ms
+
+
+@pytest.mark.slow
+def test_torch_compile_is_reported_in_the_first_run(fast_plan: Plan) -> None:
+    """torch.compile happens on the first call: it shows in first_run_ms, not in the samples."""
+    a = materialize(parse_name("mobilenet_v2_0.35_96"), "torch")
+    m = measure(a, parse_target("torch?threads=1&compile=1"), fast_plan.replace(max_rounds=1, timeout=600))
+    assert m.status == "ok", m.error
+    assert m.first_run_ms is not None and m.stats is not None and m.first_run_ms > 20 * m.stats.median_ms
