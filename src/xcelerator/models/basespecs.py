@@ -8,17 +8,28 @@ from xcelerator.errors import BadInputError
 from xcelerator.models.archspec import ArchSpec, BlockSpec, HeadSpec, InputSpec, StageSpec, StemSpec
 
 
-def mobilenet_v2(resolution: int = 224, classes: int = 1000) -> ArchSpec:
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-    stages = tuple(
+def _mbv2_stages(first_stride: int) -> tuple[StageSpec, ...]:
+    cfg = [
+        (1, 16, 1, 1),
+        (6, 24, 2, first_stride),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
+    return tuple(
         StageSpec(tuple(BlockSpec("mbconv", c, 3, s if i == 0 else 1, float(t)) for i in range(n)))
         for t, c, n, s in cfg
     )
+
+
+def mobilenet_v2(resolution: int = 224, classes: int = 1000) -> ArchSpec:
     return ArchSpec(
         "mobilenet_v2",
         InputSpec(resolution=resolution),
         StemSpec(32, 3, 2, "relu6"),
-        stages,
+        _mbv2_stages(2),
         HeadSpec(1280, "relu6", classes),
     )
 
@@ -48,16 +59,11 @@ def resnet18(resolution: int = 224, classes: int = 1000) -> ArchSpec:
 def mobilenet_v2_cifar(resolution: int = 32, classes: int = 10) -> ArchSpec:
     """MobileNet v2 for 32-px inputs (stride 1 stem, first strided stage kept at stride 1), the
     kind of network the aisys2021_AutoML seed scales on CIFAR-10."""
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-    stages = tuple(
-        StageSpec(tuple(BlockSpec("mbconv", c, 3, s if i == 0 else 1, float(t)) for i in range(n)))
-        for t, c, n, s in cfg
-    )
     return ArchSpec(
         "mobilenet_v2_cifar",
         InputSpec(resolution=resolution),
         StemSpec(32, 3, 1, "relu6"),
-        stages,
+        _mbv2_stages(1),
         HeadSpec(1280, "relu6", classes),
     )
 

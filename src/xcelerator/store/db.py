@@ -175,29 +175,7 @@ class Store:
             with self.session() as s:
                 self._artifact_row(s, artifact)
                 t = self._target_row(s, target)
-                d = m.to_dict()
-                rounds = d.pop("rounds")
-                d.pop("layers")
-                row = MeasurementRow(
-                    artifact_sha256=artifact.sha256,
-                    target_id=t.id,
-                    model=m.model,
-                    target=m.target,
-                    status=m.status,
-                    error=m.error,
-                    median_ms=m.stats.median_ms if m.stats else None,
-                    peak_rss_kib=m.peak_rss_kib,
-                    doc=d,
-                    started=m.started,
-                    finished=m.finished,
-                )
-                row.rounds = [
-                    RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
-                    for r in rounds
-                ]
-                row.layers = [
-                    LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share) for x in m.layers
-                ]
+                row = _measurement_row(m, artifact.sha256, t.id)
                 s.add(row)
                 s.flush()
                 return int(row.id)
@@ -360,32 +338,33 @@ class Store:
                     raise BadInputError(f"measurement {md.get('id')}: its artifact {m.artifact_sha256[:12]} is missing")
                 self._artifact_row(s, a)
                 t = self._target_row(s, parse_target(m.env.get("target_uri") or m.target))
-                d = m.to_dict()
-                rounds = d.pop("rounds")
-                d.pop("layers")
-                row = MeasurementRow(
-                    artifact_sha256=a.sha256,
-                    target_id=t.id,
-                    model=m.model,
-                    target=m.target,
-                    status=m.status,
-                    error=m.error,
-                    median_ms=m.stats.median_ms if m.stats else None,
-                    peak_rss_kib=m.peak_rss_kib,
-                    doc=d,
-                    started=m.started,
-                    finished=m.finished,
-                )
-                row.rounds = [
-                    RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r)
-                    for r in rounds
-                ]
-                row.layers = [
-                    LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share) for x in m.layers
-                ]
+                row = _measurement_row(m, a.sha256, t.id)
                 s.add(row)
                 n += 1
         return n
+
+
+def _measurement_row(m: Measurement, artifact_sha256: str, target_id: int) -> MeasurementRow:
+    """The rows of one measurement: itself, its rounds (every sample) and its layer times."""
+    d = m.to_dict()
+    rounds = d.pop("rounds")
+    d.pop("layers")
+    row = MeasurementRow(
+        artifact_sha256=artifact_sha256,
+        target_id=target_id,
+        model=m.model,
+        target=m.target,
+        status=m.status,
+        error=m.error,
+        median_ms=m.stats.median_ms if m.stats else None,
+        peak_rss_kib=m.peak_rss_kib,
+        doc=d,
+        started=m.started,
+        finished=m.finished,
+    )
+    row.rounds = [RoundRow(idx=r["index"], status=r["status"], samples_ms=list(r["samples_ms"]), doc=r) for r in rounds]
+    row.layers = [LayerRow(name=x.name, op_type=x.op_type, mean_ms=x.mean_ms, share=x.share) for x in m.layers]
+    return row
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
