@@ -70,3 +70,20 @@ def test_npz_and_bad_references(tmp_path: Path) -> None:
         load_dataset("imagenet")
     with pytest.raises(BadInputError, match="no such file"):
         load_dataset(f"npz:{tmp_path / 'none.npz'}")
+
+
+def test_image_folders(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    d = load_dataset(f"folder:{tmp_path}")
+    assert d.classes == 2 and d.x_train.shape[1:] == (3, 10, 12) and len(d.x_train) + len(d.x_val) == 10
+    (tmp_path / "dog" / "broken.png").write_text("no image")
+    with pytest.raises(BadInputError, match="not a readable image"):
+        load_dataset(f"folder:{tmp_path}")
+    with pytest.raises(BadInputError, match="expected one folder per class"):
+        load_dataset(f"folder:{tmp_path / 'cat'}")

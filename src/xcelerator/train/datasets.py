@@ -6,6 +6,8 @@
 ``cifar100:DIR``      CIFAR-100 from the standard python pickles (``train``, ``test``)
 ``npz:FILE``          arrays ``x_train, y_train, x_val, y_val`` (or ``x, y``: a seeded 80/20 split);
                       images N×C×H×W or N×H×W, float or uint8
+``folder:DIR``        an image folder: ``DIR/CLASS/*.png|jpg`` (or ``DIR/train/CLASS/...`` and
+                      ``DIR/val/CLASS/...``); images resized to the first one's size, RGB or grey
 
 Images come out as float32 N×C×H×W in [0, 1]; ``resized`` scales them to a resolution.
 """
@@ -184,6 +186,55 @@ def npz(path: Path, seed: int) -> Dataset:
     raise BadInputError(f"{path}: needs arrays x_train, y_train, x_val, y_val (or x, y); has {sorted(keys)}")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _read_folder(
+    root: Path, classes: list[str], size: tuple[int, int] | None, mode: str | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], str]:
+    try:
+        from PIL import Image
+    except ImportError as e:  # pragma: no cover - pillow is a dependency
+        raise BadInputError("image folders need pillow: pip install pillow") from e
+    xs, ys = [], []
+    for label, cls in enumerate(classes):
+        files = (
+            sorted(p for p in (root / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if (root / cls).is_dir()
+            else []
+        )
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
+                    rgb = im.convert(mode)
+                    size = size or rgb.size
+                    xs.append(np.asarray(rgb.resize(size), dtype=np.uint8))
+            except OSError as e:
+                raise BadInputError(f"{f}: not a readable image ({e})") from None
+            ys.append(label)
+    if not xs:
+        raise BadInputError(f"{root}: no images under its class folders ({', '.join(IMAGE_SUFFIXES)})")
+    assert size is not None and mode is not None
+    x = np.stack(xs)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x.astype(np.float32) / 255.0), np.asarray(ys, np.int64), size, mode
+
+
+def image_folder(root: Path, seed: int) -> Dataset:
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        xt, yt, size, mode = _read_folder(root / "train", classes, None, None)
+        xv, yv, _, _ = _read_folder(root / "val", classes, size, mode)
+        return Dataset(root.name, xt, yt, xv, yv, len(classes))
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise BadInputError(f"{root}: expected one folder per class (or train/ and val/ with class folders)")
+    x, y, _, _ = _read_folder(root, classes, None, None)
+    d = _split(x, y, seed, root.name)
+    return Dataset(d.name, d.x_train, d.y_train, d.x_val, d.y_val, len(classes))
+
+
 def load_dataset(ref: str, seed: int = 0) -> Dataset:
     """A dataset by reference (see the module docstring)."""
     kind, _, arg = ref.partition(":")
@@ -196,6 +247,12 @@ def load_dataset(ref: str, seed: int = 0) -> Dataset:
         return mnist(folder) if kind == "mnist" else cifar(folder, 10 if kind == "cifar10" else 100)
     if kind == "npz" and arg:
         return npz(Path(arg), seed)
+    if kind == "folder" and arg:
+        if not Path(arg).is_dir():
+            raise BadInputError(f"dataset {ref}: {arg} is not a folder")
+        return image_folder(Path(arg), seed)
     if ref.endswith(".npz"):
         return npz(Path(ref), seed)
-    raise BadInputError(f"unknown dataset '{ref}'; use digits, mnist:DIR, cifar10:DIR, cifar100:DIR or npz:FILE")
+    raise BadInputError(
+        f"unknown dataset '{ref}'; use digits, mnist:DIR, cifar10:DIR, cifar100:DIR, npz:FILE or folder:DIR"
+    )
