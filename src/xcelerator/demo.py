@@ -4,8 +4,9 @@
    LiteRT when a .tflite converter is installed), layer profiles for one model.
 2. Search: a hand-tuned network (``digits_net``) trained on scikit-learn's digits, profiled on
    ONNX Runtime; a TPE search over width, depth and resolution for a faster variant under
-   "accuracy >= baseline - 0.5 points"; baseline and best measured again side by side
-   (interleaved rounds) for the speed-up.
+   "accuracy >= baseline - 0.5 points", each candidate inheriting the baseline's weights and
+   fine-tuning for 2 epochs; baseline and best measured again side by side (interleaved
+   rounds) for the speed-up.
 3. Everything goes to the store; ``demo.json``, ``report.md``, ``baseline.onnx`` and
    ``best.onnx`` go to ``--out``.
 """
@@ -161,6 +162,8 @@ def _search_part(out: Path, st: Any, quick: bool, console: Console) -> dict[str,
         dataset="digits",
         epochs=3 if quick else 4,
         train_seconds=60.0,
+        inherit=True,  # candidates start from the trained baseline and fine-tune (the seed's accuracy recovery)
+        finetune_epochs=2,
         target="onnxruntime?threads=1",
         study=f"demo-{int(time.time())}",
         seed=0,

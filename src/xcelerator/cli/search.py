@@ -51,6 +51,13 @@ def register(app: typer.Typer) -> None:
         max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
         dataset: Annotated[str | None, typer.Option("--dataset")] = None,
         epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+        inherit: Annotated[
+            bool | None,
+            typer.Option(
+                "--inherit/--no-inherit", help="candidates inherit the trained baseline's weights and fine-tune"
+            ),
+        ] = None,
+        finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs")] = None,
         target: Annotated[str | None, typer.Option("--target", "-t")] = None,
         benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None,
         study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
@@ -75,6 +82,8 @@ def register(app: typer.Typer) -> None:
             "max_seconds": max_time,
             "dataset": dataset,
             "epochs": epochs,
+            "inherit": inherit,
+            "finetune_epochs": finetune_epochs,
             "target": target,
             "benchmark": benchmark,
             "study": study,

@@ -14,13 +14,20 @@ from typing import Any
 from xcelerator.measure.core import Measurement, ProgressFn, check_runnable, measure_many
 from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact
-from xcelerator.models.export import resolve_model
 from xcelerator.targets.registry import Target, parse_target
 
 PREFERRED_FORMAT = {"onnxruntime": "onnx", "openvino": "onnx", "torch": "torch", "litert": "tflite"}
 
 
 def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
+    from pathlib import Path
+
+    if Path(model).exists() or model.endswith((".onnx", ".tflite", ".xml", ".pt2", ".pt")) or "/" in model:
+        from xcelerator.models.artifact import load_artifact
+
+        return load_artifact(model)  # a file: no torch import needed
+    from xcelerator.models.export import resolve_model
+
     return resolve_model(model, PREFERRED_FORMAT[target.runtime], **zoo_kw)
 
 

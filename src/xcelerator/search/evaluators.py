@@ -47,8 +47,12 @@ class TrainMeasureEvaluator:
         out: Path | None = None,
         store: Any = None,
         seed: int = 0,
+        inherit: bool = False,
+        finetune_epochs: int = 1,
     ) -> None:
         self.space, self.data, self.epochs, self.train_seconds = space, data, epochs, train_seconds
+        self.inherit, self.finetune_epochs = inherit, finetune_epochs
+        self.parent: tuple[Any, Any] | None = None  # (trained module, spec) of the first point evaluated
         self.target = parse_target(target)
         self.plan, self.store, self.seed = plan, store, seed
         self.out = Path(out) if out else None
@@ -92,7 +96,19 @@ class TrainMeasureEvaluator:
         point = self.space.check(point)
         t0 = time.perf_counter()
         module, example, data, spec_d = self._adapt(point)
-        tr = train(module, data, epochs=self.epochs, max_seconds=self.train_seconds, seed=self.seed)
+        inherited = False
+        if self.inherit and self.parent is not None and spec_d is not None:
+            from xcelerator.models.archspec import ArchSpec
+            from xcelerator.train.inherit import inherit
+
+            rep = inherit(self.parent[0], self.parent[1], module, ArchSpec.from_dict(spec_d))
+            inherited = rep.tensors > 0
+        epochs = self.finetune_epochs if inherited else self.epochs
+        tr = train(module, data, epochs=epochs, max_seconds=self.train_seconds, seed=self.seed)
+        if self.inherit and self.parent is None and spec_d is not None:
+            from xcelerator.models.archspec import ArchSpec
+
+            self.parent = (module, ArchSpec.from_dict(spec_d))  # the baseline: every later candidate inherits
         folder = self.out or Path(".xcel") / "trials"
         folder.mkdir(parents=True, exist_ok=True)
         onnx_path = export_onnx(module, example, folder / f"{tag}.onnx")
@@ -119,6 +135,7 @@ class TrainMeasureEvaluator:
             "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
             "epochs": tr.epochs,
             "train_seconds": round(tr.seconds, 2),
+            "inherited": inherited,
             "seconds": round(time.perf_counter() - t0, 2),
             "spec": spec_d,
         }

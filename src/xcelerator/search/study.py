@@ -40,6 +40,8 @@ class SearchConfig:
     dataset: str = "digits"
     epochs: int = 3
     train_seconds: float | None = 60.0
+    inherit: bool = False  # candidates start from the trained baseline and fine-tune finetune_epochs
+    finetune_epochs: int = 1
     target: str = "onnxruntime?threads=1"
     study: str | None = None
     seed: int = 0
@@ -168,7 +170,16 @@ def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
     if not ok:
         raise BadInputError(f"target {cfg.target} is not usable here: {why}")
     return TrainMeasureEvaluator(
-        space, data, cfg.target, cfg.epochs, cfg.train_seconds, out=Path(cfg.out) / "trials", store=store, seed=cfg.seed
+        space,
+        data,
+        cfg.target,
+        cfg.epochs,
+        cfg.train_seconds,
+        out=Path(cfg.out) / "trials",
+        store=store,
+        seed=cfg.seed,
+        inherit=cfg.inherit,
+        finetune_epochs=cfg.finetune_epochs,
     )
 
 
