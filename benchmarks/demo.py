@@ -48,8 +48,8 @@ def main() -> None:
     if x:
         rows += [
             f"- best: {x['params']} → {x['median_ms']:.4f} ms, accuracy {x['accuracy']:.4f}",
-            f"- **speed-up {doc['speedup']:.2f}×** (baseline and best measured interleaved in one run), accuracy change "
-            f"{-100 * doc['accuracy_drop']:+.2f} points (goal: ≥ 2× at ≤ 0.5 points lower accuracy)",
+            f"- **speed-up {doc['speedup']:.2f}×** (baseline and best measured interleaved in one run), "
+            f"accuracy change {-100 * doc['accuracy_drop']:+.2f} points (goal: ≥ 2× at ≤ 0.5 points lower accuracy)",
         ]
     else:
         rows.append("- no faster feasible model was found")
