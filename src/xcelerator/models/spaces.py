@@ -203,10 +203,21 @@ class ScalingSpace(Space):
         r_min: int = 4,
         r_max: int | None = None,
         r_step: int = 4,
+        w_min: float = 0.1,
+        d_min: float = 0.1,
+        wd_step: float = 0.1,
     ) -> None:
         self.base = base_spec(base)
         self.base_name = base
         self.w_max, self.d_max = float(w_max), float(d_max)
+        self.w_min, self.d_min, self.wd_step = float(w_min), float(d_min), float(wd_step)
+        for lo, hi, nm in ((self.w_min, self.w_max, "w"), (self.d_min, self.d_max, "d")):
+            k = (1.0 - lo) / self.wd_step
+            if not 0 < lo <= 1.0 <= hi or abs(k - round(k)) > 1e-6:
+                raise BadInputError(
+                    f"scaling: {nm}_min {lo:g}, {nm}_max {hi:g}, wd_step {self.wd_step:g} must put "
+                    "1.0 (the base spec) on the grid"
+                )
         self.r_min, self.r_step = int(r_min), int(r_step)
         self.r_max = int(r_max or 2 * self.base.input.resolution)
         r0 = self.base.input.resolution
@@ -224,8 +235,8 @@ class ScalingSpace(Space):
 
     def params(self) -> list[Param]:
         return [
-            Param("width", "float", 0.1, self.w_max, 0.1, default=1.0),
-            Param("depth", "float", 0.1, self.d_max, 0.1, default=1.0),
+            Param("width", "float", self.w_min, self.w_max, self.wd_step, default=1.0),
+            Param("depth", "float", self.d_min, self.d_max, self.wd_step, default=1.0),
             Param("resolution", "int", self.r_min, self.r_max, self.r_step, default=self.base.input.resolution),
         ]
 

@@ -189,6 +189,7 @@ def run_search(
     store: Any = None,
     progress: Callable[[str], None] | None = None,
     resume: bool = False,
+    evaluator: Any = None,
 ) -> SearchResult:
     """Run (or continue) the study described by ``cfg``; see the module docstring."""
     objectives = parse_objectives(cfg.objectives)
@@ -204,7 +205,7 @@ def run_search(
     else:
         space = get_space(cfg.space, **cfg.space_options)
     sampler = make_sampler(cfg.strategy, space, cfg.seed)
-    evaluator = _evaluator(cfg, space, store)
+    evaluator = evaluator or _evaluator(cfg, space, store)
     name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage: Any = optuna.storages.RDBStorage(storage_url) if isinstance(storage_url, str) else storage_url
