@@ -173,9 +173,19 @@ def test_user_space_errors(tmp_path: Path) -> None:
 
 
 def test_scaling_grid_options() -> None:
-    space = get_space("scaling", base="digits_net", w_min=0.25, w_max=1.0, d_min=0.5, d_max=1.0, wd_step=0.25,
-                      r_min=8, r_max=32, r_step=8)
+    space = get_space(
+        "scaling",
+        base="digits_net",
+        w_min=0.25,
+        w_max=1.0,
+        d_min=0.5,
+        d_max=1.0,
+        wd_step=0.25,
+        r_min=8,
+        r_max=32,
+        r_step=8,
+    )
     assert space.size() == 4 * 3 * 4
-    assert [p.values() for p in space.params()][0] == [0.25, 0.5, 0.75, 1.0]
+    assert space.params()[0].values() == [0.25, 0.5, 0.75, 1.0]
     with pytest.raises(BadInputError, match="must put 1.0"):
         get_space("scaling", w_min=0.3, wd_step=0.25)
