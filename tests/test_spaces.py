@@ -187,5 +187,5 @@ def test_scaling_grid_options() -> None:
     )
     assert space.size() == 4 * 3 * 4
     assert space.params()[0].values() == [0.25, 0.5, 0.75, 1.0]
-    with pytest.raises(BadInputError, match="must put 1.0"):
+    with pytest.raises(BadInputError, match=r"must put 1\.0"):
         get_space("scaling", w_min=0.3, wd_step=0.25)
