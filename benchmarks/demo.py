@@ -56,7 +56,8 @@ def main() -> None:
     rows += [
         "",
         "digits are 8×8 images; the hand-tuned baseline reads them upsampled to 32 px, which is where most "
-        "of the speed-up comes from (the search finds that reading them at 8 px costs at most a few tenths of a point).",
+        "of the speed-up comes from (the search finds that reading them at 8 px costs at most a few tenths "
+        "of a point).",
         "",
     ]
     body = "\n".join(rows)
