@@ -37,6 +37,11 @@ slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/profiler.py
+	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/search.py --strategies gp --seeds 3 --section search-gp
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/demo.py
 
 clean:
 	rm -rf $(VENV) .xcel demo-out .pytest_cache .mypy_cache .ruff_cache
