@@ -94,20 +94,7 @@ class Measurement:
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``profile``/``compare`` (keys may be added, never renamed)."""
         s = self.stats
-        keys = (
-            "n",
-            "mean_ms",
-            "median_ms",
-            "std_ms",
-            "min_ms",
-            "max_ms",
-            "p90_ms",
-            "p95_ms",
-            "p99_ms",
-            "cv",
-            "ci_low_ms",
-            "ci_high_ms",
-        )
+        keys = st.STATS_KEYS
         stats_d: dict[str, Any] | None = None
         if s is not None:
             sd = s.to_dict()

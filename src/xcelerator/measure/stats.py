@@ -19,6 +19,22 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+# the statistics every measurement reports (the JSON contract of profile/compare, the CSV export)
+STATS_KEYS = (
+    "n",
+    "mean_ms",
+    "median_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "cv",
+    "ci_low_ms",
+    "ci_high_ms",
+)
+
 
 @dataclass(frozen=True)
 class Stats:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import Measurement
+from xcelerator.measure.stats import STATS_KEYS
 from xcelerator.models.artifact import Artifact
 from xcelerator.targets.registry import Target
 
@@ -243,20 +244,7 @@ class Store:
     def export_csv(self) -> dict[str, str]:
         """Three tables as CSV text: measurements (one row each), samples, layers."""
         rows = self.measurements()
-        keys = (
-            "n",
-            "mean_ms",
-            "median_ms",
-            "std_ms",
-            "min_ms",
-            "max_ms",
-            "p90_ms",
-            "p95_ms",
-            "p99_ms",
-            "cv",
-            "ci_low_ms",
-            "ci_high_ms",
-        )
+        keys = STATS_KEYS
         out: dict[str, str] = {}
         buf = io.StringIO()
         w = csv.writer(buf)
