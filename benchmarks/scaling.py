@@ -71,6 +71,7 @@ def main() -> None:
                 strategy="grid",
                 trials=space.size() + 1,
                 epochs=4,
+                train_seconds=None,  # epoch-bounded: a wall-time cap under load would cut training short
                 inherit=True,
                 finetune_epochs=2,
                 out=f"{d}/o",
