@@ -95,7 +95,8 @@ def main() -> None:
         "## Scaling search against brute force (`benchmarks/scaling.py`)",
         "",
         f"Machine: {machine()}. Date: {dt.date.today().isoformat()}. digits, `digits_net` base, grid w in "
-        "{0.25, 0.5, 0.75, 1}, d in {0.5, 0.75, 1}, r in {8, 16, 24, 32} (48 points, each trained by inheriting the "
+        "{0.25, 0.5, 0.75, 1}, d in {0.5, 0.75, 1}, r in {8, 16, 24, 32} (48 grid points, 32 distinct architectures "
+        "since d = 0.75 and d = 1 give the same 2-block stages; each trained by inheriting the "
         "baseline + 2 epochs and measured on ONNX Runtime, 1 thread).",
         "",
         f"Bounds: latency <= {lat_b:.4f} ms, memory <= {mem_b:.2f} MiB ({len(feasible)} of {len(rows)} points "
