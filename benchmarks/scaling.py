@@ -83,7 +83,10 @@ def main() -> None:
     rows: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
     for t in brute.trials:
         if t["state"] == "COMPLETE":
-            rows[t["user_attrs"]["arch"]] = (t["user_attrs"]["values_all"], {"arch": t["user_attrs"]["arch"]})
+            rows[t["user_attrs"]["arch"]] = (
+                t["user_attrs"]["values_all"],
+                {"arch": t["user_attrs"]["arch"], "params": t["params"]},
+            )
     lat = np.array([v["latency"] for v, _ in rows.values()])
     mem = np.array([v["memory"] for v, _ in rows.values()])
     lat_b, mem_b = float(np.percentile(lat, 40)), float(np.percentile(mem, 60))
@@ -100,7 +103,7 @@ def main() -> None:
         "baseline + 2 epochs and measured on ONNX Runtime, 1 thread).",
         "",
         f"Bounds: latency <= {lat_b:.4f} ms, memory <= {mem_b:.2f} MiB ({len(feasible)} of {len(rows)} points "
-        f"feasible). True best: {true_key} with accuracy {true_best['accuracy']:.4f}, latency "
+        f"feasible). True best: {rows[true_key][1]['params']} with accuracy {true_best['accuracy']:.4f}, latency "
         f"{true_best['latency']:.4f} ms, memory {true_best['memory']:.2f} MiB.",
         "",
         f"| strategy | budget | best accuracy found (mean over {args.seeds} seeds) | runs that found the true best "
