@@ -185,7 +185,7 @@ def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
 
 def run_search(
     cfg: SearchConfig,
-    storage_url: str,
+    storage_url: str | optuna.storages.BaseStorage,
     store: Any = None,
     progress: Callable[[str], None] | None = None,
     resume: bool = False,
