@@ -150,10 +150,7 @@ FAST = [
 @pytest.mark.timeout(900)
 def test_a_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    cmd = [
-        sys.executable,
-        "-m",
-        "xcelerator.cli.main",
+    args = [
         "--db",
         str(db),
         "search",
@@ -167,6 +164,7 @@ def test_a_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path: Path) -
         "--seed",
         "2",
     ]
+    cmd = [sys.executable, "-m", "xcelerator.cli.main", *args]
     p = subprocess.Popen(
         cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -191,19 +189,8 @@ def test_a_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path: Path) -
             done_before[t.number] = list(t.values)
     assert len(done_before) >= 2
     r = xcel(
-        "--db",
-        str(db),
-        "search",
-        *FAST,
-        "--budget",
-        "6",
-        "--study",
-        "k",
+        *args,
         "--resume",
-        "--out",
-        str(tmp_path / "o"),
-        "--seed",
-        "2",
         "--json",
         cwd=tmp_path,
         timeout=600,

@@ -23,7 +23,7 @@ def _point(text: str) -> dict[str, Any]:
         except jsonlib.JSONDecodeError as e:
             raise BadInputError(f"--point: not valid JSON ({e})") from None
         return dict(out)
-    from xcelerator.models.spaces import _scalar
+    from xcelerator.models.spaces import parse_scalar
 
     alias = {"w": "width", "d": "depth", "r": "resolution"}
     out = {}
@@ -31,7 +31,7 @@ def _point(text: str) -> dict[str, Any]:
         k, sep, v = part.partition("=")
         if not sep:
             raise BadInputError(f"--point {text!r}: expected KEY=VALUE,... or a JSON object")
-        out[alias.get(k.strip(), k.strip())] = _scalar(v.strip())
+        out[alias.get(k.strip(), k.strip())] = parse_scalar(v.strip())
     return out
 
 

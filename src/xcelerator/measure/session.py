@@ -20,11 +20,9 @@ PREFERRED_FORMAT = {"onnxruntime": "onnx", "openvino": "onnx", "torch": "torch",
 
 
 def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
-    from pathlib import Path
+    from xcelerator.models.artifact import is_model_file, load_artifact
 
-    if Path(model).exists() or model.endswith((".onnx", ".tflite", ".xml", ".pt2", ".pt")) or "/" in model:
-        from xcelerator.models.artifact import load_artifact
-
+    if is_model_file(model):
         return load_artifact(model)  # a file: no torch import needed
     from xcelerator.models.export import resolve_model
 

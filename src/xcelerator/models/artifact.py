@@ -171,6 +171,11 @@ def _torch_inputs(path: Path, fmt: str) -> tuple[TensorSpec, ...]:
     return ()
 
 
+def is_model_file(model: str) -> bool:
+    """Whether a model argument names a file (rather than a zoo model)."""
+    return Path(model).exists() or model.lower().endswith(tuple(FORMATS)) or "/" in model
+
+
 def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None = None) -> Artifact:
     """Read a model file: format by extension, content hash, inputs, graph stats.
 

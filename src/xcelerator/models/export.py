@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from xcelerator.errors import BadInputError, MissingDependencyError, RunFailedError
-from xcelerator.models.artifact import Artifact, load_artifact
+from xcelerator.models.artifact import Artifact, is_model_file, load_artifact
 from xcelerator.models.zoo import ZooModel, parse_name
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,6 @@ def materialize(zm: ZooModel, fmt: str = "onnx", out: Path | None = None) -> Art
 
 def resolve_model(model: str, fmt: str = "onnx", **kw: Any) -> Artifact:
     """A model argument: a file path, or a zoo name (exported to ``fmt``)."""
-    p = Path(model)
-    if p.exists() or any(model.endswith(e) for e in (".onnx", ".tflite", ".xml", ".pt2", ".pt")) or "/" in model:
-        return load_artifact(p)
+    if is_model_file(model):
+        return load_artifact(model)
     return materialize(parse_name(model, **kw), fmt)

@@ -54,11 +54,15 @@ class Param:
     def values(self) -> list[Any]:
         if self.kind == "choice":
             return list(self.choices)
-        if not self.step:
+        n = self.count()
+        if n is None:
             raise ValueError(f"{self.name} has no step: it is continuous")
-        n = round((self.high - self.low) / self.step) + 1
-        vals = [self.low + i * self.step for i in range(n)]
-        return [round(v) for v in vals] if self.kind == "int" else [round(v, 10) for v in vals]
+        return [self._at(i) for i in range(n)]
+
+    def _at(self, k: int) -> Any:
+        """The k-th grid value."""
+        v = self.low + k * self.step
+        return round(v) if self.kind == "int" else round(v, 10)
 
     def count(self) -> int | None:
         """Number of values (None when continuous), without listing them."""
@@ -72,9 +76,7 @@ class Param:
         if self.kind == "choice":
             return rng.choice(self.choices)
         if self.step:
-            k = rng.randrange(self.count() or 1)
-            v = self.low + k * self.step
-            return round(v) if self.kind == "int" else round(v, 10)
+            return self._at(rng.randrange(self.count() or 1))
         if self.kind == "int":
             return rng.randint(int(self.low), int(self.high))
         return rng.uniform(self.low, self.high)
@@ -98,7 +100,7 @@ class Param:
                     f"point: {self.name}={v!r} is not on the grid {self.low:g}, "
                     f"{self.low + self.step:g}, ... (step {self.step:g})"
                 )
-            x = self.low + round(k) * self.step
+            return self._at(round(k))
         return round(x) if self.kind == "int" else round(x, 10)
 
     def to_dict(self) -> dict[str, Any]:
@@ -598,11 +600,12 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         k, sep, v = it.partition("=")
         if not sep or not k:
             raise BadInputError(f"space option {it!r}: expected KEY=VALUE")
-        out[k.strip()] = _scalar(v)
+        out[k.strip()] = parse_scalar(v)
     return out
 
 
-def _scalar(v: str) -> Any:
+def parse_scalar(v: str) -> Any:
+    """'3' -> 3, '2e8' -> 2e8, 'true' -> True, else the YAML scalar."""
     for conv in (int, float):
         try:
             return conv(v)

@@ -59,8 +59,6 @@ class TrainMeasureEvaluator:
         self._resized: dict[int, Dataset] = {}
 
     def _adapt(self, point: dict[str, Any]) -> tuple[Any, tuple[Any, ...], Dataset, dict[str, Any] | None]:
-        import torch
-
         spec = self.space.to_spec(point)
         if spec is not None:
             if spec.input.kind != "image":
@@ -89,7 +87,6 @@ class TrainMeasureEvaluator:
             spec_d = None
         if res not in self._resized:
             self._resized[res] = self.data.resized(res)
-        del torch
         return module, example, self._resized[res], spec_d
 
     def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
