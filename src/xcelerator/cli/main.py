@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from xcelerator.cli import common, db, measure, search, space, zoo
+from xcelerator.cli import common, costmodel, db, measure, search, space, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
@@ -27,9 +27,11 @@ app = typer.Typer(
 app.add_typer(zoo.app, name="zoo")
 app.add_typer(db.app, name="db")
 app.add_typer(space.app, name="space")
+app.add_typer(costmodel.app, name="costmodel")
 measure.register(app)
 space.register(app)
 search.register(app)
+costmodel.register(app)
 
 
 @app.callback()

@@ -75,6 +75,8 @@ class NodeStats:
     out_channels: int = 0
     input_shape: tuple[int, ...] = ()
     pads: tuple[int, ...] = ()
+    outputs: tuple[str, ...] = ()  # output tensor names: runtimes name fused kernels after them
+    inputs: tuple[str, ...] = ()  # input tensor names (to see which nodes a runtime fuses)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,10 @@ class GraphStats:
             NodeStats(
                 **{
                     **n,
-                    **{k: tuple(n.get(k, ())) for k in ("output_shape", "kernel", "strides", "input_shape", "pads")},
+                    **{
+                        k: tuple(n.get(k, ()))
+                        for k in ("output_shape", "kernel", "strides", "input_shape", "pads", "outputs", "inputs")
+                    },
                 }
             )
             for n in d.get("nodes", ())
@@ -221,6 +226,8 @@ def graph_stats(model: Any) -> GraphStats:
                 out_channels=int(cout),
                 input_shape=tuple(int(x) for x in ins[0][0]) if ins and ins[0] else (),
                 pads=pads,
+                outputs=tuple(str(o) for o in node.output if o),
+                inputs=tuple(str(x) for x in node.input if x and x not in init_sizes),
             )
         )
     total_params = sum(init_sizes.values())

@@ -223,6 +223,48 @@ class Store:
                 for r in s.scalars(select(ArtifactRow))
             ]
 
+    def measured(self, sha256: str, target_uri: str, plan: dict[str, Any]) -> bool:
+        """Whether this artifact was already measured on this target under this plan (any status:
+        a crash or a timeout is a result too, and repeating it would only repeat it)."""
+        with self.session() as s:
+            q = (
+                select(MeasurementRow.doc)
+                .join(TargetRow, TargetRow.id == MeasurementRow.target_id)
+                .where(MeasurementRow.artifact_sha256 == sha256, TargetRow.uri == target_uri)
+            )
+            return any(doc.get("plan") == plan for doc in s.scalars(q))
+
+    def samples(self, target_uri: str) -> list[dict[str, Any]]:
+        """Successful measurements on one target (by URI) with what a cost model learns from:
+        the artifact's name, sha256 and graph statistics (nodes included), the median, the layer
+        times and the plan and environment. The latest measurement of each artifact wins."""
+        with self.session() as s:
+            q = (
+                select(MeasurementRow, ArtifactRow)
+                .join(TargetRow, TargetRow.id == MeasurementRow.target_id)
+                .join(ArtifactRow, ArtifactRow.sha256 == MeasurementRow.artifact_sha256)
+                .where(TargetRow.uri == target_uri, MeasurementRow.status == "ok")
+                .order_by(MeasurementRow.id)
+            )
+            out: dict[str, dict[str, Any]] = {}
+            for m, a in s.execute(q).tuples():
+                out[a.sha256] = {
+                    "name": a.name,
+                    "sha256": a.sha256,
+                    "stats": a.stats,
+                    "spec": a.spec,
+                    "median_ms": m.median_ms,
+                    "layers": [(x.name, x.op_type, x.mean_ms) for x in m.layers],
+                    "plan": m.doc.get("plan", {}),
+                    "env": m.doc.get("env", {}),
+                    "target": m.target,
+                }
+            return list(out.values())
+
+    def target_uris(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(TargetRow.uri).order_by(TargetRow.id)))
+
     def count(self) -> int:
         with self.session() as s:
             return len(list(s.scalars(select(MeasurementRow.id))))

@@ -1,0 +1,312 @@
+"""``xcel characterize`` and ``xcel costmodel fit|eval|predict|signature``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from xcelerator.cli import common
+from xcelerator.cli.measure import Json, Rounds, _rel_ci
+from xcelerator.errors import BadInputError
+
+app = typer.Typer(no_args_is_help=True, help="latency cost models: fit, evaluate, predict, signature sets")
+
+
+def register(root: typer.Typer) -> None:
+    @root.command()
+    def characterize(
+        space: Annotated[str, typer.Option("--space", "-s", help="space to draw the corpus from (xcel space list)")],
+        count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
+        target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
+        seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="continue a corpus already partly stored (skip what is measured)")
+        ] = False,
+        rounds: Rounds = None,
+        min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None,
+        rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02",
+        layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True,
+        json: Json = False,
+    ) -> None:
+        """Measure a corpus of networks from a space into the store, for cost models."""
+        from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
+
+        kw: dict[str, object] = {"rel_ci": _rel_ci(rel_ci), "layers": layers}
+        if min_time is not None:
+            kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
+        if rounds is not None:
+            lo, _, hi = rounds.partition("..")
+            kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+        plan = CORPUS_PLAN.replace(**kw)
+        st = common.store()
+        with common.progress(count * len(target), "characterize") as advance:
+            res = characterize(space, count, target, st, plan=plan, seed=seed, progress=advance, resume=resume)
+        doc = {
+            "networks": res.networks,
+            "targets": list(target),
+            "measured": res.measured,
+            "skipped": res.skipped,
+            "failed": res.failed,
+            "db": st.url,
+        }
+        if json:
+            common.emit_json(doc)
+        else:
+            common.out.print(
+                f"{res.networks} networks × {len(target)} target(s): measured {res.measured} "
+                f"({res.failed} failed), already stored {res.skipped}; db {st.url}"
+            )
+        if res.failed:
+            raise typer.Exit(1)
+
+
+Target = Annotated[str, typer.Option("--target", "-t", help="target URI or alias whose measurements to use")]
+Predictor = Annotated[str, typer.Option("--predictor", "-p", help="predictor file (JSON) from 'xcel costmodel fit'")]
+
+
+def _table(rows: list[dict[str, object]], title: str) -> None:
+    from rich.table import Table
+
+    if not rows:
+        return
+    t = Table(title=title)
+    for c in rows[0]:
+        t.add_column(str(c), justify="left" if c in ("model", "method", "mode", "device", "what") else "right")
+    for r in rows:
+        t.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()))
+    common.out.print(t)
+
+
+def _metric_row(what: str, m: dict[str, float]) -> dict[str, object]:
+    return {
+        "what": what,
+        "n": m["n"],
+        "R²": m["r2"],
+        "RMSE ms": m["rmse_ms"],
+        "MAPE %": m["mape"],
+        "±5 %": m["within5"],
+        "±10 %": m["within10"],
+        "Spearman": m["spearman"],
+        "Kendall": m["kendall"],
+    }
+
+
+@app.command()
+def fit(
+    target: Target,
+    out: Annotated[str, typer.Option("--out", "-o", help="predictor file to write (JSON)")],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="gbm | layer | lstm | adapted")] = "layer",
+    base: Annotated[
+        str | None, typer.Option("--base", help="for --kind adapted: the predictor of another target to carry over")
+    ] = None,
+    test: Annotated[float | None, typer.Option("--test", help="hold out this fraction and report on it")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="split and model seed")] = 0,
+    json: Json = False,
+) -> None:
+    """Fit a latency predictor on the store's measurements of one target."""
+    from xcelerator.costmodel import predictors as P
+    from xcelerator.costmodel.crossdevice import metrics
+    from xcelerator.costmodel.samples import from_store, split
+
+    params: dict[str, object] = {}
+    if kind == "adapted":
+        if not base:
+            raise BadInputError("--kind adapted needs --base FILE (a predictor of another target)")
+        params["base"] = P.load(base).to_json()
+    elif base:
+        raise BadInputError("--base is for --kind adapted")
+    if kind in ("gbm", "layer", "lstm"):
+        params["random_state"] = seed
+    est = P.make(kind, **params)
+    samples = from_store(common.store(), target)
+    train_idx = list(range(len(samples)))
+    test_idx: list[int] = []
+    if test is not None:
+        tr, te = split(len(samples), test, seed)
+        train_idx, test_idx = tr.tolist(), te.tolist()
+    tr_s = samples.take(train_idx)
+    with common.progress(None, f"fitting {kind} on {len(tr_s)} measurements"):
+        est.fit(tr_s.stats, tr_s.y_ms, layers=tr_s.layers)
+    est.conditions = {**samples.conditions, "trained_on": sorted(tr_s.sha256)}
+    path = est.save(out)
+    doc: dict[str, object] = {"predictor": str(path), "kind": kind, "target": samples.target_uri, "n_train": len(tr_s)}
+    if test_idx:
+        te_s = samples.take(test_idx)
+        doc["test"] = metrics(te_s.y_ms, est.predict(te_s.stats))
+    if json:
+        common.emit_json(doc)
+        return
+    common.out.print(f"{kind} predictor fitted on {len(tr_s)} measurements of {samples.target_uri} → {path}")
+    if "test" in doc:
+        _table([_metric_row(f"held-out {len(test_idx)}", doc["test"])], "held-out measurements")  # type: ignore[arg-type]
+
+
+@app.command("eval")
+def eval_(
+    predictor: Annotated[
+        str | None, typer.Option("--predictor", "-p", help="predictor file; evaluated on the target's measurements")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="target whose measurements to evaluate on")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="cross-device evaluation on a latency table: phones | phones-gpu")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="signature selection (with --data)")] = "greedy",
+    mode: Annotated[str, typer.Option("--mode", help="learning mode (with --data)")] = "stacked",
+    size: Annotated[int, typer.Option("--size", help="signature size (with --data)")] = 10,
+    folds: Annotated[int, typer.Option("--folds", help="grouped folds over devices (with --data)")] = 5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    include_training: Annotated[
+        bool, typer.Option("--include-training", help="also score the models the predictor was fitted on")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Score a predictor on stored measurements, or a cross-device method on held-out devices."""
+    from xcelerator.costmodel.crossdevice import evaluate_heldout, load_phone_dataset, metrics
+
+    if data is not None:
+        if predictor is not None:
+            raise BadInputError("give either --predictor (with --target) or --data, not both")
+        tables = {"phones": "cpu", "phones-gpu": "gpu"}
+        if data not in tables:
+            raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
+        table = load_phone_dataset(tables[data])
+        with common.progress(folds, f"{method}/{mode}") as advance:
+            res = evaluate_heldout(table, method, mode, size=size, folds=folds, seed=seed, progress=advance)
+        doc = {"data": data, "method": method, "mode": mode, "size": size, "folds": folds, **res}
+        if json:
+            common.emit_json(doc)
+            return
+        _table([_metric_row(f"{method}/{mode}", res["pooled"])], f"{data}: held-out devices (grouped {folds}-fold)")
+        return
+    if predictor is None or target is None:
+        raise BadInputError("give --predictor FILE and --target T (or --data phones for the cross-device study)")
+    from xcelerator.costmodel import predictors as P
+    from xcelerator.costmodel.samples import condition_mismatch, from_store
+
+    est = P.load(predictor)
+    samples = from_store(common.store(), target)
+    trained = set(est.conditions.get("trained_on", []))
+    idx = [i for i, h in enumerate(samples.sha256) if include_training or h not in trained]
+    if not idx:
+        raise BadInputError(
+            f"every measurement of {samples.target_uri} was used to fit {predictor}; "
+            "measure other models or pass --include-training"
+        )
+    ev = samples.take(idx)
+    warn = condition_mismatch(
+        {k: v for k, v in est.conditions.items() if k != "trained_on"},
+        samples.conditions,
+    )
+    pred = est.predict(ev.stats)
+    m = metrics(ev.y_ms, pred) if len(idx) > 2 else None
+    per_model = [
+        {"model": n, "measured_ms": float(y), "predicted_ms": float(p), "error_pct": float(100 * (p / y - 1))}
+        for n, y, p in zip(ev.names, ev.y_ms, pred, strict=True)
+    ]
+    doc2 = {
+        "predictor": predictor,
+        "target": samples.target_uri,
+        "metrics": m,
+        "models": per_model,
+        "condition_warnings": warn,
+    }
+    if json:
+        common.emit_json(doc2)
+        return
+    for w in warn:
+        common.err.print(f"[yellow]warning:[/yellow] conditions differ from training: {w}")
+    if m:
+        _table([_metric_row(samples.target_uri, m)], f"{predictor} on {len(idx)} measurements")
+    if len(per_model) <= 30:
+        _table(per_model, "per model")  # type: ignore[arg-type]
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="model file (.onnx, or a format with an ONNX twin) or zoo name")],
+    predictor: Predictor,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="refuse if the predictor was fitted for another target")
+    ] = None,
+    layers: Annotated[int, typer.Option("--layers", help="show the N slowest kernels (layer predictor)")] = 0,
+    json: Json = False,
+) -> None:
+    """Predict a model's latency, with an 80% interval and warnings."""
+    from xcelerator.costmodel import predictors as P
+    from xcelerator.models.artifact import is_model_file, load_artifact
+
+    est = P.load(predictor)
+    if target is not None:
+        from xcelerator.targets.registry import parse_target
+
+        uri = parse_target(target).uri
+        trained_for = est.conditions.get("target")
+        if trained_for and trained_for != uri:
+            raise BadInputError(f"{predictor} was fitted for target {trained_for}, not {uri}")
+    if is_model_file(model):
+        art = load_artifact(model)
+    else:
+        from xcelerator.models.export import resolve_model
+
+        art = resolve_model(model, "onnx")
+    if art.stats is None or not art.stats.nodes:
+        raise BadInputError(f"{model}: no ONNX graph to compute features from (export it to ONNX)")
+    p = est.explain(art.stats)
+    top = []
+    if layers and isinstance(est, P.LayerPredictor):
+        top = sorted(est.kernel_times(art.stats), key=lambda r: -r[2])[:layers]
+    doc = {
+        "model": art.name,
+        "predictor": predictor,
+        "kind": est.kind,
+        "target": est.conditions.get("target"),
+        **p.to_dict(),
+        "kernels": [{"name": n, "op_type": o, "ms": ms} for n, o, ms in top],
+    }
+    if json:
+        common.emit_json(doc)
+        return
+    common.out.print(
+        f"{art.name}: {p.ms:.4g} ms (80% interval {p.low_ms:.4g}–{p.high_ms:.4g}) "
+        f"on {doc['target'] or 'the training target'} [{est.kind}]"
+    )
+    for w in p.warnings:
+        common.err.print(f"[yellow]warning:[/yellow] {w}")
+    if top:
+        _table([{"model": n, "op": o, "ms": ms} for n, o, ms in top], "slowest kernels (before calibration)")
+
+
+@app.command()
+def signature(
+    method: Annotated[
+        str, typer.Option("--method", "-m", help="random | statistical | spearman | mutual_info | greedy")
+    ],
+    size: Annotated[int, typer.Option("--size", "-k", help="networks in the signature set")] = 10,
+    data: Annotated[str | None, typer.Option("--data", help="phones | phones-gpu")] = None,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", "-t", help="training targets in the store (repeatable)")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json: Json = False,
+) -> None:
+    """Choose a signature set: the networks to measure on a new device."""
+    from xcelerator.costmodel.crossdevice import load_phone_dataset, select_signature, table_from_store
+
+    if (data is None) == (not target):
+        raise BadInputError("give either --data phones or one or more --target")
+    if data is not None:
+        tables = {"phones": "cpu", "phones-gpu": "gpu"}
+        if data not in tables:
+            raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
+        table = load_phone_dataset(tables[data])
+    else:
+        table = table_from_store(common.store(), target or [])
+    idx = select_signature(table, method, size, seed=seed)
+    rows = [{"index": i, "model": table.networks[i], "mean_ms": float(table.latency[i].mean())} for i in idx]
+    if json:
+        common.emit_json({"method": method, "size": size, "devices": table.devices, "signature": rows})
+        return
+    _table(rows, f"signature set ({method}, {size} of {len(table.networks)} networks, {len(table.devices)} devices)")

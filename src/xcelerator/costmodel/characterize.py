@@ -1,0 +1,173 @@
+"""Characterization: measure a corpus of networks from a space on one or more targets, into the store.
+
+The corpus is deterministic: network ``i`` of ``--space S --seed K`` is the same architecture,
+the same seeded weights and so the same ONNX bytes (sha256) every time, and it is kept in a
+folder (``XCEL_CACHE/corpus/<space>-<seed>/``) so a re-run exports nothing twice. A pair
+(artifact, target) already measured under the same plan is skipped, whatever its status (a
+crash or a timeout is a result). Each measurement is stored in its own transaction as soon as
+it ends, so an interrupted run loses at most the one in flight and the next run repeats nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError, XcelError
+from xcelerator.measure.plan import Plan
+from xcelerator.models.artifact import Artifact, load_artifact
+from xcelerator.targets.registry import Target, parse_target
+
+# A corpus plan: fewer, shorter rounds than an interactive profile (thousands of networks), with
+# the runtime's per-node profile kept for the layer-level predictor.
+CORPUS_PLAN = Plan(
+    warmup_runs=3,
+    min_runs=10,
+    min_seconds=0.3,
+    max_seconds=3.0,
+    rel_ci=0.02,
+    min_rounds=2,
+    max_rounds=3,
+    layers=True,
+    profile_runs=10,
+    timeout=120.0,
+)
+
+
+@dataclass
+class CharacterizeResult:
+    measured: int = 0
+    skipped: int = 0
+    failed: int = 0
+    networks: int = 0
+
+
+def corpus_dir(space_name: str, seed: int, root: Path | None = None) -> Path:
+    base = root or Path(os.environ.get("XCEL_CACHE", Path.home() / ".cache" / "xcelerator"))
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in space_name)
+    return base / "corpus" / f"{safe}-{seed}"
+
+
+def corpus(
+    space_spec: str,
+    count: int,
+    seed: int = 0,
+    root: Path | None = None,
+    on_network: Callable[[int, str], None] | None = None,
+) -> list[Artifact]:
+    """The first ``count`` networks of the space's corpus for this seed, exported once and reused.
+
+    Points are drawn with ``Random(seed)`` and made distinct by architecture id, exactly as
+    ``xcel space generate`` does, so ``count=N`` is a prefix of ``count=M > N``."""
+    from xcelerator.models.generate import materialize_point
+    from xcelerator.models.spaces import get_space
+
+    if count < 1:
+        raise BadInputError(f"--count {count}: must be >= 1")
+    space = get_space(space_spec)
+    size = space.size()
+    if size is not None and count > size:
+        raise BadInputError(f"--count {count}: space {space.name} has only {size} architectures")
+    out = corpus_dir(space_spec, seed, root)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    arts: list[Artifact] = []
+    tries = 0
+    while len(arts) < count:
+        tries += 1
+        if tries > 50 * count + 100:
+            raise BadInputError(f"space {space.name}: could not draw {count} distinct architectures")
+        point = space.sample(rng)
+        arch = space.arch_id(point)
+        if arch in seen:
+            continue
+        seen.add(arch)
+        i = len(arts)
+        ident = f"{i:05d}"
+        doc_path = out / f"{ident}.json"
+        art = _cached(doc_path, arch)
+        if art is None:
+            materialize_point(space, point, out, ident, seed=seed * 1_000_003 + i)
+            art = _cached(doc_path, arch)
+            assert art is not None
+        arts.append(art)
+        if on_network:
+            on_network(i, arch)
+    return arts
+
+
+def _cached(doc_path: Path, arch: str) -> Artifact | None:
+    """The artifact of an already exported network, if its files are whole and of this arch."""
+    try:
+        doc = json.loads(doc_path.read_text())
+        if doc.get("arch") != arch:
+            return None
+        onnx_path = doc_path.parent / doc["artifact"]["path"]
+        if not onnx_path.exists():
+            return None
+        # loaded from the file (not the JSON) so the graph statistics carry their nodes
+        return load_artifact(onnx_path, name=f"{doc_path.parent.name}/{doc['id']}", spec=doc.get("spec"))
+    except (OSError, ValueError, KeyError, XcelError):
+        return None  # a missing or damaged file is exported again
+
+
+def characterize(
+    space_spec: str,
+    count: int,
+    targets: Sequence[str],
+    store: Any,
+    plan: Plan = CORPUS_PLAN,
+    seed: int = 0,
+    root: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    resume: bool = True,
+) -> CharacterizeResult:
+    """Measure ``count`` networks of the space on every target; skip what the store already has.
+
+    ``progress`` is called once per (network, target) pair, measured or skipped. With
+    ``resume=False`` a corpus that is already partly stored is refused rather than mixed in."""
+    from xcelerator.measure.core import check_runnable, measure
+
+    if not targets:
+        raise BadInputError("characterize: give at least one --target")
+    tgts: list[Target] = [parse_target(t) for t in targets]
+    for t in tgts:
+        if t.runtime not in ("onnxruntime", "openvino"):
+            raise BadInputError(
+                f"target {t.label}: characterization exports ONNX corpora; use an onnxruntime or openvino target"
+            )
+    res = CharacterizeResult()
+    arts = corpus(space_spec, count, seed, root)
+    res.networks = len(arts)
+    plan_d = plan.to_dict()
+    if not resume:
+        done = sum(store.measured(a.sha256, t.uri, plan_d) for a in arts for t in tgts)
+        if done:
+            raise BadInputError(
+                f"{done} of these {len(arts) * len(tgts)} measurements are already stored: "
+                "pass --resume to measure only the rest"
+            )
+    for art in arts:
+        for t in tgts:
+            if store.measured(art.sha256, t.uri, plan_d):
+                res.skipped += 1
+                if progress:
+                    progress(f"{art.name} on {t.label}: stored")
+                continue
+            check_runnable(art, t)
+            m = measure(art, t, plan, on_start=on_start)
+            store.add(m, art, t)
+            res.measured += 1
+            if m.status != "ok":
+                res.failed += 1
+            if progress:
+                ms = f"{m.stats.median_ms:.3g} ms" if m.stats else m.status
+                progress(f"{art.name} on {t.label}: {ms}")
+    return res

@@ -1,0 +1,685 @@
+"""Latency predictors with the scikit-learn estimator contract, saved as JSON (never pickle).
+
+``X`` is a sequence of ``GraphStats`` (what ``load_artifact`` computes for any model file), ``y``
+end-to-end latencies in ms. Three predictors:
+
+* ``GBMPredictor``: LightGBM on model-level features (``features.model_vector``), log target.
+* ``LayerPredictor``: LightGBM on kernel rows, trained on the runtime's own per-node times
+  (``fit(..., layers=...)``), summed per model and calibrated on end-to-end times with a
+  non-negative linear map (sum, kernel count, constant): nn-Meter's idea, learned from
+  profiles of whole models rather than from separate kernel test cases.
+* ``LSTMPredictor``: the cost-model seed's sequence model (an LSTM over the layer rows), in
+  PyTorch.
+
+Each is a bagged ensemble: the spread of its members plus their out-of-bag error gives an
+interval with every prediction (``predict_interval``), and ``explain`` warns when a model lies
+outside what the predictor saw (feature ranges, op types it has to ignore).
+
+A predictor file records the conditions it was trained on (target, runtime and its version,
+CPU, plan); ``load`` refuses another format version, and callers compare conditions.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from xcelerator.costmodel.features import KERNEL_COLUMNS, kernel_matrix, match_layers, model_columns, model_vector
+from xcelerator.errors import BadInputError
+from xcelerator.models.graphstats import GraphStats
+
+FORMAT = "xcelerator-costmodel"
+FORMAT_VERSION = 1
+Z80 = 1.2816  # two-sided 80% normal interval
+
+LayerList = Sequence[tuple[str, str, float]]
+
+
+@dataclass
+class Prediction:
+    ms: float
+    low_ms: float
+    high_ms: float
+    warnings: list[str] = field(default_factory=list)
+    ignored_ops: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ms": self.ms,
+            "low_ms": self.low_ms,
+            "high_ms": self.high_ms,
+            "interval": 0.8,
+            "warnings": self.warnings,
+            "ignored_ops": self.ignored_ops,
+        }
+
+
+def _as_stats(X: Sequence[Any]) -> list[GraphStats]:
+    out = []
+    for x in X:
+        if isinstance(x, GraphStats):
+            out.append(x)
+        elif isinstance(x, dict):
+            out.append(GraphStats.from_dict(x))
+        elif getattr(x, "stats", None) is not None:  # an Artifact
+            out.append(x.stats)
+        else:
+            raise BadInputError(f"cost model input: expected graph statistics or an artifact, got {type(x).__name__}")
+    for s in out:
+        if not s.nodes:
+            raise BadInputError("cost model input: graph statistics without nodes (load the model file again)")
+    return out
+
+
+def _check_y(y: Any, n: int) -> np.ndarray:
+    arr = np.asarray(y, dtype=np.float64).reshape(-1)
+    if arr.shape[0] != n:
+        raise BadInputError(f"cost model: {n} models but {arr.shape[0]} latencies")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise BadInputError("cost model: latencies must be finite and > 0 ms")
+    return arr
+
+
+# ----------------------------------------------------------------------------- LightGBM bag
+def _lgb_params(p: dict[str, Any], seed: int) -> dict[str, Any]:
+    return {
+        "objective": "regression",
+        "learning_rate": p["learning_rate"],
+        "num_leaves": p["num_leaves"],
+        "min_data_in_leaf": p["min_child_samples"],
+        "feature_fraction": 0.9,
+        "lambda_l2": 1e-3,
+        "seed": seed,
+        "num_threads": 1,
+        "deterministic": True,
+        "verbose": -1,
+    }
+
+
+class _Bag:
+    """``n`` LightGBM boosters on bootstrap resamples (rows grouped by ``groups``), with the
+    out-of-bag log-error as the part of the interval the spread does not see.
+
+    Written here rather than with sklearn's BaggingRegressor because the boosters must be
+    stored as LightGBM's own text (``model_to_string``) inside our JSON, never pickled, and the
+    bootstrap has to resample whole models for kernel rows."""
+
+    def __init__(self, boosters: list[Any], oob_sigma: float) -> None:
+        self.boosters = boosters
+        self.oob_sigma = oob_sigma
+
+    @classmethod
+    def fit(
+        cls,
+        X: np.ndarray,
+        t: np.ndarray,
+        params: dict[str, Any],
+        n: int,
+        seed: int,
+        groups: np.ndarray | None = None,
+    ) -> _Bag:
+        import lightgbm as lgb
+
+        rng = np.random.default_rng(seed)
+        g = np.arange(len(X)) if groups is None else groups
+        uniq = np.unique(g)
+        boosters = []
+        oob_sum = np.zeros(len(X))
+        oob_cnt = np.zeros(len(X))
+        for i in range(n):
+            pick = rng.choice(uniq, size=len(uniq), replace=True) if n > 1 else uniq
+            counts = dict(zip(*np.unique(pick, return_counts=True), strict=True))
+            w = np.array([counts.get(x, 0) for x in g], dtype=np.float64)
+            ds = lgb.Dataset(X, t, weight=w, free_raw_data=True)
+            b = lgb.train(_lgb_params(params, seed + i), ds, num_boost_round=params["n_estimators"])
+            boosters.append(b)
+            out = w == 0
+            if out.any():
+                oob_sum[out] += b.predict(X[out])
+                oob_cnt[out] += 1
+        have = oob_cnt > 0
+        sigma = float(np.sqrt(np.mean((oob_sum[have] / oob_cnt[have] - t[have]) ** 2))) if have.sum() > 2 else 0.0
+        return cls(boosters, sigma)
+
+    def predict_all(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([b.predict(X) for b in self.boosters])  # members × rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {"boosters": [b.model_to_string() for b in self.boosters], "oob_sigma": self.oob_sigma}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _Bag:
+        import lightgbm as lgb
+
+        return cls([lgb.Booster(model_str=s) for s in d["boosters"]], float(d["oob_sigma"]))
+
+
+# ----------------------------------------------------------------------------- base
+class LatencyPredictor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """Common parts: input checks, ranges seen in training, intervals, JSON."""
+
+    kind: ClassVar[str] = ""
+    min_samples: ClassVar[int] = 10
+    conditions: dict[str, Any]
+
+    def _check_fit_input(self, X: Sequence[Any], y: Any) -> tuple[list[GraphStats], np.ndarray]:
+        self._validate_params()
+        stats = _as_stats(X)
+        arr = _check_y(y, len(stats))
+        if len(stats) < self.min_samples:
+            raise BadInputError(
+                f"too few measurements to fit a {self.kind} cost model: {len(stats)} (need at least {self.min_samples})"
+            )
+        vecs = np.stack([model_vector(s)[0] for s in stats])
+        self.ranges_ = {"low": vecs.min(0).tolist(), "high": vecs.max(0).tolist()}
+        self.n_train_ = len(stats)
+        if not hasattr(self, "conditions"):
+            self.conditions = {}
+        return stats, arr
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        """Per model: mean log-latency and its standard deviation."""
+        raise NotImplementedError
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        check_is_fitted(self, "n_train_")
+        mu, _ = self._predict_log(_as_stats(X))
+        return np.exp(mu)
+
+    def predict_interval(self, X: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Prediction and an 80% interval (ms)."""
+        check_is_fitted(self, "n_train_")
+        mu, sd = self._predict_log(_as_stats(X))
+        return np.exp(mu), np.exp(mu - Z80 * sd), np.exp(mu + Z80 * sd)
+
+    def explain(self, x: Any) -> Prediction:
+        """One model: the prediction, its interval and what to be wary of."""
+        stats = _as_stats([x])[0]
+        ms, lo, hi = (float(v[0]) for v in self.predict_interval([stats]))
+        vec, ignored = model_vector(stats)
+        low, high = np.array(self.ranges_["low"]), np.array(self.ranges_["high"])
+        slack = 0.05 * np.maximum(high - low, 1e-9)
+        cols = model_columns()
+        outside = [cols[i] for i in np.flatnonzero((vec < low - slack) | (vec > high + slack))]
+        warnings = []
+        if outside:
+            warnings.append(
+                "outside the training range in " + ", ".join(outside[:6]) + (" ..." if len(outside) > 6 else "")
+            )
+        if ignored:
+            warnings.append("ignored op types unknown to the features: " + ", ".join(ignored))
+        return Prediction(ms, lo, hi, warnings, ignored)
+
+    # ------------------------------------------------------------------ JSON
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        check_is_fitted(self, "n_train_")
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "kind": self.kind,
+            "params": self.get_params(),
+            "conditions": getattr(self, "conditions", {}),
+            "n_train": self.n_train_,
+            "ranges": self.ranges_,
+            "model_columns": model_columns(),
+            "kernel_columns": list(KERNEL_COLUMNS),
+            "state": self._state(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_json()))
+        tmp.replace(p)
+        return p
+
+
+def load(path: str | Path) -> LatencyPredictor:
+    """Read a predictor file, refusing anything that is not one of ours of this format version."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise BadInputError(f"predictor file {p}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise BadInputError(f"predictor file {p}: not JSON ({e})") from None
+    return from_json(d, str(p))
+
+
+def from_json(d: Any, where: str = "predictor") -> LatencyPredictor:
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise BadInputError(f"{where}: not an xcelerator cost model file")
+    if d.get("version") != FORMAT_VERSION:
+        raise BadInputError(
+            f"{where}: cost model format version {d.get('version')}, this xcelerator reads version "
+            f"{FORMAT_VERSION}: fit it again with 'xcel costmodel fit'"
+        )
+    if d.get("model_columns") != model_columns() or d.get("kernel_columns") != list(KERNEL_COLUMNS):
+        raise BadInputError(f"{where}: made with other features than this version computes: fit it again")
+    cls = KINDS.get(d.get("kind", ""))
+    if cls is None:
+        raise BadInputError(f"{where}: unknown predictor kind {d.get('kind')!r}; known: {sorted(KINDS)}")
+    try:
+        est = cls(**d["params"])
+        est.conditions = dict(d.get("conditions", {}))
+        est.n_train_ = int(d["n_train"])
+        est.ranges_ = d["ranges"]
+        est._load_state(d["state"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadInputError(f"{where}: damaged cost model file ({type(e).__name__}: {e})") from None
+    return est
+
+
+# ----------------------------------------------------------------------------- model-level GBM
+class GBMPredictor(LatencyPredictor):
+    """LightGBM on model-level features, log-latency target, bagged."""
+
+    kind = "gbm"
+    min_samples = 10
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, 1, closed="right")],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "min_child_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_estimators: int = 400,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 5,
+        n_members: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.n_members = n_members
+        self.random_state = random_state
+
+    def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> GBMPredictor:
+        stats, arr = self._check_fit_input(X, y)
+        V = np.stack([model_vector(s)[0] for s in stats])
+        self.bag_ = _Bag.fit(V, np.log(arr), self.get_params(), self.n_members, self.random_state)
+        return self
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "bag_")
+        V = np.stack([model_vector(s)[0] for s in stats])
+        P = self.bag_.predict_all(V)
+        return P.mean(0), np.sqrt(P.std(0) ** 2 + self.bag_.oob_sigma**2)
+
+    def _state(self) -> dict[str, Any]:
+        return self.bag_.to_json()
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        self.bag_ = _Bag.from_json(d)
+
+
+# ----------------------------------------------------------------------------- layer-level
+class LayerPredictor(LatencyPredictor):
+    """Per-kernel LightGBM on profiled node times, summed and calibrated on end-to-end times."""
+
+    kind = "layer"
+    min_samples = 10
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = GBMPredictor._parameter_constraints
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 10,
+        n_members: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.n_members = n_members
+        self.random_state = random_state
+
+    def fit(self, X: Sequence[Any], y: Any, layers: Sequence[LayerList | None] | None = None) -> LayerPredictor:
+        stats, arr = self._check_fit_input(X, y)
+        if layers is None or len(layers) != len(stats):
+            raise BadInputError("layer cost model: needs the per-node profile of every training model (--layers)")
+        rows, targets, groups = [], [], []
+        for i, (s, lay) in enumerate(zip(stats, layers, strict=True)):
+            if not lay:
+                continue
+            mat, ks, _ = kernel_matrix(s)
+            for k, ms in match_layers(ks, lay).items():
+                if ms > 0:
+                    rows.append(mat[k])
+                    targets.append(math.log(ms))
+                    groups.append(i)
+        with_layers = len(set(groups))
+        if with_layers < self.min_samples:
+            raise BadInputError(
+                f"layer cost model: only {with_layers} training models have a per-node profile "
+                f"(need at least {self.min_samples}); measure with --layers"
+            )
+        self.bag_ = _Bag.fit(
+            np.array(rows), np.array(targets), self.get_params(), self.n_members, self.random_state, np.array(groups)
+        )
+        sums = self._member_sums(stats)  # members × models
+        A = self._design(sums.mean(0), stats)
+        self.calib_ = LinearRegression(positive=True).fit(A, arr)
+        pred = self.calib_.predict(A)
+        self.calib_sigma_ = float(np.std(np.log(np.maximum(pred, 1e-9)) - np.log(arr)))
+        self.n_kernel_rows_ = len(rows)
+        return self
+
+    @staticmethod
+    def _design(sums: np.ndarray, stats: list[GraphStats]) -> np.ndarray:
+        return np.column_stack([sums, [len(kernel_matrix(s)[1]) for s in stats]])
+
+    def _member_sums(self, stats: list[GraphStats]) -> np.ndarray:
+        out = np.zeros((len(self.bag_.boosters), len(stats)))
+        for j, s in enumerate(stats):
+            mat = kernel_matrix(s)[0]
+            if len(mat):
+                out[:, j] = np.exp(self.bag_.predict_all(mat)).sum(1)
+        return out
+
+    def kernel_times(self, x: Any) -> list[tuple[str, str, float]]:
+        """Predicted ms of each kernel (before calibration), for a layer breakdown."""
+        check_is_fitted(self, "bag_")
+        s = _as_stats([x])[0]
+        mat, ks, _ = kernel_matrix(s)
+        if not len(mat):
+            return []
+        t = np.exp(self.bag_.predict_all(mat)).mean(0)
+        return [(k.name, k.op_type, float(v)) for k, v in zip(ks, t, strict=True)]
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "calib_")
+        sums = self._member_sums(stats)
+        preds = np.stack([self.calib_.predict(self._design(m, stats)) for m in sums])
+        logs = np.log(np.maximum(preds, 1e-9))
+        return logs.mean(0), np.sqrt(logs.std(0) ** 2 + self.calib_sigma_**2)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            **self.bag_.to_json(),
+            "calib_coef": self.calib_.coef_.tolist(),
+            "calib_intercept": float(self.calib_.intercept_),
+            "calib_sigma": self.calib_sigma_,
+            "n_kernel_rows": self.n_kernel_rows_,
+        }
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        self.bag_ = _Bag.from_json(d)
+        lr = LinearRegression(positive=True)
+        lr.coef_ = np.array(d["calib_coef"], dtype=np.float64)
+        lr.intercept_ = float(d["calib_intercept"])
+        lr.n_features_in_ = len(lr.coef_)
+        self.calib_ = lr
+        self.calib_sigma_ = float(d["calib_sigma"])
+        self.n_kernel_rows_ = int(d["n_kernel_rows"])
+
+
+# ----------------------------------------------------------------------------- LSTM
+class LSTMPredictor(LatencyPredictor):
+    """The seed's sequence model: an LSTM over the kernel rows (standardized), mean- and
+    last-pooled, then a small MLP to log-latency. Bagged over seeds for the interval."""
+
+    kind = "lstm"
+    min_samples = 20
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "hidden": [Interval(Integral, 4, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, 1, closed="right")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self, hidden: int = 64, epochs: int = 150, lr: float = 3e-3, n_members: int = 3, random_state: int = 0
+    ) -> None:
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.n_members = n_members
+        self.random_state = random_state
+
+    def _net(self) -> Any:
+        import torch
+        from torch import nn
+
+        hidden = self.hidden
+
+        class Net(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.lstm = nn.LSTM(len(KERNEL_COLUMNS), hidden, batch_first=True)
+                self.head = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+            def forward(self, x: Any, lengths: Any, total: Any) -> Any:
+                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+                out, (h, _) = self.lstm(packed)
+                pad, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+                mean = pad.sum(1) / lengths.unsqueeze(1).to(pad.dtype)
+                return self.head(torch.cat([mean, h[-1], total.unsqueeze(1)], 1)).squeeze(1)
+
+        return Net()
+
+    def _tensors(self, stats: list[GraphStats]) -> tuple[Any, Any, Any]:
+        import torch
+
+        mats = [kernel_matrix(s)[0] for s in stats]
+        mats = [m if len(m) else np.zeros((1, len(KERNEL_COLUMNS))) for m in mats]
+        mu, sd = np.array(self.norm_["mean"]), np.array(self.norm_["std"])
+        lengths = torch.tensor([len(m) for m in mats])
+        x = torch.zeros(len(mats), int(lengths.max()), len(KERNEL_COLUMNS))
+        for i, m in enumerate(mats):
+            x[i, : len(m)] = torch.from_numpy((m - mu) / sd).float()
+        tot = torch.tensor([(model_vector(s)[0][0] - self.norm_["tmean"]) / self.norm_["tstd"] for s in stats]).float()
+        return x, lengths, tot
+
+    def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> LSTMPredictor:
+        import torch
+
+        stats, arr = self._check_fit_input(X, y)
+        allrows = np.concatenate([kernel_matrix(s)[0] for s in stats])
+        totals = np.array([model_vector(s)[0][0] for s in stats])
+        self.norm_ = {
+            "mean": allrows.mean(0).tolist(),
+            "std": np.maximum(allrows.std(0), 1e-6).tolist(),
+            "tmean": float(totals.mean()),
+            "tstd": float(max(totals.std(), 1e-6)),
+            "ymean": float(np.log(arr).mean()),
+            "ystd": float(max(np.log(arr).std(), 1e-6)),
+        }
+        x, lengths, tot = self._tensors(stats)
+        t = torch.from_numpy((np.log(arr) - self.norm_["ymean"]) / self.norm_["ystd"]).float()
+        self.members_ = []
+        rng = np.random.default_rng(self.random_state)
+        n = len(stats)
+        oob_err: list[float] = []
+        for m in range(self.n_members):
+            torch.manual_seed(self.random_state + m)
+            net = self._net()
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+            idx = rng.choice(n, n, replace=True) if self.n_members > 1 else np.arange(n)
+            oob = np.setdiff1d(np.arange(n), idx)
+            bs = 32
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.epochs)
+            for _ in range(self.epochs):
+                perm = rng.permutation(idx)
+                for b in range(0, n, bs):
+                    sel = torch.from_numpy(perm[b : b + bs])
+                    opt.zero_grad()
+                    loss = torch.nn.functional.mse_loss(net(x[sel], lengths[sel], tot[sel]), t[sel])
+                    loss.backward()
+                    opt.step()
+                sched.step()
+            net.eval()
+            if len(oob):
+                with torch.no_grad():
+                    o = torch.from_numpy(oob)
+                    oob_err += ((net(x[o], lengths[o], tot[o]) - t[o]).numpy() * self.norm_["ystd"]).tolist()
+            self.members_.append(net)
+        self.oob_sigma_ = float(np.sqrt(np.mean(np.square(oob_err)))) if len(oob_err) > 2 else 0.0
+        return self
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        check_is_fitted(self, "members_")
+        x, lengths, tot = self._tensors(stats)
+        with torch.no_grad():
+            P = np.stack([m(x, lengths, tot).numpy() for m in self.members_])
+        P = P * self.norm_["ystd"] + self.norm_["ymean"]
+        return P.mean(0), np.sqrt(P.std(0) ** 2 + self.oob_sigma_**2)
+
+    def _state(self) -> dict[str, Any]:
+        blobs = []
+        for m in self.members_:
+            buf = io.BytesIO()
+            # plain arrays in an .npz (read back with allow_pickle=False), base64 in the JSON
+            np.savez(buf, **{k: v.detach().numpy() for k, v in m.state_dict().items()})
+            blobs.append(base64.b64encode(buf.getvalue()).decode())
+        return {"norm": self.norm_, "members": blobs, "oob_sigma": self.oob_sigma_}
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        import torch
+
+        self.norm_ = d["norm"]
+        self.oob_sigma_ = float(d["oob_sigma"])
+        self.members_ = []
+        for blob in d["members"]:
+            arrs = np.load(io.BytesIO(base64.b64decode(blob)), allow_pickle=False)
+            net = self._net()
+            net.load_state_dict({k: torch.from_numpy(arrs[k]) for k in arrs.files})
+            net.eval()
+            self.members_.append(net)
+
+
+# ----------------------------------------------------------------------------- a new target
+def _adapt_features(stats: GraphStats, base_log: float) -> list[float]:
+    """What changes between two targets beyond one scale: the base prediction, the share of
+    depthwise and of dense-conv MACs (they parallelize and vectorize differently) and the kernel
+    count (per-op overhead)."""
+    v = model_vector(stats)[0]
+    cols = {c: i for i, c in enumerate(model_columns())}
+    tot = math.expm1(v[cols["log_macs"]]) or 1.0
+    dw = math.expm1(v[cols["log_macs_dwconv"]]) / tot
+    conv = math.expm1(v[cols["log_macs_conv"]]) / tot
+    return [base_log, dw, conv, math.log1p(v[cols["kernels"]])]
+
+
+class AdaptedPredictor(LatencyPredictor):
+    """A predictor of another target carried over to this one from a few measured networks (a
+    signature set): ridge regression of this target's log-latency on the base prediction and a
+    few architecture ratios, with leave-one-out error for the interval. The base predictor is
+    kept inside, whole."""
+
+    kind = "adapted"
+    min_samples = 3
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"base": [dict]}
+
+    def __init__(self, base: dict[str, Any] | None = None) -> None:
+        self.base = base
+
+    def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> AdaptedPredictor:
+        from sklearn.linear_model import RidgeCV
+
+        if not self.base:
+            raise BadInputError("adapted cost model: give the base predictor (--base FILE)")
+        stats, arr = self._check_fit_input(X, y)
+        self.base_ = from_json(self.base, "base predictor")
+        F = self._features(stats)
+        t = np.log(arr)
+        alphas = np.logspace(-3, 3, 13)
+        self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
+        loo = []
+        for i in range(len(t)):
+            keep = np.arange(len(t)) != i
+            r = RidgeCV(alphas=alphas).fit(F[keep], t[keep])
+            loo.append(float(r.predict(F[i : i + 1])[0] - t[i]))
+        self.loo_sigma_ = float(np.sqrt(np.mean(np.square(loo))))
+        return self
+
+    def _features(self, stats: list[GraphStats]) -> np.ndarray:
+        base_ms = self.base_.predict(stats)
+        return np.array([_adapt_features(s, math.log(b)) for s, b in zip(stats, base_ms, strict=True)])
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "ridge_")
+        mu = self.ridge_.predict(self._features(stats))
+        return mu, np.full(len(mu), self.loo_sigma_)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "coef": self.ridge_.coef_.tolist(),
+            "intercept": float(self.ridge_.intercept_),
+            "alpha": float(self.ridge_.alpha_),
+            "loo_sigma": self.loo_sigma_,
+        }
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        from sklearn.linear_model import Ridge
+
+        self.base_ = from_json(self.base, "base predictor")
+        r = Ridge(alpha=float(d["alpha"]))
+        r.coef_ = np.array(d["coef"], dtype=np.float64)
+        r.intercept_ = float(d["intercept"])
+        r.n_features_in_ = len(r.coef_)
+        self.ridge_ = r
+        self.loo_sigma_ = float(d["loo_sigma"])
+
+
+KINDS: dict[str, type[LatencyPredictor]] = {
+    "gbm": GBMPredictor,
+    "layer": LayerPredictor,
+    "lstm": LSTMPredictor,
+    "adapted": AdaptedPredictor,
+}
+
+
+def make(kind: str, **params: Any) -> LatencyPredictor:
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise BadInputError(f"unknown predictor {kind!r}; known: {', '.join(KINDS)}")
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise BadInputError(f"predictor {kind}: {e}") from None
+
+
+__all__ = [
+    "KINDS",
+    "AdaptedPredictor",
+    "GBMPredictor",
+    "LSTMPredictor",
+    "LatencyPredictor",
+    "LayerPredictor",
+    "NotFittedError",
+]
