@@ -20,6 +20,9 @@ def register(root: typer.Typer) -> None:
         count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
         target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
         seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0,
+        opt: Annotated[
+            list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE (e.g. resolution=128)")
+        ] = None,
         resume: Annotated[
             bool, typer.Option("--resume", help="continue a corpus already partly stored (skip what is measured)")
         ] = False,
@@ -31,17 +34,31 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """Measure a corpus of networks from a space into the store, for cost models."""
         from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
+        from xcelerator.models.spaces import parse_options
 
         kw: dict[str, object] = {"rel_ci": _rel_ci(rel_ci), "layers": layers}
         if min_time is not None:
             kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
         if rounds is not None:
             lo, _, hi = rounds.partition("..")
-            kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+            try:
+                kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+            except ValueError:
+                raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
         plan = CORPUS_PLAN.replace(**kw)
         st = common.store()
         with common.progress(count * len(target), "characterize") as advance:
-            res = characterize(space, count, target, st, plan=plan, seed=seed, progress=advance, resume=resume)
+            res = characterize(
+                space,
+                count,
+                target,
+                st,
+                plan=plan,
+                seed=seed,
+                progress=advance,
+                resume=resume,
+                options=parse_options(opt or []),
+            )
         doc = {
             "networks": res.networks,
             "targets": list(target),

@@ -47,9 +47,10 @@ class CharacterizeResult:
     networks: int = 0
 
 
-def corpus_dir(space_name: str, seed: int, root: Path | None = None) -> Path:
+def corpus_dir(space_name: str, seed: int, root: Path | None = None, options: dict[str, Any] | None = None) -> Path:
     base = root or Path(os.environ.get("XCEL_CACHE", Path.home() / ".cache" / "xcelerator"))
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in space_name)
+    name = space_name + "".join(f"-{k}={v}" for k, v in sorted((options or {}).items()))
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
     return base / "corpus" / f"{safe}-{seed}"
 
 
@@ -59,6 +60,7 @@ def corpus(
     seed: int = 0,
     root: Path | None = None,
     on_network: Callable[[int, str], None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[Artifact]:
     """The first ``count`` networks of the space's corpus for this seed, exported once and reused.
 
@@ -69,11 +71,11 @@ def corpus(
 
     if count < 1:
         raise BadInputError(f"--count {count}: must be >= 1")
-    space = get_space(space_spec)
+    space = get_space(space_spec, **(options or {}))
     size = space.size()
     if size is not None and count > size:
         raise BadInputError(f"--count {count}: space {space.name} has only {size} architectures")
-    out = corpus_dir(space_spec, seed, root)
+    out = corpus_dir(space_spec, seed, root, options)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     seen: set[str] = set()
@@ -128,6 +130,7 @@ def characterize(
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     resume: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> CharacterizeResult:
     """Measure ``count`` networks of the space on every target; skip what the store already has.
 
@@ -144,7 +147,7 @@ def characterize(
                 f"target {t.label}: characterization exports ONNX corpora; use an onnxruntime or openvino target"
             )
     res = CharacterizeResult()
-    arts = corpus(space_spec, count, seed, root)
+    arts = corpus(space_spec, count, seed, root, options=options)
     res.networks = len(arts)
     plan_d = plan.to_dict()
     if not resume:

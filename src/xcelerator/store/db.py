@@ -247,7 +247,7 @@ class Store:
                 .order_by(MeasurementRow.id)
             )
             out: dict[str, dict[str, Any]] = {}
-            for m, a in s.execute(q).tuples():
+            for m, a in s.execute(q):
                 out[a.sha256] = {
                     "name": a.name,
                     "sha256": a.sha256,

@@ -1,0 +1,374 @@
+"""Cost models: features, predictors (contract, JSON, warnings), cross-device methods on the
+public phone dataset, characterization into a real SQLite store, and the commands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_conv_model
+from xcelerator.cli.main import main
+from xcelerator.costmodel import predictors as P
+from xcelerator.costmodel.crossdevice import (
+    MODES,
+    SELECTIONS,
+    CrossDeviceModel,
+    evaluate_heldout,
+    load_phone_dataset,
+    phone_model,
+    select_signature,
+)
+from xcelerator.costmodel.features import KERNEL_COLUMNS, kernel_matrix, kernels, match_layers, model_vector
+from xcelerator.errors import BadInputError
+from xcelerator.models.artifact import load_artifact
+from xcelerator.models.graphstats import GraphStats
+
+SPACE_OPTS = ["resolution=64", "macs_min=3e6", "macs_max=3e7"]
+
+
+def _chain(path: Path, widths: list[int], hw: int, k: int = 3, extra_op: str | None = None) -> Path:
+    """A real ONNX conv chain (Conv→Relu per width) with a classifier; ``extra_op`` adds a node
+    of that type (for the unknown-op path)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(len(widths) * 100 + hw)
+    inits, nodes = [], []
+    prev, cin = "x", 3
+    for i, c in enumerate(widths):
+        inits.append(numpy_helper.from_array(rng.standard_normal((c, cin, k, k)).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], name=f"conv{i}", pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"], name=f"relu{i}"))
+        prev, cin = f"r{i}", c
+    if extra_op:
+        nodes.append(helper.make_node(extra_op, [prev], ["odd"], name="odd"))
+        prev = "odd"
+    nodes.append(helper.make_node("GlobalAveragePool", [prev], ["p"], name="gap"))
+    nodes.append(helper.make_node("Flatten", ["p"], ["f"], name="flat"))
+    inits.append(numpy_helper.from_array(rng.standard_normal((10, cin)).astype(np.float32), "fw"))
+    nodes.append(helper.make_node("Gemm", ["f", "fw"], ["y"], name="fc", transB=1))
+    g = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, hw, hw])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory: pytest.TempPathFactory) -> list[GraphStats]:
+    """60 conv chains of varied width, depth and resolution."""
+    d = tmp_path_factory.mktemp("family")
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(60):
+        widths = [int(rng.choice([8, 16, 24, 32, 48])) for _ in range(int(rng.integers(2, 7)))]
+        hw = int(rng.choice([16, 24, 32, 48]))
+        a = load_artifact(_chain(d / f"n{i}.onnx", widths, hw, k=int(rng.choice([1, 3, 5]))))
+        assert a.stats is not None
+        out.append(a.stats)
+    return out
+
+
+def _latency(s: GraphStats) -> float:
+    """A latency law the predictors must learn: MACs at 2 GMAC/s plus 20 µs per kernel."""
+    return s.macs / 2e9 * 1e3 + 0.02 * len(kernels(s)[0])
+
+
+# ----------------------------------------------------------------------------- features
+def test_kernels_fuse_activation_and_keep_order(family: list[GraphStats]) -> None:
+    ks, ignored = kernels(family[0])
+    assert ignored == []
+    convs = [k for k in ks if k.op_type == "Conv"]
+    assert convs and all([n.op_type for n in k.nodes] == ["Conv", "Relu"] for k in convs)
+    assert convs[0].name == "r0"  # named after the fused node's last output, as ONNX Runtime does
+    mat, ks2, _ = kernel_matrix(family[0])
+    assert mat.shape == (len(ks2), len(KERNEL_COLUMNS))
+    vec, _ = model_vector(family[0])
+    assert vec[0] == pytest.approx(np.log1p(family[0].macs))
+
+
+def test_unknown_op_is_ignored_and_named(tmp_path: Path) -> None:
+    a = load_artifact(_chain(tmp_path / "odd.onnx", [8, 8], 16, extra_op="Softsign"))
+    assert a.stats is not None
+    ks, ignored = kernels(a.stats)
+    assert ignored == ["Softsign"]
+    assert all(k.op_type != "Softsign" for k in ks)
+
+
+def test_profiled_times_match_kernels(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """A real ONNX Runtime profile of a conv chain lands on our kernels (fused names)."""
+    from xcelerator.measure.core import measure
+    from xcelerator.targets.registry import parse_target
+
+    a = load_artifact(_chain(tmp_path / "m.onnx", [16, 32, 32], 32))
+    m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok" and m.layers
+    assert a.stats is not None
+    ks, _ = kernels(a.stats)
+    matched = match_layers(ks, [(x.name, x.op_type, x.mean_ms) for x in m.layers])
+    conv_idx = {i for i, k in enumerate(ks) if k.op_type == "Conv"}
+    assert conv_idx <= set(matched)  # every conv kernel got its profiled time
+    conv_ms = sum(x.mean_ms for x in m.layers if x.op_type in ("Conv", "FusedConv"))
+    assert sum(matched[i] for i in conv_idx) == pytest.approx(conv_ms, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- predictors
+@pytest.mark.parametrize("kind", ["gbm", "layer", "lstm"])
+def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats], tmp_path: Path) -> None:
+    y = np.array([_latency(s) for s in family])
+    layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]
+    params = {"epochs": 60} if kind == "lstm" else {}
+    est = P.make(kind, **params)
+    with pytest.raises(P.NotFittedError):
+        est.predict(family[:2])
+    train, test = family[:45], family[45:]
+    est.fit(train, y[:45], layers=layers[:45])
+    pred, lo, hi = est.predict_interval(test)
+    rel = np.abs(pred / y[45:] - 1)
+    constant = np.abs(np.median(y[:45]) / y[45:] - 1)
+    assert np.median(rel) < 0.5 * np.median(constant), (rel, constant)  # learnt the law, not a constant
+    assert np.corrcoef(np.log(pred), np.log(y[45:]))[0, 1] > 0.9
+    assert np.all(lo <= pred) and np.all(pred <= hi)
+    path = est.save(tmp_path / f"{kind}.json")
+    text = path.read_text()
+    assert json.loads(text)["kind"] == kind
+    again = P.load(path)
+    np.testing.assert_allclose(again.predict(test), pred, rtol=1e-6)
+
+
+def _latency_kernel(k) -> float:  # type: ignore[no-untyped-def]
+    return sum(n.macs for n in k.nodes) / 2e9 * 1e3 + 0.02
+
+
+def test_predictor_input_checks(family: list[GraphStats], tmp_path: Path) -> None:
+    y = np.array([_latency(s) for s in family])
+    with pytest.raises(BadInputError, match="too few measurements"):
+        P.GBMPredictor().fit(family[:5], y[:5])
+    with pytest.raises(BadInputError, match="latencies must be finite"):
+        P.GBMPredictor().fit(family[:12], np.r_[y[:11], -1.0])
+    with pytest.raises(ValueError, match="n_estimators"):
+        P.GBMPredictor(n_estimators=0).fit(family[:12], y[:12])
+    with pytest.raises(BadInputError, match="per-node profile"):
+        P.LayerPredictor().fit(family[:12], y[:12])
+    with pytest.raises(BadInputError, match="unknown predictor"):
+        P.make("svm")
+
+
+def test_predictor_file_checks(family: list[GraphStats], tmp_path: Path) -> None:
+    y = np.array([_latency(s) for s in family])
+    path = P.GBMPredictor(n_members=2).fit(family, y).save(tmp_path / "g.json")
+    doc = json.loads(path.read_text())
+    (tmp_path / "v.json").write_text(json.dumps({**doc, "version": 99}))
+    with pytest.raises(BadInputError, match="format version 99"):
+        P.load(tmp_path / "v.json")
+    (tmp_path / "f.json").write_text(json.dumps({**doc, "model_columns": ["x"]}))
+    with pytest.raises(BadInputError, match="other features"):
+        P.load(tmp_path / "f.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(BadInputError, match="not JSON"):
+        P.load(tmp_path / "bad.json")
+    (tmp_path / "pickle.pkl").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(BadInputError):
+        P.load(tmp_path / "pickle.pkl")
+
+
+def test_explain_warns_outside_training_and_on_ignored_ops(family: list[GraphStats], tmp_path: Path) -> None:
+    y = np.array([_latency(s) for s in family])
+    est = P.GBMPredictor(n_members=2).fit(family, y)
+    inside = est.explain(family[3])
+    assert inside.warnings == []
+    big = load_artifact(_chain(tmp_path / "big.onnx", [256, 256, 256, 256], 128, extra_op="Softsign"))
+    p = est.explain(big.stats)
+    assert p.ms > 0 and p.low_ms <= p.ms <= p.high_ms
+    assert any("outside the training range" in w for w in p.warnings)
+    assert p.ignored_ops == ["Softsign"]
+
+
+def test_adapted_predictor_carries_over(family: list[GraphStats]) -> None:
+    """A second 'target' 3× slower on MACs with a different per-kernel cost: 12 signature
+    measurements carry the first target's predictor over."""
+    y1 = np.array([_latency(s) for s in family])
+    y2 = np.array([3 * s.macs / 2e9 * 1e3 + 0.05 * len(kernels(s)[0]) for s in family])
+    base = P.GBMPredictor(n_members=2).fit(family, y1)
+    ad = P.AdaptedPredictor(base=base.to_json()).fit(family[:12], y2[:12])
+    rel = np.abs(ad.predict(family[12:]) / y2[12:] - 1)
+    naive = np.abs(base.predict(family[12:]) / y2[12:] - 1)
+    assert np.median(rel) < 0.2 and np.median(rel) < np.median(naive) / 3
+    again = P.from_json(ad.to_json())
+    np.testing.assert_allclose(again.predict(family[12:]), ad.predict(family[12:]), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- cross-device
+@pytest.fixture(scope="module")
+def phones():  # type: ignore[no-untyped-def]
+    return load_phone_dataset()
+
+
+def test_phone_dataset_import(phones) -> None:  # type: ignore[no-untyped-def]
+    assert phones.latency.shape == (118, 105)
+    assert len(set(phones.groups)) == 77
+    assert phone_model("SM-A505F_2") == "SM-A505F" and phone_model("Pixel_3_XL") == "Pixel_3_XL"
+    assert phone_model("Nokia_6.1_Plus_0") == "Nokia_6.1_Plus"
+    # median of runs 2-30 is faster than with the slow first run included
+    with_first = load_phone_dataset(runs="1-30")
+    assert np.median(with_first.latency / phones.latency) >= 1.0
+    gpu = load_phone_dataset("gpu")
+    assert gpu.latency.shape[0] == 118 and gpu.latency.shape[1] == 25
+    lic = Path(str(__import__("importlib").resources.files("xcelerator.costmodel.data"))) / "mobile_latency"
+    assert "Apache" in (lic / "LICENSE").read_text() and "Ganesan" in (lic / "README.md").read_text()
+
+
+@pytest.mark.parametrize("method", [m for m in SELECTIONS if m != "greedy"])
+def test_signature_methods_pick_distinct_networks(phones, method: str) -> None:  # type: ignore[no-untyped-def]
+    from xcelerator.costmodel.crossdevice import LatencyTable
+
+    train = phones.subset(range(40))
+    if method == "mutual_info":  # O(networks²) estimates: a 50-network table keeps the test fast
+        train = LatencyTable(train.networks[:50], train.devices, train.groups, train.latency[:50], train.features[:50])
+    sig = select_signature(train, method, 10, seed=3)
+    assert len(sig) == len(set(sig)) == 10 and all(0 <= i < len(train.networks) for i in sig)
+    assert sig == select_signature(train, method, 10, seed=3)  # deterministic for a seed
+
+
+def test_greedy_signature_beats_random_on_training_error(phones) -> None:  # type: ignore[no-untyped-def]
+    from xcelerator.costmodel.crossdevice import _neighbours
+
+    train = phones.subset(range(0, 30))
+    L = train.latency
+
+    def loo(sig: list[int]) -> float:
+        s = np.array(sig)
+        errs = [
+            np.mean(np.abs(_neighbours(np.delete(L, d, 1), s, L[s, d])[0] - np.log(L[:, d]))) for d in range(L.shape[1])
+        ]
+        return float(np.mean(errs))
+
+    g = select_signature(train, "greedy", 4)
+    r = [loo(select_signature(train, "random", 4, seed=s)) for s in range(5)]
+    assert loo(g) < min(r)
+
+
+def test_heldout_devices_stacked_beats_individual_and_combined(phones) -> None:  # type: ignore[no-untyped-def]
+    res = {m: evaluate_heldout(phones, "random", m, size=10, folds=5)["pooled"] for m in MODES}
+    assert res["individual"]["r2"] < res["combined"]["r2"]
+    assert res["stacked"]["within10"] > res["combined"]["within10"]
+    assert res["stacked"]["mape"] < res["neighbours"]["mape"]
+    assert res["stacked"]["r2"] > 0.97
+    m = CrossDeviceModel("neighbours").fit(phones.subset(range(10)), [1, 2, 3])
+    with pytest.raises(BadInputError, match="3 positive signature latencies"):
+        m.predict([1.0, 2.0])
+    with pytest.raises(BadInputError, match="unknown learning mode"):
+        CrossDeviceModel("magic")
+
+
+# ----------------------------------------------------------------------------- characterize + CLI
+def _xcel(db: Path, *args: str) -> int:
+    return main(["--db", str(db), *args])
+
+
+def _char_args(count: int) -> list[str]:
+    args = ["characterize", "--space", "mobilegen", "--count", str(count), "-t", "onnxruntime?threads=1"]
+    for o in SPACE_OPTS:
+        args += ["--opt", o]
+    return [*args, "--rounds", "1", "--min-time", "0.05", "--rel-ci", "0.1"]
+
+
+@pytest.fixture(scope="module")
+def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("corpus") / "c.db"
+    assert _xcel(db, *_char_args(14)) == 0
+    return db
+
+
+def test_characterize_skips_what_is_stored(corpus_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xcelerator.store.db import Store
+
+    n0 = Store(str(corpus_db)).count()
+    assert n0 == 14
+    assert _xcel(corpus_db, *_char_args(14)) == 2  # refuses to mix without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert _xcel(corpus_db, *_char_args(14), "--resume", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["measured"] == 0 and doc["skipped"] == 14
+    assert Store(str(corpus_db)).count() == n0
+
+
+def test_characterize_interrupted_then_resumed(tmp_path: Path) -> None:
+    """Kill the command after its first stored measurement; --resume finishes the rest and
+    measures nothing twice."""
+    from xcelerator.store.db import Store
+
+    db = tmp_path / "i.db"
+    cmd = [sys.executable, "-m", "xcelerator.cli.main", "--db", str(db), *_char_args(4)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if db.exists() and Store(str(db)).count() >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    done = Store(str(db)).count()
+    assert 1 <= done < 4
+    assert _xcel(db, *_char_args(4), "--resume") == 0
+    rows = Store(str(db)).measurements()
+    shas = [m.artifact_sha256 for _, m in rows]
+    assert len(rows) == 4 and len(set(shas)) == 4
+
+
+def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pred = tmp_path / "gbm.json"
+    t = "onnxruntime?threads=1"
+    assert (
+        _xcel(corpus_db, "costmodel", "fit", "-t", t, "--kind", "gbm", "-o", str(pred), "--test", "0.2", "--json") == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n_train"] == 11 and doc["test"]["n"] == 3
+    saved = json.loads(pred.read_text())
+    assert saved["conditions"]["target"] == t and saved["conditions"]["runtime"] == "onnxruntime"
+    assert len(saved["conditions"]["trained_on"]) == 11
+    # eval scores only the 3 held-out measurements
+    assert _xcel(corpus_db, "costmodel", "eval", "-p", str(pred), "-t", t, "--json") == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert len(ev["models"]) == 3 and ev["metrics"]["n"] == 3
+    # predict a model file, refuse another target, a missing predictor, a bad model
+    onnx = make_conv_model(tmp_path / "m.onnx", hw=64, cout=32)
+    assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(pred), "--json") == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["ms"] > 0 and p["low_ms"] <= p["ms"] <= p["high_ms"]
+    assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(pred), "-t", "onnxruntime?threads=2") == 2
+    assert "fitted for target" in capsys.readouterr().err
+    assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(tmp_path / "none.json")) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    assert _xcel(corpus_db, "costmodel", "predict", str(tmp_path / "bad.onnx"), "-p", str(pred)) == 2
+    # too few measurements for an LSTM, unknown target in the store
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--kind", "lstm", "-o", str(tmp_path / "l.json")) == 2
+    assert "too few measurements" in capsys.readouterr().err
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", "openvino", "-o", str(tmp_path / "o.json")) == 2
+    assert "run 'xcel characterize' first" in capsys.readouterr().err
+
+
+def test_signature_and_heldout_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    assert _xcel(db, "costmodel", "signature", "--data", "phones", "-m", "spearman", "-k", "5", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["signature"]) == 5 and len(doc["devices"]) == 105
+    assert _xcel(db, "costmodel", "eval", "--data", "phones", "-m", "random", "--mode", "neighbours", "--json") == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["pooled"]["r2"] > 0.95 and len(ev["per_device"]) == 105
+    assert _xcel(db, "costmodel", "signature", "--data", "phones", "-m", "psychic") == 2
+    assert _xcel(db, "costmodel", "eval", "--data", "tablets") == 2
