@@ -126,7 +126,7 @@ def test_profiled_times_match_kernels(tmp_path: Path, fast_plan) -> None:  # typ
 
 
 # ----------------------------------------------------------------------------- predictors
-@pytest.mark.parametrize("kind", ["gbm", "layer", "lstm"])
+@pytest.mark.parametrize("kind", ["gbm", "layer", "lstm", "ensemble"])
 def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats], tmp_path: Path) -> None:
     y = np.array([_latency(s) for s in family])
     layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]

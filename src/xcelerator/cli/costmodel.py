@@ -113,7 +113,9 @@ def _metric_row(what: str, m: dict[str, float]) -> dict[str, object]:
 def fit(
     target: Target,
     out: Annotated[str, typer.Option("--out", "-o", help="predictor file to write (JSON)")],
-    kind: Annotated[str, typer.Option("--kind", "-k", help="gbm | layer | lstm | adapted")] = "layer",
+    kind: Annotated[
+        str, typer.Option("--kind", "-k", help="ensemble (gbm + layer) | gbm | layer | lstm | adapted")
+    ] = "ensemble",
     base: Annotated[
         str | None, typer.Option("--base", help="for --kind adapted: the predictor of another target to carry over")
     ] = None,
@@ -133,7 +135,7 @@ def fit(
         params["base"] = P.load(base).to_json()
     elif base:
         raise BadInputError("--base is for --kind adapted")
-    if kind in ("gbm", "layer", "lstm"):
+    if kind in ("gbm", "layer", "lstm", "ensemble"):
         params["random_state"] = seed
     est = P.make(kind, **params)
     samples = from_store(common.store(), target)

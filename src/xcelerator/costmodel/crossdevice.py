@@ -399,10 +399,12 @@ def evaluate_heldout(
     folds: int = 5,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    signatures: dict[tuple[str, int, int, int], list[int]] | None = None,
 ) -> dict[str, Any]:
     """Grouped k-fold over device groups: selection and fitting on the training folds only;
     each held-out device is predicted from its signature; metrics over the non-signature
-    networks of all held-out devices pooled, plus per device."""
+    networks of all held-out devices pooled, plus per device. ``signatures`` caches the
+    selection per (method, size, seed, fold) across learning modes."""
     from sklearn.model_selection import GroupKFold
 
     ys, ps = [], []
@@ -413,7 +415,13 @@ def evaluate_heldout(
         raise BadInputError(f"held-out evaluation: {ng} device groups, fewer than {folds} folds")
     for f, (tr, te) in enumerate(GroupKFold(folds).split(L.T, groups=table.groups)):
         train = table.subset(tr)
-        sig = select_signature(train, selection, size, seed=seed + f)
+        key = (selection, size, seed, f)
+        if signatures is not None and key in signatures:
+            sig = signatures[key]
+        else:
+            sig = select_signature(train, selection, size, seed=seed + f)
+            if signatures is not None:
+                signatures[key] = sig
         model = CrossDeviceModel(mode, seed=seed).fit(train, sig)
         rest = np.setdiff1d(np.arange(len(table.networks)), sig)
         for d in te:

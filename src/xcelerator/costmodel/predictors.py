@@ -10,6 +10,10 @@ end-to-end latencies in ms. Three predictors:
   profiles of whole models rather than from separate kernel test cases.
 * ``LSTMPredictor``: the cost-model seed's sequence model (an LSTM over the layer rows), in
   PyTorch.
+* ``EnsemblePredictor`` (the default of ``xcel costmodel fit``): the geometric mean of the GBM
+  and the layer predictor.
+* ``AdaptedPredictor``: a predictor of one target carried over to another from a few
+  signature measurements.
 
 Each is a bagged ensemble: the spread of its members plus their out-of-bag error gives an
 interval with every prediction (``predict_interval``), and ``explain`` warns when a model lies
@@ -592,6 +596,47 @@ class LSTMPredictor(LatencyPredictor):
             self.members_.append(net)
 
 
+# ----------------------------------------------------------------------------- ensemble
+class EnsemblePredictor(LatencyPredictor):
+    """The geometric mean of several predictors (by default the model-level GBM and the
+    layer-level predictor: their errors are only partly correlated, so the mean is better
+    than either on held-out networks). The interval combines the members' mean spread with
+    their disagreement."""
+
+    kind = "ensemble"
+    min_samples = 10
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "members": [list, None],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, members: list[str] | None = None, random_state: int = 0) -> None:
+        self.members = members
+        self.random_state = random_state
+
+    def fit(self, X: Sequence[Any], y: Any, layers: Sequence[LayerList | None] | None = None) -> EnsemblePredictor:
+        stats, arr = self._check_fit_input(X, y)
+        kinds = self.members or ["gbm", "layer"]
+        bad = [k for k in kinds if k not in ("gbm", "layer", "lstm")]
+        if bad or not kinds:
+            raise BadInputError(f"ensemble members must be among gbm, layer, lstm; got {kinds}")
+        self.fitted_ = [make(k, random_state=self.random_state).fit(stats, arr, layers=layers) for k in kinds]
+        return self
+
+    def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "fitted_")
+        parts = [m._predict_log(stats) for m in self.fitted_]
+        mus = np.stack([p[0] for p in parts])
+        sds = np.stack([p[1] for p in parts])
+        return mus.mean(0), np.sqrt(sds.mean(0) ** 2 + mus.var(0))
+
+    def _state(self) -> dict[str, Any]:
+        return {"members": [m.to_json() for m in self.fitted_]}
+
+    def _load_state(self, d: dict[str, Any]) -> None:
+        self.fitted_ = [from_json(m, "ensemble member") for m in d["members"]]
+
+
 # ----------------------------------------------------------------------------- a new target
 def _adapt_features(stats: GraphStats, base_log: float) -> list[float]:
     """What changes between two targets beyond one scale: the base prediction, the share of
@@ -613,7 +658,7 @@ class AdaptedPredictor(LatencyPredictor):
 
     kind = "adapted"
     min_samples = 3
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"base": [dict]}
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"base": [dict, None]}
 
     def __init__(self, base: dict[str, Any] | None = None) -> None:
         self.base = base
@@ -670,6 +715,7 @@ KINDS: dict[str, type[LatencyPredictor]] = {
     "gbm": GBMPredictor,
     "layer": LayerPredictor,
     "lstm": LSTMPredictor,
+    "ensemble": EnsemblePredictor,
     "adapted": AdaptedPredictor,
 }
 
@@ -687,6 +733,7 @@ def make(kind: str, **params: Any) -> LatencyPredictor:
 __all__ = [
     "KINDS",
     "AdaptedPredictor",
+    "EnsemblePredictor",
     "GBMPredictor",
     "LSTMPredictor",
     "LatencyPredictor",

@@ -1,0 +1,256 @@
+"""Cost-model benchmarks; writes the ``costmodel`` section of BENCHMARKS.md.
+
+    python benchmarks/costmodel.py [--parts phones,local,transfer] [--db .xcel/corpus.db]
+
+1. **phones**: the public phone dataset (118 networks × 105 CPU runs of 77 phone models),
+   held-out phones by grouped 5-fold (by phone model), signature size 10, every selection
+   method × learning mode; selection on training devices only. ``combined`` is the first
+   baseline of the issue (gradient boosting on the layer encoding plus the signature latencies,
+   log target; LightGBM here, XGBoost there), ``neighbours`` the second (scaling the 5 training
+   phones whose signature latencies match best). ``random`` is averaged over 3 seeds.
+2. **local**: ``xcel characterize`` of 500 mobilegen networks on ONNX Runtime CPU, 1 thread (a
+   no-op when the store has them), then 5-fold cross-validation over networks for each
+   predictor; then the zoo models (never in training) measured the same way and predicted by
+   predictors fitted on all 500.
+3. **transfer**: 200 of those networks on a second target (ONNX Runtime, 2 threads); the
+   ensemble predictor of the first target carried over with 20 signature networks
+   (statistical selection on its predictions), scored on the other 180; against scaling by
+   one factor and a GBM fitted on the 20 alone. Twice: base fitted on all 500 first-target
+   networks (the new target's held-out networks were seen on the first target, the usual
+   cross-device setting), and base fitted only on networks the second target never measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
+
+from benchmarks.profiler import machine, write_section  # noqa: E402
+
+from xcelerator.costmodel import predictors as P  # noqa: E402
+from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize  # noqa: E402
+from xcelerator.costmodel.crossdevice import MODES, SELECTIONS, evaluate_heldout, load_phone_dataset, metrics  # noqa: E402
+from xcelerator.costmodel.samples import Samples, from_store, statistical_signature  # noqa: E402
+from xcelerator.store.db import Store  # noqa: E402
+
+T1 = "onnxruntime?threads=1"
+T2 = "onnxruntime?threads=2"
+ZOO = [
+    "mobilenet_v2_1.0_224",
+    "mobilenet_v2_0.5_160",
+    "mobilenet_v1_1.0_224",
+    "mobilenet_v1_0.5_224",
+    "resnet18_224",
+    "resnet50_224",
+    "squeezenet_224",
+    "inception_224",
+]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def fmt(m: dict[str, float]) -> str:
+    return (
+        f"{m['r2']:.4f} | {m['mape']:.2f} | {m['within5']:.1f} | {m['within10']:.1f} | "
+        f"{m['spearman']:.4f} | {m['kendall']:.4f}"
+    )
+
+
+HEAD = "| R² | MAPE % | ±5 % | ±10 % | Spearman | Kendall |"
+RULE = "|---:|---:|---:|---:|---:|---:|"
+
+
+# ----------------------------------------------------------------------------- 1. phones
+def phones() -> tuple[str, dict[str, Any]]:
+    table = load_phone_dataset()
+    cache: dict[tuple[str, int, int, int], list[int]] = {}
+    rows, res = [], {}
+    for sel in SELECTIONS:
+        t0 = time.time()
+        for mode in MODES:
+            seeds = [0, 1, 2] if sel == "random" else [0]
+            runs = [evaluate_heldout(table, sel, mode, size=10, seed=s, signatures=cache)["pooled"] for s in seeds]
+            m = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+            res[f"{sel}/{mode}"] = m
+            rows.append(f"| {sel} | {mode} | {fmt(m)} |")
+        log(f"phones {sel}: {time.time() - t0:.0f} s")
+    best = max(res, key=lambda k: res[k]["r2"])
+    body = [
+        f"Held-out phones: grouped 5-fold by phone model ({len(set(table.groups))} models, "
+        f"{table.latency.shape[1]} runs), signature of 10 networks chosen on the training phones only, "
+        "the other 108 networks scored on each held-out run, pooled. Median of runs 2–30.",
+        "",
+        f"| selection | mode {HEAD}",
+        f"|---|---{RULE}",
+        *rows,
+        "",
+        f"Best: **{best}** (R² {res[best]['r2']:.4f}, ±10 % {res[best]['within10']:.1f} %, "
+        f"MAPE {res[best]['mape']:.2f} %). Issue baselines on this protocol: combined (XGBoost) "
+        "R² 0.970 / 79 % / 7.4 %, neighbours R² 0.977 / 86 % / 5.0 %; the seed's own figures "
+        "(leaky selection, ungrouped split): 0.9125 random, 0.944 spearman, 0.943 mutual_info.",
+    ]
+    return "\n".join(body) + "\n", res
+
+
+# ----------------------------------------------------------------------------- 2. local
+def corpus_only(s: Samples) -> Samples:
+    return s.take([i for i, n in enumerate(s.names) if n.startswith("mobilegen-0/")])
+
+
+def local(store: Store) -> tuple[str, dict[str, Any], Samples]:
+    from sklearn.model_selection import KFold
+
+    t0 = time.time()
+    r = characterize("mobilegen", 500, [T1], store, plan=CORPUS_PLAN, progress=None)
+    log(f"characterize: measured {r.measured}, stored already {r.skipped} ({time.time() - t0:.0f} s)")
+    S = corpus_only(from_store(store, T1))
+    res: dict[str, Any] = {}
+    rows = []
+    for kind in ("gbm", "layer", "lstm", "ensemble"):
+        t0 = time.time()
+        pred = np.zeros(len(S))
+        lo, hi = np.zeros(len(S)), np.zeros(len(S))
+        for tr, te in KFold(5, shuffle=True, random_state=0).split(S.y_ms):
+            est = P.make(kind).fit(S.take(tr).stats, S.y_ms[tr], layers=S.take(tr).layers)
+            pred[te], lo[te], hi[te] = est.predict_interval(S.take(te).stats)
+        m = metrics(S.y_ms, pred)
+        m["coverage80"] = float(100 * np.mean((S.y_ms >= lo) & (S.y_ms <= hi)))
+        m["fit_s"] = (time.time() - t0) / 5
+        res[kind] = m
+        rows.append(f"| {kind} | {fmt(m)} | {m['coverage80']:.0f} | {m['fit_s']:.1f} |")
+        log(f"local {kind}: ±10 % {m['within10']:.1f}, Spearman {m['spearman']:.4f}")
+    # the runtime's own profile total, as a ceiling for anything built on per-node times
+    tot = np.array([sum(x[2] for x in lay) for lay in S.layers])
+    from sklearn.linear_model import LinearRegression
+
+    ceil = LinearRegression().fit(tot[:, None], S.y_ms).predict(tot[:, None])
+    res["profile_total_fit"] = metrics(S.y_ms, ceil)
+    # zoo models, never in training
+    from xcelerator.measure.core import measure
+    from xcelerator.models.export import resolve_model
+    from xcelerator.targets.registry import parse_target
+
+    fitted = {k: P.make(k).fit(S.stats, S.y_ms, layers=S.layers) for k in ("gbm", "layer", "ensemble")}
+    zrows = []
+    t1 = parse_target(T1)
+    for name in ZOO:
+        art = resolve_model(name, "onnx")
+        if not store.measured(art.sha256, T1, CORPUS_PLAN.to_dict()):
+            store.add(measure(art, t1, CORPUS_PLAN), art, t1)
+        got = [s for s in store.samples(T1) if s["sha256"] == art.sha256]
+        if not got:
+            continue
+        y = float(got[0]["median_ms"])
+        errs = {}
+        for k, est in fitted.items():
+            p = est.explain(art.stats)
+            errs[k] = 100 * (p.ms / y - 1)
+            if k == "ensemble":
+                warn = "; ".join(p.warnings) or "-"
+        res.setdefault("zoo", {})[name] = {"measured_ms": y, **errs}
+        zrows.append(
+            f"| {name} | {y:.2f} | {errs['gbm']:+.1f} | {errs['layer']:+.1f} | {errs['ensemble']:+.1f} | {warn[:70]} |"
+        )
+    pf = res["profile_total_fit"]
+    body = [
+        f"{len(S)} mobilegen networks (40–400 M MACs at 224 px) measured with `xcel characterize` on ONNX Runtime "
+        "CPU, 1 thread; 5-fold cross-validation over networks.",
+        "",
+        f"| predictor {HEAD} 80 % interval coverage % | fit s |",
+        f"|---{RULE}---:|---:|",
+        *rows,
+        "",
+        f"Ceiling of per-node profiles on this machine: a linear fit of the end-to-end median on the runtime's own "
+        f"profiled total (measured, not predicted) reaches only ±10 % {pf['within10']:.1f} % (R² {pf['r2']:.3f}): "
+        "the profiled pass and the timed runs differ by 7–30 % per network here.",
+        "",
+        "Zoo models (never in training), error of the prediction in %, predictors fitted on all 500:",
+        "",
+        "| model | measured ms | gbm | layer | ensemble | warnings (ensemble) |",
+        "|---|---:|---:|---:|---:|---|",
+        *zrows,
+    ]
+    return "\n".join(body) + "\n", res, S
+
+
+# ----------------------------------------------------------------------------- 3. transfer
+def transfer(store: Store, S1: Samples) -> tuple[str, dict[str, Any]]:
+    t0 = time.time()
+    r = characterize("mobilegen", 200, [T2], store, plan=CORPUS_PLAN, progress=None)
+    log(f"characterize {T2}: measured {r.measured}, stored already {r.skipped} ({time.time() - t0:.0f} s)")
+    S2 = corpus_only(from_store(store, T2))
+    res: dict[str, Any] = {}
+    rows = []
+    seen2 = set(S2.sha256)
+    for variant, base_idx in (
+        ("base on all 500", list(range(len(S1)))),
+        ("base on networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
+    ):
+        base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
+        sig = statistical_signature(base.predict(S2.stats), 20)
+        rest = [i for i in range(len(S2)) if i not in sig]
+        ad = P.AdaptedPredictor(base=base.to_json()).fit(S2.take(sig).stats, S2.y_ms[sig])
+        y = S2.y_ms[rest]
+        preds = {"adapted (ours)": ad.predict(S2.take(rest).stats)}
+        b_rest = base.predict(S2.take(rest).stats)
+        scale = float(np.median(S2.y_ms[sig] / base.predict(S2.take(sig).stats)))
+        preds["one scale factor"] = scale * b_rest
+        preds["GBM on the 20 only"] = (
+            P.GBMPredictor(min_child_samples=2).fit(S2.take(sig).stats, S2.y_ms[sig]).predict(S2.take(rest).stats)
+        )
+        for name, p in preds.items():
+            m = metrics(y, p)
+            res[f"{variant}/{name}"] = m
+            rows.append(f"| {variant} | {name} | {fmt(m)} |")
+        log(f"transfer {variant}: ±10 % {res[f'{variant}/adapted (ours)']['within10']:.1f}")
+    body = [
+        f"Second target ONNX Runtime CPU, 2 threads: {len(S2)} networks measured; 20 signature networks "
+        "(evenly spaced in predicted latency) fit the carried-over predictor, scored on the other "
+        f"{len(S2) - 20}.",
+        "",
+        f"| base predictor | method {HEAD}",
+        f"|---|---{RULE}",
+        *rows,
+    ]
+    return "\n".join(body) + "\n", res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", default="phones,local,transfer")
+    ap.add_argument("--db", default=str(ROOT / ".xcel" / "corpus.db"))
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    parts = args.parts.split(",")
+    store = Store(args.db)
+    sections = [f"## Cost models\n\nMachine: {machine()}; date {dt.date.today().isoformat()}.\n"]
+    if "phones" in parts:
+        body, _ = phones()
+        sections.append("### Phone dataset, held-out phones\n\n" + body)
+    S1 = None
+    if "local" in parts or "transfer" in parts:
+        body, _, S1 = local(store)
+        if "local" in parts:
+            sections.append("### This machine: ONNX Runtime CPU, 1 thread\n\n" + body)
+    if "transfer" in parts and S1 is not None:
+        body, _ = transfer(store, S1)
+        sections.append("### Carry-over to a second target\n\n" + body)
+    write_section(Path(args.out), "costmodel", "\n".join(sections))
+    log(f"wrote the costmodel section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()
