@@ -263,7 +263,13 @@ def _study(r: dict[str, Any]) -> list[Panel]:
         out.append(Panel("values", f"{name}: values", _layout(fig, f"{name}: {objs[0]}", xaxis_title="trial")))
     if r["importance"]:
         imp = go.Figure(go.Bar(x=list(r["importance"].values()), y=list(r["importance"]), orientation="h"))
-        out.append(Panel("importance", "parameter importance", _layout(imp, f"{name}: parameter importance (fANOVA)")))
+        out.append(
+            Panel(
+                "importance",
+                "parameter importance",
+                _layout(imp, f"{name}: importance (last objective)"),
+            )
+        )
     else:
         out.append(Panel("importance", "parameter importance", note="too few distinct trials for importance"))
     out.append(_trial_table(r))

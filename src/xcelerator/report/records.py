@@ -5,6 +5,7 @@ its JSON without the database."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,7 +106,8 @@ def costmodel_record(
 
 def study_record(study: Any) -> dict[str, Any]:
     """A study's trials (values, params, state, feasibility), its Pareto front, the chosen
-    trial, hypervolume after each evaluation and parameter importance (Optuna's fANOVA)."""
+    trial, hypervolume after each evaluation and parameter importance (Optuna's
+    default evaluator, on the last objective)."""
     import optuna
 
     from xcelerator.search.problem import DIRECTIONS, hypervolume_2d, pareto_front
@@ -151,12 +153,10 @@ def study_record(study: Any) -> dict[str, Any]:
     importance: dict[str, float] = {}
     if len(done) >= 5 and len({tuple(sorted(r["params"].items())) for r in done}) > 2:
         try:
-            importance = {
-                k: float(v)
-                for k, v in optuna.importance.get_param_importances(
-                    study, target=lambda t: t.values[-1] if t.values else 0.0
-                ).items()
-            }
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PED-ANOVA's reminder that it ranks for low target values
+                imp = optuna.importance.get_param_importances(study, target=lambda t: t.values[-1] if t.values else 0.0)
+            importance = {k: float(v) for k, v in imp.items()}
         except (RuntimeError, ValueError, ZeroDivisionError):
             importance = {}
     return {
