@@ -7,8 +7,9 @@
    "accuracy >= baseline - 0.5 points", each candidate inheriting the baseline's weights and
    fine-tuning for 2 epochs; baseline and best measured again side by side (interleaved
    rounds) for the speed-up.
-3. Everything goes to the store; ``demo.json``, ``report.md``, ``baseline.onnx`` and
-   ``best.onnx`` go to ``--out``.
+3. Everything goes to the store; ``demo.json``, ``report.md``, ``baseline.onnx``,
+   ``best.onnx`` and the HTML report with its figures (``report/report.html``, PNGs beside
+   it) go to ``--out``.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def run_demo(out: Path, quick: bool = False, console: Console | None = None, db:
     doc["seconds"] = round(time.time() - t0, 1)
     (out / "report.md").write_text(_report(doc))
     doc["report"] = str((out / "report.md").resolve())
+    doc["html_report"] = _html_report(out, st, comp.measurements, layered.measurements, doc)
     doc["summary"] = (
         f"{len(comp.measurements)} measurements of {len(comp.models)} models on {len(targets)} targets; search: "
         + (
@@ -221,8 +223,29 @@ def _search_part(out: Path, st: Any, quick: bool, console: Console) -> dict[str,
     return part
 
 
+def _html_report(out: Path, st: Any, compared: Any, layered: Any, doc: dict[str, Any]) -> str | None:
+    """The figures: zoo comparison, layer breakdowns, latency distributions, the search."""
+    try:
+        from xcelerator.report.html import build
+        from xcelerator.report.records import comparison_record, latency_record, layers_record
+    except ImportError:  # the report extra is not installed
+        return None
+    sections: list[tuple[str, list[Any]]] = [
+        ("zoo: models × targets", [comparison_record(list(compared))]),
+        ("layer breakdowns (mobilenet_v2)", [layers_record(m) for m in layered]),
+        ("latency distributions", [latency_record(m) for m in list(compared)[:3]]),
+    ]
+    search = doc.get("search")
+    if search and search.get("study"):
+        from xcelerator.cli.report import study_sections
+
+        sections += study_sections(st.url, [search["study"]])
+    res = build(sections, out / "report", title="xcelerator demo")
+    return str(res["html"])
+
+
 def _report(doc: dict[str, Any]) -> str:
-    """A plain markdown report (the HTML report with figures comes with the reports issue)."""
+    """A plain markdown report (the figures are in report/report.html)."""
     lines = ["# xcelerator demo", "", f"Targets: {', '.join(doc['targets'])}.", ""]
     if doc.get("left_out"):
         lines += ["Left out: " + "; ".join(doc["left_out"]), ""]

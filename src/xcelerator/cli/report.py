@@ -11,15 +11,22 @@ from xcelerator.cli import common
 from xcelerator.errors import BadInputError
 
 
-def measurement_sections(st: Any, model: str | None, target: str | None, last: int) -> list[tuple[str, list[Any]]]:
-    from xcelerator.report.records import comparison_record, latency_record, layers_record
+def measurement_sections(
+    st: Any, model: str | None, target: str | None, last: int, detail: int = 6
+) -> list[tuple[str, list[Any]]]:
+    """An overview of the selected measurements (all of them), models × targets for the latest
+    models (at most 25, a readable chart), distributions and layers of the latest ``detail``."""
+    from xcelerator.report.records import comparison_record, latency_record, layers_record, timeline_record
 
-    rows = st.measurements(target=target, model=model)[-last:]
-    ms = [m for _, m in rows]
+    ms = [m for _, m in st.measurements(target=target, model=model)[-last:]]
+    recent_models = list(dict.fromkeys(m.model for m in reversed(ms)))[:25]
+    cmp = [m for m in ms if m.model in recent_models]
+    latest = ms[-detail:] if detail > 0 else []
     return [
-        ("models × targets", [comparison_record(ms)] if ms else []),
-        ("latency distributions", [latency_record(m) for m in ms]),
-        ("layer breakdowns", [layers_record(m) for m in ms]),
+        ("all measurements", [timeline_record(ms)] if ms else []),
+        ("models × targets", [comparison_record(cmp)] if cmp else []),
+        ("latency distributions", [latency_record(m) for m in latest]),
+        ("layer breakdowns", [layers_record(m) for m in latest]),
     ]
 
 
@@ -94,7 +101,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
         model: Annotated[str | None, typer.Option("--model", help="only measurements of this model")] = None,
         target: Annotated[str | None, typer.Option("--target", "-t", help="target filter / predictor target")] = None,
-        last: Annotated[int, typer.Option("--last", help="at most this many measurements")] = 20,
+        last: Annotated[int, typer.Option("--last", help="the latest N measurements")] = 10_000,
+        detail: Annotated[
+            int, typer.Option("--detail", help="distributions and layers of the latest N measurements")
+        ] = 6,
         predictor: Annotated[
             str | None, typer.Option("--predictor", "-p", help="a predictor scored on --target's measurements")
         ] = None,
@@ -123,7 +133,7 @@ def register(app: typer.Typer) -> None:
         if data:
             sections += crossdevice_sections(data, method, mode, size)
         if measurements or not (study or predictor or data):
-            sections += measurement_sections(st, model, None if predictor else target, last)
+            sections += measurement_sections(st, model, None if predictor else target, last, detail)
         with common.err.status("drawing"):
             res = build(sections, out, title=title, png=png)
         if json:

@@ -44,6 +44,7 @@ def panels(rec: dict[str, Any], prefix: str = "") -> list[Panel]:
         "costmodel": _costmodel,
         "study": _study,
         "studies": _studies,
+        "timeline": _timeline,
     }[kind]
     out = fn(rec)
     for p in out:
@@ -104,6 +105,33 @@ def _layers(r: dict[str, Any]) -> list[Panel]:
             _layout(bars, f"slowest nodes: {r['title']}", xaxis_title="ms (profiled pass)", height=520),
         ),
     ]
+
+
+def _timeline(r: dict[str, Any]) -> list[Panel]:
+    go = _go()
+    if not r["targets"]:
+        return [Panel("timeline", "measurements", note=f"no successful measurement among {r['n']}")]
+    fig = go.Figure()
+    for t, d in r["targets"].items():
+        med = np.array(d["median_ms"])
+        fig.add_trace(
+            go.Scattergl(
+                x=d["index"],
+                y=med,
+                mode="markers",
+                name=t,
+                text=d["model"],
+                marker={"size": 4},
+                error_y={
+                    "type": "data",
+                    "array": (np.array(d["ci_high_ms"]) - med).tolist(),
+                    "arrayminus": (med - np.array(d["ci_low_ms"])).tolist(),
+                    "thickness": 0.5,
+                },
+            )
+        )
+    title = f"{r['n']} measurements: median and 95 % CI in the order measured ({r['failed']} failed)"
+    return [Panel("timeline", "measurements", _layout(fig, title, xaxis_title="measurement", yaxis_type="log"))]
 
 
 def _comparison(r: dict[str, Any]) -> list[Panel]:

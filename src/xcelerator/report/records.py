@@ -77,6 +77,23 @@ def comparison_record(ms: Sequence[Measurement]) -> dict[str, Any]:
     }
 
 
+def timeline_record(ms: Sequence[Measurement]) -> dict[str, Any]:
+    """Every measurement's median (with its CI) in the order measured, per target: the overview
+    of a large store, where one figure per measurement would be unreadable."""
+    by: dict[str, dict[str, list[Any]]] = {}
+    for i, m in enumerate(ms):
+        if m.stats is None:
+            continue
+        d = by.setdefault(m.target, {"index": [], "median_ms": [], "ci_low_ms": [], "ci_high_ms": [], "model": []})
+        d["index"].append(i)
+        d["median_ms"].append(m.stats.median_ms)
+        d["ci_low_ms"].append(m.stats.ci_low_ms)
+        d["ci_high_ms"].append(m.stats.ci_high_ms)
+        d["model"].append(m.model)
+    failed = sum(1 for m in ms if m.status != "ok")
+    return {"kind": "timeline", "targets": by, "n": len(ms), "failed": failed}
+
+
 def costmodel_record(
     measured: Sequence[float] | np.ndarray,
     predicted: Sequence[float] | np.ndarray,
