@@ -30,10 +30,14 @@ def register(root: typer.Typer) -> None:
         min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None,
         rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02",
         layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True,
+        executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+        ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
+        in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4,
         json: Json = False,
     ) -> None:
         """Measure a corpus of networks from a space into the store, for cost models."""
         from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
+        from xcelerator.executors import make_executor
         from xcelerator.models.spaces import parse_options
 
         kw: dict[str, object] = {"rel_ci": _rel_ci(rel_ci), "layers": layers}
@@ -58,6 +62,7 @@ def register(root: typer.Typer) -> None:
                 progress=advance,
                 resume=resume,
                 options=parse_options(opt or []),
+                executor=make_executor(executor, ray_address, in_flight if executor == "ray" else 1),
             )
         doc = {
             "networks": res.networks,
@@ -65,6 +70,7 @@ def register(root: typer.Typer) -> None:
             "measured": res.measured,
             "skipped": res.skipped,
             "failed": res.failed,
+            "dropped": res.dropped,
             "db": st.url,
         }
         if json:
@@ -74,6 +80,8 @@ def register(root: typer.Typer) -> None:
                 f"{res.networks} networks × {len(target)} target(s): measured {res.measured} "
                 f"({res.failed} failed), already stored {res.skipped}; db {st.url}"
             )
+        for uri, why in res.dropped.items():
+            common.err.print(f"[red]device out of rotation:[/red] {uri}: {why}")
         if res.failed:
             raise typer.Exit(1)
 

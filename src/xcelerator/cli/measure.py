@@ -216,9 +216,37 @@ def register(app: typer.Typer) -> None:
         )
 
     @app.command()
-    def targets(json: Json = False) -> None:
-        """What this machine can run, and why the rest cannot."""
+    def targets(
+        json: Json = False,
+        ray: Annotated[bool, typer.Option("--ray", help="list the device resources of the Ray cluster")] = False,
+        ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
+    ) -> None:
+        """What this machine can run, and why the rest cannot (--ray: the cluster's devices)."""
         from xcelerator.targets.registry import RUNTIMES, probe_all
+
+        if ray:
+            from xcelerator.executors import make_executor
+
+            exe = make_executor("ray", ray_address)
+            nodes = exe.ray.nodes()  # type: ignore[attr-defined]
+            devs = [
+                {"device": k, "units": v, "node": n["NodeManagerAddress"], "alive": n["Alive"]}
+                for n in nodes
+                for k, v in n.get("Resources", {}).items()
+                if k.startswith("device:")
+            ]
+            if json:
+                common.emit_json({"devices": devs})
+                return
+            t = Table(title=f"device resources of the Ray cluster ({len(nodes)} nodes)")
+            for c in ("device", "units", "node", "alive"):
+                t.add_column(c)
+            for d in devs:
+                t.add_row(d["device"], f"{d['units']:g}", d["node"], "yes" if d["alive"] else "[red]no[/red]")
+            common.out.print(t)
+            if not devs:
+                common.err.print("no device resources: start device nodes with --resources='{\"device:NAME\": 1}'")
+            return
 
         probes = probe_all()
         if json:

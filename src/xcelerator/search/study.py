@@ -21,6 +21,7 @@ import optuna
 import yaml
 
 from xcelerator.errors import BadInputError, RunFailedError, XcelError
+from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
 from xcelerator.models.spaces import Param, Space, get_space
 from xcelerator.search.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
 
@@ -190,6 +191,7 @@ def run_search(
     progress: Callable[[str], None] | None = None,
     resume: bool = False,
     evaluator: Any = None,
+    executor: Executor | None = None,
 ) -> SearchResult:
     """Run (or continue) the study described by ``cfg``; see the module docstring."""
     objectives = parse_objectives(cfg.objectives)
@@ -237,53 +239,134 @@ def run_search(
         if "values_all" in t.user_attrs:
             cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
     t0 = time.time()
+    exe = executor or LocalExecutor(1)
+    staged = hasattr(evaluator, "train_stage") and hasattr(evaluator, "measure_stage")
+    measure_res: dict[str, float] = evaluator.measure_resources() if staged else {}
+    ev_ref: Any = evaluator  # replaced by a shared copy once the baseline is known (Ray: one upload)
+    in_flight: dict[Any, tuple[optuna.trial.Trial, dict[str, Any], str, str]] = {}
+    handles: dict[Any, Handle] = {}
+    baseline = _baseline(study)
 
     def finished() -> int:
         return len([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
 
-    baseline = _baseline(study)
-    while finished() < cfg.trials:
-        if cfg.max_seconds is not None and time.time() - t0 > cfg.max_seconds:
-            break
-        if isinstance(sampler, optuna.samplers.GridSampler) and study.trials and sampler.is_exhausted(study):
-            break
-        trial = study.ask(dists)
-        point = {k: trial.params[k] for k in dists}
-        try:
-            arch = space.arch_id(point)
-            if arch in cache:
-                values, attrs = cache[arch]
-                attrs = {**attrs, "repeat_of": attrs.get("trial", None)}
-            else:
-                values, attrs = evaluator.evaluate(point, f"{trial.number:04d}")
-                attrs["trial"] = trial.number
-                cache[arch] = (values, attrs)
-            if baseline is None and trial.user_attrs.get("role") == "baseline":
-                baseline = values
-                study.set_user_attr("baseline", values)
-            if baseline is None:
-                raise RunFailedError("the baseline (trial 0) has no result")
-            viol = [c.violation(values, baseline) for c in constraints]
-            for k, v in attrs.items():
-                trial.set_user_attr(k, v)
-            trial.set_user_attr("values_all", values)
-            trial.set_user_attr("constraints", viol or [0.0])
-            for c, v in zip(constraints, viol, strict=True):  # Optuna 5: samplers read these from the trial
-                trial.set_constraint(str(c), v)
-            study.tell(trial, [values[o] for o in objectives])
-            msg = ", ".join(f"{o}={values[o]:.4g}" for o in objectives)
-            if progress:
-                progress(f"trial {trial.number}: {msg}" + (" (infeasible)" if any(v > 0 for v in viol) else ""))
-        except (XcelError, RuntimeError, ValueError, MemoryError, OSError) as e:
-            if trial.user_attrs.get("role") == "baseline":
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise RunFailedError(f"the baseline (the space's default point) failed: {e}") from e
+    def record(trial: optuna.trial.Trial, arch: str, values: dict[str, float], attrs: dict[str, Any]) -> None:
+        nonlocal baseline
+        rec = attrs.pop("_record", None)
+        if rec is not None and store is not None:  # only the driver writes the store
+            from xcelerator.measure.core import Measurement
+            from xcelerator.models.artifact import Artifact
+            from xcelerator.targets.registry import parse_target
+
+            attrs["measurement_id"] = store.add(
+                Measurement.from_dict(rec["measurement"]),
+                Artifact.from_dict(rec["artifact"]),
+                parse_target(rec["target"]),
+            )
+        if "error" in attrs and not values:
+            raise RunFailedError(str(attrs["error"]))
+        attrs["trial"] = trial.number
+        cache[arch] = (values, attrs)
+        if baseline is None and trial.user_attrs.get("role") == "baseline":
+            baseline = values
+            study.set_user_attr("baseline", values)
+        if baseline is None:
+            raise RunFailedError("the baseline (trial 0) has no result")
+        viol = [c.violation(values, baseline) for c in constraints]
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        trial.set_user_attr("values_all", values)
+        trial.set_user_attr("constraints", viol or [0.0])
+        for c, v in zip(constraints, viol, strict=True):  # Optuna 5: samplers read these from the trial
+            trial.set_constraint(str(c), v)
+        study.tell(trial, [values[o] for o in objectives])
+        msg = ", ".join(f"{o}={values[o]:.4g}" for o in objectives)
+        if progress:
+            progress(f"trial {trial.number}: {msg}" + (" (infeasible)" if any(v > 0 for v in viol) else ""))
+
+    def fail(trial: optuna.trial.Trial, e: BaseException) -> None:
+        if trial.user_attrs.get("role") == "baseline":
             trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            log.warning("trial %d failed: %s", trial.number, e)
-            if progress:
-                progress(f"trial {trial.number}: FAILED ({type(e).__name__})")
+            raise RunFailedError(f"the baseline (the space's default point) failed: {e}") from e
+        trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log.warning("trial %d failed: %s", trial.number, e)
+        if progress:
+            progress(f"trial {trial.number}: FAILED ({type(e).__name__})")
+
+    def launch(trial: optuna.trial.Trial, point: dict[str, Any], arch: str) -> None:
+        nonlocal ev_ref
+        tag = f"{trial.number:04d}"
+        if not staged:
+            h = exe.submit(trial.number, _task_evaluate, ev_ref, point, tag)
+            stage = "evaluate"
+        elif baseline is None and getattr(evaluator, "inherit", False):
+            # the baseline trains here, in the driver: every later candidate inherits its weights
+            prep = evaluator.train_stage(point, tag)
+            h = exe.submit(trial.number, _task_measure, ev_ref, prep, resources=measure_res)
+            stage = "measure"
+        else:
+            h = exe.submit(trial.number, _task_train, ev_ref, point, tag)
+            stage = "train"
+        in_flight[trial.number] = (trial, point, arch, stage)
+        handles[trial.number] = h
+
+    def room() -> bool:
+        if cfg.max_seconds is not None and time.time() - t0 > cfg.max_seconds:
+            return False
+        if isinstance(sampler, optuna.samplers.GridSampler) and study.trials and sampler.is_exhausted(study):
+            return False
+        limit = 1 if baseline is None else max(1, exe.max_in_flight)  # the baseline first, alone
+        return len(in_flight) < limit and finished() + len(in_flight) < cfg.trials
+
+    shared = False
+    while True:
+        while room():
+            trial = study.ask(dists)
+            point = {k: trial.params[k] for k in dists}
+            try:
+                arch = space.arch_id(point)
+                if arch in cache:
+                    values, attrs = cache[arch]
+                    record(trial, arch, dict(values), {**attrs, "repeat_of": attrs.get("trial", None)})
+                else:
+                    launch(trial, point, arch)
+            except (XcelError, RuntimeError, ValueError, MemoryError, OSError) as e:
+                fail(trial, e)
+        if not in_flight:
+            break
+        for h in exe.wait(list(handles.values())):
+            n = h.key
+            trial, point, arch, stage = in_flight.pop(n)
+            handles.pop(n)
+            try:
+                out = exe.result(h)
+                if stage == "train":
+                    h2 = exe.submit(n, _task_measure, ev_ref, out, resources=measure_res)
+                    in_flight[n] = (trial, point, arch, "measure")
+                    handles[n] = h2
+                    continue
+                values, attrs = out
+                record(trial, arch, values, attrs)
+            except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
+                fail(trial, e)
+        if baseline is not None and not shared:
+            ev_ref = exe.put(evaluator)  # the evaluator as it is after the baseline, shared by all tasks
+            shared = True
     return summarize(study, objectives, constraints, time.time() - t0)
+
+
+def _task_evaluate(evaluator: Any, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
+    return evaluator.evaluate(point, tag)  # type: ignore[no-any-return]
+
+
+def _task_train(evaluator: Any, point: dict[str, Any], tag: str) -> dict[str, Any]:
+    return evaluator.train_stage(point, tag)  # type: ignore[no-any-return]
+
+
+def _task_measure(evaluator: Any, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    return evaluator.measure_stage(prep)  # type: ignore[no-any-return]
 
 
 def _baseline(study: optuna.Study) -> dict[str, float] | None:

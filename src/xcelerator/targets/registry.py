@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,17 @@ class Target:
         return dict(self.options)
 
     @property
+    def runtime_opts(self) -> dict[str, str]:
+        """The options the runtime sees (``resource`` is for the scheduler)."""
+        return {k: v for k, v in self.options if k != "resource"}
+
+    @property
+    def resource(self) -> str | None:
+        """The Ray resource that serializes measurements on this target's device, if any."""
+        r = self.opts.get("resource")
+        return f"device:{r}" if r else None
+
+    @property
     def spec(self) -> RuntimeSpec:
         return RUNTIMES[self.runtime]
 
@@ -179,6 +191,11 @@ def parse_target(text: str) -> Target:
     spec = RUNTIMES[runtime]
     opts: dict[str, str] = {}
     for k, v in parse_qsl(query, keep_blank_values=True):
+        if k == "resource":  # the device this target runs on, as a Ray resource (device:<name>)
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", v):
+                raise BadInputError(f"target {runtime}: resource {v!r} must be a name of letters, digits, . _ -")
+            opts[k] = v
+            continue
         if k not in spec.options:
             raise BadInputError(
                 f"target {runtime}: unknown option '{k}'; valid options: {', '.join(sorted(spec.options))}"
