@@ -42,6 +42,9 @@ bench: setup
 	$(BIN)/python benchmarks/search.py --strategies gp --seeds 3 --section search-gp
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/costmodel.py
+	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/ray_farm.py
 
 clean:
 	rm -rf $(VENV) .xcel demo-out .pytest_cache .mypy_cache .ruff_cache
