@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from xcelerator.cli import common, costmodel, db, measure, report, search, space, zoo
+from xcelerator.cli import common, costmodel, db, measure, pareto, report, search, space, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ space.register(app)
 search.register(app)
 costmodel.register(app)
 report.register(app)
+pareto.register(app)
 
 
 @app.callback()

@@ -1,0 +1,1 @@
+"""Runtime-configuration Pareto fronts (the ONE seed): spaces, noise-aware fronts, estimators."""

@@ -1,0 +1,111 @@
+"""Evaluate one configuration: measure it (our runner, or a command target) and, where precision
+changes, its output error against fp32 (or its accuracy drop on a labelled .npz)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from xcelerator.errors import BadInputError, XcelError
+from xcelerator.measure.plan import Plan
+from xcelerator.pareto.core import Point
+from xcelerator.pareto.space import Config, ConfigSpace, QuantizeSpace
+
+PARETO_PLAN = Plan(
+    min_rounds=2, max_rounds=3, min_seconds=0.2, max_seconds=1.0, rel_ci=0.02, warmup_runs=3, timeout=120
+)
+
+
+class ConfigEvaluator:
+    def __init__(
+        self,
+        space: ConfigSpace,
+        plan: Plan = PARETO_PLAN,
+        store: Any = None,
+        data: str | None = None,
+        repeats: int = 3,
+        runs: int = 50,
+    ) -> None:
+        self.space, self.plan, self.store, self.repeats, self.runs = space, plan, store, repeats, runs
+        self.with_error = isinstance(space, QuantizeSpace)
+        self._ref: tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None] | None = None
+        self.data = data
+
+    def __call__(self, cid: int) -> Point:
+        cfg = self.space.config(cid)
+        try:
+            p = self._command(cfg) if cfg.target.startswith("cmd:") else self._measure(cfg)
+        except XcelError as e:
+            if cfg.target.startswith("cmd:"):
+                raise  # a template that does not run or a parser that matches nothing: stop, name the cause
+            return Point(cid, float("inf"), float("inf"), float("inf"), 0, None, cfg.setting, "failed", str(e)[:300])
+        if self.with_error and p.status == "ok":
+            p.error = self._error(cfg)
+        return p
+
+    def _measure(self, cfg: Config) -> Point:
+        from xcelerator.measure.core import measure
+        from xcelerator.targets.registry import parse_target
+
+        t = parse_target(cfg.target)
+        m = measure(cfg.artifact, t, self.plan)
+        if self.store is not None:
+            self.store.add(m, cfg.artifact, t)
+        if m.status != "ok" or m.stats is None:
+            return Point(
+                cfg.id, float("inf"), float("inf"), float("inf"), 0, None, cfg.setting, m.status, m.error[:300]
+            )
+        s = m.stats
+        return Point(cfg.id, s.median_ms, s.ci_low_ms, s.ci_high_ms, int(m.peak_rss_kib or 0), None, cfg.setting)
+
+    def _command(self, cfg: Config) -> Point:
+        from xcelerator.targets.command import get_command, run_command
+
+        spec = get_command(cfg.target[4:])
+        meds, rss = [], []
+        for _ in range(self.repeats):
+            r = run_command(spec, cfg.artifact.path, self.runs, extra_env=cfg.env, variables=cfg.env)
+            meds.append(r.figures.get("median_ms", r.figures.get("mean_ms", float("nan"))))
+            rss.append(r.peak_rss_kib or 0)
+        med = statistics.median(meds)
+        return Point(cfg.id, med, min(meds), max(meds), int(max(rss)), None, cfg.setting)
+
+    # ------------------------------------------------------------------ precision
+    def _inputs(self) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
+        if self._ref is None:
+            import onnxruntime as ort
+
+            art = self.space.art  # type: ignore[attr-defined]
+            sess = ort.InferenceSession(art.path, providers=["CPUExecutionProvider"])
+            labels = None
+            if self.data:
+                try:
+                    d = np.load(self.data)
+                except (OSError, ValueError) as e:
+                    raise BadInputError(f"--data {self.data}: not a readable .npz ({e})") from None
+                if "x" not in d.files:
+                    raise BadInputError(f"--data {self.data}: needs an array 'x' (and 'y' for labels)")
+                feeds = {sess.get_inputs()[0].name: d["x"].astype(np.float32)}
+                labels = d["y"] if "y" in d.files else None
+            else:
+                rng = np.random.default_rng(0)
+                feeds = {}
+                for i in sess.get_inputs():
+                    shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+                    shape[0] = 8
+                    feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
+            self._ref = (feeds, sess.run(None, feeds), labels)
+        return self._ref
+
+    def _error(self, cfg: Config) -> float:
+        """Relative L2 error of the first output against fp32; with labels, the accuracy drop."""
+        import onnxruntime as ort
+
+        feeds, ref, labels = self._inputs()
+        out = ort.InferenceSession(cfg.artifact.path, providers=["CPUExecutionProvider"]).run(None, feeds)
+        if labels is not None:
+            acc = lambda o: float(np.mean(np.argmax(o, axis=-1) == labels))  # noqa: E731
+            return max(0.0, acc(ref[0]) - acc(out[0]))
+        return float(np.linalg.norm(out[0] - ref[0]) / (np.linalg.norm(ref[0]) + 1e-12))
