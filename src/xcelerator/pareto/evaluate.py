@@ -30,7 +30,7 @@ class ConfigEvaluator:
     ) -> None:
         self.space, self.plan, self.store, self.repeats, self.runs = space, plan, store, repeats, runs
         self.with_error = isinstance(space, QuantizeSpace)
-        self._ref: tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None] | None = None
+        self._ref: tuple[list[dict[str, np.ndarray]], list[np.ndarray], np.ndarray | None] | None = None
         self.data = data
 
     def __call__(self, cid: int) -> Point:
@@ -73,12 +73,14 @@ class ConfigEvaluator:
         return Point(cfg.id, med, min(meds), max(meds), int(max(rss)), None, cfg.setting)
 
     # ------------------------------------------------------------------ precision
-    def _inputs(self) -> tuple[dict[str, np.ndarray], list[np.ndarray], np.ndarray | None]:
+    def _inputs(self) -> tuple[list[dict[str, np.ndarray]], list[np.ndarray], np.ndarray | None]:
+        """Feeds (one batch each, at the model's declared shape), the fp32 outputs, the labels."""
         if self._ref is None:
             import onnxruntime as ort
 
             art = self.space.art  # type: ignore[attr-defined]
             sess = ort.InferenceSession(art.path, providers=["CPUExecutionProvider"])
+            ins = sess.get_inputs()
             labels = None
             if self.data:
                 try:
@@ -87,16 +89,20 @@ class ConfigEvaluator:
                     raise BadInputError(f"--data {self.data}: not a readable .npz ({e})") from None
                 if "x" not in d.files:
                     raise BadInputError(f"--data {self.data}: needs an array 'x' (and 'y' for labels)")
-                feeds = {sess.get_inputs()[0].name: d["x"].astype(np.float32)}
+                x = d["x"].astype(np.float32)
+                feeds = [{ins[0].name: x[i : i + 1]} for i in range(len(x))]
                 labels = d["y"] if "y" in d.files else None
             else:
                 rng = np.random.default_rng(0)
-                feeds = {}
-                for i in sess.get_inputs():
-                    shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
-                    shape[0] = 8
-                    feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
-            self._ref = (feeds, sess.run(None, feeds), labels)
+                feeds = []
+                for _ in range(8):
+                    f = {}
+                    for i in ins:
+                        shape = [s if isinstance(s, int) and s > 0 else 1 for s in i.shape]
+                        f[i.name] = rng.standard_normal(shape).astype(np.float32)
+                    feeds.append(f)
+            ref = np.concatenate([sess.run(None, f)[0] for f in feeds])
+            self._ref = (feeds, [ref], labels)
         return self._ref
 
     def _error(self, cfg: Config) -> float:
@@ -104,8 +110,9 @@ class ConfigEvaluator:
         import onnxruntime as ort
 
         feeds, ref, labels = self._inputs()
-        out = ort.InferenceSession(cfg.artifact.path, providers=["CPUExecutionProvider"]).run(None, feeds)
+        sess = ort.InferenceSession(cfg.artifact.path, providers=["CPUExecutionProvider"])
+        out = np.concatenate([sess.run(None, f)[0] for f in feeds])
         if labels is not None:
-            acc = lambda o: float(np.mean(np.argmax(o, axis=-1) == labels))  # noqa: E731
-            return max(0.0, acc(ref[0]) - acc(out[0]))
-        return float(np.linalg.norm(out[0] - ref[0]) / (np.linalg.norm(ref[0]) + 1e-12))
+            acc = lambda o: float(np.mean(np.argmax(o, axis=-1).reshape(-1) == labels.reshape(-1)))  # noqa: E731
+            return max(0.0, acc(ref[0]) - acc(out))
+        return float(np.linalg.norm(out - ref[0]) / (np.linalg.norm(ref[0]) + 1e-12))

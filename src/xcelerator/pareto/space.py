@@ -179,6 +179,9 @@ class QuantizeSpace(ConfigSpace):
         nodes = [n for k in keys for n in self.groups[k]]
         ops = sorted({k.split(":")[0] for k in keys})
         tmp = out.with_suffix(".tmp.onnx")
+        import logging
+
+        logging.disable(logging.WARNING)  # onnxruntime's "consider pre-processing" advice, once per call
         try:
             if self.calibration:
                 quantize_static(
@@ -200,6 +203,8 @@ class QuantizeSpace(ConfigSpace):
         except Exception as e:  # quantization of an exotic graph fails inside onnxruntime
             tmp.unlink(missing_ok=True)
             raise BadInputError(f"quantizing {', '.join(keys)} failed: {type(e).__name__}: {e}") from None
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 class _NpzReader:

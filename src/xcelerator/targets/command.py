@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,15 +46,25 @@ def _find(text: str, pattern: str, scale: float = 1.0) -> float | None:
     return float(m.group(1)) * scale if m else None
 
 
+_UNIT = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "sec": 1e3}
+
+
+def _find_time(text: str, label: str) -> float | None:
+    """``label`` followed by a number and its unit (ns, us, ms, s), in ms."""
+    m = re.search(label + r"\s*" + _NUM + r"\s*(ns|us|µs|ms|sec|s)\b", text, re.MULTILINE)
+    return float(m.group(1)) * _UNIT[m.group(2)] if m else None
+
+
 def parse_benchmark_app(text: str) -> dict[str, float]:
-    """OpenVINO ``benchmark_app``: the Latency block (ms), first inference, count."""
+    """OpenVINO ``benchmark_app``: the Latency block (it prints ms, or us for fast models),
+    first inference, count."""
     out = {
-        "median_ms": _find(text, r"Median:\s+" + _NUM + r"\s*ms"),
-        "mean_ms": _find(text, r"Average:\s+" + _NUM + r"\s*ms"),
-        "min_ms": _find(text, r"Min:\s+" + _NUM + r"\s*ms"),
-        "max_ms": _find(text, r"Max:\s+" + _NUM + r"\s*ms"),
-        "first_run_ms": _find(text, r"First inference took\s+" + _NUM + r"\s*ms"),
-        "init_ms": _find(text, r"(?:Compile model|Read model) took\s+" + _NUM + r"\s*ms"),
+        "median_ms": _find_time(text, r"Median:"),
+        "mean_ms": _find_time(text, r"Average:"),
+        "min_ms": _find_time(text, r"Min:"),
+        "max_ms": _find_time(text, r"Max:"),
+        "first_run_ms": _find_time(text, r"First inference took"),
+        "init_ms": _find_time(text, r"(?:Compile model|Read model) took"),
         "count": _find(text, r"Count:\s+" + _NUM),
     }
     return {k: v for k, v in out.items() if v is not None}
@@ -260,17 +271,27 @@ def run_command(
         raise BadInputError(f"command target {spec.name}: {argv[0]!r} not found (is it on PATH?)") from None
     except PermissionError:
         raise BadInputError(f"command target {spec.name}: {argv[0]!r} is not executable (chmod +x)") from None
-    try:
-        out, _ = proc.communicate(timeout=spec.timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise BadInputError(f"command target {spec.name}: no result within {spec.timeout:g} s (killed)") from None
-    peak = None
-    try:
-        peak = int(os.wait4(proc.pid, os.WNOHANG)[2].ru_maxrss) or None
-    except ChildProcessError:
-        pass
+    # drain the output in a thread and reap the child ourselves: wait4 gives its peak RSS
+    chunks: list[bytes] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read() if proc.stdout else b""), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + spec.timeout
+    status, peak = None, None
+    while status is None:
+        pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            status, peak = st, int(ru.ru_maxrss) or None  # KiB on Linux
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            raise BadInputError(f"command target {spec.name}: no result within {spec.timeout:g} s (killed)")
+        time.sleep(0.005)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(10)
+    out = b"".join(chunks)
     text = out.decode(errors="replace")
     if proc.returncode != 0:
         tail = " | ".join(text.strip().splitlines()[-2:])[:300]
