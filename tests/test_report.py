@@ -111,7 +111,11 @@ def test_study_record_front_and_hypervolume(db_with_data: Path) -> None:
 @needs_chromium
 def test_report_opens_offline_in_chromium(db_with_data: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "rep"
-    studies = ["--study", "toy", "--study", "broken", "--study", "empty"]
+    from xcelerator.pareto.core import FrontDoc, Point
+
+    pts = [Point(i, 5 - i, 4.9 - i, 5.1 - i, 1000 + 300 * i, None, f"Conv=int{i}") for i in range(4)]
+    front_file = FrontDoc("name", ["Conv"], pts, space="quantize", size=4).save(tmp_path / "front.json")
+    studies = ["--study", "toy", "--study", "broken", "--study", "empty", "--pareto", str(front_file)]
     rc = main(["--db", str(db_with_data), "report", "--measurements", *studies, "--out", str(out), "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
@@ -125,6 +129,7 @@ def test_report_opens_offline_in_chromium(db_with_data: Path, tmp_path: Path, ca
     # drawn with data: every scatter/bar/pie figure got its trace groups
     assert dom.count('class="main-svg"') >= len(res["figures"])
     assert dom.count('class="trace') + dom.count('class="slice') >= len(res["figures"]) - 2
+    assert any(k.endswith("pareto") for k in res["figures"])
     # notes in place of figures: the failed-only and the empty study
     assert "study broken: no completed trial (1 failed; e.g. #0: RuntimeError: the runtime crashed)" in dom
     assert "study empty has no trials yet" in dom

@@ -110,6 +110,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         include_training: Annotated[bool, typer.Option("--include-training")] = False,
         data: Annotated[str | None, typer.Option("--data", help="cross-device study: phones | phones-gpu")] = None,
+        pareto: Annotated[
+            list[str] | None, typer.Option("--pareto", help="a front written by xcel pareto --out (repeatable)")
+        ] = None,
         method: Annotated[str, typer.Option("--method", "-m")] = "spearman",
         mode: Annotated[str, typer.Option("--mode")] = "stacked",
         size: Annotated[int, typer.Option("--size")] = 10,
@@ -132,7 +135,11 @@ def register(app: typer.Typer) -> None:
             sections += predictor_sections(st, predictor, target, include_training)
         if data:
             sections += crossdevice_sections(data, method, mode, size)
-        if measurements or not (study or predictor or data):
+        if pareto:
+            from xcelerator.report.records import pareto_record
+
+            sections += [(f"configuration front {Path(p).name}", [pareto_record(p)]) for p in pareto]
+        if measurements or not (study or predictor or data or pareto):
             sections += measurement_sections(st, model, None if predictor else target, last, detail)
         with common.err.status("drawing"):
             res = build(sections, out, title=title, png=png)

@@ -45,6 +45,7 @@ def panels(rec: dict[str, Any], prefix: str = "") -> list[Panel]:
         "study": _study,
         "studies": _studies,
         "timeline": _timeline,
+        "pareto": _pareto,
     }[kind]
     out = fn(rec)
     for p in out:
@@ -105,6 +106,36 @@ def _layers(r: dict[str, Any]) -> list[Panel]:
             _layout(bars, f"slowest nodes: {r['title']}", xaxis_title="ms (profiled pass)", height=520),
         ),
     ]
+
+
+def _pareto(r: dict[str, Any]) -> list[Panel]:
+    go = _go()
+    if not r["ids"]:
+        return [Panel("pareto", r["title"], note=f"no configuration measured successfully ({r['failed']} failed)")]
+    fr = set(r["front"])
+    fig = go.Figure()
+    for on, name, color in ((False, "measured", "#9aa5b1"), (True, "Pareto front (noise-aware)", "#d62728")):
+        idx = [i for i, c in enumerate(r["ids"]) if (c in fr) == on]
+        if not idx:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[r["exec_time"][i] for i in idx],
+                y=[r["max_rss_mib"][i] for i in idx],
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 10 if on else 7},
+                error_x={
+                    "type": "data",
+                    "array": [r["ci"][i][1] - r["exec_time"][i] for i in idx],
+                    "arrayminus": [r["exec_time"][i] - r["ci"][i][0] for i in idx],
+                },
+                text=[f"id {r['ids'][i]}: {r['settings'][i]}" for i in idx],
+                hoverinfo="text+x+y",
+            )
+        )
+    title = f"{r['title']}: execution time (95 % CI) against peak RSS; hover for each setting"
+    return [Panel("pareto", r["title"], _layout(fig, title, xaxis_title="ms", yaxis_title="peak RSS MiB", height=500))]
 
 
 def _timeline(r: dict[str, Any]) -> list[Panel]:

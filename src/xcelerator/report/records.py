@@ -94,6 +94,28 @@ def timeline_record(ms: Sequence[Measurement]) -> dict[str, Any]:
     return {"kind": "timeline", "targets": by, "n": len(ms), "failed": failed}
 
 
+def pareto_record(path: str) -> dict[str, Any]:
+    """A configuration front (``xcel pareto --out``): every measured point with its setting, the
+    noise-aware front marked."""
+    from xcelerator.pareto.core import front, load_front
+
+    d = load_front(path)
+    ok = [p for p in d.points if p.status == "ok"]
+    fr = {p.id for p in front(d.points, d.with_error)}
+    return {
+        "kind": "pareto",
+        "title": f"{d.model or path}: {d.space} ({d.estimator}, {len(d.points)} of {d.size or '?'} measured)",
+        "ids": [p.id for p in ok],
+        "exec_time": [p.exec_time for p in ok],
+        "ci": [[p.ci_low, p.ci_high] for p in ok],
+        "max_rss_mib": [p.max_rss / 1024 for p in ok],
+        "error": [p.error for p in ok],
+        "settings": [p.setting for p in ok],
+        "front": sorted(fr),
+        "failed": len(d.points) - len(ok),
+    }
+
+
 def costmodel_record(
     measured: Sequence[float] | np.ndarray,
     predicted: Sequence[float] | np.ndarray,
