@@ -143,10 +143,12 @@ def _timeline(r: dict[str, Any]) -> list[Panel]:
     if not r["targets"]:
         return [Panel("timeline", "measurements", note=f"no successful measurement among {r['n']}")]
     fig = go.Figure()
+    # WebGL only where SVG would crawl: thousands of points
+    trace = go.Scattergl if sum(len(d["index"]) for d in r["targets"].values()) > 3000 else go.Scatter
     for t, d in r["targets"].items():
         med = np.array(d["median_ms"])
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=d["index"],
                 y=med,
                 mode="markers",
