@@ -34,6 +34,7 @@ def make_plan(
     rounds: str | None,
     inputs: str,
     seed: int,
+    energy: bool = False,
 ) -> Plan:
     kw: dict[str, Any] = {
         "rel_ci": _rel_ci(rel_ci),
@@ -42,6 +43,7 @@ def make_plan(
         "timeout": timeout,
         "layers": layers,
         "seed": seed,
+        "energy": energy,
     }
     if runs is not None:
         kw.update(min_runs=runs, max_runs=runs, min_seconds=0.0, max_seconds=max(max_time or 0, 3600.0))
@@ -139,6 +141,9 @@ Rounds = Annotated[
 ]
 Inputs = Annotated[str, typer.Option("--input", help="random (seeded), zeros, or a .npz file")]
 Seed = Annotated[int, typer.Option("--seed", help="seed of random inputs")]
+Energy = Annotated[
+    bool, typer.Option("--energy", help="energy per inference: RAPL (CPU package) or NVML (CUDA targets)")
+]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 Width = Annotated[float | None, typer.Option("--width", help="zoo width multiplier")]
 Res = Annotated[int | None, typer.Option("--resolution", help="zoo input resolution")]
@@ -163,6 +168,7 @@ def register(app: typer.Typer) -> None:
         rounds: Rounds = None,
         inputs: Inputs = "random",
         seed: Seed = 0,
+        energy: Energy = False,
         json: Json = False,
         width: Width = None,
         resolution: Res = None,
@@ -172,7 +178,7 @@ def register(app: typer.Typer) -> None:
         _run(
             [model],
             target or ["onnxruntime"],
-            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed),
+            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy),
             json,
             False,
             width=width,
@@ -198,6 +204,7 @@ def register(app: typer.Typer) -> None:
         rounds: Rounds = None,
         inputs: Inputs = "random",
         seed: Seed = 0,
+        energy: Energy = False,
         json: Json = False,
         width: Width = None,
         resolution: Res = None,
@@ -207,7 +214,7 @@ def register(app: typer.Typer) -> None:
         _run(
             models,
             target or ["onnxruntime"],
-            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed),
+            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy),
             json,
             True,
             width=width,

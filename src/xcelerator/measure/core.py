@@ -288,6 +288,8 @@ class _Accumulator:
         self.rounds: list[RoundResult] = []
         self.raw_layers: dict[str, Any] | None = None
         self.env: dict[str, Any] = {}
+        self.energy: list[dict[str, Any]] = []
+        self.windows: list[list[float]] = []
         self.started = time.time()
 
     @property
@@ -306,6 +308,10 @@ class _Accumulator:
         self.rounds.append(rr)
         if raw.get("env"):
             self.env = raw["env"]
+        if raw.get("energy"):
+            self.energy.append(raw["energy"])
+        if raw.get("timed_start") and raw.get("timed_end"):  # for aligning an external power monitor
+            self.windows.append([raw["timed_start"], raw["timed_end"], len(raw.get("samples_ms", ()))])
         if "layers" in raw or "layers_error" in raw:
             self.raw_layers = raw
 
@@ -338,6 +344,14 @@ class _Accumulator:
                 )
                 unattributed = max(0.0, 1.0 - sum(x.share for x in layers)) if e2e else None
         peaks = [r.peak_rss_kib for r in self.rounds if r.peak_rss_kib]
+        mj = [e["mj_per_inference"] for e in self.energy if e.get("mj_per_inference") is not None]
+        if not self.plan.energy:
+            enote = "energy not requested (--energy)"
+        elif mj:
+            src = self.energy[0].get("source", "")
+            enote = {"rapl": "RAPL package energy: the whole CPU package, other load included"}.get(src, src)
+        else:
+            enote = "unavailable: " + next((e.get("note", "") for e in self.energy if e.get("note")), "no reading")
         return Measurement(
             model=self.artifact.name,
             artifact_sha256=self.artifact.sha256,
@@ -355,7 +369,14 @@ class _Accumulator:
             layers=layers,
             unattributed_share=unattributed,
             layers_note=note,
-            env={**self.env, "xcelerator": _version(), "target_uri": _effective(self.target, self.plan).uri},
+            energy_mj=med(mj) if mj else None,
+            energy_note=enote,
+            env={
+                **self.env,
+                "timed_windows": self.windows,
+                "xcelerator": _version(),
+                "target_uri": _effective(self.target, self.plan).uri,
+            },
             started=self.started,
             finished=time.time(),
         )

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import sys
 import tempfile
@@ -54,6 +55,115 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
+def thermal() -> dict[str, float]:
+    """Temperatures (°C) of the thermal zones, by zone type (a board's SoC, a phone's battery)."""
+    out: dict[str, float] = {}
+    base = "/sys/class/thermal"
+    try:
+        zones = sorted(z for z in os.listdir(base) if z.startswith("thermal_zone"))
+    except OSError:
+        return out
+    for z in zones:
+        try:
+            kind = _read(f"{base}/{z}/type").strip() or z
+            out[f"{z}:{kind}"] = int(_read(f"{base}/{z}/temp").strip()) / 1000.0
+        except ValueError:
+            continue
+    return out
+
+
+class Rapl:
+    """Intel/AMD RAPL package energy through powercap: ``energy_uj`` counters of the top-level
+    zones (``intel-rapl:N``), wrap-around at ``max_energy_range_uj`` handled. The root can be moved
+    (``XCEL_POWERCAP_ROOT``) so the arithmetic is testable on a tree laid out like sysfs."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = root or os.environ.get("XCEL_POWERCAP_ROOT", "/sys/class/powercap")
+        try:
+            names = sorted(os.listdir(self.root))
+        except OSError:
+            names = []
+        self.zones = [n for n in names if re.fullmatch(r"(intel|amd)-rapl:\d+", n)]
+
+    def available(self) -> tuple[bool, str]:
+        if not self.zones:
+            return False, f"no RAPL zones under {self.root} (no powercap on this machine or in this VM)"
+        try:
+            self.read()
+        except (OSError, ValueError) as e:
+            return False, f"RAPL counters not readable ({e}); reading them usually needs root"
+        return True, ""
+
+    def read(self) -> dict[str, tuple[int, int]]:
+        out = {}
+        for z in self.zones:
+            e = int(_read_strict(f"{self.root}/{z}/energy_uj"))
+            m = int(_read_strict(f"{self.root}/{z}/max_energy_range_uj"))
+            out[z] = (e, m)
+        return out
+
+    @staticmethod
+    def delta_uj(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> float:
+        total = 0
+        for z, (e0, mx) in before.items():
+            e1 = after[z][0]
+            total += e1 - e0 if e1 >= e0 else e1 + mx - e0  # the counter wrapped
+        return float(total)
+
+
+def _read_strict(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def nvml_energy() -> tuple[Any, str]:
+    """A reader of NVIDIA NVML's total-energy counter (mJ) of GPU 0, or None and why not."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+        return (lambda: float(pynvml.nvmlDeviceGetTotalEnergyConsumption(h))), ""
+    except ImportError:
+        return None, "NVML: the nvidia-ml-py package is not installed"
+    except Exception as e:  # no driver, no GPU, or a GPU without the counter
+        return None, f"NVML: {type(e).__name__}: {e}"
+
+
+class EnergyMeter:
+    """Energy of the timed loop: NVML on a CUDA target, RAPL otherwise; or why it cannot."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        gpu = options.get("device") == "cuda" or options.get("provider") in ("cuda", "tensorrt")
+        self.source = "nvml" if gpu else "rapl"
+        self.note = ""
+        self.rapl: Rapl | None = None
+        self.nvml: Any = None
+        if gpu:
+            self.nvml, self.note = nvml_energy()
+        else:
+            rapl = Rapl()
+            ok, self.note = rapl.available()
+            self.rapl = rapl if ok else None
+        self.before: Any = None
+
+    def _read(self) -> Any:
+        if self.rapl is not None:
+            return self.rapl.read()
+        return self.nvml() if self.nvml is not None else None
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self, runs: int) -> dict[str, Any]:
+        after = self._read()
+        if self.before is None or after is None or runs == 0:
+            return {"mj_per_inference": None, "source": self.source, "note": self.note or "no reading"}
+        mj = Rapl.delta_uj(self.before, after) / 1000.0 if self.rapl is not None else float(after - self.before)
+        return {"mj_per_inference": mj / runs, "source": self.source}
+
+
 def environment() -> dict[str, Any]:
     """Conditions of this measurement: host, CPU, OS, load, governor."""
     cpu = ""
@@ -79,6 +189,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg": load,
         "governor": gov,
+        "thermal": thermal(),
         "pid": os.getpid(),
     }
 
@@ -465,10 +576,18 @@ def main(argv: list[str]) -> int:
             warm.append((time.perf_counter_ns() - t) / 1e6)
         result["warmup_ms"] = warm
         result["env"]["loadavg_before"] = result["env"].pop("loadavg")
+        meter = EnergyMeter(req.get("options", {})) if plan.get("energy") else None
+        if meter is not None:
+            meter.start()
+        result["timed_start"] = time.time()
         samples, why = time_loop(rt.run, plan)
+        result["timed_end"] = time.time()
+        if meter is not None:
+            result["energy"] = meter.stop(len(samples))
         result["samples_ms"] = samples
         result["stop_reason"] = why
         result["env"]["loadavg_after"] = list(os.getloadavg())
+        result["env"]["thermal_after"] = thermal()
         if plan.get("layers"):
             try:
                 layers, e2e = rt.profile(int(plan.get("profile_runs", _PROFILE_RUNS)))
