@@ -174,6 +174,8 @@ def check_runnable(artifact: Artifact, target: Target) -> None:
             f"target {target.label} runs {'/'.join(target.spec.formats)} models, not {artifact.format} "
             f"({Path(artifact.path).name}); give a zoo model name to get each target its format"
         )
+    if target.remote:
+        return  # the board is checked when the connection opens (its Python and runtime)
     ok, why = usable(target)
     if not ok:
         raise BadInputError(f"target {target.label} is not usable here: {why}")
@@ -195,6 +197,8 @@ def run_round(
 ) -> tuple[RoundResult, dict[str, Any]]:
     """One child process. Returns the round and the child's raw result (env, layers)."""
     target = _effective(target, plan)
+    if target.remote:
+        return _run_round_ssh(artifact, target, plan, index, layers)
     with tempfile.TemporaryDirectory(prefix="xcel-round-") as d:
         req = {
             "model": artifact.path,
@@ -255,6 +259,44 @@ def run_round(
         started=started,
         finished=finished,
         pid=proc.pid,
+    )
+    return rr, raw
+
+
+def _run_round_ssh(
+    artifact: Artifact, target: Target, plan: Plan, index: int, layers: bool
+) -> tuple[RoundResult, dict[str, Any]]:
+    from xcelerator.targets.ssh import run_round_remote
+
+    raw, started, finished, error = run_round_remote(
+        target.remote,
+        target.opts,
+        target.runtime,
+        target.runtime_opts,
+        artifact.path,
+        [t.to_dict() for t in artifact.inputs],
+        {**plan.to_dict(), "layers": layers},
+        plan.timeout,
+    )
+    if error:
+        rstatus = "failed" if error.startswith("connection") else "crashed"
+    else:
+        rstatus, error = raw.get("status", "failed"), raw.get("error", "")
+    rr = RoundResult(
+        index=index,
+        status=rstatus,
+        error=error,
+        samples_ms=tuple(raw.get("samples_ms", ())),
+        warmup_ms=tuple(raw.get("warmup_ms", ())),
+        init_ms=raw.get("init_ms"),
+        first_run_ms=raw.get("first_run_ms"),
+        peak_rss_kib=raw.get("peak_rss_kib"),
+        rss_before_load_kib=raw.get("rss_before_load_kib"),
+        rss_after_load_kib=raw.get("rss_after_load_kib"),
+        stop_reason=raw.get("stop_reason", ""),
+        started=started,
+        finished=finished,
+        pid=int(raw.get("env", {}).get("pid", 0) or 0),
     )
     return rr, raw
 

@@ -112,6 +112,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
     ),
 }
 REMOTE_SCHEMES = ("ssh://", "adb://", "cmd:")
+SSH_OPTIONS = ("python", "accept_new", "retries", "connect_timeout")
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,12 @@ class Target:
     runtime: str
     options: tuple[tuple[str, str], ...] = ()
     name: str = ""
+    remote: str = ""  # ssh: user@host[:port] of the board
 
     @property
     def uri(self) -> str:
-        return self.runtime + ("?" + urlencode(self.options) if self.options else "")
+        base = f"ssh://{self.remote}/{self.runtime}" if self.remote else self.runtime
+        return base + ("?" + urlencode(self.options) if self.options else "")
 
     @property
     def label(self) -> str:
@@ -134,8 +137,8 @@ class Target:
 
     @property
     def runtime_opts(self) -> dict[str, str]:
-        """The options the runtime sees (``resource`` is for the scheduler)."""
-        return {k: v for k, v in self.options if k != "resource"}
+        """The options the runtime sees (``resource`` is for the scheduler, ssh options for the link)."""
+        return {k: v for k, v in self.options if k != "resource" and not (self.remote and k in SSH_OPTIONS)}
 
     @property
     def resource(self) -> str | None:
@@ -152,7 +155,7 @@ class Target:
         if key in o and not override:
             return self
         o[key] = value
-        return Target(self.runtime, tuple(sorted(o.items())), self.name)
+        return Target(self.runtime, tuple(sorted(o.items())), self.name, self.remote)
 
 
 def _aliases() -> dict[str, str]:
@@ -179,10 +182,17 @@ def parse_target(text: str) -> Target:
     aliases = _aliases()
     if text in aliases:
         name, text = text, aliases[text]
-    if text.startswith(REMOTE_SCHEMES):
+    remote = ""
+    if text.startswith("ssh://"):
+        rest = text[len("ssh://") :]
+        remote, sep, text = rest.partition("/")
+        if not sep or not remote or not text:
+            raise BadInputError(f"target 'ssh://{rest}': expected ssh://[user@]host[:port]/RUNTIME[?options]")
+    elif text.startswith(REMOTE_SCHEMES):
         raise BadInputError(
-            f"target '{text}': remote targets (ssh://, adb://, cmd:) are not available in this version; "
-            f"local runtimes: {', '.join(RUNTIMES)}"
+            f"target '{text}': adb:// targets measure with benchmark_model (xcel adb), and cmd: targets run "
+            f"through xcel pareto --space backend; profile/compare take local runtimes ({', '.join(RUNTIMES)}) "
+            "and ssh:// boards"
         )
     runtime, _, query = text.partition("?")
     runtime = {"ort": "onnxruntime", "ov": "openvino", "tflite": "litert", "pytorch": "torch"}.get(runtime, runtime)
@@ -196,6 +206,9 @@ def parse_target(text: str) -> Target:
                 raise BadInputError(f"target {runtime}: resource {v!r} must be a name of letters, digits, . _ -")
             opts[k] = v
             continue
+        if remote and k in SSH_OPTIONS:
+            opts[k] = v
+            continue
         if k not in spec.options:
             raise BadInputError(
                 f"target {runtime}: unknown option '{k}'; valid options: {', '.join(sorted(spec.options))}"
@@ -203,7 +216,7 @@ def parse_target(text: str) -> Target:
         opts[k] = spec.options[k].check(runtime, k, v)
     if "device" in opts and runtime == "openvino":
         opts["device"] = opts["device"].upper()
-    return Target(runtime, tuple(sorted(opts.items())), name)
+    return Target(runtime, tuple(sorted(opts.items())), name, remote)
 
 
 # ----------------------------------------------------------------------------- probes
