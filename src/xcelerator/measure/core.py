@@ -174,8 +174,8 @@ def check_runnable(artifact: Artifact, target: Target) -> None:
             f"target {target.label} runs {'/'.join(target.spec.formats)} models, not {artifact.format} "
             f"({Path(artifact.path).name}); give a zoo model name to get each target its format"
         )
-    if target.remote:
-        return  # the board is checked when the connection opens (its Python and runtime)
+    if target.remote or target.adb:
+        return  # the board or phone is checked when the connection opens
     ok, why = usable(target)
     if not ok:
         raise BadInputError(f"target {target.label} is not usable here: {why}")
@@ -199,6 +199,8 @@ def run_round(
     target = _effective(target, plan)
     if target.remote:
         return _run_round_ssh(artifact, target, plan, index, layers)
+    if target.adb:
+        return _run_round_adb(artifact, target, plan, index)
     with tempfile.TemporaryDirectory(prefix="xcel-round-") as d:
         req = {
             "model": artifact.path,
@@ -298,6 +300,38 @@ def _run_round_ssh(
         finished=finished,
         pid=int(raw.get("env", {}).get("pid", 0) or 0),
     )
+    return rr, raw
+
+
+def _run_round_adb(artifact: Artifact, target: Target, plan: Plan, index: int) -> tuple[RoundResult, dict[str, Any]]:
+    """One benchmark_model run on the phone is one round; its mean is the round's sample."""
+    from xcelerator.targets.adb import AdbTarget, run_adb
+
+    started = time.time()
+    out = run_adb(AdbTarget(target.adb, target.options), artifact.path)
+    f = out["figures"]
+    mem = f.get("peak_memory_mb")
+    rr = RoundResult(
+        index=index,
+        status="ok",
+        error="",
+        samples_ms=(float(f["mean_ms"]),),
+        warmup_ms=(float(f["warmup_mean_ms"]),) if "warmup_mean_ms" in f else (),
+        init_ms=f.get("init_ms"),
+        first_run_ms=f.get("first_run_ms"),
+        peak_rss_kib=int(mem * 1024) if mem else None,
+        rss_before_load_kib=None,
+        rss_after_load_kib=None,
+        stop_reason="benchmark_model runs",
+        started=started,
+        finished=time.time(),
+        pid=0,
+    )
+    raw: dict[str, Any] = {"env": {"phone": out["facts"], "runtime": "tflite benchmark_model"}}
+    if out["ops"]:
+        total = sum(o["avg_ms"] for o in out["ops"]) or 1.0
+        raw["layers"] = [{"name": o["op_type"], "op_type": o["op_type"], "mean_ms": o["avg_ms"]} for o in out["ops"]]
+        raw["layers_e2e_ms"] = max(float(f["mean_ms"]), total)
     return rr, raw
 
 

@@ -121,10 +121,14 @@ class Target:
     options: tuple[tuple[str, str], ...] = ()
     name: str = ""
     remote: str = ""  # ssh: user@host[:port] of the board
+    adb: str = ""  # adb: the phone's serial
 
     @property
     def uri(self) -> str:
-        base = f"ssh://{self.remote}/{self.runtime}" if self.remote else self.runtime
+        if self.adb:
+            base = f"adb://{self.adb}/tflite"
+        else:
+            base = f"ssh://{self.remote}/{self.runtime}" if self.remote else self.runtime
         return base + ("?" + urlencode(self.options) if self.options else "")
 
     @property
@@ -155,7 +159,7 @@ class Target:
         if key in o and not override:
             return self
         o[key] = value
-        return Target(self.runtime, tuple(sorted(o.items())), self.name, self.remote)
+        return Target(self.runtime, tuple(sorted(o.items())), self.name, self.remote, self.adb)
 
 
 def _aliases() -> dict[str, str]:
@@ -188,11 +192,15 @@ def parse_target(text: str) -> Target:
         remote, sep, text = rest.partition("/")
         if not sep or not remote or not text:
             raise BadInputError(f"target 'ssh://{rest}': expected ssh://[user@]host[:port]/RUNTIME[?options]")
+    elif text.startswith("adb://"):
+        from xcelerator.targets.adb import AdbTarget
+
+        a = AdbTarget.parse(text)
+        return Target("litert", a.options, name, "", a.serial)
     elif text.startswith(REMOTE_SCHEMES):
         raise BadInputError(
-            f"target '{text}': adb:// targets measure with benchmark_model (xcel adb), and cmd: targets run "
-            f"through xcel pareto --space backend; profile/compare take local runtimes ({', '.join(RUNTIMES)}) "
-            "and ssh:// boards"
+            f"target '{text}': cmd: targets run through xcel pareto --space backend; profile/compare take "
+            f"local runtimes ({', '.join(RUNTIMES)}), ssh:// boards and adb:// phones"
         )
     runtime, _, query = text.partition("?")
     runtime = {"ort": "onnxruntime", "ov": "openvino", "tflite": "litert", "pytorch": "torch"}.get(runtime, runtime)
