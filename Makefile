@@ -45,6 +45,8 @@ bench: setup
 	$(BIN)/python benchmarks/costmodel.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/ray_farm.py
+	$(BIN)/python benchmarks/pareto.py
+	$(BIN)/python benchmarks/remote.py
 
 clean:
 	rm -rf $(VENV) .xcel demo-out .pytest_cache .mypy_cache .ruff_cache

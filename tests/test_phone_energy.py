@@ -196,3 +196,25 @@ def test_monsoon_csv_aligned_to_the_window(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("t,i,v\n1,2,3\n")
     with pytest.raises(BadInputError, match="expected the header"):
         monsoon_mj_per_inference(tmp_path / "bad.csv", t0, t0, t0 + 1, 1)
+
+
+def test_energy_command_on_a_stored_measurement(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xcelerator.store.db import Store
+
+    db = tmp_path / "m.db"
+    model = make_conv_model(tmp_path / "m.onnx")
+    assert main(["--db", str(db), "profile", str(model), "--runs", "50", "--rounds", "2"]) == 0
+    capsys.readouterr()
+    mid, m = Store(str(db)).measurements()[-1]
+    windows = m.env["timed_windows"]
+    assert len(windows) == 2 and all(b > a and n == 50 for a, b, n in windows)
+    t0 = m.started - 1.0
+    span_ms = int((m.finished - t0 + 1.0) * 1000)
+    rows = ["Time(ms),Main(mA),Main Voltage(V)"] + [f"{i},500,4.0" for i in range(0, span_ms, 5)]
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    args = ["energy", str(tmp_path / "p.csv"), "--measurement", str(mid), "--t0", str(t0), "--json"]
+    assert main(["--db", str(db), *args]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    expect = [2000.0 * (b - a) / n for a, b, n in windows]  # 2 W over each window
+    assert doc["mj_per_inference"] == pytest.approx(expect, rel=0.02)
+    assert main(["--db", str(db), "energy", str(tmp_path / "p.csv"), "-m", "999", "--t0", "0"]) == 2

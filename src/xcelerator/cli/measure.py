@@ -344,3 +344,34 @@ def comparison_table(comp: Any) -> Table:
             )
         t.add_row(model, *cells)
     return t
+
+
+def register_energy(app: typer.Typer) -> None:
+    @app.command()
+    def energy(
+        csv: Annotated[Path, typer.Argument(help="power monitor CSV: Time(ms),Main(mA),Main Voltage(V)")],
+        measurement: Annotated[int, typer.Option("--measurement", "-m", help="stored measurement id")],
+        t0: Annotated[float, typer.Option("--t0", help="when the monitor's time 0 was (seconds since the epoch)")],
+        json: Json = False,
+    ) -> None:
+        """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
+        import statistics
+
+        from xcelerator.measure.energy import monsoon_mj_per_inference
+
+        rows = {i: m for i, m in common.store().measurements()}
+        if measurement not in rows:
+            raise BadInputError(f"no measurement {measurement} in the store")
+        m = rows[measurement]
+        windows = m.env.get("timed_windows") or []
+        if not windows:
+            raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
+        per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
+        doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
+        doc["median_mj"] = statistics.median(per)
+        if json:
+            common.emit_json(doc)
+            return
+        common.out.print(
+            f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)"
+        )
