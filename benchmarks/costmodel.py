@@ -12,7 +12,7 @@
    no-op when the store has them), then 5-fold cross-validation over networks for each
    predictor; then the zoo models (never in training) measured the same way and predicted by
    predictors fitted on all 500.
-3. **transfer**: 200 of those networks on a second target (ONNX Runtime, 2 threads); the
+3. **transfer**: 200 of those networks on a second target (OpenVINO CPU, 1 thread); the
    ensemble predictor of the first target carried over with 20 signature networks
    (statistical selection on its predictions), scored on the other 180; against scaling by
    one factor and a GBM fitted on the 20 alone. Twice: base fitted on all 500 first-target
@@ -45,7 +45,8 @@ from xcelerator.costmodel.samples import Samples, from_store, statistical_signat
 from xcelerator.store.db import Store  # noqa: E402
 
 T1 = "onnxruntime?threads=1"
-T2 = "onnxruntime?threads=2"
+ALL = ["phones", "local", "transfer"]
+T2 = "openvino?threads=1"
 ZOO = [
     "mobilenet_v2_1.0_224",
     "mobilenet_v2_0.5_160",
@@ -187,7 +188,8 @@ def local(store: Store) -> tuple[str, dict[str, Any], Samples]:
 
 
 # ----------------------------------------------------------------------------- 3. transfer
-def transfer(store: Store, S1: Samples) -> tuple[str, dict[str, Any]]:
+def transfer(store: Store) -> tuple[str, dict[str, Any]]:
+    S1 = corpus_only(from_store(store, T1))
     t0 = time.time()
     r = characterize("mobilegen", 200, [T2], store, plan=CORPUS_PLAN, progress=None)
     log(f"characterize {T2}: measured {r.measured}, stored already {r.skipped} ({time.time() - t0:.0f} s)")
@@ -217,7 +219,7 @@ def transfer(store: Store, S1: Samples) -> tuple[str, dict[str, Any]]:
             rows.append(f"| {variant} | {name} | {fmt(m)} |")
         log(f"transfer {variant}: ±10 % {res[f'{variant}/adapted (ours)']['within10']:.1f}")
     body = [
-        f"Second target ONNX Runtime CPU, 2 threads: {len(S2)} networks measured; 20 signature networks "
+        f"Second target OpenVINO CPU, 1 thread: {len(S2)} networks measured; 20 signature networks "
         "(evenly spaced in predicted latency) fit the carried-over predictor, scored on the other "
         f"{len(S2) - 20}.",
         "",
@@ -230,26 +232,26 @@ def transfer(store: Store, S1: Samples) -> tuple[str, dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--parts", default="phones,local,transfer")
+    ap.add_argument("--parts", default=",".join(ALL))
     ap.add_argument("--db", default=str(ROOT / ".xcel" / "corpus.db"))
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     parts = args.parts.split(",")
     store = Store(args.db)
-    sections = [f"## Cost models\n\nMachine: {machine()}; date {dt.date.today().isoformat()}.\n"]
+    head = f"Machine: {machine()}; date {dt.date.today().isoformat()}.\n\n"
+    out = Path(args.out)
     if "phones" in parts:
         body, _ = phones()
-        sections.append("### Phone dataset, held-out phones\n\n" + body)
-    S1 = None
-    if "local" in parts or "transfer" in parts:
-        body, _, S1 = local(store)
-        if "local" in parts:
-            sections.append("### This machine: ONNX Runtime CPU, 1 thread\n\n" + body)
-    if "transfer" in parts and S1 is not None:
-        body, _ = transfer(store, S1)
-        sections.append("### Carry-over to a second target\n\n" + body)
-    write_section(Path(args.out), "costmodel", "\n".join(sections))
-    log(f"wrote the costmodel section of {args.out}")
+        write_section(out, "costmodel-phones", "## Cost models: phone dataset, held-out phones\n\n" + head + body)
+    if "local" in parts:
+        body, _, _ = local(store)
+        write_section(
+            out, "costmodel-local", "## Cost models: this machine, ONNX Runtime CPU, 1 thread\n\n" + head + body
+        )
+    if "transfer" in parts:
+        body, _ = transfer(store)
+        write_section(out, "costmodel-transfer", "## Cost models: carry-over to a second target\n\n" + head + body)
+    log(f"wrote the costmodel sections of {args.out}")
 
 
 if __name__ == "__main__":
