@@ -372,3 +372,24 @@ def test_signature_and_heldout_commands(capsys: pytest.CaptureFixture[str], tmp_
     assert ev["pooled"]["r2"] > 0.95 and len(ev["per_device"]) == 105
     assert _xcel(db, "costmodel", "signature", "--data", "phones", "-m", "psychic") == 2
     assert _xcel(db, "costmodel", "eval", "--data", "tablets") == 2
+
+
+def test_adapted_from_a_layer_base_scales_each_op_family(family: list[GraphStats]) -> None:
+    """A target 3× slower on convolutions only: per-family scales found from 12 networks, where
+    one common scale cannot fit both kinds of network."""
+    layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]
+    y1 = np.array([_latency(s) for s in family])
+
+    def slow_conv(s: GraphStats) -> float:
+        return sum((3.0 if k.op_type == "Conv" else 1.0) * _latency_kernel(k) for k in kernels(s)[0])
+
+    y2 = np.array([slow_conv(s) for s in family])
+    base = P.LayerPredictor(n_members=2).fit(family, y1, layers=layers)
+    ad = P.AdaptedPredictor(base=base.to_json()).fit(family[:12], y2[:12])
+    assert ad.mode_ == "families"
+    rel = np.abs(ad.predict(family[12:]) / y2[12:] - 1)
+    scale = np.median(y2[:12] / base.predict(family[:12]))
+    one = np.abs(scale * base.predict(family[12:]) / y2[12:] - 1)
+    assert np.median(rel) < 0.1 and np.median(rel) < np.median(one)
+    again = P.from_json(ad.to_json())
+    np.testing.assert_allclose(again.predict(family[12:]), ad.predict(family[12:]), rtol=1e-9)

@@ -42,7 +42,14 @@ from sklearn.linear_model import LinearRegression
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from xcelerator.costmodel.features import KERNEL_COLUMNS, kernel_matrix, match_layers, model_columns, model_vector
+from xcelerator.costmodel.features import (
+    FAMILIES,
+    KERNEL_COLUMNS,
+    kernel_matrix,
+    match_layers,
+    model_columns,
+    model_vector,
+)
 from xcelerator.errors import BadInputError
 from xcelerator.models.graphstats import GraphStats
 
@@ -650,11 +657,43 @@ def _adapt_features(stats: GraphStats, base_log: float) -> list[float]:
     return [base_log, dw, conv, math.log1p(v[cols["kernels"]])]
 
 
+def _family_times(layer: LayerPredictor, stats: list[GraphStats]) -> np.ndarray:
+    """Per model: the layer predictor's kernel times summed per op family, and the kernel count."""
+    fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
+    out = np.zeros((len(stats), len(FAMILIES) + 1))
+    for j, s in enumerate(stats):
+        mat, ks, _ = kernel_matrix(s)
+        if not len(mat):
+            continue
+        t = np.exp(layer.bag_.predict_all(mat)).mean(0)
+        fam = np.argmax(mat[:, fam_cols], axis=1)
+        out[j, : len(FAMILIES)] = np.bincount(fam, weights=t, minlength=len(FAMILIES))
+        out[j, -1] = len(ks)
+    return out
+
+
+def _nnls_toward(F: np.ndarray, y: np.ndarray, s0: float, lam: float) -> np.ndarray:
+    """Non-negative weights minimizing the relative error of ``F @ w`` against ``y``, pulled
+    toward the common scale ``s0`` (for families present) by ``lam``."""
+    from scipy.optimize import nnls
+
+    scale = np.where(F.mean(0) > 0, F.mean(0) / y.mean(), 0.0)
+    prior = np.r_[np.full(F.shape[1] - 1, s0), 0.0]
+    A = np.vstack([F / y[:, None], lam * np.diag(scale)])
+    b = np.r_[np.ones(len(y)), lam * prior * scale]
+    w, _ = nnls(A, b)
+    return np.asarray(w)
+
+
 class AdaptedPredictor(LatencyPredictor):
     """A predictor of another target carried over to this one from a few measured networks (a
-    signature set): ridge regression of this target's log-latency on the base prediction and a
-    few architecture ratios, with leave-one-out error for the interval. The base predictor is
-    kept inside, whole."""
+    signature set). When the base holds a layer-level predictor (``layer``, or an ``ensemble``
+    with one), each op family gets its own scale: the new target's latency is modelled as a
+    non-negative combination of the base's kernel times summed per family (conv, depthwise,
+    gemm, elementwise, ...), fitted on the signature set and pulled toward one common scale, so
+    a runtime that is relatively faster on depthwise convolutions, say, is captured from ~20
+    networks. Otherwise: ridge regression of the log-latency on the base prediction and a few
+    architecture ratios. Leave-one-out error gives the interval. The base is kept inside, whole."""
 
     kind = "adapted"
     min_samples = 3
@@ -663,6 +702,14 @@ class AdaptedPredictor(LatencyPredictor):
     def __init__(self, base: dict[str, Any] | None = None) -> None:
         self.base = base
 
+    def _layer(self) -> LayerPredictor | None:
+        b = self.base_
+        if isinstance(b, LayerPredictor):
+            return b
+        if isinstance(b, EnsemblePredictor):
+            return next((m for m in b.fitted_ if isinstance(m, LayerPredictor)), None)
+        return None
+
     def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> AdaptedPredictor:
         from sklearn.linear_model import RidgeCV
 
@@ -670,15 +717,28 @@ class AdaptedPredictor(LatencyPredictor):
             raise BadInputError("adapted cost model: give the base predictor (--base FILE)")
         stats, arr = self._check_fit_input(X, y)
         self.base_ = from_json(self.base, "base predictor")
-        F = self._features(stats)
-        t = np.log(arr)
-        alphas = np.logspace(-3, 3, 13)
-        self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
-        loo = []
-        for i in range(len(t)):
-            keep = np.arange(len(t)) != i
-            r = RidgeCV(alphas=alphas).fit(F[keep], t[keep])
-            loo.append(float(r.predict(F[i : i + 1])[0] - t[i]))
+        layer = self._layer()
+        loo: list[float] = []
+        if layer is not None:
+            F = _family_times(layer, stats)
+            s0 = float(np.median(arr / np.maximum(F[:, :-1].sum(1), 1e-9)))
+            lam = 0.3 * math.sqrt(len(arr))
+            self.weights_ = _nnls_toward(F, arr, s0, lam)
+            for i in range(len(arr)):
+                keep = np.arange(len(arr)) != i
+                w = _nnls_toward(F[keep], arr[keep], s0, lam)
+                loo.append(math.log(max(float(F[i] @ w), 1e-9)) - math.log(arr[i]))
+            self.mode_ = "families"
+        else:
+            F = self._features(stats)
+            t = np.log(arr)
+            alphas = np.logspace(-3, 3, 13)
+            self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
+            for i in range(len(t)):
+                keep = np.arange(len(t)) != i
+                r = RidgeCV(alphas=alphas).fit(F[keep], t[keep])
+                loo.append(float(r.predict(F[i : i + 1])[0] - t[i]))
+            self.mode_ = "ridge"
         self.loo_sigma_ = float(np.sqrt(np.mean(np.square(loo))))
         return self
 
@@ -687,12 +747,20 @@ class AdaptedPredictor(LatencyPredictor):
         return np.array([_adapt_features(s, math.log(b)) for s, b in zip(stats, base_ms, strict=True)])
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self, "ridge_")
-        mu = self.ridge_.predict(self._features(stats))
+        check_is_fitted(self, "mode_")
+        if self.mode_ == "families":
+            layer = self._layer()
+            assert layer is not None
+            mu = np.log(np.maximum(_family_times(layer, stats) @ self.weights_, 1e-9))
+        else:
+            mu = self.ridge_.predict(self._features(stats))
         return mu, np.full(len(mu), self.loo_sigma_)
 
     def _state(self) -> dict[str, Any]:
+        if self.mode_ == "families":
+            return {"mode": "families", "weights": self.weights_.tolist(), "loo_sigma": self.loo_sigma_}
         return {
+            "mode": "ridge",
             "coef": self.ridge_.coef_.tolist(),
             "intercept": float(self.ridge_.intercept_),
             "alpha": float(self.ridge_.alpha_),
@@ -703,12 +771,16 @@ class AdaptedPredictor(LatencyPredictor):
         from sklearn.linear_model import Ridge
 
         self.base_ = from_json(self.base, "base predictor")
+        self.mode_ = d["mode"]
+        self.loo_sigma_ = float(d["loo_sigma"])
+        if self.mode_ == "families":
+            self.weights_ = np.array(d["weights"], dtype=np.float64)
+            return
         r = Ridge(alpha=float(d["alpha"]))
         r.coef_ = np.array(d["coef"], dtype=np.float64)
         r.intercept_ = float(d["intercept"])
         r.n_features_in_ = len(r.coef_)
         self.ridge_ = r
-        self.loo_sigma_ = float(d["loo_sigma"])
 
 
 KINDS: dict[str, type[LatencyPredictor]] = {
