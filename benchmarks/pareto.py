@@ -1,11 +1,12 @@
 """Pareto-front estimator benchmarks; writes the ``pareto`` section of BENCHMARKS.md.
 
-    python benchmarks/pareto.py [--model mobilenet_v2_0.5_128] [--keys 6] [--seeds 10] [--reuse]
+    python benchmarks/pareto.py [--model bert_tiny_s128] [--keys 6] [--seeds 10] [--reuse] [--no-error]
 
 1. Ground truth: every configuration of the ``quantize`` space in the seed's node-index mode
-   (the ``--keys`` heaviest (op type, tensor size) groups of Conv nodes, each fp32 or int8:
-   2^6 = 64 configurations) measured on ONNX Runtime CPU, 1 thread, execution time (median and
-   CI) and peak RSS; the true front is the noise-aware front of all of them.
+   (the ``--keys`` heaviest (op type, tensor size) groups of quantizable nodes, each fp32 or
+   int8: 2^6 = 64 configurations) measured on ONNX Runtime CPU, 1 thread: execution time
+   (median and CI), peak RSS and the output error against fp32 (int8 trades error for speed and
+   memory, which is what makes a front); the true front is the noise-aware front of all of them.
 2. Each estimator replayed on that table over ``--seeds`` seeds: the evaluations needed until
    every true-front configuration has been measured, and the IGD after 25 % of the space.
 """
@@ -38,7 +39,8 @@ from xcelerator.pareto.space import QuantizeSpace  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="mobilenet_v2_0.5_128")
+    ap.add_argument("--model", default="bert_tiny_s128")
+    ap.add_argument("--no-error", action="store_true", help="time and peak RSS only (the seed's two objectives)")
     ap.add_argument("--keys", type=int, default=6)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--reuse", action="store_true", help="reuse the stored brute-force table")
@@ -59,20 +61,21 @@ def main() -> None:
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         truth_path.write_text(json.dumps({k: asdict(v) for k, v in table.items()}))
     brute_s = time.time() - t0
+    we = not args.no_error
     pts = list(table.values())
-    true = front(pts)
+    true = front(pts, we)
     true_ids = {p.id for p in true}
-    objs = np.array([p.objectives(False) for p in pts])
+    objs = np.array([p.objectives(we) for p in pts])
     lo, span = objs.min(0), np.maximum(objs.max(0) - objs.min(0), 1e-12)
     quarter = space.size // 4
     rows, res = [], {}
     for est in ESTIMATORS:
         need, igds = [], []
         for seed in range(1 if est == "brute" else args.seeds):
-            order = run_estimator(est, space, lambda c: table[c], space.size, seed=seed)
+            order = run_estimator(est, space, lambda c: table[c], space.size, seed=seed, with_error=we)
             ids = [p.id for p in order]
             need.append(max(ids.index(i) for i in true_ids) + 1)
-            igds.append(igd(order[:quarter], true, lo, span, False))
+            igds.append(igd(order[:quarter], true, lo, span, we))
         res[est] = {"need": need, "igd": igds}
         rows.append(
             f"| {est} | {statistics.median(need):.0f} | {min(need)}–{max(need)} | "
@@ -84,9 +87,11 @@ def main() -> None:
             "## Runtime-configuration Pareto fronts",
             "",
             f"Machine: {machine()}; date {dt.date.today().isoformat()}. Space: `quantize` of `{args.model}` in "
-            f"node-index mode, the {args.keys} heaviest Conv groups fp32/int8 (ONNX Runtime dynamic quantization): "
+            f"node-index mode, the {args.keys} heaviest quantizable groups fp32/int8 "
+            "(ONNX Runtime dynamic quantization): "
             f"{space.size} configurations, brute-forced on ONNX Runtime CPU, 1 thread, in {brute_s / 60:.1f} min. "
-            f"True noise-aware front of (execution time, peak RSS): {len(true)} configurations "
+            f"True noise-aware front of (execution time, peak RSS{', output error' if we else ''}): "
+            f"{len(true)} configurations "
             f"(ids {sorted(true_ids)}).",
             "",
             f"Estimators replayed on the measured table, {args.seeds} seeds:",
