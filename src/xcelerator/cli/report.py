@@ -18,12 +18,15 @@ def measurement_sections(
     models (at most 25, a readable chart), distributions and layers of the latest ``detail``."""
     from xcelerator.report.records import comparison_record, latency_record, layers_record, timeline_record
 
-    ms = [m for _, m in st.measurements(target=target, model=model)[-last:]]
-    recent_models = list(dict.fromkeys(m.model for m in reversed(ms)))[:25]
-    cmp = [m for m in ms if m.model in recent_models]
+    rows = st.summaries(target=target, model=model)[-last:]
+    # full records (every sample, layers) only for what is drawn in detail: the latest 25 models
+    recent_models = list(dict.fromkeys(r["model"] for r in reversed(rows)))[:25]
+    ids = [r["id"] for r in rows if r["model"] in recent_models][-200:]
+    ms = [m for _, m in st.measurements_by_id(ids)]
+    cmp = ms
     latest = ms[-detail:] if detail > 0 else []
     return [
-        ("all measurements", [timeline_record(ms)] if ms else []),
+        ("all measurements", [timeline_record(rows)] if rows else []),
         ("models × targets", [comparison_record(cmp)] if cmp else []),
         ("latency distributions", [latency_record(m) for m in latest]),
         ("layer breakdowns", [layers_record(m) for m in latest]),

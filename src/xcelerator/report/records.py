@@ -77,21 +77,22 @@ def comparison_record(ms: Sequence[Measurement]) -> dict[str, Any]:
     }
 
 
-def timeline_record(ms: Sequence[Measurement]) -> dict[str, Any]:
+def timeline_record(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Every measurement's median (with its CI) in the order measured, per target: the overview
-    of a large store, where one figure per measurement would be unreadable."""
+    of a large store, where one figure per measurement would be unreadable. ``rows`` are the
+    store's light summaries (``Store.summaries``)."""
     by: dict[str, dict[str, list[Any]]] = {}
-    for i, m in enumerate(ms):
-        if m.stats is None:
+    for i, r in enumerate(rows):
+        if r.get("median_ms") is None:
             continue
-        d = by.setdefault(m.target, {"index": [], "median_ms": [], "ci_low_ms": [], "ci_high_ms": [], "model": []})
+        d = by.setdefault(r["target"], {"index": [], "median_ms": [], "ci_low_ms": [], "ci_high_ms": [], "model": []})
         d["index"].append(i)
-        d["median_ms"].append(m.stats.median_ms)
-        d["ci_low_ms"].append(m.stats.ci_low_ms)
-        d["ci_high_ms"].append(m.stats.ci_high_ms)
-        d["model"].append(m.model)
-    failed = sum(1 for m in ms if m.status != "ok")
-    return {"kind": "timeline", "targets": by, "n": len(ms), "failed": failed}
+        d["median_ms"].append(r["median_ms"])
+        d["ci_low_ms"].append(r.get("ci_low_ms") if r.get("ci_low_ms") is not None else r["median_ms"])
+        d["ci_high_ms"].append(r.get("ci_high_ms") if r.get("ci_high_ms") is not None else r["median_ms"])
+        d["model"].append(r["model"])
+    failed = sum(1 for r in rows if r["status"] != "ok")
+    return {"kind": "timeline", "targets": by, "n": len(rows), "failed": failed}
 
 
 def pareto_record(path: str) -> dict[str, Any]:

@@ -206,6 +206,42 @@ class Store:
                 q = q.where(MeasurementRow.status == status)
             return [(r.id, self._to_measurement(r)) for r in s.scalars(q)]
 
+    def summaries(self, target: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+        """One light row per measurement (no samples, no layers): id, model, target, status,
+        median and CI. What an overview of thousands of measurements needs."""
+        with self.session() as s:
+            q = select(
+                MeasurementRow.id,
+                MeasurementRow.model,
+                MeasurementRow.target,
+                MeasurementRow.status,
+                MeasurementRow.doc,
+            ).order_by(MeasurementRow.id)
+            if target:
+                q = q.where(MeasurementRow.target == target)
+            if model:
+                q = q.where(MeasurementRow.model == model)
+            out = []
+            for i, mo, t, status, doc in s.execute(q):
+                st_ = (doc or {}).get("stats") or {}
+                out.append(
+                    {
+                        "id": i,
+                        "model": mo,
+                        "target": t,
+                        "status": status,
+                        "median_ms": st_.get("median_ms"),
+                        "ci_low_ms": st_.get("ci_low_ms"),
+                        "ci_high_ms": st_.get("ci_high_ms"),
+                    }
+                )
+            return out
+
+    def measurements_by_id(self, ids: Sequence[int]) -> list[tuple[int, Measurement]]:
+        with self.session() as s:
+            q = select(MeasurementRow).where(MeasurementRow.id.in_(list(ids))).order_by(MeasurementRow.id)
+            return [(r.id, self._to_measurement(r)) for r in s.scalars(q)]
+
     def artifacts(self) -> list[Artifact]:
         with self.session() as s:
             return [
