@@ -99,7 +99,11 @@ class ConfigEvaluator:
                     f = {}
                     for i in ins:
                         shape = [s if isinstance(s, int) and s > 0 else 1 for s in i.shape]
-                        f[i.name] = rng.standard_normal(shape).astype(np.float32)
+                        if "int" in i.type:  # token ids, masks: small non-negative integers
+                            dtype = np.int64 if "int64" in i.type else np.int32
+                            f[i.name] = rng.integers(0, 2 if "mask" in i.name else 100, shape).astype(dtype)
+                        else:
+                            f[i.name] = rng.standard_normal(shape).astype(np.float32)
                     feeds.append(f)
             ref = np.concatenate([sess.run(None, f)[0] for f in feeds])
             self._ref = (feeds, [ref], labels)
