@@ -23,12 +23,22 @@ def test_uri_with_options_round_trips() -> None:
         ("onnxruntime?thread=2", "unknown option 'thread'; valid options:"),
         ("onnxruntime?threads=two", "must be a non-negative integer"),
         ("onnxruntime?provider=rocm", "must be one of cpu, cuda, tensorrt"),
-        ("ssh://pi@board/onnxruntime", "remote targets"),
+        ("cmd:ov-bench", "cmd: targets run through xcel pareto"),
+        ("ssh://pi@board", r"expected ssh://\[user@\]host\[:port\]/RUNTIME"),
+        ("ssh://pi@board/onnxruntime?turbo=1", "unknown option 'turbo'"),
+        ("onnxruntime?resource=a;b", "resource 'a;b' must be a name"),
     ],
 )
 def test_bad_targets_say_what_is_valid(uri: str, message: str) -> None:
     with pytest.raises(BadInputError, match=message.replace("?", r"\?")):
         parse_target(uri)
+
+
+def test_remote_and_resource_targets_round_trip() -> None:
+    t = parse_target("ssh://pi@board:2222/onnxruntime?threads=4&python=/opt/py/bin/python3&resource=rpi")
+    assert t.remote == "pi@board:2222" and t.runtime == "onnxruntime"
+    assert t.runtime_opts == {"threads": "4"} and t.resource == "device:rpi"
+    assert parse_target(t.uri) == t
 
 
 def test_aliases_from_a_targets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
