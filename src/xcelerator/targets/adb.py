@@ -24,7 +24,18 @@ from urllib.parse import parse_qsl
 from xcelerator.errors import BadInputError, MissingDependencyError
 from xcelerator.targets.command import parse_benchmark_model
 
-OPTIONS = ("threads", "use_gpu", "use_nnapi", "use_xnnpack", "taskset", "binary", "runs", "warmup", "op_profiling")
+OPTIONS = (
+    "threads",
+    "use_gpu",
+    "use_nnapi",
+    "use_xnnpack",
+    "taskset",
+    "binary",
+    "runs",
+    "warmup",
+    "op_profiling",
+    "resource",  # the phone as a Ray device resource (device:<name>) on the host it is plugged into
+)
 
 
 @dataclass(frozen=True)
