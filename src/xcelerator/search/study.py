@@ -266,7 +266,7 @@ def run_search(
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
         attrs["trial"] = trial.number
-        cache[arch] = (values, attrs)
+        cache.setdefault(arch, (values, attrs))  # a repeat points at the first evaluation
         if baseline is None and trial.user_attrs.get("role") == "baseline":
             baseline = values
             study.set_user_attr("baseline", values)
