@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,31 +70,15 @@ def corpus(
 
     Points are drawn with ``Random(seed)`` and made distinct by architecture id, exactly as
     ``xcel space generate`` does, so ``count=N`` is a prefix of ``count=M > N``."""
-    from xcelerator.models.generate import materialize_point
+    from xcelerator.models.generate import draw_distinct, materialize_point
     from xcelerator.models.spaces import get_space
 
-    if count < 1:
-        raise BadInputError(f"--count {count}: must be >= 1")
     space = get_space(space_spec, **(options or {}))
-    size = space.size()
-    if size is not None and count > size:
-        raise BadInputError(f"--count {count}: space {space.name} has only {size} architectures")
     out = corpus_dir(space_spec, seed, root, options)
+    draws = list(draw_distinct(space, count, seed))
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    seen: set[str] = set()
     arts: list[Artifact] = []
-    tries = 0
-    while len(arts) < count:
-        tries += 1
-        if tries > 50 * count + 100:
-            raise BadInputError(f"space {space.name}: could not draw {count} distinct architectures")
-        point = space.sample(rng)
-        arch = space.arch_id(point)
-        if arch in seen:
-            continue
-        seen.add(arch)
-        i = len(arts)
+    for i, point, arch in draws:
         ident = f"{i:05d}"
         doc_path = out / f"{ident}.json"
         art = _cached(doc_path, arch)
@@ -158,18 +141,17 @@ def characterize(
     arts = corpus(space_spec, count, seed, root, options=options)
     res.networks = len(arts)
     plan_d = plan.to_dict()
-    if not resume:
-        done = sum(store.measured(a.sha256, t.uri, plan_d) for a in arts for t in tgts)
-        if done:
-            raise BadInputError(
-                f"{done} of these {len(arts) * len(tgts)} measurements are already stored: "
-                "pass --resume to measure only the rest"
-            )
+    stored = {(a.sha256, t.uri) for a in arts for t in tgts if store.measured(a.sha256, t.uri, plan_d)}
+    if stored and not resume:
+        raise BadInputError(
+            f"{len(stored)} of these {len(arts) * len(tgts)} measurements are already stored: "
+            "pass --resume to measure only the rest"
+        )
     exe = executor or LocalExecutor(1)
     todo: list[tuple[Artifact, Target]] = []
     for art in arts:
         for t in tgts:
-            if store.measured(art.sha256, t.uri, plan_d):
+            if (art.sha256, t.uri) in stored:
                 res.skipped += 1
                 if progress:
                     progress(f"{art.name} on {t.label}: stored")

@@ -712,6 +712,7 @@ class AdaptedPredictor(LatencyPredictor):
 
     def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> AdaptedPredictor:
         from sklearn.linear_model import RidgeCV
+        from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
         if not self.base:
             raise BadInputError("adapted cost model: give the base predictor (--base FILE)")
@@ -734,10 +735,7 @@ class AdaptedPredictor(LatencyPredictor):
             t = np.log(arr)
             alphas = np.logspace(-3, 3, 13)
             self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
-            for i in range(len(t)):
-                keep = np.arange(len(t)) != i
-                r = RidgeCV(alphas=alphas).fit(F[keep], t[keep])
-                loo.append(float(r.predict(F[i : i + 1])[0] - t[i]))
+            loo = list(cross_val_predict(RidgeCV(alphas=alphas), F, t, cv=LeaveOneOut()) - t)
             self.mode_ = "ridge"
         self.loo_sigma_ = float(np.sqrt(np.mean(np.square(loo))))
         return self

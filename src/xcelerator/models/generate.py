@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,23 +62,19 @@ def materialize_point(space: Space, point: dict[str, Any], out: Path, ident: str
     }
 
 
-def generate(
-    space: Space, count: int, seed: int, out: Path, progress: Callable[[str], None] | None = None
-) -> list[dict[str, Any]]:
-    """``count`` distinct points sampled with ``Random(seed)`` (distinct by architecture id),
-    each exported; ``index.csv`` and ``encode13.csv`` written at the end. The same space, count
-    and seed give the same files."""
+def draw_distinct(space: Space, count: int, seed: int) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """``count`` points drawn with ``Random(seed)``, distinct by architecture id: (index, point,
+    arch). The same space, count and seed give the same sequence; ``count=N`` is a prefix of
+    ``count=M > N``."""
     if count < 1:
         raise BadInputError(f"--count {count}: must be >= 1")
     size = space.size()
     if size is not None and count > size:
         raise BadInputError(f"--count {count}: space {space.name} has only {size} architectures")
-    out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
     tries = 0
-    while len(rows) < count:
+    while len(seen) < count:
         tries += 1
         if tries > 50 * count + 100:
             raise BadInputError(f"space {space.name}: could not draw {count} distinct architectures")
@@ -87,8 +83,21 @@ def generate(
         if arch in seen:
             continue
         seen.add(arch)
-        ident = f"{len(rows):05d}"
-        rows.append(materialize_point(space, point, out, ident, seed=seed * 1_000_003 + len(rows)))
+        yield len(seen) - 1, point, arch
+
+
+def generate(
+    space: Space, count: int, seed: int, out: Path, progress: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """``count`` distinct points sampled with ``Random(seed)`` (distinct by architecture id),
+    each exported; ``index.csv`` and ``encode13.csv`` written at the end. The same space, count
+    and seed give the same files."""
+    draws = list(draw_distinct(space, count, seed))  # sampling is cheap; bad counts fail before any file
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for i, point, arch in draws:
+        ident = f"{i:05d}"
+        rows.append(materialize_point(space, point, out, ident, seed=seed * 1_000_003 + i))
         if progress:
             progress(f"{ident}: {arch[:48]}")
     with open(out / "index.csv", "w", newline="") as f:
