@@ -81,3 +81,15 @@ def test_export_csv_json_and_import(tmp_path: Path, measured) -> None:  # type: 
     with pytest.raises(BadInputError, match="not an xcelerator store export"):
         other.import_json({"measurements": []})
     assert other.count() == 1
+
+
+def test_two_processes_creating_one_new_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Stores opened at once on a new SQLite file (a command and a reader, say) both come up."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "race.db"
+    code = f"from xcelerator.store.db import Store; Store({str(db)!r}).count()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+    errs = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs

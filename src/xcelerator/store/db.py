@@ -134,10 +134,16 @@ class Store:
                             raise BadInputError(f"{p}: not a SQLite database (refusing to touch it)")
                 elif not p.parent.exists():
                     raise BadInputError(f"database {p}: directory {p.parent} does not exist")
-        try:
-            Base.metadata.create_all(self.engine)
-        except OperationalError as e:
-            raise BadInputError(f"cannot open database '{self.url}': {str(e.orig).splitlines()[0]}") from e
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError as e:
+                # another process opening the same new database created a table between our check
+                # and our CREATE: look again (create_all skips what exists)
+                if "already exists" in str(e.orig) and attempt < 2:
+                    continue
+                raise BadInputError(f"cannot open database '{self.url}': {str(e.orig).splitlines()[0]}") from e
 
     @contextmanager
     def session(self) -> Iterator[Session]:
