@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from profiler import machine, write_section  # noqa: E402
 
-from xcelerator.demo import run_demo  # noqa: E402
+from xcelerator.cli.demo import run_demo  # noqa: E402
 
 
 def main() -> None:

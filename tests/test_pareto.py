@@ -19,7 +19,7 @@ from xcelerator.errors import BadInputError
 from xcelerator.models.artifact import load_artifact
 from xcelerator.pareto.core import ESTIMATORS, FrontDoc, Point, dominates, front, load_front, run_estimator
 from xcelerator.pareto.space import BackendSpace, ConfigSpace, QuantizeSpace, gen_oplist, placement_space
-from xcelerator.targets import command as C
+from xcelerator.targets.transports import command as C
 
 BIN = Path(sys.executable).parent
 OV_CMD = [str(BIN / "benchmark_app"), "-m", "{model}", "-d", "CPU", "-niter", "{runs}"]

@@ -19,9 +19,9 @@ from xcelerator.cli.main import main
 from xcelerator.errors import BadInputError
 from xcelerator.measure.energy import monsoon_mj_per_inference
 from xcelerator.measure.runner import Rapl
-from xcelerator.targets.adb import AdbTarget, parse_op_summary
-from xcelerator.targets.command import parse_benchmark_model
 from xcelerator.targets.registry import parse_target
+from xcelerator.targets.transports.adb import AdbTarget, parse_op_summary
+from xcelerator.targets.transports.command import parse_benchmark_model
 
 # TFLite's performance-measurement guide: the summary line of benchmark_model
 SUMMARY = (

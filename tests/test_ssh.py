@@ -116,7 +116,7 @@ def board(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     os.environ.pop("XCEL_SSH_KNOWN_HOSTS", None)
     os.environ.pop("SSH_AUTH_SOCK", None)
     yield srv, home
-    from xcelerator.targets.ssh import close_all
+    from xcelerator.targets.transports.ssh import close_all
 
     close_all()
     srv.stop()
@@ -132,7 +132,7 @@ def _target(extra: str = "") -> str:
 
 
 def test_remote_profile_and_cleanup(board, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from xcelerator.targets import ssh
+    from xcelerator.targets.transports import ssh
 
     model = make_conv_model(tmp_path / "m.onnx", hw=32)
     db = tmp_path / "r.db"
@@ -155,7 +155,7 @@ def test_remote_profile_and_cleanup(board, tmp_path: Path, capsys) -> None:  # t
 
 
 def test_changed_host_key_is_refused(board, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from xcelerator.targets import ssh
+    from xcelerator.targets.transports import ssh
 
     srv, home = board
     ssh.close_all()
@@ -185,8 +185,8 @@ def test_connection_killed_mid_run_is_retried_or_recorded(board, tmp_path: Path)
     from xcelerator.measure.core import measure
     from xcelerator.measure.plan import Plan
     from xcelerator.models.artifact import load_artifact
-    from xcelerator.targets import ssh
     from xcelerator.targets.registry import parse_target
+    from xcelerator.targets.transports import ssh
 
     srv, _ = board
     art = load_artifact(make_conv_model(tmp_path / "m.onnx", hw=64, cout=32))
@@ -209,7 +209,7 @@ def test_connection_killed_mid_run_is_retried_or_recorded(board, tmp_path: Path)
 
 
 def test_board_problems_named(board, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from xcelerator.targets import ssh
+    from xcelerator.targets.transports import ssh
 
     ssh.close_all()
     model = make_conv_model(tmp_path / "m.onnx")

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from xcelerator.cli import common
-from xcelerator.cli.measure import Json, Rounds, _rel_ci
+from xcelerator.cli.measure import Json, Rounds
 from xcelerator.errors import BadInputError
+from xcelerator.measure.plan import parse_rel_ci
 
 app = typer.Typer(no_args_is_help=True, help="latency cost models: fit, evaluate, predict, signature sets")
 
@@ -40,7 +41,7 @@ def register(root: typer.Typer) -> None:
         from xcelerator.executors import make_executor
         from xcelerator.models.spaces import parse_options
 
-        kw: dict[str, object] = {"rel_ci": _rel_ci(rel_ci), "layers": layers}
+        kw: dict[str, object] = {"rel_ci": parse_rel_ci(rel_ci), "layers": layers}
         if min_time is not None:
             kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
         if rounds is not None:

@@ -12,62 +12,7 @@ from rich.table import Table
 from xcelerator.cli import common
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import Measurement
-from xcelerator.measure.plan import Plan
-
-
-def _rel_ci(text: str) -> float:
-    try:
-        return float(text.rstrip("%")) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise BadInputError(f"--rel-ci {text!r}: expected a fraction like 0.01 or a percentage like 1%") from None
-
-
-def make_plan(
-    runs: int | None,
-    min_time: float | None,
-    max_time: float | None,
-    rel_ci: str,
-    warmup: int,
-    threads: int | None,
-    timeout: float,
-    layers: bool,
-    rounds: str | None,
-    inputs: str,
-    seed: int,
-    energy: bool = False,
-) -> Plan:
-    kw: dict[str, Any] = {
-        "rel_ci": _rel_ci(rel_ci),
-        "warmup_runs": warmup,
-        "threads": threads,
-        "timeout": timeout,
-        "layers": layers,
-        "seed": seed,
-        "energy": energy,
-    }
-    if runs is not None:
-        kw.update(min_runs=runs, max_runs=runs, min_seconds=0.0, max_seconds=max(max_time or 0, 3600.0))
-    if min_time is not None:
-        kw["min_seconds"] = min_time
-    if max_time is not None:
-        kw["max_seconds"] = max_time
-    if kw.get("min_seconds", 0.5) > kw.get("max_seconds", 10.0):
-        kw["max_seconds"] = kw["min_seconds"]
-    if rounds is not None:
-        lo, _, hi = rounds.partition("..")
-        try:
-            kw["min_rounds"] = int(lo)
-            kw["max_rounds"] = int(hi or lo)
-        except ValueError:
-            raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 3..6") from None
-    if inputs in ("random", "zeros"):
-        kw["input"] = inputs
-    else:
-        p = Path(inputs)
-        if not p.exists() or p.suffix != ".npz":
-            raise BadInputError(f"--input {inputs!r}: expected random, zeros or an existing .npz file")
-        kw.update(input="npz", npz=str(p.resolve()))
-    return Plan(**kw)
+from xcelerator.measure.plan import Plan, make_plan
 
 
 def _fmt(v: float | None, unit: str = "", digits: int = 3) -> str:
@@ -229,7 +174,7 @@ def register(app: typer.Typer) -> None:
         ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
     ) -> None:
         """What this machine can run, and why the rest cannot (--ray: the cluster's devices)."""
-        from xcelerator.targets.registry import RUNTIMES, probe_all
+        from xcelerator.targets.registry import probe_all, runtimes, transports
 
         if ray:
             from xcelerator.executors import make_executor
@@ -262,7 +207,11 @@ def register(app: typer.Typer) -> None:
                     "targets": [p.__dict__ for p in probes],
                     "options": {
                         r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
-                        for r, s in RUNTIMES.items()
+                        for r, s in runtimes().items()
+                    },
+                    "transports": {
+                        n: {"scheme": c.scheme, "example": c.example, "options": sorted(c.OPTIONS)}
+                        for n, c in transports().items()
                     },
                 }
             )
@@ -281,7 +230,7 @@ def register(app: typer.Typer) -> None:
         quick: Annotated[bool, typer.Option("--quick", help="fewer models and looser stopping (for tests)")] = False,
     ) -> None:
         """The end-to-end demo on built-in data: profile and compare the zoo on every usable runtime."""
-        from xcelerator.demo import run_demo
+        from xcelerator.cli.demo import run_demo
 
         doc = run_demo(out, quick=quick, console=common.err)
         if json:

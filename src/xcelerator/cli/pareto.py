@@ -43,7 +43,7 @@ def make_space(
     if space == "backend":
         if not target.startswith("cmd:"):
             raise BadInputError("space backend: needs a command target (-t cmd:NAME, declared in xcel-targets.yaml)")
-        from xcelerator.targets.command import get_command
+        from xcelerator.targets.transports.command import get_command
 
         get_command(target[4:])  # unknown name: say so before anything runs
         fl = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
@@ -81,3 +82,60 @@ class Plan:
 
     def replace(self, **kw: Any) -> Plan:
         return replace(self, **kw)
+
+
+def parse_rel_ci(text: str) -> float:
+    try:
+        return float(text.rstrip("%")) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise BadInputError(f"--rel-ci {text!r}: expected a fraction like 0.01 or a percentage like 1%") from None
+
+
+def make_plan(
+    runs: int | None,
+    min_time: float | None,
+    max_time: float | None,
+    rel_ci: str,
+    warmup: int,
+    threads: int | None,
+    timeout: float,
+    layers: bool,
+    rounds: str | None,
+    inputs: str,
+    seed: int,
+    energy: bool = False,
+) -> Plan:
+    """A Plan from the command line's options (``--runs`` fixes the count, ``--rounds N`` or
+    ``MIN..MAX``, ``--input random|zeros|FILE.npz``); bad values raise ``BadInputError``."""
+    kw: dict[str, Any] = {
+        "rel_ci": parse_rel_ci(rel_ci),
+        "warmup_runs": warmup,
+        "threads": threads,
+        "timeout": timeout,
+        "layers": layers,
+        "seed": seed,
+        "energy": energy,
+    }
+    if runs is not None:
+        kw.update(min_runs=runs, max_runs=runs, min_seconds=0.0, max_seconds=max(max_time or 0, 3600.0))
+    if min_time is not None:
+        kw["min_seconds"] = min_time
+    if max_time is not None:
+        kw["max_seconds"] = max_time
+    if kw.get("min_seconds", 0.5) > kw.get("max_seconds", 10.0):
+        kw["max_seconds"] = kw["min_seconds"]
+    if rounds is not None:
+        lo, _, hi = rounds.partition("..")
+        try:
+            kw["min_rounds"] = int(lo)
+            kw["max_rounds"] = int(hi or lo)
+        except ValueError:
+            raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 3..6") from None
+    if inputs in ("random", "zeros"):
+        kw["input"] = inputs
+    else:
+        p = Path(inputs)
+        if not p.exists() or p.suffix != ".npz":
+            raise BadInputError(f"--input {inputs!r}: expected random, zeros or an existing .npz file")
+        kw.update(input="npz", npz=str(p.resolve()))
+    return Plan(**kw)

@@ -25,7 +25,6 @@ import platform
 import re
 import socket
 import sys
-import tempfile
 import time
 import traceback
 from typing import Any
@@ -223,277 +222,20 @@ def make_inputs(specs: list[dict[str, Any]], mode: str, seed: int, npz: str | No
 
 
 # ----------------------------------------------------------------------------- runtimes
-class OrtRuntime:
-    name = "onnxruntime"
+def load_adapter(req: dict[str, Any]) -> Any:
+    """The runtime's adapter, from the runtime file the request names (``adapter``): each runtime
+    is one self-contained file under ``targets/runtimes/`` (or a plug-in's), shipped beside this one."""
+    import importlib.util
 
-    def __init__(self, opts: dict[str, str]) -> None:
-        import onnxruntime as ort
-
-        self.ort = ort
-        self.opts = opts
-        self.version = ort.__version__
-
-    def _session(self, path: str, profile_prefix: str | None = None) -> Any:
-        ort = self.ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(self.opts.get("threads", 0))
-        so.inter_op_num_threads = int(self.opts.get("inter_threads", 1))
-        levels = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }
-        so.graph_optimization_level = levels[self.opts.get("graph_opt", "all")]
-        if self.opts.get("execution_mode", "sequential") == "parallel":
-            so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
-        so.log_severity_level = 3
-        if profile_prefix:
-            so.enable_profiling = True
-            so.profile_file_prefix = profile_prefix
-        prov = self.opts.get("provider", "cpu")
-        providers: list[Any]
-        if prov == "cuda":
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        elif prov == "tensorrt":
-            trt: dict[str, Any] = {}
-            if self.opts.get("precision") == "fp16":
-                trt["trt_fp16_enable"] = True
-            providers = [("TensorrtExecutionProvider", trt), "CUDAExecutionProvider", "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
-        sess = ort.InferenceSession(path, so, providers=providers)
-        want = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}.get(prov)
-        if want and want not in sess.get_providers():
-            raise RuntimeError(f"{want} could not be created here (session fell back to {sess.get_providers()})")
-        return sess
-
-    def load(self, path: str, inputs: dict[str, Any]) -> None:
-        self.path = path
-        self.sess = self._session(path)
-        self.feeds = inputs
-
-    def run(self) -> None:
-        self.sess.run(None, self.feeds)
-
-    def info(self) -> dict[str, Any]:
-        return {"providers": self.sess.get_providers()}
-
-    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
-        with tempfile.TemporaryDirectory() as d:
-            sess = self._session(self.path, os.path.join(d, "ort"))
-            sess.run(None, self.feeds)
-            e2e = []
-            for _ in range(runs):
-                t = time.perf_counter_ns()
-                sess.run(None, self.feeds)
-                e2e.append((time.perf_counter_ns() - t) / 1e6)
-            prof = sess.end_profiling()
-            with open(prof) as f:
-                events = json.load(f)
-        acc: dict[str, list[Any]] = {}
-        for ev in events:
-            if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
-                continue
-            node = ev["name"][: -len("_kernel_time")]
-            op = ev.get("args", {}).get("op_name", "?")
-            acc.setdefault(node, [op, 0.0])[1] += ev["dur"] / 1000.0
-        # the first profiled run (a warm-up inside the session) is included in the events
-        n = runs + 1
-        layers = [{"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items()]
-        return layers, sum(e2e) / len(e2e)
-
-
-class OpenVinoRuntime:
-    name = "openvino"
-
-    def __init__(self, opts: dict[str, str]) -> None:
-        import openvino as ov
-
-        self.ov = ov
-        self.opts = opts
-        self.version = ov.get_version()
-        self.core = ov.Core()
-
-    def _config(self, perf: bool) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"PERFORMANCE_HINT": self.opts.get("hint", "latency").upper()}
-        if "threads" in self.opts and self.opts.get("device", "CPU").upper() == "CPU":
-            cfg["INFERENCE_NUM_THREADS"] = int(self.opts["threads"])
-        if "streams" in self.opts:
-            cfg["NUM_STREAMS"] = int(self.opts["streams"])
-        if "precision" in self.opts:
-            cfg["INFERENCE_PRECISION_HINT"] = self.opts["precision"]
-        if perf:
-            cfg["PERF_COUNT"] = True
-        return cfg
-
-    def load(self, path: str, inputs: dict[str, Any]) -> None:
-        self.model = self.core.read_model(path)
-        self.device = self.opts.get("device", "CPU").upper()
-        self.compiled = self.core.compile_model(self.model, self.device, self._config(False))
-        self.req = self.compiled.create_infer_request()
-        self.feeds = inputs
-        self.ports = {p.get_any_name(): p for p in self.compiled.inputs}
-        for name, arr in inputs.items():
-            self.req.set_tensor(self.ports.get(name, self.compiled.inputs[0]), self.ov.Tensor(arr))
-
-    def run(self) -> None:
-        self.req.infer()
-
-    def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"device": self.device}
-        try:
-            out["device_name"] = self.core.get_property(self.device, "FULL_DEVICE_NAME")
-            out["precision"] = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
-        except Exception:
-            pass
-        return out
-
-    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
-        compiled = self.core.compile_model(self.model, self.device, self._config(True))
-        req = compiled.create_infer_request()
-        for name, arr in self.feeds.items():
-            req.set_tensor(self.ports.get(name, compiled.inputs[0]).get_any_name(), self.ov.Tensor(arr))
-        req.infer()
-        acc: dict[str, list[Any]] = {}
-        e2e = []
-        for _ in range(runs):
-            t = time.perf_counter_ns()
-            req.infer()
-            e2e.append((time.perf_counter_ns() - t) / 1e6)
-            for p in req.get_profiling_info():
-                if str(p.status).endswith("EXECUTED") and "NOT" not in str(p.status):
-                    acc.setdefault(p.node_name, [p.node_type, 0.0])[1] += p.real_time.total_seconds() * 1000
-        layers = [{"name": k, "op_type": v[0], "mean_ms": v[1] / runs} for k, v in acc.items()]
-        return layers, sum(e2e) / len(e2e)
-
-
-class TorchRuntime:
-    name = "torch"
-
-    def __init__(self, opts: dict[str, str]) -> None:
-        import torch
-
-        self.torch = torch
-        self.opts = opts
-        self.version = torch.__version__
-        if "threads" in opts:
-            torch.set_num_threads(int(opts["threads"]))
-        torch.set_num_interop_threads(1)
-
-    def load(self, path: str, inputs: dict[str, Any]) -> None:
-        torch = self.torch
-        self.device = self.opts.get("device", "cpu")
-        if path.endswith(".pt2"):
-            mod = torch.export.load(path).module()
-        else:
-            mod = torch.jit.load(path)
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.opts.get("precision", "fp32"))
-        mod = mod.to(self.device)
-        self.args = []
-        for arr in inputs.values():
-            t = torch.from_numpy(arr).to(self.device)
-            if dtype is not None and t.is_floating_point():
-                t = t.to(dtype)
-            self.args.append(t)
-        if dtype is not None:
-            mod = mod.to(dtype)
-        if self.opts.get("compile", "0") in ("1", "true", "yes"):
-            mod = torch.compile(mod, mode=self.opts.get("compile_mode", "default"))
-        self.mod = mod
-        self.sync = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
-
-    def run(self) -> None:
-        with self.torch.inference_mode():
-            self.mod(*self.args)
-        self.sync()
-
-    def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"device": self.device, "threads": self.torch.get_num_threads()}
-        if self.device.startswith("cuda"):
-            out["device_name"] = self.torch.cuda.get_device_name()
-        return out
-
-    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
-        from torch.profiler import ProfilerActivity, profile
-
-        acts = [ProfilerActivity.CPU]
-        if self.device.startswith("cuda"):
-            acts.append(ProfilerActivity.CUDA)
-        e2e = []
-        with profile(activities=acts) as prof:
-            for _ in range(runs):
-                t = time.perf_counter_ns()
-                self.run()
-                e2e.append((time.perf_counter_ns() - t) / 1e6)
-        layers = []
-        cuda = self.device.startswith("cuda")
-        for ev in prof.key_averages():
-            if cuda:
-                # GPU kernels (and memcpy/memset) only: aten ops on the CPU side would count them twice
-                if "CUDA" not in str(getattr(ev, "device_type", "")) or ev.self_device_time_total <= 0:
-                    continue
-                layers.append(
-                    {"name": ev.key, "op_type": _kernel_op(ev.key), "mean_ms": ev.self_device_time_total / 1000 / runs}
-                )
-            elif ev.self_cpu_time_total > 0:
-                layers.append(
-                    {"name": ev.key, "op_type": ev.key.split("::")[-1], "mean_ms": ev.self_cpu_time_total / 1000 / runs}
-                )
-        return layers, sum(e2e) / len(e2e)
-
-
-def _kernel_op(name: str) -> str:
-    """A short op type for a CUDA kernel name: 'void at::native::foo<float>(...)' -> 'foo'."""
-    base = name.split("(")[0].split("<")[0].strip()
-    base = base.split(" ")[-1] if base else name
-    return (base.split("::")[-1] or name)[:60]
-
-
-class LiteRtRuntime:
-    name = "litert"
-
-    def __init__(self, opts: dict[str, str]) -> None:
-        import ai_edge_litert
-        from ai_edge_litert import interpreter
-
-        self.mod = interpreter
-        self.opts = opts
-        self.version = getattr(ai_edge_litert, "__version__", "?")
-
-    def load(self, path: str, inputs: dict[str, Any]) -> None:
-        kw: dict[str, Any] = {"model_path": path}
-        if "threads" in self.opts:
-            kw["num_threads"] = int(self.opts["threads"])
-        if self.opts.get("xnnpack", "1") in ("0", "false", "no"):
-            kw["experimental_op_resolver_type"] = self.mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.it = self.mod.Interpreter(**kw)
-        self.it.allocate_tensors()
-        details = self.it.get_input_details()
-        by_name = {d["name"]: d for d in details}
-        for i, (name, arr) in enumerate(inputs.items()):
-            d = by_name.get(name, details[i])
-            self.it.set_tensor(d["index"], arr.astype(d["dtype"]).reshape(d["shape"]))
-
-    def run(self) -> None:
-        self.it.invoke()
-
-    def info(self) -> dict[str, Any]:
-        return {"xnnpack": self.opts.get("xnnpack", "1")}
-
-    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
-        raise NotImplementedError(
-            "LiteRT's Python API has no op profiler; use benchmark_model --enable_op_profiling "
-            "through a command target for per-op times"
-        )
-
-
-RUNTIMES: dict[str, Any] = {
-    "onnxruntime": OrtRuntime,
-    "openvino": OpenVinoRuntime,
-    "torch": TorchRuntime,
-    "litert": LiteRtRuntime,
-}
+    path = req.get("adapter") or ""
+    if not path or not os.path.exists(path):
+        raise RuntimeError(f"runtime {req.get('runtime')!r}: adapter file {path!r} not found")
+    spec = importlib.util.spec_from_file_location(f"xcel_runtime_{req.get('runtime', 'x')}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"runtime {req.get('runtime')!r}: cannot load {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Adapter(req.get("options", {}))
 
 
 # ----------------------------------------------------------------------------- timing
@@ -539,6 +281,30 @@ def time_loop(run: Any, plan: dict[str, Any]) -> tuple[list[float], str]:
                 return samples, "ci_reached"
 
 
+_CAUSE = re.compile(
+    r"(error|exception|unsupported|not supported|cannot|can't|could not|failed|invalid|mismatch|"
+    r"must|expected|unknown|missing|has to be|out of range|not found)",
+    re.IGNORECASE,
+)
+
+
+def root_cause(e: BaseException) -> str:
+    """One line that names the cause. Runtimes bury it: ONNX Runtime says it on its first line and
+    adds details below; OpenVINO starts with 'Exception from src/...' frames and says the cause
+    ('rank has to be known') last. So: the first line that is not a frame, and the last line that
+    says what went wrong when it is another one."""
+    text = str(e).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return f"{type(e).__name__}: {text}"[:500]
+    noise = ("at ", "File ", "Traceback", "----", "frame #", "Exception from src", "Check '")
+    useful = [ln for ln in lines if not ln.startswith(noise) and not ln.endswith(":")] or lines
+    first = useful[0]
+    last = next((ln for ln in reversed(useful) if _CAUSE.search(ln)), useful[-1])
+    msg = first if last == first else f"{first} ... {last}"
+    return f"{type(e).__name__}: {msg}"[:500]
+
+
 def main(argv: list[str]) -> int:
     req_path, out_path = argv[1], argv[2]
     with open(req_path) as f:
@@ -555,8 +321,10 @@ def main(argv: list[str]) -> int:
         os.replace(tmp, out_path)
 
     try:
-        rt = RUNTIMES[req["runtime"]](req.get("options", {}))
-        result["env"].update({"runtime": rt.name, "runtime_version": rt.version, "options": req.get("options", {})})
+        rt = load_adapter(req)
+        result["env"].update(
+            {"runtime": req.get("runtime"), "runtime_version": str(rt.version), "options": req.get("options", {})}
+        )
         inputs = make_inputs(req["inputs"], plan.get("input", "random"), int(plan.get("seed", 0)), plan.get("npz"))
         result["rss_before_load_kib"] = _status_kib("VmRSS")
         t = time.perf_counter_ns()
@@ -597,8 +365,8 @@ def main(argv: list[str]) -> int:
                 result["layers_error"] = str(e)
         result["status"] = "ok"
     except BaseException as e:  # the parent records whatever went wrong as data
-        result["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:500]
-        result["traceback"] = traceback.format_exc()[-4000:]
+        result["error"] = root_cause(e)
+        result["traceback"] = (traceback.format_exc()[-8000:] + "\n" + str(e))[-12000:]
     write()
     return 0
 

@@ -2,31 +2,88 @@
 
 A model argument is a file or a zoo name; for a zoo name each target gets the format it runs
 (ONNX for ONNX Runtime and OpenVINO, ``.pt2`` for torch, ``.tflite`` for LiteRT), exported
-from the same seeded torch module.
+from the same seeded torch module. A runtime that runs its own format (ncnn ``.param``, MNN
+``.mnn``, ExecuTorch ``.pte``) gets the model converted by its runtime file's ``convert`` from a
+format it converts (ONNX, or ``.pt2``), cached under ``XCEL_CACHE/converted/`` by the source's
+content hash.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from xcelerator.errors import BadInputError
 from xcelerator.measure.core import Measurement, ProgressFn, check_runnable, measure_many
 from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact
-from xcelerator.targets.registry import Target, parse_target
+from xcelerator.targets.registry import RuntimeSpec, Target, parse_target
 
-PREFERRED_FORMAT = {"onnxruntime": "onnx", "openvino": "onnx", "torch": "torch", "litert": "tflite"}
+ZOO_FORMATS = ("onnx", "torch", "tflite", "openvino")  # what a zoo model is exported to directly
 
 
 def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
+    """The model as the target runs it: a file as it is (converted when the target's runtime
+    converts its format), a zoo name exported to the first format the target takes."""
     from xcelerator.models.artifact import is_model_file, load_artifact
 
+    formats = target.formats
     if is_model_file(model):
-        return load_artifact(model)  # a file: no torch import needed
-    from xcelerator.models.export import resolve_model
+        art = load_artifact(model)  # a file: no torch import needed
+    else:
+        fmt = next((f for f in formats if f in ZOO_FORMATS), None)
+        if fmt is None:
+            raise BadInputError(f"target {target.label} takes {'/'.join(formats)} models; a zoo model cannot be one")
+        from xcelerator.models.export import resolve_model
 
-    return resolve_model(model, PREFERRED_FORMAT[target.runtime], **zoo_kw)
+        art = resolve_model(model, fmt, **zoo_kw)
+    spec = target.spec
+    if spec is not None and art.format not in spec.formats and art.format in spec.converts:
+        art = convert(art, spec)
+    return art
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("XCEL_CACHE") or Path.home() / ".cache" / "xcelerator") / "converted"
+
+
+def convert(art: Artifact, spec: RuntimeSpec) -> Artifact:
+    """``art`` in ``spec``'s own format, converted once and cached by the source's hash and input
+    shapes; the converted artifact keeps the source's name, inputs and graph stats."""
+    from xcelerator.models.artifact import sha256_file
+
+    inputs = [t.to_dict() for t in art.inputs]
+    key = hashlib.sha256(json.dumps([art.sha256, inputs, spec.name]).encode()).hexdigest()[:20]
+    out_dir = _cache() / spec.name / key
+    done = out_dir / "converted.json"
+    if done.exists():
+        path = Path(json.loads(done.read_text())["path"])
+    else:
+        tmp = out_dir.with_name(key + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            produced = Path(spec.convert(art.path, art.format, tmp, inputs))
+        except BadInputError:
+            raise
+        except Exception as e:
+            raise BadInputError(
+                f"{Path(art.path).name}: {spec.name} cannot run it: conversion from {art.format} failed ({e})"
+            ) from e
+        (tmp / "converted.json").write_text(json.dumps({"path": str(out_dir / produced.name)}))
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:  # another process converted it meanwhile
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        path = Path(json.loads(done.read_text())["path"])
+    extra = path.with_suffix(".bin") if path.suffix == ".param" else None
+    return replace(art, path=str(path), format=spec.formats[0], sha256=sha256_file(path, extra))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,16 @@ from typing import Any
 from xcelerator.errors import BadInputError, MissingDependencyError
 from xcelerator.models.graphstats import GraphStats, graph_stats
 
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino", ".pt2": "torch", ".pt": "torchscript"}
+FORMATS = {
+    ".onnx": "onnx",
+    ".tflite": "tflite",
+    ".xml": "openvino",
+    ".pt2": "torch",
+    ".pt": "torchscript",
+    ".param": "ncnn",
+    ".mnn": "mnn",
+    ".pte": "executorch",
+}
 
 _ONNX_DTYPES = {
     1: "float32",
@@ -207,6 +216,11 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
             if not extra.exists():
                 raise BadInputError(f"{p}: OpenVINO IR needs its weights file {extra.name} beside it")
             inputs = _openvino_inputs(p)
+        elif fmt in ("ncnn", "mnn", "executorch"):
+            # inputs come from the ONNX/.pt2 it was converted from (session.convert keeps them);
+            # a bare file has none known here, and runs with the runtime's own input shapes
+            extra = p.with_suffix(".bin") if fmt == "ncnn" and p.with_suffix(".bin").exists() else None
+            inputs = ()
         else:
             inputs = _torch_inputs(p, fmt)
         sibling = p.with_suffix(".onnx")

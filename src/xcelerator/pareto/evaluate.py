@@ -61,7 +61,7 @@ class ConfigEvaluator:
         return Point(cfg.id, s.median_ms, s.ci_low_ms, s.ci_high_ms, int(m.peak_rss_kib or 0), None, cfg.setting)
 
     def _command(self, cfg: Config) -> Point:
-        from xcelerator.targets.command import get_command, run_command
+        from xcelerator.targets.transports.command import get_command, run_command
 
         spec = get_command(cfg.target[4:])
         meds, rss = [], []

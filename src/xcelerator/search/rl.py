@@ -70,7 +70,7 @@ class _RLSampler(optuna.samplers.BaseSampler):
 
     # Optuna protocol -------------------------------------------------------------
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        from xcelerator.search.study import distributions
+        from xcelerator.search.distributions import distributions
 
         return distributions(self.space)
 

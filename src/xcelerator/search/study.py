@@ -22,7 +22,8 @@ import yaml
 
 from xcelerator.errors import BadInputError, RunFailedError, XcelError
 from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
-from xcelerator.models.spaces import Param, Space, get_space
+from xcelerator.models.spaces import Space, get_space
+from xcelerator.search.distributions import distributions
 from xcelerator.search.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
 
 log = logging.getLogger(__name__)
@@ -64,21 +65,6 @@ class SearchConfig:
         if unknown:
             raise BadInputError(f"{path}: unknown setting(s) {sorted(unknown)}; valid: {sorted(known)}")
         return cls(**doc)
-
-
-def distributions(space: Space) -> dict[str, optuna.distributions.BaseDistribution]:
-    out: dict[str, optuna.distributions.BaseDistribution] = {}
-    for p in space.params():
-        out[p.name] = _dist(p)
-    return out
-
-
-def _dist(p: Param) -> optuna.distributions.BaseDistribution:
-    if p.kind == "choice":
-        return optuna.distributions.CategoricalDistribution(list(p.choices))
-    if p.kind == "int":
-        return optuna.distributions.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
-    return optuna.distributions.FloatDistribution(p.low, p.high, step=p.step or None)
 
 
 def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:

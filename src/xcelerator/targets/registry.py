@@ -1,16 +1,25 @@
-"""Targets: where and how a model runs, named by a URI.
+"""Targets: where and how a model runs, named by a URI; the registries of runtimes and transports.
 
-``RUNTIME[?k=v&...]`` runs on this machine (``onnxruntime?threads=1``, ``openvino?device=CPU``,
-``torch?compile=1``, ``litert?threads=4``). Names from a targets YAML file (``XCEL_TARGETS`` or
-``./xcel-targets.yaml``, mapping ``targets: {name: uri}``) alias URIs. Remote schemes
-(``ssh://``, ``adb://``, ``cmd:``) are recognised and reported as not available in this version.
+A target is transport × runtime × options:
 
-Hardware probes are cached and never raise: they return (usable, reason).
+- ``RUNTIME[?k=v&...]`` runs on this machine (``onnxruntime?threads=1``, ``openvino?device=CPU``,
+  ``torch?compile=1``, ``litert?threads=4``, ``ncnn?threads=1``, ``mnn``, ``executorch``);
+- ``ssh://[user@]host[:port]/RUNTIME?...`` runs the same runtime on a Linux board;
+- ``adb://SERIAL/tflite?...`` runs TFLite's ``benchmark_model`` on an Android phone;
+- ``cmd:NAME`` runs a vendor binary declared in the targets file.
+
+Names from a targets YAML file (``XCEL_TARGETS`` or ``./xcel-targets.yaml``, mapping
+``targets: {name: uri}``) alias URIs. Runtimes are the files under ``targets/runtimes/`` plus the
+entry-point group ``xcelerator.runtimes``; transports the files under ``targets/transports/``
+plus ``xcelerator.transports``. A plug-in that fails to import is listed by ``xcel targets`` with
+its error; the others still work. Probes are cached and never raise.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,97 +31,188 @@ import yaml
 
 from xcelerator.errors import BadInputError
 
+log = logging.getLogger(__name__)
+RUNTIME_GROUP = "xcelerator.runtimes"
+TRANSPORT_GROUP = "xcelerator.transports"
+ALIASES = {"ort": "onnxruntime", "ov": "openvino", "tflite": "litert", "pytorch": "torch", "et": "executorch"}
+
 
 @dataclass(frozen=True)
 class OptionSpec:
     help: str
     choices: tuple[str, ...] = ()
     integer: bool = False
+    upper: bool = False  # the value is normalised to upper case (OpenVINO device names)
 
-    def check(self, runtime: str, key: str, value: str) -> str:
+    @classmethod
+    def from_data(cls, d: dict[str, Any]) -> OptionSpec:
+        return cls(
+            str(d.get("help", "")),
+            tuple(str(c) for c in d.get("choices", ())),
+            bool(d.get("integer", False)),
+            bool(d.get("upper", False)),
+        )
+
+    def check(self, owner: str, key: str, value: str) -> str:
         if self.integer:
             try:
                 if int(value) < 0:
                     raise ValueError
             except ValueError:
-                raise BadInputError(
-                    f"target {runtime}: option {key}={value!r} must be a non-negative integer"
-                ) from None
+                raise BadInputError(f"target {owner}: option {key}={value!r} must be a non-negative integer") from None
         if self.choices:
-            v = value if value in self.choices else value.lower()
-            if v not in self.choices and value.upper() not in self.choices:
-                raise BadInputError(
-                    f"target {runtime}: option {key}={value!r} must be one of {', '.join(self.choices)}"
-                )
+            for c in self.choices:
+                if value == c or value.lower() == c.lower():
+                    return c.upper() if self.upper else c
+            raise BadInputError(f"target {owner}: option {key}={value!r} must be one of {', '.join(self.choices)}")
         return value
 
 
 @dataclass(frozen=True)
 class RuntimeSpec:
+    """A registered runtime, read from its file's declarations (see ``targets/runtimes``)."""
+
     name: str
+    description: str
     module: str
+    pip: str
     extra: str
     formats: tuple[str, ...]
-    options: dict[str, OptionSpec] = field(default_factory=dict)
-    description: str = ""
+    converts: tuple[str, ...]
+    options: dict[str, OptionSpec]
+    variants: tuple[str, ...]
+    file: str  # the self-contained file the runner loads the adapter from
+    source: str = "builtin"
+    impl: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_module(cls, mod: Any, source: str = "builtin") -> RuntimeSpec:
+        missing = [a for a in ("NAME", "FORMATS", "OPTIONS", "probe", "Adapter") if not hasattr(mod, a)]
+        if missing:
+            raise TypeError(f"not a runtime: lacks {', '.join(missing)}")
+        file = getattr(mod, "__file__", None)
+        if not file:
+            raise TypeError("not a runtime: its module has no file to ship to the runner")
+        return cls(
+            name=str(mod.NAME),
+            description=str(getattr(mod, "DESCRIPTION", mod.NAME)),
+            module=str(getattr(mod, "MODULE", mod.NAME)),
+            pip=str(getattr(mod, "PIP", getattr(mod, "MODULE", mod.NAME))),
+            extra=str(getattr(mod, "EXTRA", "")),
+            formats=tuple(mod.FORMATS),
+            converts=tuple(getattr(mod, "CONVERTS", ())),
+            options={k: OptionSpec.from_data(v) for k, v in mod.OPTIONS.items()},
+            variants=tuple(getattr(mod, "VARIANTS", ("",))),
+            file=str(Path(file).resolve()),
+            source=source,
+            impl=mod,
+        )
+
+    def probe(self, options: dict[str, str] | None = None) -> tuple[bool, str]:
+        """Whether this runtime runs here with these options, and why not. Never raises."""
+        return _probe(self.name, tuple(sorted((options or {}).items())))
+
+    def convert(self, path: str, fmt: str, out_dir: Path, inputs: list[dict[str, Any]]) -> str:
+        if fmt not in self.converts or not hasattr(self.impl, "convert"):
+            raise BadInputError(
+                f"target {self.name} runs {'/'.join(self.formats)} models; it cannot convert {fmt} "
+                f"(it converts: {', '.join(self.converts) or 'nothing'})"
+            )
+        return str(self.impl.convert(path, fmt, str(out_dir), inputs))
 
 
-_THREADS = OptionSpec("intra-op threads (0: runtime default)", integer=True)
-RUNTIMES: dict[str, RuntimeSpec] = {
-    "onnxruntime": RuntimeSpec(
-        "onnxruntime",
-        "onnxruntime",
-        "core",
-        ("onnx",),
-        {
-            "threads": _THREADS,
-            "inter_threads": OptionSpec("inter-op threads", integer=True),
-            "provider": OptionSpec("execution provider", ("cpu", "cuda", "tensorrt")),
-            "graph_opt": OptionSpec("graph optimization level", ("disable", "basic", "extended", "all")),
-            "execution_mode": OptionSpec("execution mode", ("sequential", "parallel")),
-            "precision": OptionSpec("precision (fp16 for TensorRT)", ("fp32", "fp16")),
-        },
-        "ONNX Runtime",
-    ),
-    "openvino": RuntimeSpec(
-        "openvino",
-        "openvino",
-        "openvino",
-        ("onnx", "openvino"),
-        {
-            "threads": _THREADS,
-            "device": OptionSpec("device", ("CPU", "GPU", "NPU", "AUTO")),
-            "precision": OptionSpec("inference precision hint", ("f32", "bf16", "f16")),
-            "hint": OptionSpec("performance hint", ("latency", "throughput")),
-            "streams": OptionSpec("number of streams", integer=True),
-        },
-        "OpenVINO",
-    ),
-    "torch": RuntimeSpec(
-        "torch",
-        "torch",
-        "core",
-        ("torch", "torchscript"),
-        {
-            "threads": _THREADS,
-            "device": OptionSpec("device", ("cpu", "cuda")),
-            "compile": OptionSpec("torch.compile the model", ("0", "1")),
-            "compile_mode": OptionSpec("torch.compile mode", ("default", "reduce-overhead", "max-autotune")),
-            "precision": OptionSpec("precision", ("fp32", "fp16", "bf16")),
-        },
-        "PyTorch eager (torch.compile optional)",
-    ),
-    "litert": RuntimeSpec(
-        "litert",
-        "ai_edge_litert",
-        "litert",
-        ("tflite",),
-        {"threads": _THREADS, "xnnpack": OptionSpec("use the XNNPACK delegate", ("0", "1"))},
-        "LiteRT (TFLite) interpreter",
-    ),
-}
-REMOTE_SCHEMES = ("ssh://", "adb://", "cmd:")
-SSH_OPTIONS = ("python", "accept_new", "retries", "connect_timeout")
+@functools.cache
+def _probe(name: str, options: tuple[tuple[str, str], ...]) -> tuple[bool, str]:
+    spec = runtimes().get(name)
+    if spec is None:
+        return False, f"unknown runtime {name}"
+    try:
+        ok, detail = spec.impl.probe(dict(options))
+        return bool(ok), str(detail)
+    except BaseException as e:  # a probe must never take the caller down
+        return False, f"probe failed: {type(e).__name__}: {e}"
+
+
+@dataclass(frozen=True)
+class PluginError:
+    group: str
+    name: str
+    error: str
+
+
+_ERRORS: list[PluginError] = []
+
+
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+
+    try:
+        return list(entry_points(group=group))
+    except Exception as e:  # a broken distribution's metadata
+        _ERRORS.append(PluginError(group, "?", f"{type(e).__name__}: {e}"))
+        return []
+
+
+@functools.cache
+def runtimes() -> dict[str, RuntimeSpec]:
+    """Every registered runtime by name: the built-in files, then plug-ins (which may not
+    replace a built-in). A plug-in that fails to load is recorded in ``plugin_errors()``."""
+    from xcelerator.targets import runtimes as pkg
+
+    out: dict[str, RuntimeSpec] = {}
+    for name in pkg.BUILTIN:
+        mod = importlib.import_module(f"xcelerator.targets.runtimes.{name}")
+        out[name] = RuntimeSpec.from_module(mod)
+    for ep in _entry_points(RUNTIME_GROUP):
+        try:
+            spec = RuntimeSpec.from_module(ep.load(), source=f"plug-in {ep.value}")
+            if spec.name in out:
+                raise TypeError(f"runtime name {spec.name!r} is taken by {out[spec.name].source}")
+            out[spec.name] = spec
+        except Exception as e:
+            _ERRORS.append(PluginError(RUNTIME_GROUP, ep.name, f"{type(e).__name__}: {e}"))
+            log.warning("runtime plug-in %s failed to load: %s", ep.name, e)
+    return out
+
+
+@functools.cache
+def transports() -> dict[str, type[Any]]:
+    """Every registered transport class by name (built-in files, then plug-ins)."""
+    from xcelerator.targets import transports as pkg
+    from xcelerator.targets.transports.base import Transport
+
+    out: dict[str, type[Any]] = {}
+    for name, ref in pkg.BUILTIN.items():
+        mod_name, _, attr = ref.partition(":")
+        out[name] = getattr(importlib.import_module(mod_name), attr)
+    for ep in _entry_points(TRANSPORT_GROUP):
+        try:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Transport)):
+                raise TypeError(f"{ep.value} is not a Transport subclass")
+            if cls.name in out:
+                raise TypeError(f"transport name {cls.name!r} is taken")
+            if not cls.scheme:
+                raise TypeError("a plug-in transport needs a URI scheme")
+            out[cls.name] = cls
+        except Exception as e:
+            _ERRORS.append(PluginError(TRANSPORT_GROUP, ep.name, f"{type(e).__name__}: {e}"))
+            log.warning("transport plug-in %s failed to load: %s", ep.name, e)
+    return out
+
+
+def plugin_errors() -> list[PluginError]:
+    runtimes()
+    transports()
+    return list(dict.fromkeys(_ERRORS))
+
+
+def reset() -> None:
+    """Forget the registries and probes (tests that install a plug-in call this)."""
+    runtimes.cache_clear()
+    transports.cache_clear()
+    _probe.cache_clear()
+    _ERRORS.clear()
 
 
 @dataclass(frozen=True)
@@ -120,15 +220,22 @@ class Target:
     runtime: str
     options: tuple[tuple[str, str], ...] = ()
     name: str = ""
-    remote: str = ""  # ssh: user@host[:port] of the board
-    adb: str = ""  # adb: the phone's serial
+    transport: str = "local"
+    address: str = ""  # ssh: [user@]host[:port]; adb: the phone's serial; command: the command's name
+
+    @property
+    def transport_cls(self) -> type[Any]:
+        return transports()[self.transport]
 
     @property
     def uri(self) -> str:
-        if self.adb:
-            base = f"adb://{self.adb}/tflite"
+        cls = self.transport_cls
+        if self.transport == "local":
+            base = self.runtime
+        elif cls.runtime is not None and self.transport == "command":
+            base = f"{cls.scheme}{self.address}"
         else:
-            base = f"ssh://{self.remote}/{self.runtime}" if self.remote else self.runtime
+            base = f"{cls.scheme}{self.address}/{self.runtime}"
         return base + ("?" + urlencode(self.options) if self.options else "")
 
     @property
@@ -140,9 +247,22 @@ class Target:
         return dict(self.options)
 
     @property
+    def remote(self) -> bool:
+        """Whether rounds run off this machine (then the device is checked when it is reached)."""
+        return self.transport != "local"
+
+    @property
     def runtime_opts(self) -> dict[str, str]:
-        """The options the runtime sees (``resource`` is for the scheduler, ssh options for the link)."""
-        return {k: v for k, v in self.options if k != "resource" and not (self.remote and k in SSH_OPTIONS)}
+        """The options the runtime sees (``resource`` is for the scheduler, transport options for the link)."""
+        own = self.transport_cls.OPTIONS
+        if self.transport_cls.runtime is not None:
+            return {}
+        return {k: v for k, v in self.options if k != "resource" and k not in own}
+
+    @property
+    def transport_opts(self) -> dict[str, str]:
+        own = self.transport_cls.OPTIONS
+        return {k: v for k, v in self.options if k in own}
 
     @property
     def resource(self) -> str | None:
@@ -151,15 +271,24 @@ class Target:
         return f"device:{r}" if r else None
 
     @property
-    def spec(self) -> RuntimeSpec:
-        return RUNTIMES[self.runtime]
+    def spec(self) -> RuntimeSpec | None:
+        return runtimes().get(self.runtime)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Artifact formats this target takes (natively first, then those it converts)."""
+        return tuple(self.transport_cls.formats(self))
+
+    def open(self) -> Any:
+        """A transport instance bound to this target."""
+        return self.transport_cls(self)
 
     def with_option(self, key: str, value: str, override: bool = False) -> Target:
         o = self.opts
         if key in o and not override:
             return self
         o[key] = value
-        return Target(self.runtime, tuple(sorted(o.items())), self.name, self.remote, self.adb)
+        return Target(self.runtime, tuple(sorted(o.items())), self.name, self.transport, self.address)
 
 
 def _aliases() -> dict[str, str]:
@@ -179,52 +308,55 @@ def _aliases() -> dict[str, str]:
     return {str(k): str(v) for k, v in targets.items()}
 
 
+def _valid_targets() -> str:
+    schemes = [c.example or f"{c.scheme}..." for n, c in transports().items() if n != "local"]
+    return f"valid runtimes: {', '.join(runtimes())}; remote: {', '.join(schemes)} (see `xcel targets`)"
+
+
 def parse_target(text: str) -> Target:
-    """Parse a target URI or alias; unknown runtimes or options raise ``BadInputError``."""
+    """Parse a target URI or alias; unknown transports, runtimes or options raise ``BadInputError``
+    with one line listing the valid ones."""
     text = text.strip()
     name = ""
     aliases = _aliases()
     if text in aliases:
         name, text = text, aliases[text]
-    remote = ""
-    if text.startswith("ssh://"):
-        rest = text[len("ssh://") :]
-        remote, sep, text = rest.partition("/")
-        if not sep or not remote or not text:
-            raise BadInputError(f"target 'ssh://{rest}': expected ssh://[user@]host[:port]/RUNTIME[?options]")
-    elif text.startswith("adb://"):
-        from xcelerator.targets.adb import AdbTarget
-
-        a = AdbTarget.parse(text)
-        return Target("litert", a.options, name, "", a.serial)
-    elif text.startswith(REMOTE_SCHEMES):
-        raise BadInputError(
-            f"target '{text}': cmd: targets run through xcel pareto --space backend; profile/compare take "
-            f"local runtimes ({', '.join(RUNTIMES)}), ssh:// boards and adb:// phones"
-        )
-    runtime, _, query = text.partition("?")
-    runtime = {"ort": "onnxruntime", "ov": "openvino", "tflite": "litert", "pytorch": "torch"}.get(runtime, runtime)
-    if runtime not in RUNTIMES:
-        raise BadInputError(f"unknown target '{text}'; valid runtimes: {', '.join(RUNTIMES)} (see `xcel targets`)")
-    spec = RUNTIMES[runtime]
+    by_scheme = sorted(((c.scheme, n, c) for n, c in transports().items() if c.scheme), key=lambda x: -len(x[0]))
+    tname, cls, rest = "local", transports()["local"], text
+    for scheme, n, c in by_scheme:
+        if text.startswith(scheme):
+            tname, cls, rest = n, c, text[len(scheme) :]
+            break
+    else:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+            scheme = text.split("://", 1)[0]
+            raise BadInputError(
+                f"unknown transport '{scheme}://' in target '{text}'; valid transports: "
+                + ", ".join(c.example or c.scheme or n for n, c in transports().items())
+            )
+    address, runtime, query = cls.split(rest)
+    runtime = ALIASES.get(runtime, runtime) if cls.runtime is None else cls.runtime
+    spec = runtimes().get(runtime) if cls.runtime is None else None
+    if cls.runtime is None and spec is None:
+        raise BadInputError(f"unknown runtime '{runtime}' in target '{text}'; {_valid_targets()}")
+    own = {k: OptionSpec.from_data(v) for k, v in cls.OPTIONS.items()}
     opts: dict[str, str] = {}
+    owner = f"{cls.scheme}{address}/{runtime}" if tname != "local" else runtime
     for k, v in parse_qsl(query, keep_blank_values=True):
         if k == "resource":  # the device this target runs on, as a Ray resource (device:<name>)
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", v):
-                raise BadInputError(f"target {runtime}: resource {v!r} must be a name of letters, digits, . _ -")
+                raise BadInputError(f"target {owner}: resource {v!r} must be a name of letters, digits, . _ -")
             opts[k] = v
-            continue
-        if remote and k in SSH_OPTIONS:
-            opts[k] = v
-            continue
-        if k not in spec.options:
-            raise BadInputError(
-                f"target {runtime}: unknown option '{k}'; valid options: {', '.join(sorted(spec.options))}"
-            )
-        opts[k] = spec.options[k].check(runtime, k, v)
-    if "device" in opts and runtime == "openvino":
-        opts["device"] = opts["device"].upper()
-    return Target(runtime, tuple(sorted(opts.items())), name, remote)
+        elif k in own:
+            opts[k] = own[k].check(owner, k, v)
+        elif spec is not None and k in spec.options:
+            opts[k] = spec.options[k].check(owner, k, v)
+        else:
+            valid = sorted({*own, *(spec.options if spec else ()), "resource"})
+            raise BadInputError(f"target {owner}: unknown option '{k}'; valid options: {', '.join(valid)}")
+    target = Target(runtime, tuple(sorted(opts.items())), name, tname, address)
+    cls.validate(target)
+    return target
 
 
 # ----------------------------------------------------------------------------- probes
@@ -235,111 +367,30 @@ class Probe:
     detail: str
 
 
-@functools.cache
 def probe_all() -> tuple[Probe, ...]:
-    """What this machine can run, and why the rest cannot. Never raises."""
+    """What this machine can run, and why the rest cannot; plug-ins that failed to load, with
+    their errors. Never raises."""
     out: list[Probe] = []
-
-    def add(target: str, fn: Any) -> None:
+    for name, spec in runtimes().items():
+        for variant in spec.variants:
+            opts = dict(parse_qsl(variant))
+            ok, detail = spec.probe(opts)
+            if spec.converts:
+                detail += f"; converts {', '.join(spec.converts)} to {'/'.join(spec.formats)}"
+            if spec.source != "builtin":
+                detail += f" ({spec.source})"
+            out.append(Probe(name + (f"?{variant}" if variant else ""), ok, detail))
+    for n, cls in transports().items():
+        if n == "local":
+            continue
         try:
-            ok, detail = fn()
+            ok, detail = cls.describe()
         except Exception as e:
             ok, detail = False, f"probe failed: {type(e).__name__}: {e}"
-        out.append(Probe(target, bool(ok), str(detail)))
-
-    def ort_providers() -> list[str]:
-        import onnxruntime as ort
-
-        return list(ort.get_available_providers())
-
-    def ort_cpu() -> tuple[bool, str]:
-        import onnxruntime as ort
-
-        return True, f"onnxruntime {ort.__version__}, providers: {', '.join(ort_providers())}"
-
-    def ort_ep(ep: str) -> tuple[bool, str]:
-        try:
-            provs = ort_providers()
-        except ImportError:
-            return False, "onnxruntime is not installed"
-        if ep not in provs:
-            return (
-                False,
-                f"{ep} is not in this onnxruntime build (install onnxruntime-gpu on a machine with a GPU)",
-            )
-        import ctypes.util
-
-        if ep == "CUDAExecutionProvider" and not _has_nvidia():
-            return False, "no NVIDIA GPU visible (nvidia-smi / /dev/nvidia0 missing)"
-        if ep == "TensorrtExecutionProvider" and not ctypes.util.find_library("nvinfer"):
-            if not _has_nvidia():
-                return False, "no NVIDIA GPU visible"
-        return True, f"{ep} available"
-
-    add("onnxruntime", ort_cpu)
-    add("onnxruntime?provider=cuda", lambda: ort_ep("CUDAExecutionProvider"))
-    add("onnxruntime?provider=tensorrt", lambda: ort_ep("TensorrtExecutionProvider"))
-
-    def ov_devices() -> list[str]:
-        import openvino as ov
-
-        return list(ov.Core().available_devices)
-
-    def ov_dev(dev: str) -> tuple[bool, str]:
-        try:
-            devs = ov_devices()
-        except ImportError:
-            return False, "openvino is not installed: pip install 'xcelerator[openvino]'"
-        if not any(d.startswith(dev) for d in devs):
-            return False, f"OpenVINO sees no {dev} device here (devices: {', '.join(devs) or 'none'})"
-        import openvino as ov
-
-        return True, f"OpenVINO {ov.get_version().split('-')[0]} on {dev}"
-
-    add("openvino", lambda: ov_dev("CPU"))
-    add("openvino?device=GPU", lambda: ov_dev("GPU"))
-    add("openvino?device=NPU", lambda: ov_dev("NPU"))
-
-    def torch_cpu() -> tuple[bool, str]:
-        import torch
-
-        return True, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-    def torch_cuda() -> tuple[bool, str]:
-        import torch
-
-        if not torch.cuda.is_available():
-            return False, f"torch {torch.__version__} sees no CUDA device"
-        return True, f"torch {torch.__version__} on {torch.cuda.get_device_name()}"
-
-    add("torch", torch_cpu)
-    add("torch?device=cuda", torch_cuda)
-
-    def litert() -> tuple[bool, str]:
-        try:
-            import ai_edge_litert  # noqa: F401
-        except ImportError:
-            return False, "ai-edge-litert is not installed: pip install 'xcelerator[litert]'"
-        conv = (
-            "a .tflite converter is installed"
-            if tflite_converter_available()
-            else ("no .tflite converter (pip install 'xcelerator[tflite]'); .tflite files still run")
-        )
-        return True, f"LiteRT interpreter; {conv}"
-
-    add("litert", litert)
-    for scheme, why in (
-        ("ssh://user@host/RUNTIME", "remote targets are not in this version"),
-        ("adb://SERIAL/tflite", "remote targets are not in this version"),
-    ):
-        out.append(Probe(scheme, False, why))
+        out.append(Probe(cls.example or f"{cls.scheme}...", ok, detail))
+    for pe in plugin_errors():
+        out.append(Probe(f"plug-in {pe.name} ({pe.group})", False, f"failed to load: {pe.error}"))
     return tuple(out)
-
-
-def _has_nvidia() -> bool:
-    import shutil
-
-    return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
 
 
 @functools.cache
@@ -350,16 +401,8 @@ def tflite_converter_available() -> bool:
 
 
 def usable(target: Target) -> tuple[bool, str]:
-    """Whether this local target can run here (by its runtime and device/provider option)."""
-    key = target.runtime
-    o = target.opts
-    if target.runtime == "onnxruntime" and o.get("provider", "cpu") != "cpu":
-        key += f"?provider={o['provider']}"
-    elif target.runtime == "openvino" and o.get("device", "CPU") not in ("CPU", "AUTO"):
-        key += f"?device={o['device']}"
-    elif target.runtime == "torch" and o.get("device", "cpu") == "cuda":
-        key += "?device=cuda"
-    for p in probe_all():
-        if p.target == key:
-            return p.usable, p.detail
-    return False, "unknown"
+    """Whether this local target can run here (its runtime's probe with its options)."""
+    spec = target.spec
+    if spec is None:
+        return False, f"unknown runtime {target.runtime}"
+    return spec.probe(target.runtime_opts)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from xcelerator.errors import BadInputError, MissingDependencyError
-from xcelerator.targets.command import parse_benchmark_model
+from xcelerator.measure.records import LayerTime, RoundRequest, RoundResult
+from xcelerator.targets.transports.base import Transport
+from xcelerator.targets.transports.command import parse_benchmark_model
 
 OPTIONS = (
     "threads",
@@ -177,3 +180,107 @@ def run_adb(target: AdbTarget, model: str | Path) -> dict[str, Any]:
     if "mean_ms" not in figures:
         raise BadInputError(f"adb {target.serial}: no timings in benchmark_model's output ({out.strip()[-200:]})")
     return {"figures": figures, "ops": parse_op_summary(out), "facts": info}
+
+
+_FLAG = {"choices": ["0", "1"]}
+
+
+class AdbTransport(Transport):
+    """``adb://SERIAL/tflite?options``: one ``benchmark_model`` run on the phone is one round
+    (its mean is the round's sample). No phone, no adb server, a binary for the wrong ABI or an
+    output without timings are failed rounds with the reason."""
+
+    name = "adb"
+    scheme = "adb://"
+    runtime = "tflite"
+    example = "adb://SERIAL/tflite"
+    OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {
+        "threads": {"help": "benchmark_model --num_threads", "integer": True},
+        "use_gpu": {"help": "GPU delegate", **_FLAG},
+        "use_nnapi": {"help": "NNAPI delegate", **_FLAG},
+        "use_xnnpack": {"help": "XNNPACK delegate", **_FLAG},
+        "taskset": {"help": "hexadecimal CPU mask (taskset) on the phone"},
+        "binary": {"help": "path of the phone's benchmark_model on this machine"},
+        "runs": {"help": "benchmark_model --num_runs", "integer": True},
+        "warmup": {"help": "benchmark_model --warmup_runs", "integer": True},
+        "op_profiling": {"help": "per-op tables (--enable_op_profiling)", **_FLAG},
+    }
+
+    @classmethod
+    def split(cls, rest: str) -> tuple[str, str, str]:
+        serial, _, tail = rest.partition("/")
+        runtime, _, query = tail.partition("?")
+        if not serial or runtime not in ("tflite", "litert"):
+            raise BadInputError(f"adb://{rest}: expected adb://SERIAL/tflite?options")
+        return serial, "tflite", query
+
+    @classmethod
+    def validate(cls, target: Any) -> None:
+        t = target.opts.get("taskset")
+        if t is not None and not re.fullmatch(r"[0-9a-fA-F]{1,16}", t):
+            raise BadInputError(f"{target.uri}: taskset must be a hexadecimal CPU mask like f0")
+
+    @classmethod
+    def formats(cls, target: Any) -> tuple[str, ...]:
+        return ("tflite",)
+
+    @classmethod
+    def describe(cls) -> tuple[bool, str]:
+        try:
+            import adbutils
+        except ImportError:
+            return False, "adbutils is not installed: pip install 'xcelerator[adb]'"
+        import os
+        import socket
+
+        port = int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+        try:  # listing devices would start a server; only ask one that is already running
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return False, f"Android phones with benchmark_model; no adb server on port {port} (adb start-server)"
+        try:
+            n = len(adbutils.adb.device_list())
+        except Exception as e:
+            return False, f"Android phones with benchmark_model; no adb server here ({type(e).__name__})"
+        return n > 0, f"Android phones with benchmark_model; {n} attached"
+
+    def run(self, request: RoundRequest) -> RoundResult:
+        started = time.time()
+        adb = AdbTarget(self.target.address, tuple(sorted(self.target.transport_opts.items())))
+        try:
+            out = run_adb(adb, request.model)
+        except BadInputError as e:  # no phone, no server, wrong binary: this round failed, say why
+            return RoundResult.failure(request.index, "failed", str(e), started, time.time())
+        f = out["figures"]
+        layers: tuple[LayerTime, ...] = ()
+        e2e = None
+        if out["ops"]:
+            total = sum(o["avg_ms"] for o in out["ops"]) or 1.0
+            e2e = max(float(f["mean_ms"]), total)
+            layers = tuple(
+                LayerTime(o["op_type"], o["op_type"], o["avg_ms"], o["avg_ms"] / e2e)
+                for o in sorted(out["ops"], key=lambda o: -o["avg_ms"])
+            )
+        return RoundResult(
+            index=request.index,
+            status="ok",
+            error="",
+            samples_ms=(float(f["mean_ms"]),),
+            warmup_ms=(float(f["warmup_mean_ms"]),) if "warmup_mean_ms" in f else (),
+            init_ms=f.get("init_ms"),
+            first_run_ms=f.get("first_run_ms"),
+            peak_rss_kib=None,  # benchmark_model reports a footprint delta, not the process peak: kept in env
+            rss_before_load_kib=None,
+            rss_after_load_kib=None,
+            stop_reason="benchmark_model runs",
+            started=started,
+            finished=time.time(),
+            pid=0,
+            env={
+                "phone": out["facts"],
+                "runtime": "tflite benchmark_model",
+                "memory_footprint_delta_mb": f.get("peak_memory_mb"),
+            },
+            layers=layers,
+            layers_e2e_ms=e2e,
+        )

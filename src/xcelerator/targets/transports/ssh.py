@@ -14,6 +14,11 @@ changed key is always refused. Authentication uses the SSH agent and the user's 
 during a round is reopened and the round retried (``retries``, default 2); then the round is
 recorded as failed. Commands are argument lists quoted with ``shlex.quote`` on the remote side;
 no password or key material is logged or stored.
+
+Files go up over SFTP; a board without an SFTP subsystem (dropbear on Buildroot/OpenWrt) gets
+them through an exec channel (``cat > FILE``) instead, and results come back with ``cat``. The
+runtime's own file (``targets/runtimes/NAME.py``) is uploaded beside the runner, so a board needs
+Python, numpy and the runtime, nothing of xcelerator.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xcelerator.errors import BadInputError, MissingDependencyError
+from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.targets.transports.base import Transport
 
-RUNNER = Path(__file__).resolve().parents[1] / "measure" / "runner.py"
-MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch", "litert": "ai_edge_litert"}
+RUNNER = Path(__file__).resolve().parents[2] / "measure" / "runner.py"
 
 
 class ConnectionLost(Exception):
@@ -79,6 +85,7 @@ class Session:
         self.uploaded: dict[str, str] = {}
         self.checked: set[tuple[str, str]] = set()
         self.facts: dict[str, Any] = {}
+        self.sftp_ok = os.environ.get("XCEL_SSH_NO_SFTP", "") != "1"
 
     # ------------------------------------------------------------------ connection
     def _resolve(self) -> dict[str, Any]:
@@ -188,10 +195,9 @@ class Session:
             raise ConnectionLost(f"{type(e).__name__}: {e}") from e
 
     # ------------------------------------------------------------------ board
-    def check(self, python: str, runtime: str) -> None:
+    def check(self, python: str, runtime: str, mod: str, pip: str) -> None:
         if (python, runtime) in self.checked:
             return
-        mod = MODULES.get(runtime, runtime)
         probe = (
             "import json, os, platform, sys\n"
             "out = {'python': platform.python_version(), 'cores': os.cpu_count(), 'missing': []}\n"
@@ -210,8 +216,7 @@ class Session:
             )
         facts = json.loads(out.strip().splitlines()[-1])
         if facts["missing"]:
-            pip = {"ai_edge_litert": "ai-edge-litert"}
-            need = " ".join(pip.get(m, m) for m in facts["missing"])
+            need = " ".join(pip if m == mod else m for m in facts["missing"])
             raise BadInputError(
                 f"ssh {self.spec}: the board lacks {', '.join(facts['missing'])} for {python}: "
                 f"run '{python} -m pip install {need}' there"
@@ -226,28 +231,46 @@ class Session:
             return self.uploaded[digest]
         assert self.dir is not None
         remote = f"{self.dir}/{name or digest + Path(local).suffix}"
-        try:
-            sftp = self.client.open_sftp()
-            sftp.put(local, remote)
-            extra = Path(local).with_suffix(".bin")  # OpenVINO IR weights beside the .xml
-            if Path(local).suffix == ".xml" and extra.exists():
-                sftp.put(str(extra), remote[: -len(".xml")] + ".bin")
-            sftp.close()
-        except (OSError, EOFError, self.paramiko.SSHException) as e:
-            raise ConnectionLost(f"upload failed: {e}") from e
+        files = [(local, remote), *((str(b), remote[: -len(a)] + a2) for a, a2, b in _companions(local))]
+        for src, dst in files:
+            self._put(src, dst)
         self.uploaded[digest] = remote
         return remote
 
+    def _put(self, local: str, remote: str) -> None:
+        """SFTP when the board has it, else ``cat > FILE`` over an exec channel."""
+        if self.sftp_ok:
+            try:
+                sftp = self.client.open_sftp()
+                sftp.put(local, remote)
+                sftp.close()
+                return
+            except self.paramiko.SSHException as e:
+                if not self.alive():
+                    raise ConnectionLost(f"upload failed: {e}") from e
+                self.sftp_ok = False  # no SFTP subsystem (dropbear): fall back for this board
+            except (OSError, EOFError) as e:
+                raise ConnectionLost(f"upload failed: {e}") from e
+        code, _, err = self.run(["sh", "-c", f"cat > {shlex.quote(remote)}"], 600, Path(local).read_bytes())
+        if code != 0:
+            raise ConnectionLost(f"upload over an exec channel failed: {err.strip()[:200]}")
+
     def fetch_json(self, remote: str) -> dict[str, Any]:
-        try:
-            sftp = self.client.open_sftp()
-            with sftp.open(remote) as f:
-                data = f.read()
-            sftp.close()
-        except FileNotFoundError:
-            return {}
-        except (OSError, EOFError, self.paramiko.SSHException) as e:
-            raise ConnectionLost(f"download failed: {e}") from e
+        data: bytes | str
+        if self.sftp_ok:
+            try:
+                sftp = self.client.open_sftp()
+                with sftp.open(remote) as f:
+                    data = f.read()
+                sftp.close()
+            except FileNotFoundError:
+                return {}
+            except (OSError, EOFError, self.paramiko.SSHException) as e:
+                raise ConnectionLost(f"download failed: {e}") from e
+        else:
+            code, data, _ = self.run(["cat", remote], 120)
+            if code != 0:
+                return {}
         try:
             return dict(json.loads(data))
         except ValueError:
@@ -285,57 +308,96 @@ def close_all() -> None:
 atexit.register(close_all)
 
 
-def run_round_remote(
-    netloc: str,
-    opts: dict[str, str],
-    runtime: str,
-    runtime_opts: dict[str, str],
-    model_path: str,
-    inputs: list[dict[str, Any]],
-    plan: dict[str, Any],
-    timeout: float,
-) -> tuple[dict[str, Any], float, float, str]:
-    """One round on the board: (the runner's result, started, finished, error). Lost connections
-    are reopened and the round retried ``retries`` times; then the error says so."""
-    retries = int(opts.get("retries", "2"))
-    python = opts.get("python", "python3")
-    accept_new = opts.get("accept_new", "0") == "1"
-    ct = float(opts.get("connect_timeout", "10"))
-    last = ""
-    for attempt in range(retries + 1):
-        started = time.time()
+def _companions(local: str) -> list[tuple[str, str, Path]]:
+    """Files that travel with a model: OpenVINO IR weights (.bin beside .xml), ncnn weights
+    (.bin beside .param)."""
+    p = Path(local)
+    out: list[tuple[str, str, Path]] = []
+    for suffix in (".xml", ".param"):
+        if p.suffix == suffix and p.with_suffix(".bin").exists():
+            out.append((suffix, ".bin", p.with_suffix(".bin")))
+    return out
+
+
+class SshTransport(Transport):
+    """``ssh://[user@]host[:port]/RUNTIME?options``: the runner and the runtime's file on a board."""
+
+    name = "ssh"
+    scheme = "ssh://"
+    example = "ssh://[user@]host[:port]/RUNTIME"
+    OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {
+        "python": {"help": "the board's Python (default python3)"},
+        "accept_new": {"help": "accept and save an unknown host key", "choices": ["0", "1"]},
+        "retries": {"help": "retries of a round after a lost connection", "integer": True},
+        "connect_timeout": {"help": "seconds to wait for the board", "integer": True},
+    }
+
+    @classmethod
+    def validate(cls, target: Any) -> None:
+        HostSpec.parse(target.address)
+
+    @classmethod
+    def describe(cls) -> tuple[bool, str]:
         try:
-            s = session(netloc, accept_new, ct)
-            s.check(python, runtime)
-            runner = s.upload(RUNNER, "runner.py")
-            model = s.upload(model_path)
-            assert s.dir is not None
-            tag = f"r{os.getpid()}-{time.monotonic_ns()}"
-            req = {"model": model, "runtime": runtime, "options": runtime_opts, "inputs": inputs, "plan": plan}
-            req_remote, out_remote = f"{s.dir}/{tag}.req.json", f"{s.dir}/{tag}.out.json"
-            code, _, err = s.run(["sh", "-c", f"cat > {shlex.quote(req_remote)}"], 30, json.dumps(req).encode())
-            if code != 0:
-                raise ConnectionLost(f"cannot write the request: {err.strip()[:200]}")
-            argv = ["timeout", "-s", "KILL", str(int(timeout) + 1), python, runner, req_remote, out_remote]
-            code, out, err = s.run(argv, timeout + 30)
-            raw = s.fetch_json(out_remote)
-            s.run(["rm", "-f", req_remote, out_remote], 30)
-            finished = time.time()
-            if not raw:
-                why = "timeout" if code in (124, 137, -9) else f"exit code {code}"
-                tail = (err or out).strip().splitlines()[-1:] if (err or out).strip() else []
-                return (
-                    {},
-                    started,
-                    finished,
-                    f"the remote runner ended without a result ({why})" + (f": {tail[0][:200]}" if tail else ""),
+            import paramiko  # noqa: F401
+        except ImportError:
+            return False, "paramiko is not installed: pip install 'xcelerator[ssh]'"
+        return True, "Linux boards over SSH (paramiko; SFTP or an exec channel); the board needs Python and the runtime"
+
+    def run(self, request: RoundRequest) -> RoundResult:
+        """One round on the board. Lost connections are reopened and the round retried
+        ``retries`` times; then the round is ``failed`` with the reason."""
+        netloc, opts = self.target.address, self.target.opts
+        spec = self.target.spec
+        assert spec is not None
+        retries = int(opts.get("retries", "2"))
+        python = opts.get("python", "python3")
+        accept_new = opts.get("accept_new", "0") == "1"
+        ct = float(opts.get("connect_timeout", "10"))
+        timeout = request.plan.timeout
+        last = ""
+        for attempt in range(retries + 1):
+            started = time.time()
+            try:
+                s = session(netloc, accept_new, ct)
+                s.check(python, spec.name, spec.module, spec.pip)
+                runner = s.upload(RUNNER, "runner.py")
+                adapter = s.upload(spec.file, f"rt_{spec.name}.py")  # never named like the module it imports
+                model = s.upload(request.model)
+                assert s.dir is not None
+                tag = f"r{os.getpid()}-{time.monotonic_ns()}"
+                doc = request.document(model=model, adapter=adapter)
+                req_remote, out_remote = f"{s.dir}/{tag}.req.json", f"{s.dir}/{tag}.out.json"
+                code, _, err = s.run(["sh", "-c", f"cat > {shlex.quote(req_remote)}"], 30, json.dumps(doc).encode())
+                if code != 0:
+                    raise ConnectionLost(f"cannot write the request: {err.strip()[:200]}")
+                argv = ["timeout", "-s", "KILL", str(int(timeout) + 1), python, runner, req_remote, out_remote]
+                code, out, err = s.run(argv, timeout + 30)
+                raw = s.fetch_json(out_remote)
+                s.run(["rm", "-f", req_remote, out_remote], 30)
+                finished = time.time()
+                if not raw:
+                    why = "timeout" if code in (124, 137, -9) else f"exit code {code}"
+                    text = (err or out).strip()
+                    tail = text.splitlines()[-1:] if text else []
+                    return RoundResult.failure(
+                        request.index,
+                        "timeout" if why == "timeout" else "crashed",
+                        f"the remote runner ended without a result ({why})" + (f": {tail[0][:200]}" if tail else ""),
+                        started,
+                        finished,
+                        detail=text[-8000:],
+                    )
+                return RoundResult.from_runner(
+                    raw, request.index, started, finished, env={"board": str(s.spec), "board_facts": s.facts}
                 )
-            raw.setdefault("env", {}).update({"board": str(s.spec), "board_facts": s.facts})
-            return raw, started, finished, ""
-        except ConnectionLost as e:
-            last = f"connection to {netloc} lost (attempt {attempt + 1} of {retries + 1}): {e}"
-            stale = _SESSIONS.get((netloc, accept_new))
-            if stale is not None and stale.client is not None:
-                stale.client.close()
-            time.sleep(min(2.0, 0.5 * (attempt + 1)))
-    return {}, time.time(), time.time(), last
+            except ConnectionLost as e:
+                last = f"connection to {netloc} lost (attempt {attempt + 1} of {retries + 1}): {e}"
+                stale = _SESSIONS.get((netloc, accept_new))
+                if stale is not None and stale.client is not None:
+                    stale.client.close()
+                time.sleep(min(2.0, 0.5 * (attempt + 1)))
+            except BadInputError as e:  # the board cannot run it (no Python, runtime missing, auth)
+                return RoundResult.failure(request.index, "failed", str(e), started, time.time())
+        now = time.time()
+        return RoundResult.failure(request.index, "failed", last, now, now)

@@ -29,10 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from xcelerator.errors import BadInputError
+from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.targets.transports.base import Transport
 
 _NUM = r"([0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
 
@@ -325,3 +328,71 @@ def get_command(name: str, path: Path | None = None) -> CommandSpec:
             "(in xcel-targets.yaml under 'commands:')"
         )
     return cmds[name]
+
+
+class CommandTransport(Transport):
+    """``cmd:NAME[?runs=N]``: a vendor binary declared in the targets file. One run of the binary
+    is one round; its summary (median, else mean) is the round's sample. A binary that is
+    missing, crashes, hangs or prints nothing parseable is a failed round with the reason."""
+
+    name = "command"
+    scheme = "cmd:"
+    runtime = "command"
+    example = "cmd:NAME"
+    OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {
+        "runs": {"help": "the {runs} placeholder: runs of the binary per round (default 50)", "integer": True},
+    }
+
+    @classmethod
+    def split(cls, rest: str) -> tuple[str, str, str]:
+        name, _, query = rest.partition("?")
+        if not name:
+            raise BadInputError("target 'cmd:': expected cmd:NAME, a command declared in xcel-targets.yaml")
+        return name, "command", query
+
+    @classmethod
+    def validate(cls, target: Any) -> None:
+        get_command(target.address)
+
+    @classmethod
+    def formats(cls, target: Any) -> tuple[str, ...]:
+        return (get_command(target.address).format,)
+
+    @classmethod
+    def describe(cls) -> tuple[bool, str]:
+        try:
+            cmds = load_commands()
+        except BadInputError as e:
+            return False, str(e)
+        return True, f"vendor binaries from the targets file; declared: {', '.join(sorted(cmds)) or 'none'}"
+
+    def run(self, request: RoundRequest) -> RoundResult:
+        spec = get_command(self.target.address)
+        runs = int(self.target.opts.get("runs", "50"))
+        started = time.time()
+        try:
+            r = run_command(
+                dataclass_replace(spec, timeout=min(spec.timeout, request.plan.timeout)), request.model, runs
+            )
+        except BadInputError as e:
+            status = "timeout" if "no result within" in str(e) else "failed"
+            return RoundResult.failure(request.index, status, str(e), started, time.time())
+        f = r.figures
+        sample = f.get("median_ms", f.get("mean_ms"))
+        return RoundResult(
+            index=request.index,
+            status="ok",
+            error="",
+            samples_ms=(float(sample),) if sample is not None else (),
+            warmup_ms=(),
+            init_ms=f.get("init_ms"),
+            first_run_ms=f.get("first_run_ms"),
+            peak_rss_kib=r.peak_rss_kib,
+            rss_before_load_kib=None,
+            rss_after_load_kib=None,
+            stop_reason=f"{spec.name}: {int(f.get('count', runs))} runs",
+            started=started,
+            finished=time.time(),
+            pid=0,
+            env={"command": spec.name, "parser": spec.parser, "figures": f},
+        )

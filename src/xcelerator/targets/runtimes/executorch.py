@@ -1,0 +1,104 @@
+"""ExecuTorch with the XNNPACK delegate, CPU. ``.pte`` programs are exported from a torch
+ExportedProgram (``.pt2``; a zoo name gets one). Layer times from ExecuTorch's own ETDump
+(the XNNPACK delegate's per-operator events), read with ``executorch.devtools.Inspector``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+NAME = "executorch"
+DESCRIPTION = "ExecuTorch, XNNPACK delegate"
+MODULE = "executorch"
+PIP = "executorch"
+EXTRA = "executorch"
+FORMATS = ("executorch",)
+CONVERTS = ("torch",)
+OPTIONS: dict[str, dict[str, Any]] = {
+    "threads": {"help": "XNNPACK threadpool size (0: runtime default)", "integer": True},
+}
+VARIANTS = ("",)
+
+
+def probe(options: dict[str, str]) -> tuple[bool, str]:
+    import importlib.util
+
+    if importlib.util.find_spec("executorch") is None:
+        return False, "executorch is not installed: pip install 'xcelerator[executorch]'"
+    try:
+        from importlib.metadata import version
+
+        v = version("executorch")
+    except Exception as e:
+        return False, f"executorch is broken here: {type(e).__name__}: {e}"
+    return True, f"ExecuTorch {v} (XNNPACK); exports .pt2 programs to .pte"
+
+
+def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> str:
+    """A ``.pt2`` ExportedProgram → a ``.pte`` lowered to XNNPACK."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    ep = torch.export.load(path)
+    prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    out = os.path.join(out_dir, "model.pte")
+    with open(out, "wb") as f:
+        f.write(prog.buffer)
+    return out
+
+
+class Adapter:
+    def __init__(self, options: dict[str, str]) -> None:
+        from importlib.metadata import version
+
+        from executorch.extension.pybindings import portable_lib
+
+        self.pl = portable_lib
+        self.opts = options
+        self.version = version("executorch")
+        threads = int(options.get("threads", 0))
+        if threads > 0:
+            portable_lib._unsafe_reset_threadpool(threads)
+
+    def load(self, path: str, inputs: dict[str, Any]) -> None:
+        import torch
+
+        self.path = path
+        self.module = self.pl._load_for_executorch(path)
+        self.args = [torch.from_numpy(a) for a in inputs.values()]
+
+    def run(self) -> None:
+        self.module.forward(self.args)
+
+    def info(self) -> dict[str, Any]:
+        return {"threads": int(self.pl._threadpool_get_thread_count())}
+
+    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
+        from executorch.devtools import Inspector
+
+        mod = self.pl._load_for_executorch(self.path, enable_etdump=True, debug_buffer_size=0)
+        for _ in range(runs + 1):
+            mod.forward(self.args)
+        with tempfile.TemporaryDirectory() as d:
+            dump = os.path.join(d, "run.etdp")
+            mod.write_etdump_result_to_file(dump)
+            ins = Inspector(etdump_path=dump)
+        acc: dict[str, list[Any]] = {}
+        e2e: list[float] = []
+        for block in ins.event_blocks:
+            if block.name != "Execute":
+                continue
+            for ev in block.events:
+                raw = list(ev.perf_data.raw) if ev.perf_data is not None else []
+                if not raw:
+                    continue
+                if ev.name == "Method::execute":
+                    e2e = raw[1:]  # the first run is a warm-up
+                elif ev.name != "DELEGATE_CALL":
+                    kind = ev.name.split(" (")[0].split(" #")[0]
+                    acc[ev.name] = [kind, sum(raw[1:]) / max(1, len(raw) - 1)]
+        if not e2e:
+            raise NotImplementedError("this ExecuTorch build wrote no Method::execute events to its ETDump")
+        return [{"name": k, "op_type": v[0], "mean_ms": v[1]} for k, v in acc.items()], sum(e2e) / len(e2e)

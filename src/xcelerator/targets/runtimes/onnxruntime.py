@@ -1,0 +1,130 @@
+"""ONNX Runtime (CPU, CUDA and TensorRT execution providers). Layer times from its own profiler."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+NAME = "onnxruntime"
+DESCRIPTION = "ONNX Runtime"
+MODULE = "onnxruntime"
+PIP = "onnxruntime"
+EXTRA = "core"
+FORMATS = ("onnx",)
+CONVERTS: tuple[str, ...] = ()
+OPTIONS: dict[str, dict[str, Any]] = {
+    "threads": {"help": "intra-op threads (0: runtime default)", "integer": True},
+    "inter_threads": {"help": "inter-op threads", "integer": True},
+    "provider": {"help": "execution provider", "choices": ["cpu", "cuda", "tensorrt"]},
+    "graph_opt": {"help": "graph optimization level", "choices": ["disable", "basic", "extended", "all"]},
+    "execution_mode": {"help": "execution mode", "choices": ["sequential", "parallel"]},
+    "precision": {"help": "precision (fp16 for TensorRT)", "choices": ["fp32", "fp16"]},
+}
+VARIANTS = ("", "provider=cuda", "provider=tensorrt")
+_EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+
+def _has_nvidia() -> bool:
+    import shutil
+
+    return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+
+
+def probe(options: dict[str, str]) -> tuple[bool, str]:
+    try:
+        import onnxruntime as ort
+
+        provs = list(ort.get_available_providers())
+    except Exception as e:
+        return False, f"onnxruntime does not import: {type(e).__name__}: {e}"
+    prov = options.get("provider", "cpu")
+    if prov == "cpu":
+        return True, f"onnxruntime {ort.__version__}, providers: {', '.join(provs)}"
+    ep = _EP[prov]
+    if ep not in provs:
+        return False, f"{ep} is not in this onnxruntime build (install onnxruntime-gpu on a machine with a GPU)"
+    if not _has_nvidia():
+        return False, "no NVIDIA GPU visible (nvidia-smi / /dev/nvidia0 missing)"
+    return True, f"{ep} available"
+
+
+class Adapter:
+    def __init__(self, options: dict[str, str]) -> None:
+        import onnxruntime as ort
+
+        self.ort = ort
+        self.opts = options
+        self.version = ort.__version__
+
+    def _session(self, path: str, profile_prefix: str | None = None) -> Any:
+        ort = self.ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(self.opts.get("threads", 0))
+        so.inter_op_num_threads = int(self.opts.get("inter_threads", 1))
+        levels = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }
+        so.graph_optimization_level = levels[self.opts.get("graph_opt", "all")]
+        if self.opts.get("execution_mode", "sequential") == "parallel":
+            so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        so.log_severity_level = 3
+        if profile_prefix:
+            so.enable_profiling = True
+            so.profile_file_prefix = profile_prefix
+        prov = self.opts.get("provider", "cpu")
+        providers: list[Any]
+        if prov == "cuda":
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif prov == "tensorrt":
+            trt: dict[str, Any] = {}
+            if self.opts.get("precision") == "fp16":
+                trt["trt_fp16_enable"] = True
+            providers = [("TensorrtExecutionProvider", trt), "CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        sess = ort.InferenceSession(path, so, providers=providers)
+        want = _EP.get(prov)
+        if want and want not in sess.get_providers():
+            raise RuntimeError(f"{want} could not be created here (session fell back to {sess.get_providers()})")
+        return sess
+
+    def load(self, path: str, inputs: dict[str, Any]) -> None:
+        self.path = path
+        self.sess = self._session(path)
+        self.feeds = inputs
+
+    def run(self) -> None:
+        self.sess.run(None, self.feeds)
+
+    def info(self) -> dict[str, Any]:
+        return {"providers": self.sess.get_providers()}
+
+    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
+        with tempfile.TemporaryDirectory() as d:
+            sess = self._session(self.path, os.path.join(d, "ort"))
+            sess.run(None, self.feeds)
+            e2e = []
+            for _ in range(runs):
+                t = time.perf_counter_ns()
+                sess.run(None, self.feeds)
+                e2e.append((time.perf_counter_ns() - t) / 1e6)
+            prof = sess.end_profiling()
+            with open(prof) as f:
+                events = json.load(f)
+        acc: dict[str, list[Any]] = {}
+        for ev in events:
+            if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
+                continue
+            node = ev["name"][: -len("_kernel_time")]
+            op = ev.get("args", {}).get("op_name", "?")
+            acc.setdefault(node, [op, 0.0])[1] += ev["dur"] / 1000.0
+        # the first profiled run (a warm-up inside the session) is included in the events
+        n = runs + 1
+        layers = [{"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items()]
+        return layers, sum(e2e) / len(e2e)

@@ -1,0 +1,100 @@
+"""OpenVINO (CPU, GPU, NPU, AUTO). Layer times from its performance counters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+NAME = "openvino"
+DESCRIPTION = "OpenVINO"
+MODULE = "openvino"
+PIP = "openvino"
+EXTRA = "openvino"
+FORMATS = ("onnx", "openvino")
+CONVERTS: tuple[str, ...] = ()
+OPTIONS: dict[str, dict[str, Any]] = {
+    "threads": {"help": "intra-op threads (0: runtime default)", "integer": True},
+    "device": {"help": "device", "choices": ["CPU", "GPU", "NPU", "AUTO"], "upper": True},
+    "precision": {"help": "inference precision hint", "choices": ["f32", "bf16", "f16"]},
+    "hint": {"help": "performance hint", "choices": ["latency", "throughput"]},
+    "streams": {"help": "number of streams", "integer": True},
+}
+VARIANTS = ("", "device=GPU", "device=NPU")
+
+
+def probe(options: dict[str, str]) -> tuple[bool, str]:
+    try:
+        import openvino as ov
+
+        devs = list(ov.Core().available_devices)
+    except ImportError:
+        return False, "openvino is not installed: pip install 'xcelerator[openvino]'"
+    except Exception as e:
+        return False, f"openvino does not start: {type(e).__name__}: {e}"
+    dev = options.get("device", "CPU").upper()
+    want = "CPU" if dev == "AUTO" else dev
+    if not any(d.startswith(want) for d in devs):
+        return False, f"OpenVINO sees no {want} device here (devices: {', '.join(devs) or 'none'})"
+    return True, f"OpenVINO {ov.get_version().split('-')[0]} on {dev}"
+
+
+class Adapter:
+    def __init__(self, options: dict[str, str]) -> None:
+        import openvino as ov
+
+        self.ov = ov
+        self.opts = options
+        self.version = ov.get_version()
+        self.core = ov.Core()
+
+    def _config(self, perf: bool) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"PERFORMANCE_HINT": self.opts.get("hint", "latency").upper()}
+        if "threads" in self.opts and self.opts.get("device", "CPU").upper() == "CPU":
+            cfg["INFERENCE_NUM_THREADS"] = int(self.opts["threads"])
+        if "streams" in self.opts:
+            cfg["NUM_STREAMS"] = int(self.opts["streams"])
+        if "precision" in self.opts:
+            cfg["INFERENCE_PRECISION_HINT"] = self.opts["precision"]
+        if perf:
+            cfg["PERF_COUNT"] = True
+        return cfg
+
+    def load(self, path: str, inputs: dict[str, Any]) -> None:
+        self.model = self.core.read_model(path)
+        self.device = self.opts.get("device", "CPU").upper()
+        self.compiled = self.core.compile_model(self.model, self.device, self._config(False))
+        self.req = self.compiled.create_infer_request()
+        self.feeds = inputs
+        self.ports = {p.get_any_name(): p for p in self.compiled.inputs}
+        for name, arr in inputs.items():
+            self.req.set_tensor(self.ports.get(name, self.compiled.inputs[0]), self.ov.Tensor(arr))
+
+    def run(self) -> None:
+        self.req.infer()
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.device}
+        try:
+            out["device_name"] = self.core.get_property(self.device, "FULL_DEVICE_NAME")
+            out["precision"] = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        except Exception:
+            pass
+        return out
+
+    def profile(self, runs: int) -> tuple[list[dict[str, Any]], float]:
+        compiled = self.core.compile_model(self.model, self.device, self._config(True))
+        req = compiled.create_infer_request()
+        for name, arr in self.feeds.items():
+            req.set_tensor(self.ports.get(name, compiled.inputs[0]).get_any_name(), self.ov.Tensor(arr))
+        req.infer()
+        acc: dict[str, list[Any]] = {}
+        e2e = []
+        for _ in range(runs):
+            t = time.perf_counter_ns()
+            req.infer()
+            e2e.append((time.perf_counter_ns() - t) / 1e6)
+            for p in req.get_profiling_info():
+                if str(p.status).endswith("EXECUTED") and "NOT" not in str(p.status):
+                    acc.setdefault(p.node_name, [p.node_type, 0.0])[1] += p.real_time.total_seconds() * 1000
+        layers = [{"name": k, "op_type": v[0], "mean_ms": v[1] / runs} for k, v in acc.items()]
+        return layers, sum(e2e) / len(e2e)

@@ -1,0 +1,122 @@
+"""This machine: each round is the runner in its own child process (own process group).
+
+A round that crashes (the child dies by a signal or exits without a result) or hangs past the
+plan's timeout (the child's process group is killed) is a ``RoundResult`` with status
+``crashed``/``timeout`` and the reason; peak RSS comes from ``wait4`` when the child cannot
+report it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from xcelerator.errors import BadInputError
+from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.targets.transports.base import Transport
+
+RUNNER = Path(__file__).resolve().parents[2] / "measure" / "runner.py"
+
+
+def wait_child(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, Any, bool]:
+    """Reap the child with wait4 (its own peak RSS comes with it), killing its group on timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return status, rusage, False
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _, status, rusage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return status, rusage, True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class LocalTransport(Transport):
+    name = "local"
+    scheme = ""
+    example = "RUNTIME?options"
+    OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    on_start: Callable[[int], None] | None = None  # called with the child's pid (tests kill it)
+
+    @classmethod
+    def split(cls, rest: str) -> tuple[str, str, str]:
+        runtime, _, query = rest.partition("?")
+        return "", runtime, query
+
+    def check(self) -> None:
+        spec = self.target.spec
+        if spec is None:
+            raise BadInputError(f"target {self.target.label}: unknown runtime {self.target.runtime}")
+        ok, why = spec.probe(self.target.runtime_opts)
+        if not ok:
+            raise BadInputError(f"target {self.target.label} is not usable here: {why}")
+
+    def run(self, request: RoundRequest) -> RoundResult:
+        spec = self.target.spec
+        assert spec is not None
+        timeout = request.plan.timeout
+        with tempfile.TemporaryDirectory(prefix="xcel-round-") as d:
+            req_path, out_path, err_path = Path(d) / "req.json", Path(d) / "out.json", Path(d) / "stderr.txt"
+            req_path.write_text(json.dumps(request.document(adapter=spec.file)))
+            env = dict(os.environ)
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            started = time.time()
+            with open(err_path, "wb") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, str(RUNNER), str(req_path), str(out_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,
+                )
+                if self.on_start is not None:
+                    self.on_start(proc.pid)
+                status, rusage, timed_out = wait_child(proc, timeout)
+            finished = time.time()
+            raw: dict[str, Any] = {}
+            if out_path.exists():
+                try:
+                    raw = json.loads(out_path.read_text())
+                except json.JSONDecodeError:
+                    raw = {}
+            stderr = err_path.read_text(errors="replace").strip() if err_path.exists() else ""
+        tail = stderr.splitlines()[-3:]
+        code = os.waitstatus_to_exitcode(status) if status is not None else None
+        peak = int(rusage.ru_maxrss) if rusage is not None else None
+        i = request.index
+        if timed_out:
+            return RoundResult.failure(
+                i, "timeout", f"round {i} exceeded the timeout of {timeout:g} s and was killed", started, finished,
+                detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
+            )  # fmt: skip
+        if code is not None and code < 0:
+            sig = signal.Signals(-code).name
+            return RoundResult.failure(
+                i, "crashed", f"the runtime process died with {sig}" + (f": {tail[-1]}" if tail else ""),
+                started, finished, detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
+            )  # fmt: skip
+        if not raw:
+            return RoundResult.failure(
+                i, "crashed",
+                f"the runtime process exited with code {code} without a result" + (f": {tail[-1]}" if tail else ""),
+                started, finished, detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
+            )  # fmt: skip
+        return RoundResult.from_runner(raw, i, started, finished, pid=proc.pid, peak_rss_kib=peak)
