@@ -102,7 +102,7 @@ def test_compare_table_and_speedup(tmp_path: Path) -> None:
     [
         (["profile", "missing.onnx"], "no such file"),
         (["profile", "notes.onnx"], "not a valid ONNX model"),
-        (["profile", "MODEL", "-t", "tensorflow"], "unknown target 'tensorflow'"),
+        (["profile", "MODEL", "-t", "tensorflow"], "unknown runtime 'tensorflow'"),
         (["profile", "MODEL", "-t", "onnxruntime?thread=1"], "unknown option 'thread'"),
         (["profile", "MODEL", "-t", "litert"], "runs tflite models, not onnx"),
         (["profile", "MODEL", "--rel-ci", "lots"], "--rel-ci"),

@@ -42,9 +42,9 @@ Timings (microseconds): count=50 first=13996 curr=13875 min=13720 max=14350 avg=
 
 def test_adb_uri_and_command_line() -> None:
     t = parse_target("adb://R58M123/tflite?threads=4&use_gpu=1&taskset=f0&binary=/tmp/bm")
-    assert t.adb == "R58M123" and t.runtime == "litert"
+    assert t.transport == "adb" and t.address == "R58M123" and t.runtime == "tflite"
     assert parse_target(t.uri).uri == t.uri
-    argv = AdbTarget(t.adb, t.options).argv("/data/local/tmp/x/model.tflite", "/data/local/tmp/x/benchmark_model")
+    argv = AdbTarget(t.address, t.options).argv("/data/local/tmp/x/model.tflite", "/data/local/tmp/x/benchmark_model")
     assert argv[:2] == ["taskset", "f0"] and "--use_gpu=true" in argv and "--num_threads=4" in argv
     with pytest.raises(BadInputError, match="unknown option"):
         parse_target("adb://R58M123/tflite?turbo=1")
@@ -74,9 +74,20 @@ def test_adb_without_phone_says_why(tmp_path: Path, capsys) -> None:  # type: ig
     binary = tmp_path / "benchmark_model"
     binary.write_bytes(b"\x7fELF")
     uri = f"adb://NO-SUCH-PHONE/tflite?binary={binary}"
-    assert main(["--db", str(tmp_path / "a.db"), "profile", str(model), "-t", uri, "--runs", "5"]) == 2
+    # no phone is a failed round with the reason (exit 1), recorded like any other failure, never an
+    # exception in the middle of a comparison: the local target beside it is still measured
+    db = tmp_path / "a.db"
+    onnx = resolve_model("mobilenet_v2_0.35_96", "onnx").path
+    code = main(["--db", str(db), "compare", str(onnx), "-t", "onnxruntime", "--runs", "5", "--rounds", "1"])
+    assert code == 0
+    assert main(["--db", str(db), "profile", str(model), "-t", uri, "--runs", "5", "--rounds", "1"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach the adb server" in err or "no device with serial 'NO-SUCH-PHONE'" in err
+    from xcelerator.store.db import Store
+
+    stored = [m for _, m in Store(f"sqlite:///{db}").measurements()]
+    assert [m.status for m in stored] == ["ok", "failed"]
+    assert "adb" in stored[1].error
 
 
 def test_adb_on_a_real_phone(tmp_path: Path) -> None:

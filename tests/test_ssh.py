@@ -42,7 +42,8 @@ def _keygen(path: Path) -> str:
 
 
 class Server:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sftp: bool = True) -> None:
+        self.sftp = sftp  # False: like dropbear on Buildroot/OpenWrt boards, no SFTP subsystem
         self.root, self.port = root, _port()
         self.host_key = root / "host_ed25519"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -62,7 +63,7 @@ class Server:
                     "UsePAM no",
                     "PermitRootLogin yes",
                     "StrictModes no",
-                    "Subsystem sftp internal-sftp",
+                    *(["Subsystem sftp internal-sftp"] if self.sftp else []),
                     "LogLevel ERROR",
                 ]
             )
@@ -167,11 +168,12 @@ def test_changed_host_key_is_refused(board, tmp_path: Path, capsys) -> None:  # 
     kh.write_text(f"[127.0.0.1]:{srv.port} {pub[0]} {pub[1]}\n")
     try:
         model = make_conv_model(tmp_path / "m.onnx")
-        assert main(["--db", str(tmp_path / "k.db"), "profile", str(model), "-t", _target(), "--runs", "5"]) == 2
+        # a refused board is a failed round with the reason (exit 1), recorded like any failure
+        assert main(["--db", str(tmp_path / "k.db"), "profile", str(model), "-t", _target(), "--runs", "5"]) == 1
         assert "host key changed" in capsys.readouterr().err
         # unknown host: refused unless accepted explicitly, then saved
         kh.write_text("")
-        assert main(["--db", str(tmp_path / "k.db"), "profile", str(model), "-t", _target(), "--runs", "5"]) == 2
+        assert main(["--db", str(tmp_path / "k.db"), "profile", str(model), "-t", _target(), "--runs", "5"]) == 1
         assert "unknown host key" in capsys.readouterr().err
         args = ["profile", str(model), "-t", _target("&accept_new=1"), "--runs", "5", "--rounds", "1"]
         assert main(["--db", str(tmp_path / "k.db"), *args]) == 0
@@ -217,11 +219,43 @@ def test_board_problems_named(board, tmp_path: Path, capsys) -> None:  # type: i
     t = f"ssh://board/onnxruntime?python={sys_py}"
     probe = subprocess.run([sys_py, "-c", "import onnxruntime"], capture_output=True)
     if probe.returncode != 0:
-        assert main(["--db", str(tmp_path / "b.db"), "profile", str(model), "-t", t, "--runs", "5"]) == 2
+        assert main(["--db", str(tmp_path / "b.db"), "profile", str(model), "-t", t, "--runs", "5"]) == 1
         err = capsys.readouterr().err
         assert "the board lacks" in err and "onnxruntime" in err and "pip install" in err
     dead = f"ssh://root@127.0.0.1:{_port()}/onnxruntime?python={PY}"
-    assert main(["--db", str(tmp_path / "b.db"), "profile", str(model), "-t", dead, "--runs", "5"]) == 2
+    assert main(["--db", str(tmp_path / "b.db"), "profile", str(model), "-t", dead, "--runs", "5"]) == 1
     assert "host unreachable" in capsys.readouterr().err
     assert main(["--db", str(tmp_path / "b.db"), "profile", str(model), "-t", "ssh://board", "--runs", "5"]) == 2
     ssh.close_all()
+
+
+def test_board_without_sftp_gets_files_over_an_exec_channel(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """dropbear on Buildroot/OpenWrt has no SFTP subsystem: uploads fall back to ``cat > FILE``."""
+    from xcelerator.targets.transports import ssh
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    srv = Server(tmp_path, sftp=False)
+    _keygen(srv.host_key)
+    (tmp_path / "authorized_keys").write_text(_keygen(home / ".ssh" / "id_ed25519") + "\n")
+    host_pub = Path(str(srv.host_key) + ".pub").read_text().split()
+    (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{srv.port} {host_pub[0]} {host_pub[1]}\n")
+    srv.start()
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        ssh.close_all()
+        model = make_conv_model(tmp_path / "m.onnx")
+        user = os.environ.get("USER") or "root"
+        uri = f"ssh://{user}@127.0.0.1:{srv.port}/onnxruntime?threads=1&python={PY}"
+        args = ["--db", str(tmp_path / "d.db"), "profile", str(model), "-t", uri, "--runs", "10", "--rounds", "1"]
+        assert main([*args, "--json"]) == 0
+        m = json.loads(capsys.readouterr().out)["measurements"][0]
+        assert m["status"] == "ok" and m["stats"]["median_ms"] > 0
+        sessions = list(ssh._SESSIONS.values())
+        assert len(sessions) == 1 and sessions[0].sftp_ok is False
+    finally:
+        ssh.close_all()
+        srv.stop()
+        if old_home is not None:
+            os.environ["HOME"] = old_home

@@ -19,11 +19,18 @@ def test_uri_with_options_round_trips() -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("tensorflow", "unknown target 'tensorflow'; valid runtimes: onnxruntime, openvino, torch, litert"),
+        (
+            "tensorflow",
+            "unknown runtime 'tensorflow' .*valid runtimes: onnxruntime, openvino, torch, litert, ncnn, mnn",
+        ),
+        ("ftp://host/onnxruntime", "unknown transport 'ftp://'.*valid transports: .*ssh://"),
+        ("ncnn?threads=1&turbo=1", "unknown option 'turbo'; valid options: fp16, packing, resource, sgemm, threads"),
+        ("mnn?precision=best", "must be one of normal, high, low, low_bf16"),
         ("onnxruntime?thread=2", "unknown option 'thread'; valid options:"),
         ("onnxruntime?threads=two", "must be a non-negative integer"),
         ("onnxruntime?provider=rocm", "must be one of cpu, cuda, tensorrt"),
-        ("cmd:ov-bench", "cmd: targets run through xcel pareto"),
+        ("cmd:ov-bench", "unknown command target 'cmd:ov-bench'; declared: none"),
+        ("adb://SERIAL/tflite?use_gpu=2", "must be one of 0, 1"),
         ("ssh://pi@board", r"expected ssh://\[user@\]host\[:port\]/RUNTIME"),
         ("ssh://pi@board/onnxruntime?turbo=1", "unknown option 'turbo'"),
         ("onnxruntime?resource=a;b", "resource 'a;b' must be a name"),
@@ -36,9 +43,13 @@ def test_bad_targets_say_what_is_valid(uri: str, message: str) -> None:
 
 def test_remote_and_resource_targets_round_trip() -> None:
     t = parse_target("ssh://pi@board:2222/onnxruntime?threads=4&python=/opt/py/bin/python3&resource=rpi")
-    assert t.remote == "pi@board:2222" and t.runtime == "onnxruntime"
+    assert t.transport == "ssh" and t.address == "pi@board:2222" and t.runtime == "onnxruntime"
     assert t.runtime_opts == {"threads": "4"} and t.resource == "device:rpi"
+    assert t.transport_opts == {"python": "/opt/py/bin/python3"}
     assert parse_target(t.uri) == t
+    a = parse_target("adb://R58M1/tflite?threads=4&use_gpu=1")
+    assert a.transport == "adb" and a.address == "R58M1" and a.formats == ("tflite",) and a.runtime_opts == {}
+    assert parse_target(a.uri) == a
 
 
 def test_aliases_from_a_targets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,8 +46,8 @@ class Transport(ABC):
             )
         return address, runtime, query
 
-    @classmethod
-    def validate(cls, target: Target) -> None:  # noqa: B027 - a hook; most transports accept any parsed target
+    @classmethod  # noqa: B027 - a hook; most transports accept any parsed target
+    def validate(cls, target: Target) -> None:
         """Refuse a parsed target that cannot be right (``BadInputError``); by default nothing."""
 
     @classmethod
