@@ -5,8 +5,8 @@ timer. We time ncnn's own execution layer by layer instead: one extractor (``lig
 intermediate blobs are kept) extracts each layer's output blob in the param file's order (a
 topological order), which runs exactly that layer; the call's own overhead (a second extract of
 the same, now computed, blob) is subtracted, and when the steps still add up to more than one
-whole pass (colder caches layer by layer) the excess is taken off in proportion. The sum is compared with a whole-network run and the
-remainder reported as unattributed.
+whole pass (colder caches layer by layer) the excess is taken off in proportion. The sum is
+compared with a whole-network run and the remainder reported as unattributed.
 """
 
 from __future__ import annotations
