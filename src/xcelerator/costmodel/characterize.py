@@ -132,25 +132,31 @@ def characterize(
     if not targets:
         raise BadInputError("characterize: give at least one --target")
     tgts: list[Target] = [parse_target(t) for t in targets]
+    from xcelerator.measure.session import for_target, takes
+
     for t in tgts:
-        if t.runtime not in ("onnxruntime", "openvino"):
+        if not takes(t, "onnx"):
             raise BadInputError(
-                f"target {t.label}: characterization exports ONNX corpora; use an onnxruntime or openvino target"
+                f"target {t.label}: characterization exports ONNX corpora; this target takes "
+                f"{'/'.join(t.formats)} (use a target that runs or converts ONNX)"
             )
     res = CharacterizeResult()
-    arts = corpus(space_spec, count, seed, root, options=options)
-    res.networks = len(arts)
+    onnx_arts = corpus(space_spec, count, seed, root, options=options)
+    res.networks = len(onnx_arts)
     plan_d = plan.to_dict()
-    stored = {(a.sha256, t.uri) for a in arts for t in tgts if store.measured(a.sha256, t.uri, plan_d)}
+    # each target gets the corpus in the format it runs (converted once, cached)
+    as_run = {(i, t.uri): for_target(a, t) for i, a in enumerate(onnx_arts) for t in tgts}
+    stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(
-            f"{len(stored)} of these {len(arts) * len(tgts)} measurements are already stored: "
+            f"{len(stored)} of these {len(as_run)} measurements are already stored: "
             "pass --resume to measure only the rest"
         )
     exe = executor or LocalExecutor(1)
     todo: list[tuple[Artifact, Target]] = []
-    for art in arts:
+    for i in range(len(onnx_arts)):
         for t in tgts:
+            art = as_run[(i, t.uri)]
             if (art.sha256, t.uri) in stored:
                 res.skipped += 1
                 if progress:

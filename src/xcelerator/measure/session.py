@@ -42,10 +42,22 @@ def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
         from xcelerator.models.export import resolve_model
 
         art = resolve_model(model, fmt, **zoo_kw)
+    return for_target(art, target)
+
+
+def for_target(art: Artifact, target: Target) -> Artifact:
+    """``art`` as ``target`` runs it: as it is, or converted by the target's runtime (cached);
+    ``BadInputError`` naming the targets that run it when neither works."""
     spec = target.spec
     if spec is not None and art.format not in spec.formats and art.format in spec.converts:
-        art = convert(art, spec)
+        return convert(art, spec)
+    check_runnable(art, target)
     return art
+
+
+def takes(target: Target, fmt: str) -> bool:
+    """Whether ``target`` runs ``fmt`` models, directly or by converting them."""
+    return fmt in target.formats
 
 
 def _cache() -> Path:

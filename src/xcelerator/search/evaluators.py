@@ -144,7 +144,9 @@ class TrainMeasureEvaluator:
         measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
-        art = load_artifact(onnx_path, name=prep["tag"], spec=prep["spec"])
+        from xcelerator.measure.session import for_target
+
+        art = for_target(load_artifact(onnx_path, name=prep["tag"], spec=prep["spec"]), self.target)
         m = measure(art, self.target, self.plan)
         record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": self.target.uri}
         if m.status != "ok" or m.stats is None:

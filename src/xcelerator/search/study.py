@@ -142,20 +142,19 @@ def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
 
         return NasBench201Table(cfg.dataset if cfg.dataset != "digits" else "cifar10", cfg.seed)
     from xcelerator.search.evaluators import TrainMeasureEvaluator
-    from xcelerator.targets.registry import usable
     from xcelerator.train.datasets import load_dataset
 
     data = load_dataset(cfg.dataset, cfg.seed)
+    from xcelerator.measure.session import takes
     from xcelerator.targets.registry import parse_target
 
     t = parse_target(cfg.target)
-    if t.runtime != "onnxruntime" and t.runtime != "openvino":
+    if not takes(t, "onnx"):
         raise BadInputError(
-            f"search target {cfg.target}: candidates are exported to ONNX; use an onnxruntime or openvino target"
+            f"search target {cfg.target}: candidates are exported to ONNX; this target takes "
+            f"{'/'.join(t.formats)} (use a target that runs or converts ONNX)"
         )
-    ok, why = usable(t)
-    if not ok:
-        raise BadInputError(f"target {cfg.target} is not usable here: {why}")
+    t.open().check()
     return TrainMeasureEvaluator(
         space,
         data,

@@ -20,4 +20,10 @@ Third-party packages add runtimes through the entry-point group ``xcelerator.run
 entry point loads a module (or any object) with the same attributes.
 """
 
-BUILTIN = ("onnxruntime", "openvino", "torch", "litert", "ncnn", "mnn", "executorch")
+import pkgutil
+from pathlib import Path
+
+# every file in this folder is a runtime: adding one is adding a file (listed in this order first)
+_FIRST = ("onnxruntime", "openvino", "torch", "litert")
+_HERE = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+BUILTIN = tuple([n for n in _FIRST if n in _HERE] + [n for n in _HERE if n not in _FIRST])
