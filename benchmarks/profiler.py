@@ -129,7 +129,7 @@ def fidelity(models: list[str], pairs: int, n: int) -> list[dict[str, Any]]:
                 got: dict[str, float] = {}
                 for who in order:
                     if who == "ours":
-                        rr, _ = run_round(a, t, plan, 0, layers=False)
+                        rr = run_round(a, t, plan, 0, layers=False)
                         got["ours"] = statistics.median(rr.samples_ms)
                     else:
                         got["bare"] = bare_loop(t.runtime, a, n)
@@ -213,7 +213,7 @@ def cost(plan: Plan) -> dict[str, Any]:
     diffs = []
     p1 = Plan(min_runs=5000, max_runs=5000, min_seconds=0, max_seconds=600, min_rounds=1, max_rounds=1)
     for _ in range(5):
-        rr, _ = run_round(ta, t, p1, 0, layers=False)
+        rr = run_round(ta, t, p1, 0, layers=False)
         diffs.append((statistics.median(rr.samples_ms) - bare_loop("onnxruntime", ta, 5000)) * 1000)
     out = {
         "profile_wall_s": ours_wall,

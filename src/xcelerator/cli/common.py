@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -38,9 +39,20 @@ def store() -> Any:
     return Store(state.db)
 
 
+def strict(doc: Any) -> Any:
+    """``doc`` with every NaN or infinity as ``None`` (JSON has neither)."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: strict(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [strict(v) for v in doc]
+    return doc
+
+
 def emit_json(doc: Any) -> None:
-    """The one JSON document on stdout."""
-    print(json.dumps(doc, indent=1, default=str))
+    """The one JSON document on stdout: strict JSON (no NaN, no Infinity: null)."""
+    print(json.dumps(strict(doc), indent=1, default=str, allow_nan=False))
 
 
 @contextmanager

@@ -85,6 +85,14 @@ Rounds = Annotated[
     str | None, typer.Option("--rounds", help="child processes per measurement: N or MIN..MAX (default 3..6)")
 ]
 Inputs = Annotated[str, typer.Option("--input", help="random (seeded), zeros, or a .npz file")]
+Shapes = Annotated[
+    list[str] | None,
+    typer.Option("--shape", help="input shape NAME=1x3x640x640 (repeatable; 1x3x640x640 for a one-input model)"),
+]
+Dims = Annotated[list[str] | None, typer.Option("--dim", help="a named dynamic dimension NAME=VALUE (repeatable)")]
+Fills = Annotated[
+    list[str] | None, typer.Option("--fill", help="a constant for an input NAME=VALUE, e.g. sr=16000 (repeatable)")
+]
 Seed = Annotated[int, typer.Option("--seed", help="seed of random inputs")]
 Energy = Annotated[
     bool, typer.Option("--energy", help="energy per inference: RAPL (CPU package) or NVML (CUDA targets)")
@@ -112,6 +120,9 @@ def register(app: typer.Typer) -> None:
         layers: Layers = False,
         rounds: Rounds = None,
         inputs: Inputs = "random",
+        shape: Shapes = None,
+        dim: Dims = None,
+        fill: Fills = None,
         seed: Seed = 0,
         energy: Energy = False,
         json: Json = False,
@@ -120,10 +131,14 @@ def register(app: typer.Typer) -> None:
         seq_len: Seq = None,
     ) -> None:
         """Measure one model on one or more targets; store and print the result."""
+        plan = make_plan(
+            runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy,
+            shape, dim, fill,
+        )  # fmt: skip
         _run(
             [model],
             target or ["onnxruntime"],
-            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy),
+            plan,
             json,
             False,
             width=width,
@@ -148,6 +163,9 @@ def register(app: typer.Typer) -> None:
         layers: Layers = False,
         rounds: Rounds = None,
         inputs: Inputs = "random",
+        shape: Shapes = None,
+        dim: Dims = None,
+        fill: Fills = None,
         seed: Seed = 0,
         energy: Energy = False,
         json: Json = False,
@@ -156,10 +174,14 @@ def register(app: typer.Typer) -> None:
         seq_len: Seq = None,
     ) -> None:
         """Models × targets, interleaved round by round, with speed-up against the first target."""
+        plan = make_plan(
+            runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy,
+            shape, dim, fill,
+        )  # fmt: skip
         _run(
             models,
             target or ["onnxruntime"],
-            make_plan(runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy),
+            plan,
             json,
             True,
             width=width,
@@ -246,7 +268,7 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
 
     st = common.store()
     with common.err.status("preparing models"):
-        pairs = session.prepare(models, targets, **zoo_kw)
+        pairs = session.prepare(models, targets, plan=plan, **zoo_kw)
     total = len(pairs) * plan.min_rounds
     with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
         comp = session.execute(pairs, plan, store=st, progress=advance)
@@ -271,6 +293,13 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
                 common.err.print(
                     f"[red]{escape(f'{m.model} on {m.target}: {m.status}: {m.error}')}[/red]", highlight=False
                 )
+                if common.state.debug and m.error_detail:
+                    common.err.print(escape(m.error_detail), highlight=False)
+    for m in ms:
+        if m.ci_target_met is False and m.stats is not None:
+            what = f"{m.model} on {m.target}: the CI is ±{100 * m.stats.rel_ci:.1f}%, wider than the "
+            why = f"--rel-ci {100 * plan.rel_ci:g}% asked (rounds or time ran out; see --rounds, --max-time)"
+            common.err.print(f"[yellow]warning[/yellow]: {escape(what + why)}", highlight=False)
     if any(m.status != "ok" for m in ms):
         raise typer.Exit(1)
 

@@ -123,8 +123,11 @@ def register(app: typer.Typer) -> None:
             if points:
                 doc.save(out)
         fr = front(points, ev.with_error)
+        measured = [p for p in points if p.status == "ok"]
         if json:
             common.emit_json(doc.to_json())
+            if not measured:
+                raise typer.Exit(1)  # every configuration failed: the work ran and produced nothing
             return
         t = Table(title=f"Pareto front: {len(fr)} of {len(points)} measured ({sp.size} in the space) → {out}")
         for c in ("id", "ms", "95% CI", "peak RSS MiB", *(["output error"] if ev.with_error else []), "setting"):
@@ -142,3 +145,6 @@ def register(app: typer.Typer) -> None:
         failed = [p for p in points if p.status != "ok"]
         if failed:
             common.err.print(f"{len(failed)} configuration(s) failed, e.g. id {failed[0].id}: {escape(failed[0].note)}")
+        if not measured:
+            common.err.print(f"[red]no configuration was measured ({len(points)} tried, all failed)[/red]")
+            raise typer.Exit(1)

@@ -16,6 +16,8 @@ from typing import Any
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure import stats as st
+from xcelerator.measure.inputs import InputSpec
+from xcelerator.measure.inputs import resolve as resolve_inputs
 from xcelerator.measure.plan import Plan
 from xcelerator.measure.records import LayerTime, Measurement, RoundRequest, RoundResult
 from xcelerator.models.artifact import Artifact
@@ -54,14 +56,26 @@ def _effective(target: Target, plan: Plan) -> Target:
     return target
 
 
-def request_for(artifact: Artifact, target: Target, plan: Plan, index: int, layers: bool) -> RoundRequest:
+def inputs_for(artifact: Artifact, plan: Plan) -> tuple[InputSpec, ...]:
+    """The artifact's inputs as the plan feeds them (``BadInputError`` before anything runs)."""
+    return resolve_inputs(artifact, plan.shapes, plan.dims, plan.fills, plan.input, plan.npz)
+
+
+def request_for(
+    artifact: Artifact,
+    target: Target,
+    plan: Plan,
+    index: int,
+    layers: bool,
+    inputs: tuple[InputSpec, ...] | None = None,
+) -> RoundRequest:
     target = _effective(target, plan)
     return RoundRequest(
         model=artifact.path,
         format=artifact.format,
         runtime=target.runtime,
         options=tuple(sorted(target.runtime_opts.items())),
-        inputs=artifact.inputs,
+        inputs=inputs if inputs is not None else inputs_for(artifact, plan),
         plan=plan,
         layers=layers,
         index=index,
@@ -77,12 +91,13 @@ def run_round(
     index: int,
     layers: bool,
     on_start: Callable[[int], None] | None = None,
+    inputs: tuple[InputSpec, ...] | None = None,
 ) -> RoundResult:
     """One round through the target's transport (a child process here, a board, a phone, a binary)."""
     transport = _effective(target, plan).open()
     if on_start is not None:
         transport.on_start = on_start
-    req = request_for(artifact, target, plan, index, layers)
+    req = request_for(artifact, target, plan, index, layers, inputs)
     try:
         return transport.run(req)  # type: ignore[no-any-return]
     except BadInputError:
@@ -98,6 +113,7 @@ class _Accumulator:
 
     def __init__(self, artifact: Artifact, target: Target, plan: Plan) -> None:
         self.artifact, self.target, self.plan = artifact, target, plan
+        self.inputs = inputs_for(artifact, plan)
         self.rounds: list[RoundResult] = []
         self.profiled: RoundResult | None = None
         self.env: dict[str, Any] = {}
@@ -183,6 +199,7 @@ class _Accumulator:
             },
             started=self.started,
             finished=time.time(),
+            inputs=tuple({k: v for k, v in i.to_dict().items() if k != "fill"} for i in self.inputs),
         )
 
 
@@ -235,6 +252,7 @@ def measure_many(
                 len(acc.rounds),
                 layers=plan.layers and not acc.rounds,
                 on_start=on_start,
+                inputs=acc.inputs,
             )
             acc.add(rr)
             if rr.status != "ok":

@@ -20,7 +20,11 @@ class Plan:
     ``min_rounds``..``max_rounds`` rounds are run; rounds are added while the CI that covers
     the spread between rounds is still wider than ``rel_ci``. ``timeout`` bounds one round
     (seconds, load included); a round past it is killed and the measurement is ``timeout``.
-    ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file).
+    ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
+    ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →
+    size) and ``fills`` (input name → constant) set what dynamic or integer inputs get (see
+    ``measure/inputs.py``). They are part of the plan, so measurements at different inputs are
+    never mixed: the store, reports and cost models compare plans whole.
     """
 
     warmup_runs: int = 5
@@ -41,6 +45,9 @@ class Plan:
     input: str = "random"
     seed: int = 0
     npz: str | None = None
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    dims: tuple[tuple[str, int], ...] = ()
+    fills: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         checks = [
@@ -69,16 +76,24 @@ class Plan:
             if not ok:
                 raise BadInputError(f"plan: {name} must be {what}, got {getattr(self, name)!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise BadInputError(f"plan: unknown field(s) {sorted(unknown)}; valid: {sorted(known)}")
+        d = dict(d)
+        d["shapes"] = tuple((str(n), tuple(int(x) for x in s)) for n, s in d.get("shapes", ()))
+        d["dims"] = tuple((str(n), int(v)) for n, v in d.get("dims", ()))
+        d["fills"] = tuple((str(n), float(v)) for n, v in d.get("fills", ()))
         return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shapes"] = [[n, list(s)] for n, s in self.shapes]
+        d["dims"] = [[n, v] for n, v in self.dims]
+        d["fills"] = [[n, v] for n, v in self.fills]
+        return d
 
     def replace(self, **kw: Any) -> Plan:
         return replace(self, **kw)
@@ -104,6 +119,9 @@ def make_plan(
     inputs: str,
     seed: int,
     energy: bool = False,
+    shapes: list[str] | None = None,
+    dims: list[str] | None = None,
+    fills: list[str] | None = None,
 ) -> Plan:
     """A Plan from the command line's options (``--runs`` fixes the count, ``--rounds N`` or
     ``MIN..MAX``, ``--input random|zeros|FILE.npz``); bad values raise ``BadInputError``."""
@@ -138,4 +156,9 @@ def make_plan(
         if not p.exists() or p.suffix != ".npz":
             raise BadInputError(f"--input {inputs!r}: expected random, zeros or an existing .npz file")
         kw.update(input="npz", npz=str(p.resolve()))
+    from xcelerator.measure.inputs import parse_assignment, parse_shape
+
+    kw["shapes"] = tuple(sorted(parse_shape(s) for s in shapes or ()))
+    kw["dims"] = tuple(sorted((n, int(v)) for n, v in (parse_assignment(s, "--dim", True) for s in dims or ())))
+    kw["fills"] = tuple(sorted(parse_assignment(s, "--fill", False) for s in fills or ()))
     return Plan(**kw)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from xcelerator.measure import stats as st
+from xcelerator.measure.inputs import InputSpec
 from xcelerator.measure.plan import Plan
-from xcelerator.models.artifact import TensorSpec
 
 STATUSES = ("ok", "failed", "timeout", "crashed")
 
@@ -37,7 +37,7 @@ class RoundRequest:
     format: str
     runtime: str
     options: tuple[tuple[str, str], ...]  # the runtime's own options (transport options excluded)
-    inputs: tuple[TensorSpec, ...]
+    inputs: tuple[InputSpec, ...]  # resolved: concrete shapes and where each input's data comes from
     plan: Plan
     layers: bool = False  # profile layers in this round (a separate pass after the timed loop)
     index: int = 0
@@ -82,7 +82,7 @@ class RoundRequest:
             format=d["format"],
             runtime=d["runtime"],
             options=tuple((str(k), str(v)) for k, v in d.get("options", ())),
-            inputs=tuple(TensorSpec.from_dict(t) for t in d.get("inputs", ())),
+            inputs=tuple(InputSpec.from_dict(t) for t in d.get("inputs", ())),
             plan=Plan.from_dict(d["plan"]),
             layers=bool(d.get("layers", False)),
             index=int(d.get("index", 0)),
@@ -117,6 +117,7 @@ class RoundResult:
     energy: dict[str, Any] | None = None
     timed_window: tuple[float, float] | None = None
     detail: str = ""
+    inputs_sha256: str = ""
 
     @classmethod
     def failure(
@@ -187,6 +188,7 @@ class RoundResult:
             energy=raw.get("energy"),
             timed_window=window,
             detail=str(raw.get("traceback", "")),
+            inputs_sha256=str(raw.get("inputs_sha256", "")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +238,13 @@ class Measurement:
         return [s for r in self.rounds for s in r.samples_ms]
 
     @property
+    def ci_target_met(self) -> bool | None:
+        """Whether the reported CI is as narrow as the plan asked (``None`` without statistics)."""
+        if self.stats is None:
+            return None
+        return bool(self.stats.rel_ci <= self.plan.rel_ci + 1e-12)
+
+    @property
     def error_detail(self) -> str:
         """The whole error text of the first failed round (the runtime's own words)."""
         return next((r.detail for r in self.rounds if r.status != "ok" and r.detail), "")
@@ -278,6 +287,8 @@ class Measurement:
             "unattributed_share": self.unattributed_share,
             "layers_note": self.layers_note or None,
             "inputs": [dict(x) for x in self.inputs],
+            "inputs_sha256": next((r.inputs_sha256 for r in self.rounds if r.inputs_sha256), None),
+            "ci_target_met": self.ci_target_met,
             "warmup_ms": [list(r.warmup_ms) for r in self.rounds],
             "env": self.env,
             "plan": self.plan.to_dict(),

@@ -27,9 +27,11 @@ from xcelerator.targets.registry import RuntimeSpec, Target, parse_target
 ZOO_FORMATS = ("onnx", "torch", "tflite", "openvino")  # what a zoo model is exported to directly
 
 
-def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
+def artifact_for(model: str, target: Target, plan: Plan | None = None, **zoo_kw: Any) -> Artifact:
     """The model as the target runs it: a file as it is (converted when the target's runtime
-    converts its format), a zoo name exported to the first format the target takes."""
+    converts its format), a zoo name exported to the first format the target takes. With a plan,
+    its inputs are resolved first (a dynamic shape refused before anything runs) and a
+    conversion is made at those shapes."""
     from xcelerator.models.artifact import is_model_file, load_artifact
 
     formats = target.formats
@@ -42,14 +44,19 @@ def artifact_for(model: str, target: Target, **zoo_kw: Any) -> Artifact:
         from xcelerator.models.export import resolve_model
 
         art = resolve_model(model, fmt, **zoo_kw)
-    return for_target(art, target)
+    return for_target(art, target, plan)
 
 
-def for_target(art: Artifact, target: Target) -> Artifact:
-    """``art`` as ``target`` runs it: as it is, or converted by the target's runtime (cached);
-    ``BadInputError`` naming the targets that run it when neither works."""
+def for_target(art: Artifact, target: Target, plan: Plan | None = None) -> Artifact:
+    """``art`` as ``target`` runs it: as it is, or converted by the target's runtime (cached, at
+    the plan's input shapes); ``BadInputError`` naming the targets that run it when neither works."""
     spec = target.spec
     if spec is not None and art.format not in spec.formats and art.format in spec.converts:
+        if plan is not None:
+            from xcelerator.measure.core import inputs_for
+
+            resolved = inputs_for(art, plan)
+            art = replace(art, inputs=tuple(i.tensor() for i in resolved))
         return convert(art, spec)
     check_runnable(art, target)
     return art
@@ -70,7 +77,7 @@ def convert(art: Artifact, spec: RuntimeSpec) -> Artifact:
     from xcelerator.models.artifact import sha256_file
 
     inputs = [t.to_dict() for t in art.inputs]
-    key = hashlib.sha256(json.dumps([art.sha256, inputs, spec.name]).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([art.sha256, inputs, spec.name]).encode()).hexdigest()[:20]  # shapes included
     out_dir = _cache() / spec.name / key
     done = out_dir / "converted.json"
     if done.exists():
@@ -137,13 +144,61 @@ class Comparison:
         return rows
 
 
-def prepare(models: Sequence[str], targets: Sequence[str], **zoo_kw: Any) -> list[tuple[Artifact, Target]]:
-    """Resolve every model for every target and check each pair can run here (bad input raises
-    ``BadInputError`` before anything is measured)."""
+def display_names(models: Sequence[str]) -> dict[str, str]:
+    """Model arguments → names, by content: two different files with one file name get the
+    shortest path suffix that tells them apart (``a/model``, ``b/model``); the same file under
+    two names is one model (the later argument is dropped: it maps to ``""``)."""
+    from xcelerator.models.artifact import is_model_file, sha256_file
+
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    files: list[tuple[str, Path, str]] = []
+    for m in models:
+        if not is_model_file(m) or not Path(m).is_file():
+            out[m] = m
+            continue
+        p = Path(m).resolve()
+        sha = sha256_file(p)
+        if sha in seen:
+            out[m] = ""
+            continue
+        seen[sha] = m
+        files.append((m, p, sha))
+    for m, p, _ in files:
+        others = [q for m2, q, _ in files if m2 != m and q.stem == p.stem]
+        if not others:
+            out[m] = p.stem
+            continue
+        for k in range(2, len(p.parts) + 1):
+            mine = "/".join(p.with_suffix("").parts[-k:])
+            if all("/".join(q.with_suffix("").parts[-k:]) != mine for q in others):
+                out[m] = mine
+                break
+        else:
+            out[m] = str(p)
+    return out
+
+
+def prepare(
+    models: Sequence[str], targets: Sequence[str], plan: Plan | None = None, **zoo_kw: Any
+) -> list[tuple[Artifact, Target]]:
+    """Resolve every model for every target and check each pair can run here, inputs included
+    (bad input raises ``BadInputError`` before anything is measured)."""
+    from xcelerator.measure.core import inputs_for
+
     tgts = [parse_target(t) for t in targets]
-    pairs = [(artifact_for(model, t, **zoo_kw), t) for model in models for t in tgts]
+    names = display_names(models)
+    pairs = []
+    for model in models:
+        if not names[model]:
+            continue  # the same file as an earlier argument
+        for t in tgts:
+            art = artifact_for(model, t, plan, **zoo_kw)
+            pairs.append((replace(art, name=names[model]) if names[model] != art.name else art, t))
     for a, t in pairs:
         check_runnable(a, t)
+        if plan is not None:
+            inputs_for(a, plan)
     return pairs
 
 

@@ -100,6 +100,9 @@ def compute(rounds: list[list[float]], level: float = 0.95) -> Stats:
         half = float(sps.t.ppf(0.5 + level / 2, len(m) - 1) * m.std(ddof=1) / np.sqrt(len(m)))
         rounds_level = level
         lo, hi = min(lo, float(m.mean()) - half), max(hi, float(m.mean()) + half)
+        # with few rounds the t-interval can reach below zero: a median is never below the
+        # fastest run that was seen, so the bound stops there
+        lo = max(lo, float(x.min()))
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if len(x) > 1 else 0.0
     p90, p95, p99 = (float(v) for v in np.percentile(x, [90, 95, 99]))

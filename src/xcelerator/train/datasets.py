@@ -19,6 +19,7 @@ import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,14 +131,42 @@ def mnist(folder: Path) -> Dataset:
     )
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """A pickle reader that builds nothing but what the CIFAR batches hold: dicts, lists, bytes,
+    strings, numbers and numpy arrays. A crafted file that names any other class (``os.system``,
+    ``builtins.eval``...) is refused instead of run."""
+
+    ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("_codecs", "encode"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not a type CIFAR batches use")
+
+
 def _unpickle(path: Path) -> dict:
     if not path.exists():
         raise BadInputError(f"{path}: missing (CIFAR needs the standard python-pickle batch files)")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
+            doc = _CifarUnpickler(f, encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise BadInputError(f"{path}: not a CIFAR batch: {e}") from None
     except Exception as e:
         raise BadInputError(f"{path}: not a CIFAR pickle ({type(e).__name__})") from None
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{path}: not a CIFAR batch (a {type(doc).__name__}, not a dict)")
+    return doc
 
 
 def cifar(folder: Path, classes: int) -> Dataset:

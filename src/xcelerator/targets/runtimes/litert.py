@@ -51,18 +51,17 @@ class Adapter:
         if self.opts.get("xnnpack", "1") in ("0", "false", "no"):
             kw["experimental_op_resolver_type"] = self.mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         self.it = self.mod.Interpreter(**kw)
-        details = self.it.get_input_details()
-        by_name = {d["name"]: d for d in details}
-        for i, (name, arr) in enumerate(inputs.items()):
-            d = by_name.get(name, details[i])
-            if tuple(d["shape"]) != tuple(arr.shape):
-                self.it.resize_tensor_input(d["index"], list(arr.shape))
+        by_name = {d["name"]: d for d in self.it.get_input_details()}
+        unknown = [n for n in inputs if n not in by_name]
+        if unknown:  # matched by name, never by position
+            raise ValueError(f"the model has no input {unknown[0]!r}; its inputs: {sorted(by_name)}")
+        for name, arr in inputs.items():
+            if tuple(by_name[name]["shape"]) != tuple(arr.shape):
+                self.it.resize_tensor_input(by_name[name]["index"], list(arr.shape))
         self.it.allocate_tensors()
-        details = self.it.get_input_details()
-        by_name = {d["name"]: d for d in details}
-        for i, (name, arr) in enumerate(inputs.items()):
-            d = by_name.get(name, details[i])
-            self.it.set_tensor(d["index"], arr.astype(d["dtype"]))
+        by_name = {d["name"]: d for d in self.it.get_input_details()}
+        for name, arr in inputs.items():
+            self.it.set_tensor(by_name[name]["index"], arr.astype(by_name[name]["dtype"]))
 
     def run(self) -> None:
         self.it.invoke()

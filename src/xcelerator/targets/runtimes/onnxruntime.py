@@ -24,6 +24,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "precision": {"help": "precision (fp16 for TensorRT)", "choices": ["fp32", "fp16"]},
 }
 VARIANTS = ("", "provider=cuda", "provider=tensorrt")
+_CONTROL_FLOW = ("If", "Loop", "Scan")
 _EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
@@ -126,5 +127,9 @@ class Adapter:
             acc.setdefault(node, [op, 0.0])[1] += ev["dur"] / 1000.0
         # the first profiled run (a warm-up inside the session) is included in the events
         n = runs + 1
-        layers = [{"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items()]
+        # a control-flow node's time contains its subgraph's kernels, which are reported too: each
+        # kernel is counted once, under its own name, and the node's own overhead is unattributed
+        layers = [
+            {"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items() if v[0] not in _CONTROL_FLOW
+        ]
         return layers, sum(e2e) / len(e2e)

@@ -61,13 +61,21 @@ class Adapter:
 
     def load(self, path: str, inputs: dict[str, Any]) -> None:
         self.model = self.core.read_model(path)
+        # a model with dynamic dimensions is made static at the shapes it is fed, so it compiles
+        # for them (as benchmark_app -shape does); inputs are matched by name, never by position
+        ports = {p.get_any_name(): p for p in self.model.inputs}
+        unknown = [n for n in inputs if n not in ports]
+        if unknown:
+            raise ValueError(f"the model has no input {unknown[0]!r}; its inputs: {sorted(ports)}")
+        if any(p.get_partial_shape().is_dynamic for p in self.model.inputs):
+            self.model.reshape({n: self.ov.PartialShape(list(a.shape)) for n, a in inputs.items()})
         self.device = self.opts.get("device", "CPU").upper()
         self.compiled = self.core.compile_model(self.model, self.device, self._config(False))
         self.req = self.compiled.create_infer_request()
         self.feeds = inputs
         self.ports = {p.get_any_name(): p for p in self.compiled.inputs}
         for name, arr in inputs.items():
-            self.req.set_tensor(self.ports.get(name, self.compiled.inputs[0]), self.ov.Tensor(arr))
+            self.req.set_tensor(self.ports[name], self.ov.Tensor(arr))
 
     def run(self) -> None:
         self.req.infer()
@@ -85,7 +93,7 @@ class Adapter:
         compiled = self.core.compile_model(self.model, self.device, self._config(True))
         req = compiled.create_infer_request()
         for name, arr in self.feeds.items():
-            req.set_tensor(self.ports.get(name, compiled.inputs[0]).get_any_name(), self.ov.Tensor(arr))
+            req.set_tensor(self.ports[name].get_any_name(), self.ov.Tensor(arr))
         req.infer()
         acc: dict[str, list[Any]] = {}
         e2e = []
