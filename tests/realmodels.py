@@ -8,9 +8,9 @@ licenses are those of their packages, named below.
 | name | package | what it exercises |
 |---|---|---|
 | ocr_det | rapidocr-onnxruntime 1.4.4 (Apache-2.0), PP-OCRv4 text detector | named dynamic batch, height and width |
-| ocr_rec | rapidocr-onnxruntime, PP-OCRv4 recognizer | dynamic batch and width, fixed height 48 |
+| ocr_rec | rapidocr-onnxruntime, PP-OCRv4 recognizer | named dynamic batch and width, unnamed height |
 | ocr_cls | rapidocr-onnxruntime, text-direction classifier | a -1 batch, unnamed dynamic height and width |
-| silero_vad | silero-vad 6.2.3 (MIT), voice activity | several inputs and outputs, a recurrent state, a scalar int64 sample rate, an ``If`` node |
+| silero_vad | silero-vad 6.2.3 (MIT), voice activity | 3 inputs, 2 outputs, a state, a scalar int64 rate, ``If`` |
 | magika | magika 1.0.3 (Apache-2.0), file-type classifier | int32 byte values into an embedding |
 | face_det | mediapipe 0.10.14 (Apache-2.0), BlazeFace short range | a ``.tflite`` file |
 """

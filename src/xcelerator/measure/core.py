@@ -16,7 +16,7 @@ from typing import Any
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure import stats as st
-from xcelerator.measure.inputs import InputSpec
+from xcelerator.measure.inputs import InputSpec, check_names
 from xcelerator.measure.inputs import resolve as resolve_inputs
 from xcelerator.measure.plan import Plan
 from xcelerator.measure.records import LayerTime, Measurement, RoundRequest, RoundResult
@@ -233,6 +233,7 @@ def measure_many(
     their ratios stay honest while the machine's speed drifts. Layers are profiled once per
     pair, in its first round."""
     plan = plan or Plan()
+    check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
         check_runnable(a, t)
     accs = [_Accumulator(a, t, plan) for a, t in pairs]

@@ -167,18 +167,8 @@ def resolve(
                 "name each one: --shape NAME=1x3x224x224"
             )
         shape_map[names[0]] = shape_map.pop("")
-    for what, keys in (("--shape", shape_map), ("--fill", dict(fills))):
-        bad = [k for k in keys if k not in names]
-        if bad:
-            raise BadInputError(f"{what} {bad[0]}: the model has no input {bad[0]!r}; its inputs: {', '.join(names)}")
+    # names this model lacks are another model's (in a comparison); check_names refuses a name no model has
     dim_map = {k: int(v) for k, v in dims}
-    declared = {d for s in specs for d in s.shape if isinstance(d, str)}
-    bad_dims = [k for k in dim_map if k not in declared]
-    if bad_dims:
-        raise BadInputError(
-            f"--dim {bad_dims[0]}: the model has no dimension named {bad_dims[0]!r}; "
-            f"its named dimensions: {', '.join(sorted(d for d in declared if d not in ('?', ''))) or 'none'}"
-        )
     fill_map = dict(fills)
     if mode == "npz":
         return _from_npz(artifact, npz or "", shape_map, fill_map)
@@ -209,6 +199,30 @@ def resolve(
                 f"(a sample rate, a length, an index); give it with --fill {s.name}=VALUE or in an --input .npz"
             )
     return tuple(out)
+
+
+def check_names(
+    artifacts: Sequence[Artifact],
+    shapes: Sequence[tuple[str, tuple[int, ...]]] = (),
+    dims: Sequence[tuple[str, int]] = (),
+    fills: Sequence[tuple[str, float]] = (),
+) -> None:
+    """Refuse a ``--shape``/``--fill`` input name or a ``--dim`` dimension name that none of the
+    models being run has (a typo would otherwise be ignored)."""
+    inputs = sorted({s.name for a in artifacts for s in a.inputs})
+    declared = sorted(
+        {d for a in artifacts for s in a.inputs for d in s.shape if isinstance(d, str) and d not in ("?", "")}
+    )
+    for what, keys in (("--shape", [n for n, _ in shapes if n]), ("--fill", [n for n, _ in fills])):
+        bad = [k for k in keys if k not in inputs]
+        if bad:
+            raise BadInputError(f"{what} {bad[0]}: no model here has an input {bad[0]!r}; inputs: {', '.join(inputs)}")
+    bad = [k for k, _ in dims if k not in declared]
+    if bad:
+        raise BadInputError(
+            f"--dim {bad[0]}: no model here has a dimension named {bad[0]!r}; named dimensions: "
+            f"{', '.join(declared) or 'none'}"
+        )
 
 
 def _kind(dtype: str) -> str:

@@ -195,6 +195,10 @@ def prepare(
         for t in tgts:
             art = artifact_for(model, t, plan, **zoo_kw)
             pairs.append((replace(art, name=names[model]) if names[model] != art.name else art, t))
+    if plan is not None:
+        from xcelerator.measure.inputs import check_names
+
+        check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
         check_runnable(a, t)
         if plan is not None:
