@@ -166,3 +166,16 @@ def test_models_are_identified_by_content(tmp_path: Path, capsys) -> None:  # ty
     assert len({m["artifact_sha256"] for m in doc["measurements"]}) == 2
     code, _, err = run_json(capsys, "--db", db, "compare", *args, "--shape", "y=1x3x64x192", *FAST)
     assert code == 2 and "no model here has an input 'y'; inputs: x" in err
+
+
+def test_python_api_profile_at_a_shape_and_refusal(tmp_path: Path) -> None:
+    import xcelerator as xc
+
+    det = str(real("ocr_det"))
+    with pytest.raises(xc.BadInputError, match="dynamic dimensions"):
+        xc.profile(det)
+    db = tmp_path / "api.db"
+    m = xc.profile(det, "openvino?threads=1", shape={"x": (1, 3, 96, 96)}, db=str(db), min_rounds=1, max_rounds=1)
+    assert m.status == "ok" and m.stats is not None and m.stats.ci_low_ms <= m.stats.median_ms
+    assert m.inputs[0]["shape"] == [1, 3, 96, 96] and stored(db) == 1
+    assert m.to_dict()["plan"]["shapes"] == [["x", [1, 3, 96, 96]]]

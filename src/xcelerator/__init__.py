@@ -10,4 +10,20 @@ from xcelerator.errors import BadInputError, RunFailedError, XcelError
 
 __version__ = "0.1.0"
 
-__all__ = ["BadInputError", "RunFailedError", "XcelError", "__version__"]
+__all__ = ["BadInputError", "Measurement", "Plan", "RunFailedError", "XcelError", "__version__", "compare", "profile"]
+
+_LAZY = {
+    "profile": "xcelerator.api",
+    "compare": "xcelerator.api",
+    "Plan": "xcelerator.measure.plan",
+    "Measurement": "xcelerator.measure.records",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The API is imported on first use: ``import xcelerator`` does no work."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'xcelerator' has no attribute {name!r}")

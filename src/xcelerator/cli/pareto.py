@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xcelerator.cli import common
+from xcelerator.cli.measure import Dims, Fills, Shapes
 from xcelerator.errors import BadInputError
 
 SPACES = ("quantize", "runtime-options", "backend", "placement")
@@ -86,6 +87,9 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--flag", help="backend space over flags: NAME=V1,V2 (repeatable)")
         ] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0,
+        shape: Shapes = None,
+        dim: Dims = None,
+        fill: Fills = None,
         json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Estimate the Pareto front of execution time and peak memory (and output error) over
@@ -94,7 +98,11 @@ def register(app: typer.Typer) -> None:
         from xcelerator.pareto.evaluate import ConfigEvaluator
 
         sp = make_space(space, model, target, mode, max_keys, calibration, backends, flag)
-        ev = ConfigEvaluator(sp, store=common.store(), data=data)
+        from xcelerator.measure.plan import input_options
+        from xcelerator.pareto.evaluate import PARETO_PLAN
+
+        plan = PARETO_PLAN.replace(**input_options(shape, dim, fill))
+        ev = ConfigEvaluator(sp, plan=plan, store=common.store(), data=data)
         points: list = []
         doc = FrontDoc(
             mode=sp.mode,

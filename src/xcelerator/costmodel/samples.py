@@ -50,16 +50,37 @@ def conditions_of(target_uri: str, env: dict[str, Any], plan: dict[str, Any]) ->
     return c
 
 
-def from_store(store: Any, target: str) -> Samples:
-    """Every successful measurement on ``target`` (URI or alias) that has graph statistics."""
+INPUT_KEYS = ("input", "seed", "npz", "shapes", "dims", "fills")
+
+
+def _plan_key(plan: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in sorted(plan.items()) if k != "layers"}, sort_keys=True)
+
+
+def from_store(store: Any, target: str, plan: dict[str, Any] | None = None) -> Samples:
+    """Successful measurements on ``target`` (URI or alias) that have graph statistics, all under
+    one plan and input spec: ``plan`` (keys to match, e.g. ``{"shapes": [...]}``) or else the plan
+    most measurements were taken under (the corpus's). Measurements of other plans or inputs, such
+    as a user's profile at another shape, are left out and counted in the conditions."""
     uri = parse_target(target).uri
     rows = [r for r in store.samples(uri) if r.get("stats") and r["stats"].get("nodes") and r.get("median_ms")]
+    if plan:
+        rows = [r for r in rows if all(r.get("plan", {}).get(k) == v for k, v in plan.items())]
     if not rows:
         known = ", ".join(store.target_uris()) or "none"
         raise BadInputError(
-            f"no successful measurements with graph statistics on target {uri} in {store.url} "
-            f"(targets there: {known}); run 'xcel characterize' first"
+            f"no successful measurements with graph statistics on target {uri}"
+            + (f" under plan {plan}" if plan else "")
+            + f" in {store.url} (targets there: {known}); run 'xcel characterize' first"
         )
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(_plan_key(r.get("plan", {})), []).append(r)
+    key = max(groups, key=lambda k: len(groups[k]))
+    left_out = len(rows) - len(groups[key])
+    rows = groups[key]
     return Samples(
         target_uri=uri,
         names=[r["name"] for r in rows],
@@ -67,7 +88,11 @@ def from_store(store: Any, target: str) -> Samples:
         stats=[GraphStats.from_dict(r["stats"]) for r in rows],
         y_ms=np.array([float(r["median_ms"]) for r in rows]),
         layers=[list(r["layers"]) for r in rows],
-        conditions=conditions_of(uri, rows[-1].get("env", {}), rows[-1].get("plan", {})),
+        conditions={
+            **conditions_of(uri, rows[-1].get("env", {}), rows[-1].get("plan", {})),
+            **{f"plan.{k}": rows[-1].get("plan", {}).get(k) for k in INPUT_KEYS},
+            "other_plans_left_out": left_out,
+        },
     )
 
 

@@ -156,9 +156,18 @@ def make_plan(
         if not p.exists() or p.suffix != ".npz":
             raise BadInputError(f"--input {inputs!r}: expected random, zeros or an existing .npz file")
         kw.update(input="npz", npz=str(p.resolve()))
+    kw.update(input_options(shapes, dims, fills))
+    return Plan(**kw)
+
+
+def input_options(
+    shapes: list[str] | None = None, dims: list[str] | None = None, fills: list[str] | None = None
+) -> dict[str, Any]:
+    """``--shape``/``--dim``/``--fill`` texts as the Plan fields ``shapes``, ``dims``, ``fills``."""
     from xcelerator.measure.inputs import parse_assignment, parse_shape
 
-    kw["shapes"] = tuple(sorted(parse_shape(s) for s in shapes or ()))
-    kw["dims"] = tuple(sorted((n, int(v)) for n, v in (parse_assignment(s, "--dim", True) for s in dims or ())))
-    kw["fills"] = tuple(sorted(parse_assignment(s, "--fill", False) for s in fills or ()))
-    return Plan(**kw)
+    return {
+        "shapes": tuple(sorted(parse_shape(s) for s in shapes or ())),
+        "dims": tuple(sorted((n, int(v)) for n, v in (parse_assignment(s, "--dim", True) for s in dims or ()))),
+        "fills": tuple(sorted(parse_assignment(s, "--fill", False) for s in fills or ())),
+    }

@@ -93,18 +93,13 @@ class ConfigEvaluator:
                 feeds = [{ins[0].name: x[i : i + 1]} for i in range(len(x))]
                 labels = d["y"] if "y" in d.files else None
             else:
-                rng = np.random.default_rng(0)
-                feeds = []
-                for _ in range(8):
-                    f = {}
-                    for i in ins:
-                        shape = [s if isinstance(s, int) and s > 0 else 1 for s in i.shape]
-                        if "int" in i.type:  # token ids, masks: small non-negative integers
-                            dtype = np.int64 if "int64" in i.type else np.int32
-                            f[i.name] = rng.integers(0, 2 if "mask" in i.name else 100, shape).astype(dtype)
-                        else:
-                            f[i.name] = rng.standard_normal(shape).astype(np.float32)
-                    feeds.append(f)
+                # the same inputs the measurements are fed (the plan's shapes, ids below the
+                # graph's table size, --fill constants), eight seeds of them
+                from xcelerator.measure.core import inputs_for
+                from xcelerator.measure.runner import make_inputs
+
+                specs = [i.to_dict() for i in inputs_for(art, self.plan)]
+                feeds = [make_inputs(specs, seed, self.plan.npz) for seed in range(8)]
             ref = np.concatenate([sess.run(None, f)[0] for f in feeds])
             self._ref = (feeds, [ref], labels)
         return self._ref

@@ -279,7 +279,8 @@ class Store:
     def samples(self, target_uri: str) -> list[dict[str, Any]]:
         """Successful measurements on one target (by URI) with what a cost model learns from:
         the artifact's name, sha256 and graph statistics (nodes included), the median, the layer
-        times and the plan and environment. The latest measurement of each artifact wins."""
+        times and the plan and environment. The latest measurement of each artifact under each
+        plan wins (measurements at other inputs or plans are other samples, never mixed)."""
         with self.session() as s:
             q = (
                 select(MeasurementRow, ArtifactRow)
@@ -288,9 +289,9 @@ class Store:
                 .where(TargetRow.uri == target_uri, MeasurementRow.status == "ok")
                 .order_by(MeasurementRow.id)
             )
-            out: dict[str, dict[str, Any]] = {}
+            out: dict[tuple[str, str], dict[str, Any]] = {}
             for m, a in s.execute(q):
-                out[a.sha256] = {
+                out[(a.sha256, json.dumps(m.doc.get("plan", {}), sort_keys=True))] = {
                     "name": a.name,
                     "sha256": a.sha256,
                     "stats": a.stats,
