@@ -219,3 +219,33 @@ def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path
     evaluated = [t for t in doc["search"]["trials"] if t["state"] == "COMPLETE" and "repeat_of" not in t["user_attrs"]]
     # the zoo measurements, one per evaluated search trial, and the final baseline/best pair
     assert n >= len(doc["measurements"]) + len(evaluated) + (2 if doc["best"] else 0)
+
+
+def test_ab_verdicts_and_the_regression_gate(tmp_path: Path) -> None:
+    """A truly slower candidate fails the gate (exit 1); the same network in another file passes."""
+    import onnx
+
+    from tests.conftest import make_conv_model
+
+    ref = make_conv_model(tmp_path / "ref.onnx", cout=8, hw=16)
+    twin = tmp_path / "twin.onnx"  # the same network, other bytes: another artifact, the same work
+    m = onnx.load(str(ref))
+    m.doc_string = "a copy"
+    onnx.save(m, str(twin))
+    slow = make_conv_model(tmp_path / "slow.onnx", cout=64, hw=48)
+    common = ["-t", "onnxruntime?threads=1", "--rounds", "4", "--min-time", "0.05", "--max-time", "0.2", "--json"]
+    r = xcel("compare", str(ref), str(slow), "--fail-if-slower", "5%", *common, cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    (s,) = doc["speedups"]
+    assert s["model"] == "slow" and s["reference"] == "ref" and s["verdict"] == "slower" and s["pairs"] == 4
+    assert s["ci_low"] <= s["speedup"] <= s["ci_high"] < 1 / 1.05
+    assert [f["model"] for f in doc["gate"]["failed"]] == ["slow"] and "regression" in r.stderr
+    r = xcel("compare", str(ref), str(twin), "--fail-if-slower", "5%", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    (s,) = doc["speedups"]
+    assert s["model"] == "twin" and doc["gate"]["failed"] == [] and s["ci_high"] >= 1 / 1.05
+    assert len({m["artifact_sha256"] for m in doc["measurements"]}) == 2
+    bad = xcel("compare", str(ref), "--fail-if-slower", "5%", "-t", "onnxruntime", cwd=tmp_path)
+    assert bad.returncode == 2 and "give the reference model first" in bad.stderr

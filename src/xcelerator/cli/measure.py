@@ -12,7 +12,7 @@ from rich.table import Table
 from xcelerator.cli import common
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import Measurement
-from xcelerator.measure.plan import Plan, make_plan
+from xcelerator.measure.plan import Plan, make_plan, parse_rel_ci
 
 
 def _fmt(v: float | None, unit: str = "", digits: int = 3) -> str:
@@ -172,18 +172,30 @@ def register(app: typer.Typer) -> None:
         width: Width = None,
         resolution: Res = None,
         seq_len: Seq = None,
+        fail_if_slower: Annotated[
+            str | None,
+            typer.Option(
+                "--fail-if-slower",
+                help="exit 1 when a model is slower than the first by more than this (5%) with 95% confidence",
+            ),
+        ] = None,
     ) -> None:
-        """Models × targets, interleaved round by round, with speed-up against the first target."""
+        """Models × targets, interleaved round by round (A B B A): each model against the first and
+        each target against the first, a speed-up with its 95% CI and a verdict from paired rounds."""
         plan = make_plan(
             runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy,
             shape, dim, fill,
         )  # fmt: skip
+        gate = parse_rel_ci(fail_if_slower) if fail_if_slower is not None else None
+        if gate is not None and len(models) < 2:
+            raise BadInputError("--fail-if-slower compares models: give the reference model first, then the candidate")
         _run(
             models,
             target or ["onnxruntime"],
             plan,
             json,
             True,
+            gate=gate,
             width=width,
             resolution=resolution,
             seq_len=seq_len,
@@ -263,7 +275,15 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, comparing: bool, **zoo_kw: Any) -> None:
+def _run(
+    models: list[str],
+    targets: list[str],
+    plan: Plan,
+    as_json: bool,
+    comparing: bool,
+    gate: float | None = None,
+    **zoo_kw: Any,
+) -> None:
     from xcelerator.measure import session
 
     st = common.store()
@@ -273,16 +293,24 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
     with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
         comp = session.execute(pairs, plan, store=st, progress=advance)
     ms = list(comp.measurements)
+    sps = comp.speedups() if comparing else []
+    regressions = [s for s in sps if gate is not None and s.against == "model" and s.slower_than(gate)]
     if as_json:
         doc: dict[str, Any] = {"measurements": [m.to_json() for m in ms]}
         if comparing:
             doc["table"] = comp.table()
             doc["reference_target"] = comp.targets[0]
+            doc["reference_model"] = comp.models[0]
+            doc["speedups"] = [s.to_dict() for s in sps]
+            if gate is not None:
+                doc["gate"] = {"fail_if_slower": gate, "failed": [s.to_dict() for s in regressions]}
         common.emit_json(doc)
     else:
         common.out.print(measurement_table(ms))
         if comparing:
             common.out.print(comparison_table(comp))
+            if sps:
+                common.out.print(speedup_table(sps))
         for m in ms:
             for t in layer_tables(m):
                 common.out.print(t)
@@ -300,8 +328,35 @@ def _run(models: list[str], targets: list[str], plan: Plan, as_json: bool, compa
             what = f"{m.model} on {m.target}: the CI is ±{100 * m.stats.rel_ci:.1f}%, wider than the "
             why = f"--rel-ci {100 * plan.rel_ci:g}% asked (rounds or time ran out; see --rounds, --max-time)"
             common.err.print(f"[yellow]warning[/yellow]: {escape(what + why)}", highlight=False)
-    if any(m.status != "ok" for m in ms):
+    for s in regressions:
+        common.err.print(
+            f"[red]regression[/red]: {escape(s.model)} is slower than {escape(s.reference)} on {escape(s.target)} "
+            f"by more than {100 * (gate or 0):g}% (speed-up {s.speedup:.3f}, 95% CI {s.ci_low:.3f}–{s.ci_high:.3f})",
+            highlight=False,
+        )
+    if any(m.status != "ok" for m in ms) or regressions:
         raise typer.Exit(1)
+
+
+def speedup_table(sps: list[Any]) -> Table:
+    t = Table(title="speed-ups from paired rounds (> 1: faster than the reference)")
+    for c in ("model", "reference", "target", "speed-up", "95% CI", "verdict", "pairs"):
+        t.add_column(c, justify="right" if c in ("speed-up", "95% CI", "pairs") else "left")
+    for s in sps:
+        ci = f"{s.ci_low:.3f}–{s.ci_high:.3f}" if s.ci_low is not None else "-"
+        verdict = s.verdict
+        if s.verdict == "no detectable difference" and s.detectable_pct is not None:
+            verdict += f" (±{s.detectable_pct:.1f}% detectable)"
+        t.add_row(
+            escape(s.model),
+            escape(s.reference),
+            escape(s.target),
+            f"{s.speedup:.3f}" if s.speedup is not None else "-",
+            ci,
+            verdict,
+            str(s.pairs),
+        )
+    return t
 
 
 def comparison_table(comp: Any) -> Table:

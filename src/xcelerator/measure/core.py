@@ -228,10 +228,12 @@ def measure_many(
     plan: Plan | None = None,
     on_start: Callable[[int], None] | None = None,
     progress: ProgressFn | None = None,
+    paired: bool = False,
 ) -> list[Measurement]:
     """Measure several (artifact, target) pairs, interleaved round by round (A B B A ...), so
     their ratios stay honest while the machine's speed drifts. Layers are profiled once per
-    pair, in its first round."""
+    pair, in its first round. ``paired``: every pair runs as many rounds as the slowest to
+    settle, so round *i* of each was taken side by side (A/B verdicts pair them)."""
     plan = plan or Plan()
     check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
@@ -242,7 +244,7 @@ def measure_many(
         order = list(range(len(accs))) if r % 2 == 0 else list(reversed(range(len(accs))))
         for i in order:
             acc = accs[i]
-            if acc.done():
+            if acc.done() and not (paired and not acc.failed and len(acc.rounds) < plan.max_rounds):
                 continue
             if progress:
                 progress(f"{acc.artifact.name} on {acc.target.label}, round {len(acc.rounds) + 1}")

@@ -125,6 +125,13 @@ class Comparison:
             return None
         return ref.stats.median_ms / m.stats.median_ms
 
+    def speedups(self) -> list[Any]:
+        """A/B verdicts from paired rounds: each model against the first, each target against the
+        first (``measure/ab.py``)."""
+        from xcelerator.measure.ab import speedups
+
+        return speedups(list(self.measurements), list(self.models), list(self.targets))
+
     def table(self) -> list[dict[str, Any]]:
         rows = []
         for model in self.models:
@@ -214,7 +221,8 @@ def execute(
     on_start: Callable[[int], None] | None = None,
 ) -> Comparison:
     """Measure the pairs interleaved, store each result, return them as a comparison."""
-    ms = measure_many(pairs, plan, on_start=on_start, progress=progress)
+    several = len({a.name for a, _ in pairs}) > 1 or len({t.label for _, t in pairs}) > 1
+    ms = measure_many(pairs, plan, on_start=on_start, progress=progress, paired=several)
     if store is not None:
         for (a, t), m in zip(pairs, ms, strict=True):
             store.add(m, a, t)
