@@ -82,7 +82,7 @@ Threads = Annotated[int | None, typer.Option("--threads", help="runtime threads 
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds one round may take before it is killed")]
 Layers = Annotated[bool, typer.Option("--layers", help="per-node times from the runtime's own profiler")]
 Rounds = Annotated[
-    str | None, typer.Option("--rounds", help="child processes per measurement: N or MIN..MAX (default 3..6)")
+    str | None, typer.Option("--rounds", help="child processes per measurement: N or MIN..MAX (default 6..12)")
 ]
 Inputs = Annotated[str, typer.Option("--input", help="random (seeded), zeros, or a .npz file")]
 Shapes = Annotated[
@@ -324,6 +324,14 @@ def _run(
                 if common.state.debug and m.error_detail:
                     common.err.print(escape(m.error_detail), highlight=False)
     for m in ms:
+        level = m.stats.rounds_ci_level if m.stats else None
+        if m.stats is not None and (level is None or level < 0.95):
+            cover = "does not cover" if level is None else f"covers {100 * level:.0f}% of"
+            common.err.print(
+                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)}: with {m.stats.rounds} round(s) "
+                f"the CI {cover} the spread between processes; 6 rounds give 95% (--rounds 6)",
+                highlight=False,
+            )
         if m.ci_target_met is False and m.stats is not None:
             what = f"{m.model} on {m.target}: the CI is ±{100 * m.stats.rel_ci:.1f}%, wider than the "
             why = f"--rel-ci {100 * plan.rel_ci:g}% asked (rounds or time ran out; see --rounds, --max-time)"

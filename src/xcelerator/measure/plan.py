@@ -15,10 +15,16 @@ class Plan:
 
     Each *round* is one child process: load (``init_ms``), one first run (``first_run_ms``),
     ``warmup_runs`` warm-up runs lasting at least ``warmup_seconds``, then timed runs until the
-    95% CI of the median is within ``rel_ci`` of it (relative half-width), with at least
-    ``min_runs`` runs and ``min_seconds``, at most ``max_runs`` runs and ``max_seconds``.
-    ``min_rounds``..``max_rounds`` rounds are run; rounds are added while the CI that covers
-    the spread between rounds is still wider than ``rel_ci``. ``timeout`` bounds one round
+    exact 95% order-statistic CI of the round's median is within ``rel_ci`` of it (relative
+    half-width), with at least ``min_runs`` runs and ``min_seconds``, at most ``max_runs`` runs
+    and ``max_seconds``. Rounds are short and many, because the spread between processes (memory
+    layout, arena placement, core, scheduling) is what a single long round cannot see:
+    ``min_rounds`` (6: the fewest for which a distribution-free 95% interval over round medians
+    exists) to ``max_rounds`` rounds, added while that interval (``stats.rounds_interval``,
+    hulled with the within-round one: the CI that is reported) is wider than ``rel_ci``. Fewer
+    rounds are allowed; the JSON's ``rounds_ci_level`` then gives the lower coverage they have.
+    Coverage of this protocol on this machine is measured by ``benchmarks/coverage.py``
+    (BENCHMARKS.md, ``coverage``; docs/measurement.md). ``timeout`` bounds one round
     (seconds, load included); a round past it is killed and the measurement is ``timeout``.
     ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
     ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →
@@ -31,11 +37,11 @@ class Plan:
     warmup_seconds: float = 0.0
     min_runs: int = 10
     max_runs: int = 100_000
-    min_seconds: float = 0.5
-    max_seconds: float = 10.0
+    min_seconds: float = 0.25
+    max_seconds: float = 5.0
     rel_ci: float = 0.01
-    min_rounds: int = 3
-    max_rounds: int = 6
+    min_rounds: int = 6
+    max_rounds: int = 12
     timeout: float = 300.0
     threads: int | None = None
     layers: bool = False
@@ -140,7 +146,7 @@ def make_plan(
         kw["min_seconds"] = min_time
     if max_time is not None:
         kw["max_seconds"] = max_time
-    if kw.get("min_seconds", 0.5) > kw.get("max_seconds", 10.0):
+    if kw.get("min_seconds", Plan.min_seconds) > kw.get("max_seconds", Plan.max_seconds):
         kw["max_seconds"] = kw["min_seconds"]
     if rounds is not None:
         lo, _, hi = rounds.partition("..")

@@ -253,17 +253,42 @@ def load_adapter(req: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------------------- timing
-def median_ci(samples: list[float], z: float = 1.96) -> tuple[float, float, float]:
-    """Median and its distribution-free CI from order statistics (normal approximation)."""
+def _binom_cdf_half(k: int, n: int) -> float:
+    """P(Binom(n, 1/2) <= k), exact, in log space (no scipy on a board)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    lo = max(0, int(k - 40 * math.sqrt(n)) - 1)  # terms further down are below 1e-300
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(lo, k + 1)
+    ]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def order_index(n: int, level: float = 0.95) -> int:
+    """The 1-based j of the exact distribution-free CI ``[x_(j), x_(n-j+1)]`` of the median: the
+    smallest j with P(Binom(n, 1/2) <= j) >= (1 - level) / 2 (as scipy's binom.ppf), at least 1.
+    The same interval as ``measure.stats.order_stat_ci``, so a round stops on what is reported."""
+    alpha2 = (1 - level) / 2
+    j = max(0, int(n / 2 - 1.96 * math.sqrt(n) / 2) - 2)
+    while _binom_cdf_half(j, n) < alpha2:
+        j += 1
+    while j > 0 and _binom_cdf_half(j - 1, n) >= alpha2:
+        j -= 1
+    return max(j, 1)
+
+
+def median_ci(samples: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Median and its exact distribution-free CI from order statistics."""
     x = sorted(samples)
     n = len(x)
     med = x[n // 2] if n % 2 else 0.5 * (x[n // 2 - 1] + x[n // 2])
     if n < 6:
         return med, x[0], x[-1]
-    half = z * math.sqrt(n) / 2
-    lo = max(0, math.floor(n / 2 - half) - 1)
-    hi = min(n - 1, math.ceil(n / 2 + half))
-    return med, x[lo], x[hi]
+    j = order_index(n, level)
+    return med, x[j - 1], x[n - j]
 
 
 def time_loop(run: Any, plan: dict[str, Any]) -> tuple[list[float], str]:
