@@ -322,14 +322,14 @@ def render(res: dict[str, Any]) -> str:
 
 
 def write_section(path: Path, name: str, body: str) -> None:
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures written by the scripts in `benchmarks/`.\n"
-    block = f"{begin}\n{body}{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    """The body's first line is its ``## Title``; ``_record`` adds the date, machine, commit and
+    the exact command under it (every script writes its section through here)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _record import write_section as write
+
+    first, _, rest = body.lstrip().partition("\n")
+    title = first[3:] if first.startswith("## ") else name
+    write(path, name, title, rest if first.startswith("## ") else body)
 
 
 def machine() -> str:

@@ -179,3 +179,13 @@ def test_python_api_profile_at_a_shape_and_refusal(tmp_path: Path) -> None:
     assert m.status == "ok" and m.stats is not None and m.stats.ci_low_ms <= m.stats.median_ms
     assert m.inputs[0]["shape"] == [1, 3, 96, 96] and stored(db) == 1
     assert m.to_dict()["plan"]["shapes"] == [["x", [1, 3, 96, 96]]]
+
+
+def test_cost_model_features_at_the_given_shape() -> None:
+    from xcelerator.models.artifact import at_shapes, load_artifact
+
+    det = load_artifact(real("ocr_det"))
+    small, large = at_shapes(det, {"x": (1, 3, 320, 320)}), at_shapes(det, {"x": (1, 3, 640, 640)})
+    assert small.stats is not None and large.stats is not None and small.stats.macs > 0
+    assert large.stats.macs == pytest.approx(4 * small.stats.macs, rel=0.05)
+    assert large.inputs[0].shape == (1, 3, 640, 640)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from xcelerator.cli import common
-from xcelerator.cli.measure import Json, Rounds
+from xcelerator.cli.measure import Dims, Json, Rounds, Shapes
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import parse_rel_ci
 
@@ -260,9 +260,12 @@ def predict(
         str | None, typer.Option("--target", "-t", help="refuse if the predictor was fitted for another target")
     ] = None,
     layers: Annotated[int, typer.Option("--layers", help="show the N slowest kernels (layer predictor)")] = 0,
+    shape: Shapes = None,
+    dim: Dims = None,
     json: Json = False,
 ) -> None:
-    """Predict a model's latency, with an 80% interval and warnings."""
+    """Predict a model's latency at its input shape (``--shape``/``--dim`` for dynamic ones), with
+    an 80% interval and warnings."""
     from xcelerator.costmodel import predictors as P
     from xcelerator.models.artifact import is_model_file, load_artifact
 
@@ -280,6 +283,17 @@ def predict(
         from xcelerator.models.export import resolve_model
 
         art = resolve_model(model, "onnx")
+    from xcelerator.measure.inputs import resolve_shape
+    from xcelerator.measure.plan import input_options
+    from xcelerator.models.artifact import at_shapes
+
+    given = input_options(shape, dim)
+    named = dict(given["shapes"])
+    if "" in named and len(art.inputs) == 1:
+        named[art.inputs[0].name] = named.pop("")
+    dims = dict(given["dims"])
+    resolved = {t.name: resolve_shape(t, named.get(t.name), dims) for t in art.inputs}
+    art = at_shapes(art, resolved)  # features at the shape that would run (dynamic ones given or refused)
     if art.stats is None or not art.stats.nodes:
         raise BadInputError(f"{model}: no ONNX graph to compute features from (export it to ONNX)")
     p = est.explain(art.stats)
@@ -293,6 +307,7 @@ def predict(
         "target": est.conditions.get("target"),
         **p.to_dict(),
         "kernels": [{"name": n, "op_type": o, "ms": ms} for n, o, ms in top],
+        "inputs": [{"name": k, "shape": list(v)} for k, v in resolved.items()],
     }
     if json:
         common.emit_json(doc)

@@ -238,3 +238,24 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
         name=name or p.stem,
         spec=spec,
     )
+
+
+def at_shapes(artifact: Artifact, shapes: dict[str, tuple[int, ...]]) -> Artifact:
+    """The artifact with its inputs fixed at ``shapes`` and its graph statistics (MACs, bytes,
+    per-node shapes: what cost-model features are made of) recomputed at them. ONNX only; other
+    formats keep their statistics."""
+    if artifact.format != "onnx" or not shapes:
+        return artifact
+    import dataclasses
+
+    import onnx
+
+    model = onnx.load(artifact.path, load_external_data=False)
+    for vi in model.graph.input:
+        if vi.name in shapes:
+            dims = vi.type.tensor_type.shape.dim
+            for d, v in zip(dims, shapes[vi.name], strict=False):
+                d.ClearField("dim_param")
+                d.dim_value = int(v)
+    inputs = tuple(TensorSpec(t.name, tuple(shapes.get(t.name, t.shape)), t.dtype) for t in artifact.inputs)
+    return dataclasses.replace(artifact, inputs=inputs, stats=graph_stats(model))

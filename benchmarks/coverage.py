@@ -1,0 +1,240 @@
+"""Numbers you can bet on: CI coverage of repeated profiles, A/B verdicts, cost; writes the
+``coverage`` section of BENCHMARKS.md.
+
+    python benchmarks/coverage.py [--repeats 20] [--ab-repeats 10] [--out BENCHMARKS.md]
+
+1. Coverage: ``--repeats`` default ``xcel profile`` runs (each a separate command, a fresh set
+   of processes) of three zoo models (about 1, 10 and 30+ ms at 1 thread on ONNX Runtime),
+   interleaved across the models. For each run: does its 95% CI contain the median of the other
+   runs' medians? (goal: at least 90% of runs), and its half-width relative to its median
+   (goal: mean at most 2%).
+2. A/B: pairs of the same network at slightly larger inputs (true differences of about 0, 3, 10
+   and 20% in MACs; the 0% pair is the same network in two files), each ``xcel compare``d with
+   default settings ``--ab-repeats`` times: the share of right verdicts (``slower`` for a real
+   difference, ``no detectable difference`` for none) and the wall time per verdict. The true
+   difference is the median of all repeats' speed-ups.
+3. Cost: wall time of one default ``profile`` of the 10 ms model against a fixed 1000-run loop
+   of the runtime in one process, and against OpenVINO's ``benchmark_app`` default run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
+
+from _record import write_section  # noqa: E402
+
+from xcelerator.models.export import materialize  # noqa: E402
+from xcelerator.models.zoo import parse_name  # noqa: E402
+
+MODELS = ["mobilenet_v2_0.35_96", "mobilenet_v2_1.0_224", "resnet18_224"]
+TARGET = "onnxruntime?threads=1"
+AB = {"0%": 160, "3%": 162, "10%": 168, "20%": 176}  # resolutions against 160 (MACs ~ r^2)
+
+
+def xcel(*args: str, db: Path, timeout: float = 1800) -> tuple[int, dict[str, Any], float]:
+    t = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, "-m", "xcelerator.cli.main", "--db", str(db), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    wall = time.perf_counter() - t
+    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr[-500:]}), wall
+
+
+def coverage(repeats: int, work: Path) -> dict[str, Any]:
+    paths = {m: materialize(parse_name(m), "onnx").path for m in MODELS}
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
+    for i in range(repeats):
+        order = MODELS if i % 2 == 0 else list(reversed(MODELS))
+        for m in order:
+            code, doc, wall = xcel("profile", paths[m], "-t", TARGET, db=work / "cov.db")
+            meas = doc.get("measurements", [{}])[0]
+            s = meas.get("stats") or {}
+            runs[m].append(
+                {
+                    "code": code,
+                    "median": s.get("median_ms"),
+                    "lo": s.get("ci_low_ms"),
+                    "hi": s.get("ci_high_ms"),
+                    "rounds": s.get("rounds"),
+                    "wall": wall,
+                }
+            )
+    out = {}
+    for m, rs in runs.items():
+        ok = [r for r in rs if r["median"] is not None]
+        hits, halves = [], []
+        for i, r in enumerate(ok):
+            others = statistics.median([o["median"] for j, o in enumerate(ok) if j != i])
+            hits.append(r["lo"] <= others <= r["hi"])
+            halves.append((r["hi"] - r["lo"]) / 2 / r["median"])
+        meds = [r["median"] for r in ok]
+        out[m] = {
+            "runs": len(rs),
+            "ok": len(ok),
+            "coverage": sum(hits) / len(hits) if hits else None,
+            "mean_half_width": statistics.mean(halves) if halves else None,
+            "median_ms": statistics.median(meds) if meds else None,
+            "spread": (max(meds) - min(meds)) / statistics.median(meds) if meds else None,
+            "rounds": statistics.median([r["rounds"] for r in ok]) if ok else None,
+            "wall_s": statistics.median([r["wall"] for r in rs]),
+        }
+    return out
+
+
+def ab(repeats: int, work: Path) -> dict[str, Any]:
+    import onnx
+
+    files = {}
+    for label, res in AB.items():
+        src = materialize(parse_name(f"mobilenet_v2_1.0_{res}"), "onnx").path
+        dst = work / f"mnv2_{label.rstrip('%')}.onnx"
+        if label == "0%":  # the same network, other bytes: another artifact, the same work
+            m = onnx.load(src)
+            m.doc_string = "the same network, another file"
+            onnx.save(m, str(dst))
+        else:
+            shutil.copy(src, dst)
+        files[label] = dst
+    ref = materialize(parse_name("mobilenet_v2_1.0_160"), "onnx").path
+    out = {}
+    for label, f in files.items():
+        rows = []
+        for _ in range(repeats):
+            code, doc, wall = xcel("compare", ref, str(f), "-t", TARGET, db=work / "ab.db")
+            sp = (doc.get("speedups") or [{}])[0]
+            rows.append({"verdict": sp.get("verdict"), "speedup": sp.get("speedup"), "wall": wall, "code": code})
+        right = "no detectable difference" if label == "0%" else "slower"
+        sps = [r["speedup"] for r in rows if r["speedup"]]
+        out[label] = {
+            "right": sum(r["verdict"] == right for r in rows) / len(rows),
+            "verdicts": {v: sum(r["verdict"] == v for r in rows) for v in {r["verdict"] for r in rows}},
+            "true_slowdown_pct": 100 * (1 / statistics.median(sps) - 1) if sps else None,
+            "wall_s": statistics.median(r["wall"] for r in rows),
+            "right_verdict": right,
+        }
+    return out
+
+
+def cost(work: Path) -> dict[str, Any]:
+    path = materialize(parse_name(MODELS[1]), "onnx").path
+    _, doc, wall = xcel("profile", path, "-t", TARGET, db=work / "cost.db")
+    loop = textwrap_loop()
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", loop, path], check=True, capture_output=True, timeout=900)
+    loop_wall = time.perf_counter() - t
+    bench = Path(sys.executable).parent / "benchmark_app"
+    app_wall = None
+    if bench.exists():
+        t = time.perf_counter()
+        p = subprocess.run(
+            [str(bench), "-m", path, "-d", "CPU", "-hint", "latency", "-nthreads", "1"],
+            capture_output=True,
+            timeout=900,
+        )
+        app_wall = time.perf_counter() - t if p.returncode == 0 else None
+    s = doc["measurements"][0]["stats"]
+    return {
+        "profile_wall_s": wall,
+        "rounds": s["rounds"],
+        "n": s["n"],
+        "loop1000_wall_s": loop_wall,
+        "app_wall_s": app_wall,
+    }
+
+
+def textwrap_loop() -> str:
+    return (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        "so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1\n"
+        "s = ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n"
+        "i = s.get_inputs()[0]; x = np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)\n"
+        "for _ in range(1000): s.run(None, {i.name: x})\n"
+    )
+
+
+def render(res: dict[str, Any]) -> str:
+    L = [
+        f"Coverage of the default `xcel profile` ({res['repeats']} runs per model, interleaved across "
+        f"models, target `{TARGET}`): a run's 95% CI should contain the median of the other runs' medians.\n",
+        "| model | median ms | runs ok | coverage (goal ≥ 90%) | mean CI half-width (goal ≤ 2%) | spread of medians "
+        "(max-min)/median | rounds per run | wall s per run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m, r in res["coverage"].items():
+        if r["coverage"] is None:
+            L.append(f"| {m} | - | {r['ok']}/{r['runs']} | - | - | - | - | - |")
+            continue
+        L.append(
+            f"| {m} | {r['median_ms']:.3g} | {r['ok']}/{r['runs']} | {100 * r['coverage']:.0f}% | "
+            f"{100 * r['mean_half_width']:.1f}% | {100 * r['spread']:.1f}% | {r['rounds']:g} | {r['wall_s']:.1f} |"
+        )
+    cov = [r["coverage"] for r in res["coverage"].values() if r["coverage"] is not None]
+    hw = [r["mean_half_width"] for r in res["coverage"].values() if r["mean_half_width"] is not None]
+    if cov:
+        L.append(
+            f"\nOver all models: coverage {100 * statistics.mean(cov):.0f}% "
+            f"({'meets' if min(cov) >= 0.9 else 'misses'} the 90% goal for "
+            f"{'every model' if min(cov) >= 0.9 else 'at least one model'}), mean half-width "
+            f"{100 * statistics.mean(hw):.1f}% ({'meets' if max(hw) <= 0.02 else 'misses'} the 2% goal"
+            f"{'' if max(hw) <= 0.02 else ' for at least one model'}).\n"
+        )
+    L += [
+        f"A/B verdicts: `xcel compare` of mobilenet_v2_1.0 at 160 px against the same network at a larger "
+        f"input, defaults, {res['ab_repeats']} repeats each.\n",
+        "| MACs difference | true slowdown (median of repeats) | right verdict | right | verdicts | wall s/verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in res["ab"].items():
+        ts = f"{r['true_slowdown_pct']:.1f}%" if r["true_slowdown_pct"] is not None else "-"
+        vs = ", ".join(f"{k}: {v}" for k, v in sorted(r["verdicts"].items(), key=lambda kv: str(kv[0])))
+        L.append(f"| {label} | {ts} | {r['right_verdict']} | {100 * r['right']:.0f}% | {vs} | {r['wall_s']:.1f} |")
+    c = res["cost"]
+    app = f"{c['app_wall_s']:.1f} s" if c["app_wall_s"] is not None else "not run"
+    L.append(
+        f"\nCost ({MODELS[1]}): a default `profile` took {c['profile_wall_s']:.1f} s ({c['rounds']} rounds, "
+        f"{c['n']} timed runs); a fixed 1000-run loop in one process {c['loop1000_wall_s']:.1f} s; "
+        f"`benchmark_app` (OpenVINO, latency hint, 1 thread, its default duration) {app}."
+    )
+    return "\n".join(L) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--ab-repeats", type=int, default=10)
+    ap.add_argument("--skip-ab", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    res: dict[str, Any] = {"repeats": args.repeats, "ab_repeats": args.ab_repeats}
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        res["coverage"] = coverage(args.repeats, work)
+        res["ab"] = {} if args.skip_ab else ab(args.ab_repeats, work)
+        res["cost"] = cost(work)
+    (ROOT / ".xcel").mkdir(exist_ok=True)
+    (ROOT / ".xcel" / "bench-coverage.json").write_text(json.dumps(res, indent=1))
+    body = render(res)
+    write_section(Path(args.out), "coverage", "Numbers you can bet on: CI coverage, A/B verdicts, cost", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
