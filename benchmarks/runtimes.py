@@ -239,7 +239,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer pairs and rounds")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
-    pairs, n, rounds = (2, 100, "2") if args.quick else (6, 300, "3")
+    pairs, n, rounds = (2, 100, "2") if args.quick else (4, 200, "3")
     usable = [name for name, spec in runtimes().items() if spec.probe()[0]]
     res: dict[str, Any] = {"pairs": pairs, "n": n, "rounds": rounds}
     res["compare"] = compare_all(MODELS, [f"{r}?threads=1" for r in usable], rounds)

@@ -87,3 +87,22 @@ def test_image_folders(tmp_path: Path) -> None:
         load_dataset(f"folder:{tmp_path}")
     with pytest.raises(BadInputError, match="expected one folder per class"):
         load_dataset(f"folder:{tmp_path / 'cat'}")
+
+
+def test_a_crafted_cifar_pickle_is_refused_not_run(tmp_path: Path) -> None:
+    """CIFAR batches are pickles: one that names any class beyond what the format uses is data
+    that would run code, and is refused (BadInputError: exit 2) without running it."""
+    import os
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    for name in ("data_batch_1", "data_batch_2", "test_batch"):
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump({b"data": Evil(), b"labels": [0]}, f)
+    with pytest.raises(BadInputError, match=r"refusing to load posix\.system") as e:
+        load_dataset(f"cifar10:{tmp_path}")
+    assert e.value.exit_code == 2 and not marker.exists()

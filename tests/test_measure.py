@@ -103,13 +103,34 @@ def test_a_hanging_child_is_killed_at_the_timeout(tiny_onnx: Path) -> None:
     assert time.time() - t0 < 20
 
 
-def test_a_runtime_error_is_a_failed_measurement(tiny_onnx: Path, tmp_path: Path) -> None:
+def test_a_runtime_error_is_a_failed_measurement(tmp_path: Path) -> None:
+    """A model that loads but fails when it runs (a Reshape to a size its input does not have)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([7], np.int64), "shape")
+    g = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")],
+        "broken",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7])],
+        [shape],
+    )
+    path = tmp_path / "broken.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    plan = Plan(min_rounds=1, max_rounds=1, min_seconds=0.1, max_seconds=0.2)
+    m = measure(load_artifact(path), parse_target("onnxruntime"), plan)
+    assert m.status == "failed" and m.stats is None
+    assert "reshape" in m.error.lower() and "\n" not in m.error  # one line that names the cause
+    assert "Traceback" in m.error_detail  # the whole text is kept (shown with --debug)
+
+
+def test_a_wrong_npz_is_refused_before_anything_runs(tiny_onnx: Path, tmp_path: Path) -> None:
     npz = tmp_path / "wrong.npz"
     np.savez(npz, x=np.zeros((1, 5, 16, 16), np.float32))  # 5 channels; the model wants 3
     plan = Plan(min_rounds=1, max_rounds=1, min_seconds=0.1, max_seconds=0.2, input="npz", npz=str(npz))
-    m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime"), plan)
-    assert m.status == "failed"
-    assert "dimensions" in m.error and m.stats is None
+    with pytest.raises(BadInputError, match="'x' has 5 at dimension 1, the model fixes it at 3"):
+        measure(load_artifact(tiny_onnx), parse_target("onnxruntime"), plan)
 
 
 def test_user_inputs_from_npz_are_used(tiny_onnx: Path, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def test_uri_with_options_round_trips() -> None:
     [
         (
             "tensorflow",
-            "unknown runtime 'tensorflow' .*valid runtimes: onnxruntime, openvino, torch, litert, ncnn, mnn",
+            "unknown runtime 'tensorflow' .*valid runtimes: onnxruntime, openvino, torch, litert, .*ncnn",
         ),
         ("ftp://host/onnxruntime", "unknown transport 'ftp://'.*valid transports: .*ssh://"),
         ("ncnn?threads=1&turbo=1", "unknown option 'turbo'; valid options: fp16, packing, resource, sgemm, threads"),

@@ -288,16 +288,23 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
     """Integer inputs that index a constant table (ONNX ``Gather`` whose data is an initializer)
     or are one-hot encoded (``OneHot``, or ``Equal`` against a constant range), directly or through
     Cast/Unsqueeze/Reshape/Expand: input name → the number of valid ids."""
-    if artifact.format != "onnx":
+    path = artifact.onnx_twin()
+    if path is None:
         return {}
     try:
         import onnx
 
-        model = onnx.load(artifact.path, load_external_data=False)
+        model = onnx.load(path, load_external_data=False)
     except Exception:
         return {}
     g = model.graph
     inits = {i.name: list(i.dims) for i in g.initializer}
+    # the twin of a .pt2/.tflite/converted model is the same network exported to ONNX: its inputs
+    # come in the same order, under names the exporters chose
+    graph_inputs = [i.name for i in g.input if i.name not in inits]
+    rename = {}
+    if path != artifact.path and len(graph_inputs) == len(artifact.inputs):
+        rename = {a: t.name for a, t in zip(graph_inputs, artifact.inputs, strict=True)}
     consts = {n.output[0]: n for n in g.node if n.op_type == "Constant"}
     inputs = {i.name for i in g.input}
     passthrough = {"Cast", "Unsqueeze", "Reshape", "Squeeze", "Flatten", "Identity", "Expand"}
@@ -328,4 +335,4 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
             ids, table = (a, b) if a in origin else (b, a)
             if ids in origin and table in inits and inits[table]:
                 out[origin[ids]] = int(inits[table][-1])
-    return out
+    return {rename.get(k, k): v for k, v in out.items()}

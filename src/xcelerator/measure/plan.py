@@ -38,7 +38,7 @@ class Plan:
     min_runs: int = 10
     max_runs: int = 100_000
     min_seconds: float = 0.25
-    max_seconds: float = 2.0
+    max_seconds: float = 1.0
     rel_ci: float = 0.01
     min_rounds: int = 6
     max_rounds: int = 12

@@ -102,7 +102,7 @@ def convert(art: Artifact, spec: RuntimeSpec) -> Artifact:
             shutil.rmtree(tmp, ignore_errors=True)
         path = Path(json.loads(done.read_text())["path"])
     extra = path.with_suffix(".bin") if path.suffix == ".param" else None
-    return replace(art, path=str(path), format=spec.formats[0], sha256=sha256_file(path, extra))
+    return replace(art, path=str(path), format=spec.formats[0], sha256=sha256_file(path, extra), source=art.path)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,18 @@ class Artifact:
     stats: GraphStats | None = None
     name: str = ""
     spec: dict[str, Any] | None = field(default=None, repr=False)
+    source: str = ""  # the file this one was converted from (an ONNX model for ncnn/MNN, a .pt2 for ExecuTorch)
+
+    def onnx_twin(self) -> str | None:
+        """The ONNX graph that describes this model: itself, the ``.onnx`` beside it or beside the
+        file it was converted from (zoo exports), or the ONNX file it was converted from."""
+        if self.format == "onnx":
+            return self.path
+        near = [str(Path(p).with_suffix(".onnx")) for p in (self.path, self.source) if p]
+        for cand in (*near, self.source):
+            if cand and cand.endswith(".onnx") and Path(cand).exists():
+                return cand
+        return None
 
     def to_dict(self, with_nodes: bool = False) -> dict[str, Any]:
         return {
@@ -70,6 +82,7 @@ class Artifact:
             "inputs": [t.to_dict() for t in self.inputs],
             "stats": self.stats.to_dict(with_nodes=with_nodes) if self.stats else None,
             "spec": self.spec,
+            "source": self.source or None,
         }
 
     @classmethod
@@ -82,6 +95,7 @@ class Artifact:
             inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
             stats=GraphStats.from_dict(d["stats"]) if d.get("stats") else None,
             spec=d.get("spec"),
+            source=d.get("source") or "",
         )
 
 

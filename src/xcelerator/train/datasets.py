@@ -161,7 +161,9 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as f:
             doc = _CifarUnpickler(f, encoding="bytes").load()
     except pickle.UnpicklingError as e:
-        raise BadInputError(f"{path}: not a CIFAR batch: {e}") from None
+        if str(e).startswith("refusing"):
+            raise BadInputError(f"{path}: not a CIFAR batch: {e}") from None
+        raise BadInputError(f"{path}: not a CIFAR pickle ({e})") from None
     except Exception as e:
         raise BadInputError(f"{path}: not a CIFAR pickle ({type(e).__name__})") from None
     if not isinstance(doc, dict):
