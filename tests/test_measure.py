@@ -160,3 +160,29 @@ def test_torch_compile_is_reported_in_the_first_run(fast_plan: Plan) -> None:
     m = measure(a, parse_target("torch?threads=1&compile=1"), fast_plan.replace(max_rounds=1, timeout=600))
     assert m.status == "ok", m.error
     assert m.first_run_ms is not None and m.stats is not None and m.first_run_ms > 20 * m.stats.median_ms
+
+
+def test_a_busy_machine_is_flagged_and_a_quiet_verdict_recorded(tiny_onnx: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = Plan(min_rounds=1, max_rounds=1, min_seconds=0.05, max_seconds=0.1, warmup_runs=1)
+    # a CPU hog that is not our child (the shell that started it exits), like another user's job
+    out = subprocess.run(
+        ["sh", "-c", f"{sys.executable} -c 'while True: pass' >/dev/null 2>&1 & echo $!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hog = int(out.stdout.strip())
+    try:
+        time.sleep(0.5)
+        m = measure(load_artifact(tiny_onnx), parse_target("onnxruntime?threads=1"), plan)
+    finally:
+        os.kill(hog, signal.SIGKILL)
+    assert m.status == "ok" and m.quiet is not None and m.quiet["quiet"] is False
+    assert any(b["pid"] == hog for b in m.quiet["busy"]) and "other processes were busy" in m.quiet["reasons"][0]
+    assert m.to_json()["quiet"]["quiet"] is False

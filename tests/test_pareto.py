@@ -267,6 +267,9 @@ def test_quantize_space_real_configurations(tmp_path: Path, fast_plan, capsys) -
     assert by[0]["error"] == 0.0 and by[3]["error"] > 0  # int8 changes the outputs
     assert all(e["max_rss"] > 0 and e["ci_low"] <= e["exec_time"] <= e["ci_high"] for e in by.values())
     assert {s["id"] for s in doc["solutions"]} <= set(by) and doc["configs"]
+    # the seed's semantics: solutions are every measured point; the front is under its own key
+    assert {s["id"] for s in doc["solutions"]} == {p["id"] for p in doc["evaluated"] if p["status"] == "ok"}
+    assert set(doc["front"]) <= {s["id"] for s in doc["solutions"]} and doc["front"]
 
 
 def test_pareto_bad_input(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

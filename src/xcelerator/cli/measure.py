@@ -90,6 +90,10 @@ Shapes = Annotated[
     typer.Option("--shape", help="input shape NAME=1x3x640x640 (repeatable; 1x3x640x640 for a one-input model)"),
 ]
 Dims = Annotated[list[str] | None, typer.Option("--dim", help="a named dynamic dimension NAME=VALUE (repeatable)")]
+WaitQuiet = Annotated[
+    float | None,
+    typer.Option("--wait-quiet", help="wait up to S seconds for no other busy process before measuring"),
+]
 Fills = Annotated[
     list[str] | None, typer.Option("--fill", help="a constant for an input NAME=VALUE, e.g. sr=16000 (repeatable)")
 ]
@@ -123,6 +127,7 @@ def register(app: typer.Typer) -> None:
         shape: Shapes = None,
         dim: Dims = None,
         fill: Fills = None,
+        wait_quiet: WaitQuiet = None,
         seed: Seed = 0,
         energy: Energy = False,
         json: Json = False,
@@ -141,6 +146,7 @@ def register(app: typer.Typer) -> None:
             plan,
             json,
             False,
+            wait_quiet=wait_quiet,
             width=width,
             resolution=resolution,
             seq_len=seq_len,
@@ -166,6 +172,7 @@ def register(app: typer.Typer) -> None:
         shape: Shapes = None,
         dim: Dims = None,
         fill: Fills = None,
+        wait_quiet: WaitQuiet = None,
         seed: Seed = 0,
         energy: Energy = False,
         json: Json = False,
@@ -196,6 +203,7 @@ def register(app: typer.Typer) -> None:
             json,
             True,
             gate=gate,
+            wait_quiet=wait_quiet,
             width=width,
             resolution=resolution,
             seq_len=seq_len,
@@ -282,6 +290,7 @@ def _run(
     as_json: bool,
     comparing: bool,
     gate: float | None = None,
+    wait_quiet: float | None = None,
     **zoo_kw: Any,
 ) -> None:
     from xcelerator.measure import session
@@ -289,6 +298,17 @@ def _run(
     st = common.store()
     with common.err.status("preparing models"):
         pairs = session.prepare(models, targets, plan=plan, **zoo_kw)
+    if wait_quiet:
+        from xcelerator.measure.conditions import wait_quiet as wait
+
+        with common.err.status("waiting for a quiet machine") as status:
+            still = wait(wait_quiet, lambda d: status.update(d))
+        if still:
+            common.err.print(
+                f"[yellow]warning[/yellow]: still busy after {wait_quiet:g} s: "
+                + escape(", ".join(f"{b['name']} ({b['cpu_pct']:.0f}%)" for b in still[:3])),
+                highlight=False,
+            )
     total = len(pairs) * plan.min_rounds
     with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
         comp = session.execute(pairs, plan, store=st, progress=advance)
@@ -324,6 +344,13 @@ def _run(
                 if common.state.debug and m.error_detail:
                     common.err.print(escape(m.error_detail), highlight=False)
     for m in ms:
+        if m.quiet and not m.quiet.get("quiet", True):
+            why = "; ".join(m.quiet.get("reasons", []))
+            common.err.print(
+                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)} was not measured on a quiet "
+                f"machine: {escape(why)}",
+                highlight=False,
+            )
         level = m.stats.rounds_ci_level if m.stats else None
         if m.stats is not None and (level is None or level < 0.95):
             cover = "does not cover" if level is None else f"covers {100 * level:.0f}% of"

@@ -16,6 +16,7 @@ from typing import Any
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure import stats as st
+from xcelerator.measure.conditions import assess, busy_processes
 from xcelerator.measure.inputs import InputSpec, check_names
 from xcelerator.measure.inputs import resolve as resolve_inputs
 from xcelerator.measure.plan import Plan
@@ -144,7 +145,7 @@ class _Accumulator:
         if rr.layers or rr.layers_error:
             self.profiled = rr
 
-    def result(self) -> Measurement:
+    def result(self, busy: list[dict[str, Any]] | None = None) -> Measurement:
         ok_rounds = [r for r in self.rounds if r.status == "ok" and r.samples_ms]
         bad = next((r for r in self.rounds if r.status != "ok"), None)
         stats = st.compute([list(r.samples_ms) for r in ok_rounds]) if ok_rounds else None
@@ -200,6 +201,7 @@ class _Accumulator:
             started=self.started,
             finished=time.time(),
             inputs=tuple({k: v for k, v in i.to_dict().items() if k != "fill"} for i in self.inputs),
+            quiet=assess([r.env for r in self.rounds if r.env], busy or []).to_dict() if self.rounds else None,
         )
 
 
@@ -239,6 +241,7 @@ def measure_many(
     for a, t in pairs:
         check_runnable(a, t)
     accs = [_Accumulator(a, t, plan) for a, t in pairs]
+    busy = busy_processes(0.2) if any(not t.remote for _, t in pairs) else []  # is this machine quiet?
     r = 0
     while not all(acc.done() for acc in accs):
         order = list(range(len(accs))) if r % 2 == 0 else list(reversed(range(len(accs))))
@@ -261,4 +264,4 @@ def measure_many(
             if rr.status != "ok":
                 log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)
         r += 1
-    return [acc.result() for acc in accs]
+    return [acc.result(busy if not acc.target.remote else []) for acc in accs]

@@ -232,6 +232,7 @@ class Measurement:
     started: float = 0.0
     finished: float = 0.0
     inputs: tuple[dict[str, Any], ...] = ()
+    quiet: dict[str, Any] | None = None  # measure/conditions.py: {"quiet", "reasons", "busy"}
 
     @property
     def samples_ms(self) -> list[float]:
@@ -289,6 +290,7 @@ class Measurement:
             "inputs": [dict(x) for x in self.inputs],
             "inputs_sha256": next((r.inputs_sha256 for r in self.rounds if r.inputs_sha256), None),
             "ci_target_met": self.ci_target_met,
+            "quiet": self.quiet,
             "warmup_ms": [list(r.warmup_ms) for r in self.rounds],
             "env": self.env,
             "plan": self.plan.to_dict(),
@@ -329,4 +331,5 @@ class Measurement:
             started=d.get("started", 0.0),
             finished=d.get("finished", 0.0),
             inputs=tuple(d.get("inputs") or ()),
+            quiet=d.get("quiet"),
         )

@@ -179,7 +179,18 @@ def environment() -> dict[str, Any]:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:
         affinity = []
+    throttle = None
+    try:
+        counts = [
+            int(_read(f"/sys/devices/system/cpu/{c}/thermal_throttle/core_throttle_count").strip() or 0)
+            for c in os.listdir("/sys/devices/system/cpu")
+            if re.fullmatch(r"cpu\d+", c) and os.path.exists(f"/sys/devices/system/cpu/{c}/thermal_throttle")
+        ]
+        throttle = sum(counts) if counts else None
+    except (OSError, ValueError):
+        pass
     return {
+        "throttle_count": throttle,
         "host": socket.gethostname(),
         "cpu_model": cpu or platform.processor(),
         "cores": os.cpu_count(),

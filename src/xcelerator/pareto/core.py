@@ -212,12 +212,15 @@ class FrontDoc:
 
     def to_json(self) -> dict[str, Any]:
         fr = front(self.points, self.with_error)
+        measured = [p for p in self.points if p.status == "ok"]
         return {
-            # the seed's fields
+            # the seed's fields, with its semantics: the solutions are the measured points (all of
+            # them for brute force), the front is ours under its own key
             "mode": self.mode,
             "oplist": self.oplist,
-            "solutions": [{"id": p.id, "exec_time": p.exec_time, "max_rss": p.max_rss} for p in fr],
-            "configs": {str(p.id): p.setting for p in fr},
+            "solutions": [{"id": p.id, "exec_time": p.exec_time, "max_rss": p.max_rss} for p in measured],
+            "configs": {str(p.id): p.setting for p in measured},
+            "front": [p.id for p in fr],
             # ours
             "format": "xcelerator-pareto/1",
             "space": self.space,
