@@ -85,7 +85,7 @@ def run_demo(out: Path, quick: bool = False, console: Console | None = None, db:
         plan.replace(layers=True, min_rounds=1, max_rounds=1),
         store=st,
     )
-    from xcelerator.cli.measure import comparison_table, layer_tables, measurement_table
+    from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table
 
     console.print(measurement_table(list(comp.measurements)))
     console.print(comparison_table(comp))
