@@ -36,12 +36,17 @@ def commit() -> str:
         return "unknown"
 
 
+STARTED = commit()  # the code that ran is the code at the start (a script imports this first)
+
+
 def header(title: str) -> str:
     cmd = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+    now = commit()
+    which = STARTED if now == STARTED else f"{STARTED} when started; {now} when written"
     return (
         f"## {title}\n\n"
         f"- date: {dt.date.today().isoformat()}; machine: {machine()}\n"
-        f"- commit: {commit()}; command: `{cmd}`\n\n"
+        f"- commit: {which}; command: `{cmd}`\n\n"
     )
 
 
