@@ -189,3 +189,20 @@ def test_cost_model_features_at_the_given_shape() -> None:
     assert small.stats is not None and large.stats is not None and small.stats.macs > 0
     assert large.stats.macs == pytest.approx(4 * small.stats.macs, rel=0.05)
     assert large.inputs[0].shape == (1, 3, 640, 640)
+
+
+def test_report_never_sets_one_shape_beside_another(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xcelerator.report.records import comparison_record
+    from xcelerator.store.db import Store
+
+    cls = str(real("ocr_cls"))
+    db = tmp_path / "r.db"
+    for shape, target in (("1x3x48x192", "onnxruntime?threads=1"), ("1x3x48x640", "openvino?threads=1")):
+        code, _, err = run_json(capsys, "--db", str(db), "profile", cls, "--shape", shape, "-t", target, *FAST)
+        assert code == 0, err
+    rec = comparison_record([m for _, m in Store(f"sqlite:///{db}").measurements()])
+    assert len(rec["models"]) == 2 and all("[x 1x3x48x" in m for m in rec["models"])
+    # each row has one target measured: no speed-up across different inputs
+    assert all(sum(v is not None for v in col) <= 1 for col in zip(*rec["speedup"], strict=True))
+    flat = [v for row in rec["speedup"] for v in row if v is not None]
+    assert flat == [1.0]

@@ -47,11 +47,38 @@ def layers_record(m: Measurement, top: int = 15) -> dict[str, Any]:
     }
 
 
+def _inputs_key(m: Measurement) -> str:
+    shapes = ", ".join(f"{i.get('name')} {'x'.join(map(str, i.get('shape', []))) or 'scalar'}" for i in m.inputs)
+    return shapes or "declared shapes"
+
+
+def model_labels(ms: Sequence[Measurement]) -> list[str]:
+    """One label per measurement that keeps apart what must not be compared: the same name at
+    other inputs gets its shapes, another file under the same name its content hash."""
+    shas: dict[str, set[str]] = {}
+    keys: dict[str, set[str]] = {}
+    for m in ms:
+        shas.setdefault(m.model, set()).add(m.artifact_sha256)
+        keys.setdefault(m.model, set()).add(_inputs_key(m))
+    out = []
+    for m in ms:
+        label = m.model
+        if len(shas[m.model]) > 1:
+            label += f" ({m.artifact_sha256[:8]})"
+        if len(keys[m.model]) > 1:
+            label += f" [{_inputs_key(m)}]"
+        out.append(label)
+    return out
+
+
 def comparison_record(ms: Sequence[Measurement]) -> dict[str, Any]:
-    """Models × targets medians and CIs, speed-up against the first target of each model."""
-    models = list(dict.fromkeys(m.model for m in ms))
+    """Models × targets medians and CIs, speed-up against the first target of each model. A model
+    measured at other inputs (or another file of the same name) is another row: a speed-up is
+    only taken between measurements of the same artifact fed the same inputs."""
+    labels = model_labels(ms)
+    models = list(dict.fromkeys(labels))
     targets = list(dict.fromkeys(m.target for m in ms))
-    cell = {(m.model, m.target): m for m in ms if m.stats}
+    cell = {(lab, m.target): m for lab, m in zip(labels, ms, strict=True) if m.stats}
     med, lo, hi, spd = [], [], [], []
     for t in targets:
         row_m, row_l, row_h, row_s = [], [], [], []
