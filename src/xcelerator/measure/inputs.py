@@ -21,6 +21,8 @@ is recorded with every measurement.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,19 +294,31 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
     if path is None:
         return {}
     try:
+        sizes = _graph_sizes(path, os.stat(path).st_mtime_ns)
+    except OSError:
+        return {}
+    graph_inputs, out = sizes
+    # the twin of a .pt2/.tflite/converted model is the same network exported to ONNX: its inputs
+    # come in the same order, under names the exporters chose
+    rename = {}
+    if path != artifact.path and len(graph_inputs) == len(artifact.inputs):
+        rename = {a: t.name for a, t in zip(graph_inputs, artifact.inputs, strict=True)}
+    return {rename.get(k, k): v for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=32)
+def _graph_sizes(path: str, mtime_ns: int) -> tuple[list[str], dict[str, int]]:
+    """(graph inputs, id-table sizes by input) of one ONNX file, read once per file version:
+    a run resolves the same model's inputs several times."""
+    try:
         import onnx
 
         model = onnx.load(path, load_external_data=False)
     except Exception:
-        return {}
+        return [], {}
     g = model.graph
     inits = {i.name: list(i.dims) for i in g.initializer}
-    # the twin of a .pt2/.tflite/converted model is the same network exported to ONNX: its inputs
-    # come in the same order, under names the exporters chose
     graph_inputs = [i.name for i in g.input if i.name not in inits]
-    rename = {}
-    if path != artifact.path and len(graph_inputs) == len(artifact.inputs):
-        rename = {a: t.name for a, t in zip(graph_inputs, artifact.inputs, strict=True)}
     consts = {n.output[0]: n for n in g.node if n.op_type == "Constant"}
     inputs = {i.name for i in g.input}
     passthrough = {"Cast", "Unsqueeze", "Reshape", "Squeeze", "Flatten", "Identity", "Expand"}
@@ -335,4 +349,4 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
             ids, table = (a, b) if a in origin else (b, a)
             if ids in origin and table in inits and inits[table]:
                 out[origin[ids]] = int(inits[table][-1])
-    return {rename.get(k, k): v for k, v in out.items()}
+    return graph_inputs, out
