@@ -21,8 +21,8 @@ demo: setup
 	$(BIN)/xcel --db demo-out/xcel.db demo --out demo-out
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: setup
 	$(BIN)/mypy src/xcelerator

@@ -10,13 +10,36 @@ from xcelerator.errors import BadInputError, RunFailedError, XcelError
 
 __version__ = "0.1.0"
 
-__all__ = ["BadInputError", "Measurement", "Plan", "RunFailedError", "XcelError", "__version__", "compare", "profile"]
+__all__ = [
+    "BadInputError",
+    "Candidate",
+    "CostModel",
+    "Measurement",
+    "OptimizeResult",
+    "Plan",
+    "PruneSpace",
+    "RunFailedError",
+    "XcelError",
+    "__version__",
+    "compare",
+    "optimize",
+    "pareto",
+    "profile",
+    "search",
+]
 
 _LAZY = {
     "profile": "xcelerator.api",
     "compare": "xcelerator.api",
     "Plan": "xcelerator.measure.plan",
     "Measurement": "xcelerator.measure.records",
+    "optimize": "xcelerator.compress.core",
+    "OptimizeResult": "xcelerator.compress.core",
+    "Candidate": "xcelerator.compress.core",
+    "PruneSpace": "xcelerator.compress.prune",
+    "search": "xcelerator.api",
+    "pareto": "xcelerator.api",
+    "CostModel": "xcelerator.costmodel.model",
 }
 
 

@@ -95,3 +95,73 @@ def compare(
     p = plan_for(plan, shape=shape, dims=dims, fill=fill, input=input, **plan_kw)
     pairs = session.prepare(list(models), list(targets), plan=p)
     return list(session.execute(pairs, p, store=_store(db)).measurements)
+
+
+def search(
+    space: str = "scaling",
+    *,
+    target: str = "onnxruntime?threads=1",
+    objectives: Sequence[str] = ("accuracy", "latency"),
+    constraints: Sequence[str] = (),
+    strategy: str = "tpe",
+    budget: int = 20,
+    dataset: str = "digits",
+    epochs: int = 3,
+    db: Any = "xcel.db",
+    out: str = "search-out",
+    study: str | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    executor: Any = None,
+    space_options: Mapping[str, Any] | None = None,
+    progress: Any = None,
+    **settings: Any,
+) -> Any:
+    """Search one of our design spaces (``xcel space list``) for the best network under
+    ``constraints``: an Optuna study in ``db`` (study and measurements in one database, given once).
+    Returns the ``SearchResult``; the best network is copied to ``OUT/best.onnx``. ``settings``:
+    any other ``SearchConfig`` field (``inherit``, ``finetune_epochs``, ``max_seconds``, ...). For
+    your own network use ``optimize``."""
+    from pathlib import Path
+
+    from xcelerator.search.evaluators import export_best
+    from xcelerator.search.study import SearchConfig, run_search
+
+    cfg = SearchConfig(
+        space=space,
+        space_options=dict(space_options or {}),
+        objectives=list(objectives),
+        constraints=list(constraints),
+        strategy=strategy,
+        trials=budget,
+        dataset=dataset,
+        epochs=epochs,
+        target=target,
+        study=study,
+        seed=seed,
+        out=out,
+    )
+    for k, v in settings.items():
+        if k not in SearchConfig.__dataclass_fields__:
+            from xcelerator.errors import BadInputError
+
+            raise BadInputError(f"search: unknown setting {k!r}; valid: {sorted(SearchConfig.__dataclass_fields__)}")
+        setattr(cfg, k, v)
+    if isinstance(executor, str):
+        from xcelerator.executors import make_executor
+
+        executor = make_executor(executor, None, 2 if executor == "ray" else 1)
+    st = _store(db)
+    res = run_search(cfg, st.url, store=st, progress=progress, resume=resume, executor=executor)
+    if res.best is not None and not cfg.benchmark and res.best["user_attrs"].get("onnx"):
+        res.best["exported"] = str(export_best(res.best["user_attrs"]["onnx"], Path(out) / "best.onnx"))
+    return res
+
+
+def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None, **options: Any) -> Any:
+    """The Pareto front of how ``model`` runs on ``target`` over a configuration space
+    (``space``: quantize, runtime-options, backend, placement); see ``xcelerator.pareto.run``.
+    Returns the ``FrontDoc`` (``.points``, ``.to_json()``)."""
+    from xcelerator.pareto.run import run_pareto
+
+    return run_pareto(model, target=target, store=_store(db), **options)

@@ -133,41 +133,20 @@ def fit(
     json: Json = False,
 ) -> None:
     """Fit a latency predictor on the store's measurements of one target."""
-    from xcelerator.costmodel import predictors as P
-    from xcelerator.costmodel.crossdevice import metrics
-    from xcelerator.costmodel.samples import from_store, split
+    from xcelerator.costmodel.model import CostModel
 
-    params: dict[str, object] = {}
-    if kind == "adapted":
-        if not base:
-            raise BadInputError("--kind adapted needs --base FILE (a predictor of another target)")
-        params["base"] = P.load(base).to_json()
-    elif base:
-        raise BadInputError("--base is for --kind adapted")
-    if kind in ("gbm", "layer", "lstm", "ensemble"):
-        params["random_state"] = seed
-    est = P.make(kind, **params)
-    samples = from_store(common.store(), target)
-    train_idx = list(range(len(samples)))
-    test_idx: list[int] = []
-    if test is not None:
-        tr, te = split(len(samples), test, seed)
-        train_idx, test_idx = tr.tolist(), te.tolist()
-    tr_s = samples.take(train_idx)
-    with common.progress(None, f"fitting {kind} on {len(tr_s)} measurements"):
-        est.fit(tr_s.stats, tr_s.y_ms, layers=tr_s.layers)
-    est.conditions = {**samples.conditions, "trained_on": sorted(tr_s.sha256)}
-    path = est.save(out)
-    doc: dict[str, object] = {"predictor": str(path), "kind": kind, "target": samples.target_uri, "n_train": len(tr_s)}
-    if test_idx:
-        te_s = samples.take(test_idx)
-        doc["test"] = metrics(te_s.y_ms, est.predict(te_s.stats))
+    with common.progress(None, f"fitting {kind}"):
+        cm = CostModel.fit(common.store(), target, kind=kind, base=base, test=test, seed=seed)
+    path = cm.save(out)
+    doc: dict[str, object] = {"predictor": str(path), "kind": kind, "target": cm.target, "n_train": cm.n_train}
+    if cm.test is not None:
+        doc["test"] = cm.test
     if json:
         common.emit_json(doc)
         return
-    common.out.print(f"{kind} predictor fitted on {len(tr_s)} measurements of {samples.target_uri} → {path}")
-    if "test" in doc:
-        _table([_metric_row(f"held-out {len(test_idx)}", doc["test"])], "held-out measurements")  # type: ignore[arg-type]
+    common.out.print(f"{kind} predictor fitted on {cm.n_train} measurements of {cm.target} → {path}")
+    if cm.test is not None:
+        _table([_metric_row("held-out", doc["test"])], "held-out measurements")  # type: ignore[arg-type]
 
 
 @app.command("eval")
@@ -266,60 +245,30 @@ def predict(
 ) -> None:
     """Predict a model's latency at its input shape (``--shape``/``--dim`` for dynamic ones), with
     an 80% interval and warnings."""
-    from xcelerator.costmodel import predictors as P
-    from xcelerator.models.artifact import is_model_file, load_artifact
-
-    est = P.load(predictor)
-    if target is not None:
-        from xcelerator.targets.registry import parse_target
-
-        uri = parse_target(target).uri
-        trained_for = est.conditions.get("target")
-        if trained_for and trained_for != uri:
-            raise BadInputError(f"{predictor} was fitted for target {trained_for}, not {uri}")
-    if is_model_file(model):
-        art = load_artifact(model)
-    else:
-        from xcelerator.models.export import resolve_model
-
-        art = resolve_model(model, "onnx")
-    from xcelerator.measure.inputs import resolve_shape
+    from xcelerator.costmodel.model import CostModel
     from xcelerator.measure.plan import input_options
-    from xcelerator.models.artifact import at_shapes
 
+    cm = CostModel.load(predictor)
+    if target is not None:
+        cm.check_target(target)
     given = input_options(shape, dim)
     named = dict(given["shapes"])
-    if "" in named and len(art.inputs) == 1:
-        named[art.inputs[0].name] = named.pop("")
-    dims = dict(given["dims"])
-    resolved = {t.name: resolve_shape(t, named.get(t.name), dims) for t in art.inputs}
-    art = at_shapes(art, resolved)  # features at the shape that would run (dynamic ones given or refused)
-    if art.stats is None or not art.stats.nodes:
-        raise BadInputError(f"{model}: no ONNX graph to compute features from (export it to ONNX)")
-    p = est.explain(art.stats)
-    top = []
-    if layers and isinstance(est, P.LayerPredictor):
-        top = sorted(est.kernel_times(art.stats), key=lambda r: -r[2])[:layers]
-    doc = {
-        "model": art.name,
-        "predictor": predictor,
-        "kind": est.kind,
-        "target": est.conditions.get("target"),
-        **p.to_dict(),
-        "kernels": [{"name": n, "op_type": o, "ms": ms} for n, o, ms in top],
-        "inputs": [{"name": k, "shape": list(v)} for k, v in resolved.items()],
-    }
+    doc = {"predictor": predictor, **cm.predict(model, shape=named or None, dims=dict(given["dims"]), layers=layers)}
+    top = doc["kernels"]
     if json:
         common.emit_json(doc)
         return
     common.out.print(
-        f"{art.name}: {p.ms:.4g} ms (80% interval {p.low_ms:.4g}–{p.high_ms:.4g}) "
-        f"on {doc['target'] or 'the training target'} [{est.kind}]"
+        f"{doc['model']}: {doc['ms']:.4g} ms (80% interval {doc['low_ms']:.4g}–{doc['high_ms']:.4g}) "
+        f"on {doc['target'] or 'the training target'} [{doc['kind']}]"
     )
-    for w in p.warnings:
+    for w in doc["warnings"]:
         common.err.print(f"[yellow]warning:[/yellow] {w}")
     if top:
-        _table([{"model": n, "op": o, "ms": ms} for n, o, ms in top], "slowest kernels (before calibration)")
+        _table(
+            [{"model": k["name"], "op": k["op_type"], "ms": k["ms"]} for k in top],
+            "slowest kernels (before calibration)",
+        )
 
 
 @app.command()

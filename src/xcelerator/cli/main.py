@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from xcelerator.cli import common, costmodel, db, measure, pareto, report, search, space, zoo
+from xcelerator.cli import common, costmodel, db, measure, optimize, pareto, report, search, space, zoo
 from xcelerator.errors import XcelError
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ search.register(app)
 costmodel.register(app)
 report.register(app)
 pareto.register(app)
+optimize.register(app)
 
 
 @app.callback()

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -41,8 +42,11 @@ def _quiet() -> Any:
     os.environ.setdefault("GLOG_minloglevel", "2")
     buf = io.StringIO()
     saved = os.dup(2)
+    sys.stdout.flush()
+    saved_out = os.dup(1)  # the TorchScript exporter's C++ log ("Torch IR graph at exception") writes to fd 1
     with tempfile.TemporaryFile() as errf:
         os.dup2(errf.fileno(), 2)
+        os.dup2(errf.fileno(), 1)
         prev = logging.root.manager.disable
         logging.disable(logging.WARNING)
         try:
@@ -57,6 +61,8 @@ def _quiet() -> Any:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            os.dup2(saved_out, 1)
+            os.close(saved_out)
             logging.disable(prev)
 
 

@@ -46,6 +46,7 @@ def panels(rec: dict[str, Any], prefix: str = "") -> list[Panel]:
         "studies": _studies,
         "timeline": _timeline,
         "pareto": _pareto,
+        "optimize": _optimize,
     }[kind]
     out = fn(rec)
     for p in out:
@@ -375,6 +376,58 @@ def _studies(r: dict[str, Any]) -> list[Panel]:
 
 
 # ----------------------------------------------------------------------------- matplotlib
+def _optimize(r: dict[str, Any]) -> list[Panel]:
+    """``xc.optimize``'s candidates: accuracy against measured latency (with the 95 % CI) and
+    against MACs, the baseline, the best and the accuracy-latency front marked."""
+    go = _go()
+    done = [t for t in r["trials"] if t["state"] == "COMPLETE" and t["latency_ms"] is not None]
+    if not done:
+        return [Panel("optimize", r["title"], note="no candidate was measured")]
+    front = set(r["pareto"])
+    base = r["baseline"]["trial"]
+    best = r["best"]["trial"] if r.get("best") else None
+    out = []
+    for key, field, label in (("latency", "latency_ms", "measured latency (ms)"), ("macs", "macs", "MACs")):
+        fig = go.Figure()
+        groups = (
+            (
+                "other candidates",
+                [t for t in done if t["trial"] not in front and t["trial"] != base],
+                "#9aa5b1",
+                7,
+                "circle",
+            ),
+            ("front", [t for t in done if t["trial"] in front], "#d62728", 10, "circle"),
+            ("baseline", [t for t in done if t["trial"] == base], "#1f77b4", 14, "star"),
+            ("best", [t for t in done if t["trial"] == best], "#2ca02c", 14, "diamond"),
+        )
+        for name, ts, color, size, symbol in groups:
+            if not ts:
+                continue
+            err = None
+            if field == "latency_ms":
+                err = {
+                    "type": "data",
+                    "array": [(t["latency_ci"] or [0, t["latency_ms"]])[1] - t["latency_ms"] for t in ts],
+                    "arrayminus": [t["latency_ms"] - (t["latency_ci"] or [t["latency_ms"], 0])[0] for t in ts],
+                }
+            fig.add_trace(
+                go.Scatter(
+                    x=[t[field] for t in ts],
+                    y=[t["accuracy"] for t in ts],
+                    mode="markers",
+                    name=name,
+                    marker={"color": color, "size": size, "symbol": symbol},
+                    error_x=err,
+                    text=[f"trial {t['trial']}: {t['point']}" for t in ts],
+                    hoverinfo="text+x+y",
+                )
+            )
+        title = f"{r['title']}: accuracy against {label}"
+        out.append(Panel(f"optimize_{key}", title, _layout(fig, title, xaxis_title=label, yaxis_title="accuracy")))
+    return out
+
+
 def write_pngs(rec: dict[str, Any], out: Path, prefix: str = "") -> list[Path]:
     """The main figure(s) of a record as PNG (matplotlib, no browser needed)."""
     import matplotlib

@@ -177,21 +177,29 @@ def run_search(
     resume: bool = False,
     evaluator: Any = None,
     executor: Executor | None = None,
+    space: Space | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
 ) -> SearchResult:
-    """Run (or continue) the study described by ``cfg``; see the module docstring."""
+    """Run (or continue) the study described by ``cfg``; see the module docstring. ``space``,
+    ``evaluator`` and ``sampler`` replace the ones ``cfg`` names (``xc.optimize`` passes a
+    network's pruning space and its own evaluator). An evaluator may stop a candidate early
+    (multi-fidelity): its attrs then carry ``"pruned"`` (the reason) and no values, and the
+    trial is told PRUNED."""
     objectives = parse_objectives(cfg.objectives)
     constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
     if cfg.trials < 1:
         raise BadInputError(f"trials {cfg.trials}: must be >= 1")
-    if cfg.benchmark == "toy":
+    if space is not None:
+        pass
+    elif cfg.benchmark == "toy":
         from xcelerator.search.toy import ToySpace
 
-        space: Space = ToySpace()
+        space = ToySpace()
     elif cfg.benchmark == "nasbench201":
         space = get_space("nasbench201")
     else:
         space = get_space(cfg.space, **cfg.space_options)
-    sampler = make_sampler(cfg.strategy, space, cfg.seed)
+    sampler = sampler or make_sampler(cfg.strategy, space, cfg.seed)
     evaluator = evaluator or _evaluator(cfg, space, store)
     name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -250,6 +258,13 @@ def run_search(
             )
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
+        if attrs.get("pruned"):
+            for k, v in attrs.items():
+                trial.set_user_attr(k, v)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            if progress:
+                progress(f"trial {trial.number}: stopped early ({attrs['pruned']})")
+            return
         attrs["trial"] = trial.number
         cache.setdefault(arch, (values, attrs))  # a repeat points at the first evaluation
         if baseline is None and trial.user_attrs.get("role") == "baseline":
@@ -327,6 +342,18 @@ def run_search(
             handles.pop(n)
             try:
                 out = exe.result(h)
+                if stage == "train" and out.get("pruned"):
+                    record(
+                        trial,
+                        arch,
+                        {},
+                        {
+                            k: v
+                            for k, v in out.items()
+                            if k in ("pruned", "curve", "train_seconds", "saved_seconds", "epochs")
+                        },
+                    )
+                    continue
                 if stage == "train":
                     h2 = exe.submit(n, _task_measure, ev_ref, out, resources=measure_res)
                     in_flight[n] = (trial, point, arch, "measure")

@@ -1,0 +1,167 @@
+"""``xcel optimize``: the user's own model, training and evaluation through ``xc.optimize``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from xcelerator.cli import common
+from xcelerator.errors import BadInputError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def optimize(
+        model: Annotated[
+            str | None, typer.Option("--model", help="FILE.py:FUNCTION returning the trained nn.Module")
+        ] = None,
+        train: Annotated[str | None, typer.Option("--train", help="FILE.py:FUNCTION train(module, epochs)")] = None,
+        evaluate: Annotated[
+            str | None, typer.Option("--evaluate", help="FILE.py:FUNCTION evaluate(module) -> float")
+        ] = None,
+        example: Annotated[
+            str | None, typer.Option("--example", help="FILE.py:FUNCTION returning example inputs")
+        ] = None,
+        shape: Annotated[str | None, typer.Option("--shape", help="input shape, e.g. 1,3,224,224")] = None,
+        config: Annotated[Path | None, typer.Option("--config", help="YAML file of these settings")] = None,
+        target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+        constraint: Annotated[
+            list[str] | None,
+            typer.Option("--constraint", "-c", help="accuracy>=baseline-0.005, latency<=5 (repeatable)"),
+        ] = None,
+        objectives: Annotated[str | None, typer.Option("--objectives", help="latency[,memory,macs,...]")] = None,
+        budget: Annotated[int | None, typer.Option("--budget", help="candidates, the baseline included")] = None,
+        strategy: Annotated[str | None, typer.Option("--strategy", help="tpe, nsga2, random, dqn")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tuning epochs per candidate")] = None,
+        early_stop: Annotated[
+            bool | None, typer.Option("--early-stop/--no-early-stop", help="stop hopeless candidates between rungs")
+        ] = None,
+        policy: Annotated[
+            str | None, typer.Option("--policy", help="dqn: load (if present) and save the Q-network here")
+        ] = None,
+        confirm: Annotated[
+            bool | None,
+            typer.Option("--confirm/--no-confirm", help="measure baseline and best again, interleaved (speed-up CI)"),
+        ] = None,
+        study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
+        seed: Annotated[int | None, typer.Option("--seed")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="folder for the best model and the report")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
+        executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+        json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Make your own trained network faster on a target: prune, fine-tune, measure, keep the best."""
+        from xcelerator.compress.config import OptimizeConfig, write_outputs
+        from xcelerator.compress.core import optimize as run
+        from xcelerator.executors import EXECUTORS, make_executor
+
+        cfg = OptimizeConfig.from_yaml(config) if config else OptimizeConfig()
+        shp = None
+        if shape:
+            try:
+                shp = [int(d) for d in shape.replace("x", ",").split(",") if d.strip()]
+            except ValueError:
+                raise BadInputError(f"--shape {shape!r}: expected integers like 1,3,224,224") from None
+        overrides = {
+            "model": model,
+            "train": train,
+            "evaluate": evaluate,
+            "example": example,
+            "shape": shp,
+            "target": target,
+            "constraints": constraint,
+            "objectives": objectives.split(",") if objectives else None,
+            "budget": budget,
+            "strategy": strategy,
+            "epochs": epochs,
+            "early_stop": early_stop,
+            "policy": policy,
+            "confirm": confirm,
+            "study": study,
+            "seed": seed,
+            "out": str(out) if out else None,
+        }
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        if executor not in EXECUTORS:
+            raise BadInputError(f"--executor {executor!r}: use one of {', '.join(EXECUTORS)}")
+        module, ex, train_fn, eval_fn = cfg.load()
+        exe = make_executor(executor, None, 2 if executor == "ray" else 1)
+        with common.progress(cfg.budget, "optimize") as advance:
+            res = run(
+                module,
+                ex,
+                train=train_fn,
+                evaluate=eval_fn,
+                target=cfg.target,
+                objectives=cfg.objectives,
+                constraints=cfg.constraints,
+                budget=cfg.budget,
+                strategy=cfg.strategy,
+                epochs=cfg.epochs,
+                early_stop=cfg.early_stop,
+                executor=exe,
+                db=common.store(),
+                out=cfg.out,
+                study=cfg.study,
+                resume=resume,
+                seed=cfg.seed,
+                max_ratio=cfg.max_ratio,
+                max_groups=cfg.max_groups,
+                blocks=cfg.blocks,
+                resolutions=cfg.resolutions,
+                policy=cfg.policy,
+                confirm=cfg.confirm,
+                progress=advance,
+            )
+        written = write_outputs(res, Path(cfg.out))
+        doc = {**res.to_dict(), "written": written}
+        if json:
+            common.emit_json(doc)
+        else:
+            _print(doc)
+        if res.best is None:
+            raise typer.Exit(1)
+
+
+def _print(doc: dict) -> None:  # type: ignore[type-arg]
+    t = Table(title=f"optimize {doc['study']}: {', '.join(doc['constraints']) or 'no constraints'}")
+    for c in ("trial", "state", "accuracy", "latency ms (95% CI)", "MACs", "epochs"):
+        t.add_column(c)
+    front = set(doc["pareto"])
+    for c in doc["trials"]:
+        lat = (
+            f"{c['latency_ms']:.3f} [{c['latency_ci'][0]:.3f}, {c['latency_ci'][1]:.3f}]"
+            if c["latency_ms"] is not None and c["latency_ci"]
+            else "-"
+        )
+        mark = " *" if c["trial"] in front else ""
+        t.add_row(
+            f"{c['trial']}{mark}",
+            c["state"].lower(),
+            f"{c['accuracy']:.4f}" if c["accuracy"] is not None else "-",
+            lat,
+            f"{c['macs']:.3g}" if c["macs"] else "-",
+            str(c["epochs"]),
+        )
+    common.out.print(t)
+    b, best, sp = doc["baseline"], doc["best"], doc["speedup"]
+    if best is None:
+        common.out.print("no candidate met the constraints")
+        return
+    line = f"best: trial {best['trial']}, accuracy {best['accuracy']:.4f} (baseline {b['accuracy']:.4f})"
+    if sp:
+        line += f", {sp['speedup']:.2f}x faster [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] ({sp['verdict']})"
+    common.out.print(escape(line))
+    s = doc["saved"]
+    common.out.print(
+        f"stopped early: {s['stopped_early']:.0f} candidates, {s['train_seconds_saved']:.0f} s of training "
+        f"and {s['measurements_saved']:.0f} device measurements saved"
+    )
+    for k, v in doc["written"].items():
+        common.out.print(f"{k}: {escape(v)}")

@@ -1,0 +1,155 @@
+"""``xcel optimize`` settings (flags or a YAML file) and what a run leaves in its folder.
+
+    model: my.py:build            # returns the trained nn.Module (or (module, example_inputs))
+    train: my.py:train            # train(module, epochs)
+    evaluate: my.py:evaluate      # evaluate(module) -> float, higher is better
+    example: my.py:example_inputs # optional: else shape, else the model file's example_inputs()
+    shape: [1, 1, 28, 28]
+    target: onnxruntime?threads=1
+    constraints: ["accuracy>=baseline-0.005"]
+    objectives: [latency]
+    budget: 20
+    strategy: tpe
+    epochs: 3
+
+The folder gets ``best.onnx`` and ``best.pt`` (the best candidate's state dict),
+``optimize.json`` (the whole result) and ``report.html`` (accuracy against measured latency and
+against MACs, every candidate, the front); the study lives in the project database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xcelerator.compress.userfn import load_ref
+from xcelerator.errors import BadInputError
+
+
+@dataclass
+class OptimizeConfig:
+    model: str | None = None
+    train: str | None = None
+    evaluate: str | None = None
+    example: str | None = None
+    shape: list[int] | None = None
+    target: str = "onnxruntime?threads=1"
+    constraints: list[str] = field(default_factory=lambda: ["accuracy>=baseline-0.005"])
+    objectives: list[str] = field(default_factory=lambda: ["latency"])
+    budget: int = 20
+    strategy: str = "tpe"
+    epochs: int = 3
+    early_stop: bool = True
+    max_ratio: float = 0.75
+    max_groups: int = 8
+    blocks: bool = True
+    resolutions: list[int] | None = None
+    study: str | None = None
+    seed: int = 0
+    out: str = "optimize-out"
+    policy: str | None = None
+    confirm: bool = True  # measure baseline and best again, interleaved, for the speed-up's CI
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> OptimizeConfig:
+        if not path.is_file():
+            raise BadInputError(f"--config {path}: no such file")
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise BadInputError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(doc, dict):
+            raise BadInputError(f"--config {path}: expected a mapping of optimize settings")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise BadInputError(f"--config {path}: unknown setting(s) {unknown}; valid: {sorted(known)}")
+        base = path.resolve().parent
+        for k in ("model", "train", "evaluate", "example"):  # file references relative to the YAML file
+            ref = doc.get(k)
+            if isinstance(ref, str) and ".py:" in ref and not Path(ref.rpartition(":")[0]).is_absolute():
+                doc[k] = f"{base / ref.rpartition(':')[0]}:{ref.rpartition(':')[2]}"
+        return cls(**doc)
+
+    def load(self) -> tuple[Any, Any, Any, Any]:
+        """(module, example inputs, train, evaluate) from the references; one clear line when one
+        does not import, is not callable, or returns the wrong thing."""
+        import torch
+        from torch import nn
+
+        for k in ("model", "train", "evaluate"):
+            if not getattr(self, k):
+                raise BadInputError(f"--{k}: required (FILE.py:FUNCTION)")
+        assert self.model and self.train and self.evaluate
+        build = load_ref(self.model, "--model")
+        train = load_ref(self.train, "--train")
+        evaluate = load_ref(self.evaluate, "--evaluate")
+        try:
+            built = build()
+        except Exception as e:
+            raise BadInputError(f"--model {self.model}: the builder raised {type(e).__name__}: {e}") from None
+        example: Any = None
+        if isinstance(built, tuple) and len(built) == 2 and isinstance(built[0], nn.Module):
+            built, example = built
+        if not isinstance(built, nn.Module):
+            raise BadInputError(f"--model {self.model}: returned {type(built).__name__}, not a torch.nn.Module")
+        if self.example:
+            fn = load_ref(self.example, "--example")
+            try:
+                example = fn()
+            except Exception as e:
+                raise BadInputError(f"--example {self.example}: raised {type(e).__name__}: {e}") from None
+        elif self.shape:
+            if any(int(d) < 1 for d in self.shape):
+                raise BadInputError(f"--shape {self.shape}: every dimension must be >= 1")
+            example = torch.zeros(*[int(d) for d in self.shape])
+        elif example is None:
+            try:
+                example = load_ref(f"{self.model.rpartition(':')[0]}:example_inputs", "--example")()
+            except BadInputError:
+                raise BadInputError(
+                    f"--model {self.model}: give the input with --shape 1,3,224,224 or --example FILE.py:FUNCTION "
+                    "(or define example_inputs() beside the builder)"
+                ) from None
+        return built, example, train, evaluate
+
+
+def write_outputs(result: Any, out: Path) -> dict[str, str]:
+    """best.onnx, best.pt, optimize.json and report.html in ``out``; their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    doc = result.to_dict()
+    best = result.best
+    if best is not None and best.onnx and best.state_dict:
+        shutil.copyfile(best.onnx, out / "best.onnx")
+        shutil.copyfile(best.state_dict, out / "best.pt")
+        written.update(onnx=str(out / "best.onnx"), state_dict=str(out / "best.pt"))
+    (out / "optimize.json").write_text(json.dumps(_strict(doc), indent=1, allow_nan=False))
+    written["json"] = str(out / "optimize.json")
+    from xcelerator.report.html import build
+
+    rep = build(
+        [("optimize", [{"kind": "optimize", "title": doc["study"], **doc}])],
+        out,
+        title=f"optimize: {doc['study']}",
+        png=False,
+    )
+    written["report"] = rep["html"]
+    return written
+
+
+def _strict(doc: Any) -> Any:
+    import math
+
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: _strict(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [_strict(v) for v in doc]
+    return doc

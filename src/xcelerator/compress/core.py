@@ -1,0 +1,499 @@
+"""``xc.optimize``: make the user's own trained network faster on a target without losing accuracy.
+
+The user brings a ``nn.Module``, example inputs, ``train(module, epochs)`` (trains in place; may
+return the module) and ``evaluate(module) -> float`` (higher is better, e.g. validation
+accuracy). We derive a design space from the network (``PruneSpace``: channel groups, removable
+blocks, input resolution), and run an Optuna study over it (``run_search``: the baseline is
+trial 0, failed candidates are FAILED with their reason and the study goes on, a study with the
+same name in the same database continues after ``kill -9``). Each candidate is pruned by
+importance with its weights inherited, fine-tuned with ``train`` for ``epochs`` epochs in
+growing rungs (a pruner may stop it early), scored with ``evaluate``, exported to ONNX and
+measured on the target. At the end the baseline and the best candidate are measured again,
+interleaved, for a speed-up with a confidence interval.
+
+Before anything is stored the inputs are checked: the module runs on the example inputs,
+exports to ONNX, can be pruned, and ``evaluate`` returns a number; a failure is one
+``BadInputError`` line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from torch import nn
+
+from xcelerator.compress.evaluator import OPTIMIZE_PLAN, OptimizeEvaluator, _number
+from xcelerator.compress.prune import PruneSpace, as_tuple
+from xcelerator.errors import BadInputError, RunFailedError
+from xcelerator.measure.plan import Plan
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("tpe", "nsga2", "random", "dqn")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated point: its pruned network, accuracy and measured cost."""
+
+    trial: int
+    state: str  # COMPLETE, PRUNED (stopped early) or FAIL
+    point: dict[str, Any]
+    accuracy: float | None = None
+    latency_ms: float | None = None
+    latency_ci: tuple[float, float] | None = None
+    memory_kib: float | None = None
+    macs: float | None = None
+    params: float | None = None
+    onnx: str | None = None
+    state_dict: str | None = None
+    epochs: int = 0
+    train_seconds: float = 0.0
+    curve: tuple[tuple[int, float], ...] = ()
+    feasible: bool = False
+    error: str | None = None
+    space: PruneSpace | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def module(self) -> nn.Module:
+        """The candidate's network with its fine-tuned weights."""
+        if self.space is None or self.state_dict is None:
+            raise RunFailedError(f"trial {self.trial} ({self.state}) has no saved network")
+        m = self.space.apply(self.point)
+        m.load_state_dict(torch.load(self.state_dict, weights_only=True))
+        return m.eval()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "state": self.state,
+            "point": self.point,
+            "accuracy": self.accuracy,
+            "latency_ms": self.latency_ms,
+            "latency_ci": list(self.latency_ci) if self.latency_ci else None,
+            "memory_kib": self.memory_kib,
+            "macs": self.macs,
+            "params": self.params,
+            "onnx": self.onnx,
+            "state_dict": self.state_dict,
+            "epochs": self.epochs,
+            "train_seconds": self.train_seconds,
+            "curve": [list(c) for c in self.curve],
+            "feasible": self.feasible,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What ``optimize`` found. ``speedup`` is the best candidate against the baseline, both
+    measured again, interleaved: ``{"speedup", "ci_low", "ci_high", "verdict"}``."""
+
+    baseline: Candidate
+    best: Candidate | None
+    trials: tuple[Candidate, ...]
+    pareto: tuple[Candidate, ...]
+    study: optuna.Study
+    constraints: tuple[str, ...]
+    objectives: tuple[str, ...]
+    space: dict[str, Any]
+    speedup: dict[str, Any] | None
+    saved: dict[str, float]
+    seconds: float
+    out: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study": self.study.study_name,
+            "objectives": list(self.objectives),
+            "constraints": list(self.constraints),
+            "baseline": self.baseline.to_dict(),
+            "best": self.best.to_dict() if self.best else None,
+            "speedup": self.speedup,
+            "pareto": [c.trial for c in self.pareto],
+            "trials": [c.to_dict() for c in self.trials],
+            "space": self.space,
+            "saved": self.saved,
+            "seconds": round(self.seconds, 1),
+            "out": self.out,
+        }
+
+
+def _storage(db: Any, out: Path) -> tuple[str, Any]:
+    """(Optuna storage URL, measurement Store) for ``db``: a URL, a path, a Store, or None (a
+    SQLite file in ``out``)."""
+    from xcelerator.store.db import Store
+
+    if db is None:
+        out.mkdir(parents=True, exist_ok=True)
+        st = Store(str(out / "optimize.db"))
+    elif isinstance(db, Store):
+        st = db
+    else:
+        st = Store(str(db))
+    return st.url, st
+
+
+def check_inputs(
+    module: Any, example: tuple[torch.Tensor, ...], evaluate: Callable[[nn.Module], Any], train: Any
+) -> float:
+    """The checks that run before anything is stored; returns the baseline's score."""
+    if not isinstance(module, nn.Module):
+        raise BadInputError(f"model: expected a torch.nn.Module, got {type(module).__name__}")
+    if not callable(train):
+        raise BadInputError("train: expected a function train(module, epochs)")
+    if not callable(evaluate):
+        raise BadInputError("evaluate: expected a function evaluate(module) -> float")
+    from xcelerator.models.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with _silent("xcelerator.models.export"):
+                export_onnx(copy.deepcopy(module).eval(), example, Path(tmp) / "baseline.onnx")
+        except Exception as e:
+            raise BadInputError(f"model: cannot be exported to ONNX: {_export_culprit(module, example, e)}") from None
+    probe = copy.deepcopy(module).eval()
+    try:
+        score = evaluate(probe)
+    except BadInputError:
+        raise
+    except Exception as e:
+        raise BadInputError(
+            f"evaluate raised {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        ) from None
+    return _number(score, "evaluate")
+
+
+def _operator(text: str) -> str | None:
+    import re
+
+    m = re.search(r"(aten::[A-Za-z0-9_.]+|torch\.ops\.[A-Za-z0-9_.]+)", text)
+    return m.group(1) if m else None
+
+
+def _export_culprit(module: nn.Module, example: tuple[torch.Tensor, ...], err: BaseException) -> str:
+    """Which layer cannot be exported, and why: every submodule is exported alone on the input
+    it saw; the innermost that fails is named, with the operator the exporter refused."""
+    from xcelerator.models.export import export_onnx
+
+    seen: dict[str, tuple[torch.Tensor, ...]] = {}
+    net = copy.deepcopy(module).eval()
+    hooks = []
+    for name, m in list(net.named_modules())[1:200]:
+
+        def hook(mod: nn.Module, inp: Any, out: Any, name: str = name) -> None:
+            if all(isinstance(t, torch.Tensor) for t in inp):
+                seen.setdefault(name, tuple(inp))
+
+        hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            net(*example)
+    except Exception:
+        pass
+    finally:
+        for h in hooks:
+            h.remove()
+    op = _operator(repr(err)) or _operator(str(err.__cause__ or ""))
+    named = dict(net.named_modules())
+    culprit = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(seen, key=lambda n: -n.count(".")):
+            try:
+                with _silent("xcelerator.models.export"):
+                    export_onnx(named[name], seen[name], Path(tmp) / "part.onnx")
+            except Exception as e:
+                culprit = f"layer '{name}' ({type(named[name]).__name__})"
+                op = op or _operator(repr(e))
+                break
+    where = culprit or f"the forward of {type(module).__name__} itself (no submodule fails alone)"
+    why = f"operator {op} has no ONNX export" if op else f"{type(err).__name__}: {_first_line(err)}"
+    return f"{where}: {why}"
+
+
+@contextlib.contextmanager
+def _silent(logger: str) -> Iterator[None]:
+    """An expected failure is reported in one line by the caller: the logger's own error lines
+    would repeat it."""
+    lg = logging.getLogger(logger)
+    before = lg.disabled
+    lg.disabled = True
+    try:
+        yield
+    finally:
+        lg.disabled = before
+
+
+def _first_line(e: BaseException) -> str:
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    return (text.splitlines() or [""])[0][:200]
+
+
+def _accuracy_bound(constraints: Sequence[str], baseline: float) -> float | None:
+    from xcelerator.search.problem import parse_constraint
+
+    bounds = []
+    for c in constraints:
+        k = parse_constraint(c)
+        if k.name == "accuracy" and k.op == ">=":
+            bounds.append(k.bound({"accuracy": baseline}))
+    return max(bounds) if bounds else None
+
+
+def _make_sampler(strategy: str, space: PruneSpace, seed: int, policy: str | None) -> optuna.samplers.BaseSampler:
+    if strategy == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
+    if strategy == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if strategy == "dqn":
+        from xcelerator.search.rl import DQNSampler
+
+        s = DQNSampler(space, seed=seed)
+        if policy and Path(policy).exists():
+            from xcelerator.compress.policy import load_policy
+
+            load_policy(s, Path(policy))
+        return s
+    raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+
+
+def optimize(
+    module: nn.Module,
+    example_inputs: Any,
+    *,
+    train: Callable[[nn.Module, int], Any],
+    evaluate: Callable[[nn.Module], Any],
+    target: str = "onnxruntime?threads=1",
+    objectives: Sequence[str] = ("latency",),
+    constraints: Sequence[str] = ("accuracy>=baseline-0.005",),
+    budget: int = 20,
+    strategy: str = "tpe",
+    epochs: int = 3,
+    early_stop: bool = True,
+    executor: Any = None,
+    db: Any = None,
+    out: str | Path = "optimize-out",
+    study: str | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    plan: Plan | None = None,
+    max_ratio: float = 0.75,
+    max_groups: int = 8,
+    blocks: bool = True,
+    resolutions: Sequence[int] | None = None,
+    policy: str | Path | None = None,
+    confirm: bool | Plan = True,
+    progress: Callable[[str], None] | None = None,
+) -> OptimizeResult:
+    """Search pruned versions of ``module`` for the fastest one on ``target`` that meets
+    ``constraints`` (see the module docstring).
+
+    ``objectives``: any of latency, memory, macs, params, size, accuracy (a list of several gives
+    a Pareto front). ``constraints``: ``accuracy>=baseline-0.005``, ``latency<=5``, ... .
+    ``epochs``: fine-tuning epochs per candidate. ``executor``: ``"ray"`` or an
+    ``Executor``. ``db``: where the study and measurements live (default: ``OUT/optimize.db``).
+    ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
+    exists) and saved to. ``confirm``: measure baseline and best again, interleaved, for the
+    speed-up's CI (with the default ``Plan``, or the ``Plan`` given).
+    """
+    from xcelerator.search.problem import parse_objectives
+    from xcelerator.search.study import SearchConfig, run_search
+
+    t0 = time.time()
+    objs = parse_objectives(list(objectives))
+    if budget < 1:
+        raise BadInputError(f"budget {budget}: must be >= 1")
+    if epochs < 0:
+        raise BadInputError(f"epochs {epochs}: must be >= 0")
+    if strategy not in STRATEGIES:
+        raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+    from xcelerator.search.problem import parse_constraint
+
+    for c in constraints:
+        parse_constraint(c)
+    from xcelerator.measure.session import takes
+    from xcelerator.targets.registry import parse_target
+
+    tgt = parse_target(target)
+    if not takes(tgt, "onnx"):
+        raise BadInputError(f"target {target}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
+    tgt.open().check()
+    example = as_tuple(example_inputs)
+    base_score = check_inputs(module, example, evaluate, train)
+    space = PruneSpace(
+        module, example, max_ratio=max_ratio, max_groups=max_groups, blocks=blocks, resolutions=resolutions
+    )
+    outdir = Path(out)
+    url, store = _storage(db, outdir)
+    if isinstance(executor, str):
+        from xcelerator.executors import make_executor
+
+        executor = make_executor(executor, None, 2 if executor == "ray" else 1)
+    ev = OptimizeEvaluator(
+        space,
+        train,
+        evaluate,
+        target,
+        epochs=epochs,
+        plan=plan or OPTIMIZE_PLAN,
+        out=outdir,
+        store=store,
+        early_stop=early_stop,
+    )
+    ev.set_bound(_accuracy_bound(constraints, base_score))
+    name = study or f"optimize-{strategy}-s{seed}"
+    if resume:
+        _remember(ev, url, name)
+    cfg = SearchConfig(
+        space="prune",
+        objectives=objs,
+        constraints=list(constraints),
+        strategy=strategy,
+        trials=budget,
+        target=target,
+        study=name,
+        seed=seed,
+        out=str(outdir),
+    )
+    sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
+    res = run_search(
+        cfg,
+        url,
+        store=store,
+        progress=progress,
+        resume=resume,
+        evaluator=ev,
+        executor=executor,
+        space=space,
+        sampler=sampler,
+    )
+    if strategy == "dqn" and policy:
+        from xcelerator.compress.policy import save_policy
+
+        save_policy(sampler, Path(policy))
+    st = optuna.load_study(study_name=name, storage=url)
+    cands = tuple(_candidate(t, space) for t in st.get_trials(deepcopy=False) if t.state.is_finished())
+    baseline = next((c for c in cands if c.trial == (res.baseline or {}).get("number", 0)), cands[0])
+    best = next((c for c in cands if res.best and c.trial == res.best["number"]), None)
+    front = _front(cands, objs)
+    saved = _saved(cands, ev.epochs)
+    speedup = None
+    if confirm and best is not None and best.trial != baseline.trial and best.onnx and baseline.onnx:
+        speedup = _confirm(baseline, best, target, store, confirm if isinstance(confirm, Plan) else Plan())
+    outdir.mkdir(parents=True, exist_ok=True)
+    result = OptimizeResult(
+        baseline=baseline,
+        best=best,
+        trials=cands,
+        pareto=front,
+        study=st,
+        constraints=tuple(constraints),
+        objectives=tuple(objs),
+        space=space.describe(),
+        speedup=speedup,
+        saved=saved,
+        seconds=time.time() - t0,
+        out=str(outdir),
+    )
+    return result
+
+
+def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:
+    """Refill the pruner's side study with the learning curves of an earlier run."""
+    try:
+        st = optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        return
+    for t in st.get_trials(deepcopy=False):
+        curve = t.user_attrs.get("curve")
+        if curve and t.user_attrs.get("role") != "baseline":
+            final = (
+                float(t.user_attrs["values_all"]["accuracy"]) if t.state == optuna.trial.TrialState.COMPLETE else None
+            )
+            ev.remember(curve, final)
+
+
+def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace) -> Candidate:
+    ua = t.user_attrs
+    vals = ua.get("values_all") or {}
+    ci = ua.get("latency_ci")
+    return Candidate(
+        trial=t.number,
+        state=t.state.name,
+        point=dict(t.params),
+        accuracy=vals.get("accuracy") if vals else (ua["curve"][-1][1] if ua.get("curve") else None),
+        latency_ms=vals.get("latency"),
+        latency_ci=(float(ci[0]), float(ci[1])) if ci else None,
+        memory_kib=ua.get("memory_kib"),
+        macs=vals.get("macs"),
+        params=vals.get("params"),
+        onnx=ua.get("onnx"),
+        state_dict=ua.get("state_dict"),
+        epochs=int(ua.get("epochs", 0) or 0),
+        train_seconds=float(ua.get("train_seconds", 0.0) or 0.0),
+        curve=tuple((int(e), float(a)) for e, a in ua.get("curve", [])),
+        feasible=t.state == optuna.trial.TrialState.COMPLETE and all(v <= 0 for v in ua.get("constraints", [0.0])),
+        error=ua.get("error") or ua.get("pruned"),
+        space=space,
+    )
+
+
+def _front(cands: Sequence[Candidate], objectives: Sequence[str]) -> tuple[Candidate, ...]:
+    """The feasible candidates no other feasible one beats on accuracy and every objective."""
+    from xcelerator.search.problem import DIRECTIONS, pareto_front
+
+    names = list(dict.fromkeys(["accuracy", *objectives]))
+    attr = {"accuracy": "accuracy", "latency": "latency_ms", "memory": "memory_kib", "macs": "macs", "params": "params"}
+    names = [n for n in names if n in attr]
+    pts = [
+        (c.trial, [float(getattr(c, attr[n])) for n in names])
+        for c in cands
+        if c.feasible and all(getattr(c, attr[n]) is not None for n in names)
+    ]
+    keep = set(pareto_front(pts, [DIRECTIONS[n] for n in names]))
+    return tuple(sorted((c for c in cands if c.trial in keep), key=lambda c: c.latency_ms or math.inf))
+
+
+def _saved(cands: Sequence[Candidate], epochs: int) -> dict[str, float]:
+    """Training and device time the early stops saved, from the run's own timings."""
+    measured = [c for c in cands if c.state == "COMPLETE" and c.epochs > 0]
+    stopped = [c for c in cands if c.state == "PRUNED"]
+    per_epoch = [c.train_seconds / c.epochs for c in measured + stopped if c.epochs > 0]
+    mean_epoch = sum(per_epoch) / len(per_epoch) if per_epoch else 0.0
+    train_saved = sum((epochs - c.epochs) * mean_epoch for c in stopped)
+    spent = sum(c.train_seconds for c in cands)
+    return {
+        "stopped_early": float(len(stopped)),
+        "train_seconds_spent": round(spent, 1),
+        "train_seconds_saved": round(train_saved, 1),
+        "measurements_saved": float(len(stopped)),
+    }
+
+
+def _confirm(baseline: Candidate, best: Candidate, target: str, store: Any, p: Plan) -> dict[str, Any] | None:
+    """Baseline and best measured again, paired and interleaved (the A/B protocol)."""
+    from xcelerator.measure.session import execute, prepare
+
+    assert baseline.onnx and best.onnx
+    pairs = prepare([baseline.onnx, best.onnx], [target], plan=p)
+    comp = execute(pairs, p, store=store)
+    ms = list(comp.measurements)
+    if any(m.status != "ok" for m in ms):
+        return None
+    sp = comp.speedups()
+    return sp[0].to_dict() if sp else None

@@ -1,0 +1,144 @@
+"""``xc.CostModel``: fit a latency predictor on stored measurements, predict a model's latency at
+its input shape, save and load. ``xcel costmodel fit|predict`` are this class on the command line.
+
+    cm = xc.CostModel.fit("xcel.db", target="onnxruntime?threads=1", kind="ensemble")
+    cm.predict("det.onnx", shape={"x": (1, 3, 640, 640)})  # {"model", "latency_ms", "low_ms", ...}
+    cm.save("ort.json"); xc.CostModel.load("ort.json")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError
+
+
+def _store(db: Any) -> Any:
+    from xcelerator.store.db import Store
+
+    return db if isinstance(db, Store) else Store(str(db))
+
+
+@dataclass
+class CostModel:
+    """A fitted predictor (``estimator``), what it was fitted on, and held-out metrics when asked."""
+
+    estimator: Any
+    target: str | None = None
+    n_train: int = 0
+    test: dict[str, float] | None = field(default=None)
+
+    @property
+    def kind(self) -> str:
+        return str(self.estimator.kind)
+
+    @classmethod
+    def fit(
+        cls,
+        db: Any,
+        target: str,
+        *,
+        kind: str = "ensemble",
+        base: str | Path | CostModel | None = None,
+        test: float | None = None,
+        seed: int = 0,
+    ) -> CostModel:
+        """Fit on ``db``'s successful measurements of ``target`` (one plan and input spec).
+        ``kind``: ensemble, gbm, layer, lstm, adapted (then ``base``: another target's model to
+        carry over). ``test``: hold out this fraction and report on it."""
+        from xcelerator.costmodel import predictors as P
+        from xcelerator.costmodel.crossdevice import metrics
+        from xcelerator.costmodel.samples import from_store, split
+
+        params: dict[str, Any] = {}
+        if kind == "adapted":
+            if base is None:
+                raise BadInputError("kind adapted needs base (a predictor of another target)")
+            params["base"] = (base.estimator if isinstance(base, CostModel) else P.load(base)).to_json()
+        elif base is not None:
+            raise BadInputError("base is for kind adapted")
+        if kind in ("gbm", "layer", "lstm", "ensemble"):
+            params["random_state"] = seed
+        if test is not None and not 0 < test < 1:
+            raise BadInputError(f"test {test}: a fraction in (0, 1)")
+        est = P.make(kind, **params)
+        samples = from_store(_store(db), target)
+        train_idx = list(range(len(samples)))
+        test_idx: list[int] = []
+        if test is not None:
+            tr, te = split(len(samples), test, seed)
+            train_idx, test_idx = tr.tolist(), te.tolist()
+        tr_s = samples.take(train_idx)
+        est.fit(tr_s.stats, tr_s.y_ms, layers=tr_s.layers)
+        est.conditions = {**samples.conditions, "trained_on": sorted(tr_s.sha256)}
+        held = None
+        if test_idx:
+            te_s = samples.take(test_idx)
+            held = metrics(te_s.y_ms, est.predict(te_s.stats))
+        return cls(est, samples.target_uri, len(tr_s), held)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CostModel:
+        from xcelerator.costmodel import predictors as P
+
+        est = P.load(path)
+        return cls(est, est.conditions.get("target"))
+
+    def save(self, path: str | Path) -> Path:
+        return Path(self.estimator.save(path))
+
+    def check_target(self, target: str) -> None:
+        """Refuse a model fitted for another target."""
+        from xcelerator.targets.registry import parse_target
+
+        uri = parse_target(target).uri
+        trained_for = self.estimator.conditions.get("target")
+        if trained_for and trained_for != uri:
+            raise BadInputError(f"this cost model was fitted for target {trained_for}, not {uri}")
+
+    def predict(
+        self,
+        model: str,
+        *,
+        shape: Mapping[str, Sequence[int]] | Sequence[int] | None = None,
+        dims: Mapping[str, int] | None = None,
+        layers: int = 0,
+    ) -> dict[str, Any]:
+        """The latency of ``model`` (a file or zoo name) at its input shape, with the 80% interval,
+        warnings and (``layers``: the N slowest kernels, layer predictor) a kernel breakdown."""
+        from xcelerator.costmodel import predictors as P
+        from xcelerator.measure.inputs import resolve_shape
+        from xcelerator.models.artifact import at_shapes, is_model_file, load_artifact
+
+        if is_model_file(model):
+            art = load_artifact(model)
+        else:
+            from xcelerator.models.export import resolve_model
+
+            art = resolve_model(model, "onnx")
+        named: dict[str, tuple[int, ...]] = {}
+        if isinstance(shape, Mapping):
+            named = {str(k): tuple(int(d) for d in v) for k, v in shape.items()}
+        elif shape is not None:
+            named = {"": tuple(int(d) for d in shape)}
+        if "" in named and len(art.inputs) == 1:
+            named[art.inputs[0].name] = named.pop("")
+        resolved = {t.name: resolve_shape(t, named.get(t.name), dict(dims or {})) for t in art.inputs}
+        art = at_shapes(art, resolved)  # features at the shape that would run
+        if art.stats is None or not art.stats.nodes:
+            raise BadInputError(f"{model}: no ONNX graph to compute features from (export it to ONNX)")
+        p = self.estimator.explain(art.stats)
+        top = []
+        if layers and isinstance(self.estimator, P.LayerPredictor):
+            top = sorted(self.estimator.kernel_times(art.stats), key=lambda r: -r[2])[:layers]
+        return {
+            "model": art.name,
+            "kind": self.kind,
+            "target": self.estimator.conditions.get("target"),
+            **p.to_dict(),
+            "kernels": [{"name": n, "op_type": o, "ms": ms} for n, o, ms in top],
+            "inputs": [{"name": k, "shape": list(v)} for k, v in resolved.items()],
+        }

@@ -1,0 +1,117 @@
+"""``xc.pareto``: estimate the Pareto front of how one model runs on a target (quantization,
+runtime options, backends, placement), each configuration measured. ``xcel pareto`` is this
+function on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError
+from xcelerator.measure.plan import Plan
+
+SPACES = ("quantize", "runtime-options", "backend", "placement")
+
+
+def make_space(
+    space: str,
+    model: str,
+    target: str,
+    mode: str,
+    max_keys: int | None,
+    calibration: str | None,
+    backends: str,
+    flags: list[str] | None,
+) -> Any:
+    from xcelerator.models.artifact import is_model_file, load_artifact
+    from xcelerator.pareto.space import BackendSpace, QuantizeSpace, RuntimeOptionsSpace, placement_space
+
+    if is_model_file(model):
+        art = load_artifact(model)
+    else:
+        from xcelerator.models.export import resolve_model
+
+        art = resolve_model(model, "onnx")
+    if space == "quantize":
+        if target.startswith("cmd:"):
+            raise BadInputError("space quantize: measures with our runner; give an onnxruntime or openvino target")
+        return QuantizeSpace(art, target, mode=mode, max_keys=max_keys, calibration=calibration)
+    if space == "runtime-options":
+        return RuntimeOptionsSpace(art)
+    if space == "backend":
+        if not target.startswith("cmd:"):
+            raise BadInputError("space backend: needs a command target (-t cmd:NAME, declared in xcel-targets.yaml)")
+        from xcelerator.targets.transports.command import get_command
+
+        get_command(target[4:])  # unknown name: say so before anything runs
+        fl = None
+        if flags:
+            fl = {}
+            for f in flags:
+                k, sep, v = f.partition("=")
+                if not sep or not v:
+                    raise BadInputError(f"--flag {f!r}: expected NAME=VALUE1,VALUE2")
+                fl[k] = v.split(",")
+        return BackendSpace(art, target[4:], backends=backends.split(","), flags=fl)
+    if space == "placement":
+        return placement_space(art)
+    raise BadInputError(f"--space {space!r}: known spaces are {', '.join(SPACES)}")
+
+
+def run_pareto(
+    model: str,
+    *,
+    space: str = "quantize",
+    strategy: str = "corners",
+    budget: int = 16,
+    target: str = "onnxruntime?threads=1",
+    out: str | Path = "pareto.json",
+    mode: str = "name",
+    max_keys: int | None = None,
+    calibration: str | None = None,
+    data: str | None = None,
+    backends: str = "cpu,acl_cl",
+    flags: list[str] | None = None,
+    seed: int = 0,
+    plan: Plan | None = None,
+    store: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Measure up to ``budget`` configurations of ``model`` chosen by ``strategy`` (corners, brute,
+    random, hlps, nsga2); returns the ``FrontDoc`` (saved to ``out`` after every point, so an
+    interruption keeps what was measured). ``doc.front()`` is the noise-aware front."""
+    from xcelerator.pareto.core import FrontDoc, run_estimator
+    from xcelerator.pareto.evaluate import PARETO_PLAN, ConfigEvaluator
+
+    sp = make_space(space, model, target, mode, max_keys, calibration, backends, flags)
+    ev = ConfigEvaluator(sp, plan=plan or PARETO_PLAN, store=store, data=data)
+    points: list[Any] = []
+    doc = FrontDoc(
+        mode=sp.mode,
+        oplist=sp.oplist,
+        points=points,
+        space=sp.name,
+        target=target,
+        model=model,
+        estimator=strategy,
+        budget=budget,
+        size=sp.size,
+        choices=sp.choices,
+        with_error=ev.with_error,
+    )
+    dest = Path(out)
+
+    def keep(cid: int) -> Any:
+        p = ev(cid)
+        points.append(p)
+        doc.save(dest)  # every measured point is on disk at once
+        return p
+
+    try:
+        run_estimator(strategy, sp, keep, budget, seed=seed, with_error=ev.with_error, progress=progress)
+    finally:
+        if points:
+            doc.save(dest)
+    return doc
