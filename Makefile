@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export XCEL_CACHE ?= $(CURDIR)/.xcel/cache
 
-.PHONY: setup demo test lint typecheck unit slow bench clean realmodels
+.PHONY: setup demo test lint typecheck unit slow bench clean realmodels fashion-mnist
 
 setup: $(STAMP)
 
@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -c .ci/constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
-demo: setup
+# Fashion-MNIST from Debian when its files are missing and apt is usable (else the demo says so and runs on digits)
+fashion-mnist:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || test -n "$$XCEL_DATA" || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist) >/dev/null 2>&1; } || \
+	  echo "dataset-fashion-mnist not installed (no apt or not root): the demo will run on digits"
+
+demo: setup fashion-mnist
+	mkdir -p demo-out
 	$(BIN)/xcel --db demo-out/xcel.db demo --out demo-out
 
 lint: setup

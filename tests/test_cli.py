@@ -206,19 +206,38 @@ def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path
     assert all(row["status"] == "ok" and row["median_ms"] > 0 for row in doc["compare"])
     assert any(layer["by_op_type"] for layer in doc["layers"])
     assert (tmp_path / "out" / "demo.json").exists()
-    # the search half: the DESIGN's demo keys, both models exported, a report written
-    assert {"baseline", "best", "speedup", "accuracy_drop", "report"} <= set(doc)
+    # the optimize half: the DESIGN's demo keys, the models exported, a report written
+    assert {
+        "dataset",
+        "baseline",
+        "best",
+        "speedup",
+        "accuracy_drop",
+        "accuracy_drop_ci",
+        "flops_proxy",
+        "report",
+    } <= set(doc)
+    assert doc["dataset"] == "digits"  # --quick runs on digits
     assert Path(doc["baseline"]["onnx"]).exists() and Path(doc["report"]).exists()
-    assert 0 <= doc["baseline"]["accuracy"] <= 1 and doc["baseline"]["median_ms"] > 0
+    b = doc["baseline"]
+    assert 0 <= b["accuracy_ci"][0] <= b["accuracy"] <= b["accuracy_ci"][1] <= 1 and b["median_ms"] > 0
+    trials = doc["optimize"]["trials"]
+    assert trials[0]["trial"] == 0 and len(trials) == 3
     if doc["best"] is not None:
         assert Path(doc["best"]["onnx"]).exists()
-        assert doc["speedup"] == pytest.approx(doc["baseline"]["median_ms"] / doc["best"]["median_ms"])
-        assert doc["accuracy_drop"] <= 0.005 + 1e-9  # the constraint held
+        lo, hi = doc["speedup_ci"]
+        assert lo <= doc["speedup"] <= hi
+        assert doc["best"]["val_accuracy"] >= trials[0]["accuracy"] - 0.005 - 1e-9  # the constraint held (validation)
+        dlo, dhi = doc["accuracy_drop_ci"]
+        assert dlo <= doc["accuracy_drop"] <= dhi
+    if doc["flops_proxy"] is not None:
+        feasible = [t for t in trials if t["feasible"]]
+        assert doc["flops_proxy"]["macs"] == min(t["macs"] for t in feasible)
     con = sqlite3.connect(tmp_path / "demo.db")
     n = con.execute("select count(*) from measurements").fetchone()[0]
-    evaluated = [t for t in doc["search"]["trials"] if t["state"] == "COMPLETE" and "repeat_of" not in t["user_attrs"]]
-    # the zoo measurements, one per evaluated search trial, and the final baseline/best pair
-    assert n >= len(doc["measurements"]) + len(evaluated) + (2 if doc["best"] else 0)
+    measured = [t for t in trials if t["state"] == "COMPLETE"]
+    # the zoo measurements, one per measured candidate, and the final side-by-side run
+    assert n >= len(doc["measurements"]) + len(measured) + 1
 
 
 def test_ab_verdicts_and_the_regression_gate(tmp_path: Path) -> None:

@@ -2,14 +2,16 @@
 
 1. Measure: the zoo compared on every runtime usable here (ONNX Runtime, OpenVINO, PyTorch eager,
    LiteRT when a .tflite converter is installed), layer profiles for one model.
-2. Search: a hand-tuned network (``digits_net``) trained on scikit-learn's digits, profiled on
-   ONNX Runtime; a TPE search over width, depth and resolution for a faster variant under
-   "accuracy >= baseline - 0.5 points", each candidate inheriting the baseline's weights and
-   fine-tuning for 2 epochs; baseline and best measured again side by side (interleaved
-   rounds) for the speed-up.
+2. Optimize (``xcelerator.demo.run``): a published baseline for Fashion-MNIST (TensorFlow's
+   layers-tutorial CNN, 0.916 published test accuracy) at its native 28×28 goes through
+   ``xc.optimize`` on ONNX Runtime under "accuracy >= baseline - 0.5 points" (validation split);
+   the baseline, the measured choice and the choice a MACs proxy would make are measured again
+   side by side, and their accuracies reported on the 10,000 test images with CIs. Without
+   Fashion-MNIST's files (Debian ``dataset-fashion-mnist``, or ``XCEL_DATA``), and with
+   ``--quick``, the same runs on scikit-learn's digits at 8×8.
 3. Everything goes to the store; ``demo.json``, ``report.md``, ``baseline.onnx``,
-   ``best.onnx`` and the HTML report with its figures (``report/report.html``, PNGs beside
-   it) go to ``--out``.
+   ``best.onnx``, ``flops_proxy.onnx`` and the HTML report with its figures
+   (``report/report.html``) go to ``--out``.
 """
 
 from __future__ import annotations
@@ -46,13 +48,44 @@ def demo_targets() -> tuple[list[str], list[str]]:
     return chosen, notes
 
 
-def run_demo(out: Path, quick: bool = False, console: Console | None = None, db: str | None = None) -> dict[str, Any]:
+def demo_dataset(dataset: str | None, quick: bool) -> tuple[str, str | None, str | None]:
+    """(dataset name, its folder, a one-line note when falling back to digits)."""
+    from xcelerator.train.datasets import find_fashion_mnist
+
+    if quick and dataset is None:
+        return "digits", None, None
+    name, _, folder = (dataset or "fashion-mnist").partition(":")
+    if name == "digits":
+        return "digits", None, None
+    if name != "fashion-mnist":
+        from xcelerator.errors import BadInputError
+
+        raise BadInputError(f"--dataset {dataset!r}: use fashion-mnist, fashion-mnist:DIR or digits")
+    where = find_fashion_mnist(folder or None)
+    if where is None:
+        return (
+            "digits",
+            None,
+            (
+                f"Fashion-MNIST not found ({folder or 'XCEL_DATA, /usr/share/datasets/fashion-mnist'}; "
+                "apt-get install dataset-fashion-mnist): running on digits instead"
+            ),
+        )
+    return "fashion-mnist", str(where), None
+
+
+def run_demo(
+    out: Path, quick: bool = False, console: Console | None = None, db: str | None = None, dataset: str | None = None
+) -> dict[str, Any]:
     from xcelerator.cli.common import store as default_store
     from xcelerator.store.db import Store
 
     console = console or Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
     st = Store(db) if db else default_store()
+    ds_name, ds_folder, ds_note = demo_dataset(dataset, quick)
+    if ds_note:
+        console.print(f"[yellow]{escape(ds_note)}[/yellow]")
     targets, notes = demo_targets()
     for n in notes:
         console.print(f"[yellow]left out[/yellow] {escape(n)}")
@@ -125,20 +158,22 @@ def run_demo(out: Path, quick: bool = False, console: Console | None = None, db:
         if best is not None and best.stats is not None:
             fastest[model] = {"target": best.target, "median_ms": best.stats.median_ms}
     doc["fastest_target"] = fastest
-    doc.update(_search_part(out, st, quick, console))
-    failed_search = doc.get("search_failed")
-    if failed_search:
-        doc["failed"].append(failed_search)
+    doc.update(_optimize_part(out, st, quick, console, ds_name, ds_folder))
+    doc["dataset_note"] = ds_note
     doc["seconds"] = round(time.time() - t0, 1)
     (out / "report.md").write_text(_report(doc))
     doc["report"] = str((out / "report.md").resolve())
     doc["html_report"] = _html_report(out, st, comp.measurements, layered.measurements, doc)
+    sp_ci = doc.get("speedup_ci")
     doc["summary"] = (
-        f"{len(comp.measurements)} measurements of {len(comp.models)} models on {len(targets)} targets; search: "
+        f"{len(comp.measurements)} measurements of {len(comp.models)} models on {len(targets)} targets; "
+        f"optimize on {ds_name}: "
         + (
-            f"{doc['speedup']:.2f}x faster at {100 * doc['accuracy_drop']:.2f} points lower accuracy"
-            if doc.get("speedup")
-            else "no faster feasible model"
+            f"{doc['speedup']:.2f}x faster [{sp_ci[0]:.2f}, {sp_ci[1]:.2f}] at "
+            f"{100 * doc['accuracy_drop']:.2f} points lower test accuracy "
+            f"[{100 * doc['accuracy_drop_ci'][0]:.2f}, {100 * doc['accuracy_drop_ci'][1]:.2f}]"
+            if doc.get("best") and sp_ci and doc.get("accuracy_drop_ci")
+            else "no faster model met the accuracy constraint"
         )
         + f"; {len(doc['failed'])} failed; {doc['seconds']} s; results in {out / 'demo.json'}"
     )
@@ -146,80 +181,32 @@ def run_demo(out: Path, quick: bool = False, console: Console | None = None, db:
     return doc
 
 
-def _search_part(out: Path, st: Any, quick: bool, console: Console) -> dict[str, Any]:
-    """Train the hand-tuned digits_net, search a faster variant, measure both side by side."""
-    from xcelerator.measure.core import measure_many
-    from xcelerator.models.artifact import load_artifact
-    from xcelerator.search.evaluators import export_best
-    from xcelerator.search.study import SearchConfig, run_search
-    from xcelerator.targets.registry import parse_target
-
-    cfg = SearchConfig(
-        space="scaling",
-        space_options={"base": "digits_net", "w_max": 1.0, "d_max": 1.0, "r_min": 8, "r_max": 32},
-        objectives=["latency"],
-        constraints=["accuracy>=baseline-0.005"],
-        strategy="tpe",
-        trials=3 if quick else 12,
-        dataset="digits",
-        epochs=3 if quick else 4,
-        train_seconds=60.0,
-        inherit=True,  # candidates start from the trained baseline and fine-tune (the seed's accuracy recovery)
-        finetune_epochs=2,
-        target="onnxruntime?threads=1",
-        study=f"demo-{int(time.time())}",
-        seed=0,
-        out=str(out / "search"),
-    )
-    console.print(
-        f"[bold]search[/bold]: {cfg.trials} trials of {cfg.space} around digits_net on digits, "
-        f"objectives {cfg.objectives}, constraint {cfg.constraints[0]}"
-    )
+def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str, folder: str | None) -> dict[str, Any]:
+    """``xc.optimize`` on the dataset's published baseline (``xcelerator.demo.run``)."""
     from rich.progress import Progress
 
+    from xcelerator.demo.data import load
+    from xcelerator.demo.run import BUDGETS, QUICK, optimize_part
+
+    budget = QUICK if quick else BUDGETS[name]
+    data = load(name, folder)
     with Progress(console=console) as prog:
-        task = prog.add_task("search", total=cfg.trials)
-        res = run_search(cfg, st.url, store=st, progress=lambda d: prog.update(task, description=d[:70], advance=1))
-    base = res.baseline
-    part: dict[str, Any] = {"search": res.to_json()}
-    if base is None:
-        part["search_failed"] = "the baseline failed"
-        return part
-    base_onnx = export_best(base["user_attrs"]["onnx"], out.resolve() / "baseline.onnx")
-    part["baseline"] = {
-        "onnx": str(base_onnx),
-        "accuracy": base["user_attrs"]["values_all"]["accuracy"],
-        "median_ms": base["user_attrs"]["values_all"]["latency"],
-    }
-    best = res.best
-    if best is None or best["number"] == base["number"]:
-        part.update(best=None, speedup=None, accuracy_drop=None)
-        return part
-    best_onnx = export_best(best["user_attrs"]["onnx"], out.resolve() / "best.onnx")
-    # the speed-up measured in one run: baseline and best interleaved round by round
-    t = parse_target(cfg.target)
-    a, b = load_artifact(base_onnx, name="baseline"), load_artifact(best_onnx, name="best")
-    plan = Plan(min_rounds=4, max_rounds=6, min_seconds=0.3, max_seconds=1.0, rel_ci=0.01)
-    mb, mx = measure_many([(a, t), (b, t)], plan)
-    st.add(mb, a, t)
-    st.add(mx, b, t)
-    assert mb.stats is not None and mx.stats is not None
-    acc_b = base["user_attrs"]["values_all"]["accuracy"]
-    acc_x = best["user_attrs"]["values_all"]["accuracy"]
-    part["baseline"]["median_ms"] = mb.stats.median_ms
-    part["best"] = {
-        "onnx": str(best_onnx),
-        "accuracy": acc_x,
-        "median_ms": mx.stats.median_ms,
-        "params": best["params"],
-        "trial": best["number"],
-    }
-    part["speedup"] = mb.stats.median_ms / mx.stats.median_ms
-    part["accuracy_drop"] = acc_b - acc_x
-    console.print(
-        f"[bold]best[/bold] {best['params']}: {mx.stats.median_ms:.3f} ms vs baseline "
-        f"{mb.stats.median_ms:.3f} ms ({part['speedup']:.2f}x), accuracy {acc_x:.4f} vs {acc_b:.4f}"
-    )
+        task = prog.add_task("optimize", total=budget.trials)
+        part = optimize_part(
+            data,
+            out.resolve(),
+            st,
+            budget,
+            say=lambda m: console.print(escape(m)),
+            progress=lambda d: prog.update(task, description=d[:70], advance=1),
+            side_by_side=Plan(min_rounds=3, max_rounds=4, min_seconds=0.1, max_seconds=0.3) if quick else None,
+        )
+    b, x = part["baseline"], part["best"]
+    if x:
+        console.print(
+            f"[bold]best[/bold] trial {x['trial']}: {x['median_ms']:.3f} ms vs baseline {b['median_ms']:.3f} ms "
+            f"({part['speedup']:.2f}x), test accuracy {x['accuracy']:.4f} vs {b['accuracy']:.4f}"
+        )
     return part
 
 
@@ -235,11 +222,11 @@ def _html_report(out: Path, st: Any, compared: Any, layered: Any, doc: dict[str,
         ("layer breakdowns (mobilenet_v2)", [layers_record(m) for m in layered]),
         ("latency distributions", [latency_record(m) for m in list(compared)[:3]]),
     ]
-    search = doc.get("search")
-    if search and search.get("study"):
-        from xcelerator.cli.report import study_sections
-
-        sections += study_sections(st.url, [search["study"]])
+    opt = doc.get("optimize")
+    if opt:
+        sections.insert(
+            0, (f"optimize on {doc['dataset']}: both fronts", [{"kind": "optimize", "title": opt["study"], **opt}])
+        )
     res = build(sections, out / "report", title="xcelerator demo")
     return str(res["html"])
 
@@ -260,31 +247,55 @@ def _report(doc: dict[str, Any]) -> str:
         med = f"{r['median_ms']:.4g}" if r["median_ms"] is not None else r["status"]
         sp = f"{r['speedup']:.2f}×" if r["speedup"] else "-"
         lines.append(f"| {r['model']} | {r['target']} | {med} | {ci} | {sp} |")
-    s = doc.get("search")
-    if s:
+    o = doc.get("optimize")
+    if o:
         lines += [
             "",
-            f"## Search ({s['study']}, constraints: {', '.join(s['constraints'])})",
+            f"## Optimize on {doc['dataset']} ({o['study']}, constraint: {', '.join(o['constraints'])})",
             "",
-            "| trial | state | params | latency ms | accuracy | feasible |",
-            "|---|---|---|---|---|---|",
+            "Accuracy here is on the validation split (selection); the result below is on the test set.",
+            "",
+            "| trial | state | point | latency ms | MACs | val accuracy | feasible |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for t in s["trials"]:
-            v = t["user_attrs"].get("values_all") or {}
-            feas = all(x <= 0 for x in t["user_attrs"].get("constraints", [0])) if t["state"] == "COMPLETE" else False
+        for t in o["trials"]:
+            lat = f"{t['latency_ms']:.4g}" if t["latency_ms"] is not None else "-"
+            acc = f"{t['accuracy']:.4f}" if t["accuracy"] is not None else "-"
+            macs = f"{t['macs']:.3g}" if t["macs"] else "-"
+            pt = ", ".join(f"{k.split(':')[-1]}={v}" for k, v in t["point"].items() if v)
             lines.append(
-                f"| {t['number']}{' (baseline)' if t['user_attrs'].get('role') == 'baseline' else ''} | "
-                f"{t['state']} | {t['params']} | {v.get('latency', float('nan')):.4g} | "
-                f"{v.get('accuracy', float('nan')):.4f} | {'yes' if feas else 'no'} |"
+                f"| {t['trial']}{' (baseline)' if t['trial'] == o['baseline']['trial'] else ''} | {t['state']} | "
+                f"{pt or 'unchanged'} | {lat} | {macs} | {acc} | {'yes' if t['feasible'] else 'no'} |"
             )
-    if doc.get("speedup"):
+    lines += ["", "## Result (test set, measured side by side)", ""]
+    lines += ["| model | trial | median ms (95% CI) | MACs | test accuracy (95% CI) |", "|---|---|---|---|---|"]
+    for k in ("baseline", "best", "flops_proxy"):
+        row = doc.get(k)
+        if not row:
+            continue
+        cims = row["ci_ms"] or [float("nan")] * 2
+        lines.append(
+            f"| {k} | {row['trial']} | {row['median_ms']:.4g} ({cims[0]:.4g}–{cims[1]:.4g}) | {row['macs']:.3g} | "
+            f"{row['accuracy']:.4f} ({row['accuracy_ci'][0]:.4f}–{row['accuracy_ci'][1]:.4f}) |"
+        )
+    if doc.get("best") and doc.get("speedup_ci") and doc.get("accuracy_drop_ci"):
+        lo, hi = doc["speedup_ci"]
+        dlo, dhi = doc["accuracy_drop_ci"]
         lines += [
             "",
-            "## Result",
-            "",
-            f"Baseline {doc['baseline']['median_ms']:.4g} ms at accuracy {doc['baseline']['accuracy']:.4f}; "
-            f"best {doc['best']['median_ms']:.4g} ms at accuracy {doc['best']['accuracy']:.4f}: "
-            f"**{doc['speedup']:.2f}× faster**, accuracy drop {100 * doc['accuracy_drop']:.2f} points "
-            "(both measured interleaved in one run).",
+            f"Best against baseline: {doc['speedup']:.2f}× faster (95% CI {lo:.2f}–{hi:.2f}, "
+            f"{doc['speedup_verdict']}); test accuracy {100 * doc['accuracy_drop']:.2f} points lower "
+            f"(paired 95% CI {100 * dlo:.2f} to {100 * dhi:.2f}).",
         ]
+    else:
+        lines += ["", "No candidate faster than the baseline met the accuracy constraint."]
+    ps = doc.get("proxy_slower")
+    if ps:
+        lines += [
+            f"The MACs proxy's choice (trial {doc['flops_proxy']['trial']}) against the measured choice: "
+            f"the measured choice is {ps['speedup']:.2f}× as fast (95% CI {ps['ci_low']:.2f}–{ps['ci_high']:.2f}, "
+            f"{ps['verdict']})."
+        ]
+    elif doc.get("proxy_same_choice"):
+        lines += ["The MACs proxy would have chosen the same candidate."]
     return "\n".join(lines) + "\n"

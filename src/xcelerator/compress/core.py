@@ -285,6 +285,7 @@ def optimize(
     strategy: str = "tpe",
     epochs: int = 3,
     early_stop: bool = True,
+    finetune_baseline: bool = False,
     executor: Any = None,
     db: Any = None,
     out: str | Path = "optimize-out",
@@ -298,6 +299,7 @@ def optimize(
     resolutions: Sequence[int] | None = None,
     policy: str | Path | None = None,
     confirm: bool | Plan = True,
+    warm_start: Sequence[float] = (0.25, 0.5),
     progress: Callable[[str], None] | None = None,
 ) -> OptimizeResult:
     """Search pruned versions of ``module`` for the fastest one on ``target`` that meets
@@ -305,11 +307,16 @@ def optimize(
 
     ``objectives``: any of latency, memory, macs, params, size, accuracy (a list of several gives
     a Pareto front). ``constraints``: ``accuracy>=baseline-0.005``, ``latency<=5``, ... .
-    ``epochs``: fine-tuning epochs per candidate. ``executor``: ``"ray"`` or an
+    ``epochs``: fine-tuning epochs per candidate. ``finetune_baseline``: the baseline (trial 0)
+    is trained ``epochs`` more too, so that every candidate has had the same training budget as
+    the baseline it is compared with (pass the network as it was before those last epochs);
+    otherwise the baseline is measured as given. ``executor``: ``"ray"`` or an
     ``Executor``. ``db``: where the study and measurements live (default: ``OUT/optimize.db``).
     ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
     exists) and saved to. ``confirm``: measure baseline and best again, interleaved, for the
-    speed-up's CI (with the default ``Plan``, or the ``Plan`` given).
+    speed-up's CI (with the default ``Plan``, or the ``Plan`` given). ``warm_start``: uniform
+    ratios tried right after the baseline (every group pruned alike; the natural first guesses,
+    and the uniform-width reference inside the study) before the sampler takes over.
     """
     from xcelerator.search.problem import parse_objectives
     from xcelerator.search.study import SearchConfig, run_search
@@ -354,6 +361,8 @@ def optimize(
         out=outdir,
         store=store,
         early_stop=early_stop,
+        finetune_baseline=finetune_baseline,
+        constraints=tuple(constraints),
     )
     ev.set_bound(_accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"
@@ -371,6 +380,8 @@ def optimize(
         out=str(outdir),
     )
     sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
+    if warm_start and strategy != "dqn" and not resume:
+        _enqueue_uniform(url, name, space, warm_start, objs)
     res = run_search(
         cfg,
         url,
@@ -411,6 +422,31 @@ def optimize(
         out=str(outdir),
     )
     return result
+
+
+def _enqueue_uniform(url: str, name: str, space: PruneSpace, ratios: Sequence[float], objs: Sequence[str]) -> None:
+    """Queue the baseline and the uniform points of a new study (run_search queues the baseline
+    only into an empty study, so it goes first here)."""
+    from xcelerator.search.problem import DIRECTIONS
+
+    storage = optuna.storages.RDBStorage(url)
+    if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+        return
+    st = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        directions=[DIRECTIONS[o] for o in objs],  # type: ignore[misc]
+    )
+    st.enqueue_trial(space.default_point(), user_attrs={"role": "baseline"})
+    grid = [p.values() for p in space.params() if p.name.startswith("ratio:")]
+    for r in ratios:
+        if not space.groups:
+            break
+        on_grid = min(grid[0], key=lambda v: abs(v - r))
+        st.enqueue_trial(
+            {**space.default_point(), **{f"ratio:{g.name}": on_grid for g in space.groups}},
+            user_attrs={"role": "uniform"},
+        )
 
 
 def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:

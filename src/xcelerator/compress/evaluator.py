@@ -116,6 +116,8 @@ class OptimizeEvaluator:
         early_stop: bool = True,
         reduction_factor: int = 3,
         reinit: bool = False,
+        finetune_baseline: bool = False,
+        constraints: tuple[str, ...] = (),
     ) -> None:
         from xcelerator.targets.registry import parse_target
 
@@ -123,6 +125,7 @@ class OptimizeEvaluator:
         self.target = parse_target(target)
         self.epochs, self.plan, self.out, self.store = epochs, plan, Path(out), store
         self.early_stop, self.reinit = early_stop, reinit
+        self.finetune_baseline, self.constraints = finetune_baseline, tuple(constraints)
         self.bound: float | None = accuracy_bound if isinstance(accuracy_bound, (int, float)) else None
         self.reduction_factor = reduction_factor
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -161,7 +164,7 @@ class OptimizeEvaluator:
         spent = 0.0
         done = 0
         ftrial = None if baseline or not self.early_stop else self.fidelity.ask()
-        plan = [0] if baseline else rungs(self.epochs)
+        plan = [0] if baseline and not self.finetune_baseline else rungs(self.epochs)
         for budget in plan:
             if budget > done:
                 t1 = time.perf_counter()
@@ -187,6 +190,10 @@ class OptimizeEvaluator:
                     }
         if ftrial is not None:
             self.fidelity.tell(ftrial, curve[-1][1])
+        if baseline and self.constraints:  # the bound candidates must reach, from the baseline as trained here
+            from xcelerator.compress.core import _accuracy_bound
+
+            self.set_bound(_accuracy_bound(self.constraints, curve[-1][1]))
         folder = self.out / "trials"
         folder.mkdir(parents=True, exist_ok=True)
         from xcelerator.models.export import export_onnx

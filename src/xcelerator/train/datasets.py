@@ -34,6 +34,8 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     classes: int
+    x_test: np.ndarray | None = None  # held out: never used to train or select (fashion-mnist)
+    y_test: np.ndarray | None = None
 
     @property
     def channels(self) -> int:
@@ -129,6 +131,57 @@ def mnist(folder: Path) -> Dataset:
     return Dataset(
         "mnist", _images(xt, str(folder)), yt.astype(np.int64), _images(xv, str(folder)), yv.astype(np.int64), 10
     )
+
+
+FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+
+
+def find_fashion_mnist(folder: str | Path | None = None) -> Path | None:
+    """The folder holding Fashion-MNIST's four IDX files: ``folder`` if given, else
+    ``$XCEL_DATA`` (or ``$XCEL_DATA/fashion-mnist``), else where Debian's
+    ``dataset-fashion-mnist`` puts them; None when none has them."""
+    import os
+
+    cands = [Path(folder)] if folder else []
+    if not folder and os.environ.get("XCEL_DATA"):
+        base = Path(os.environ["XCEL_DATA"])
+        cands += [base, base / "fashion-mnist"]
+    if not folder:
+        cands.append(FASHION_DEBIAN)
+    for c in cands:
+        try:
+            if all(_find(c, f) for f in FASHION_FILES):
+                return c
+        except BadInputError:
+            continue
+    return None
+
+
+def fashion_mnist(folder: str | Path | None = None, seed: int = 0, n_val: int = 5000) -> Dataset:
+    """Fashion-MNIST (Xiao et al. 2017, MIT license): 60,000 training and 10,000 test images,
+    28×28 grey, 10 classes. A validation split of ``n_val`` images is carved from the training
+    set (seeded) for selection; the 10,000 test images stay apart (``x_test``)."""
+    where = find_fashion_mnist(folder)
+    if where is None:
+        raise BadInputError(
+            f"fashion-mnist: the four IDX files are not in {folder or 'XCEL_DATA or ' + str(FASHION_DEBIAN)}; "
+            "install the Debian package dataset-fashion-mnist or point XCEL_DATA at a folder with them"
+        )
+    xt = _images(_read_idx(_find(where, FASHION_FILES[0])), str(where))
+    yt = _read_idx(_find(where, FASHION_FILES[1])).astype(np.int64)
+    xs = _images(_read_idx(_find(where, FASHION_FILES[2])), str(where))
+    ys = _read_idx(_find(where, FASHION_FILES[3])).astype(np.int64)
+    if len(xt) != len(yt) or len(xs) != len(ys):
+        raise BadInputError(f"{where}: image and label counts differ")
+    idx = np.random.default_rng(seed).permutation(len(xt))
+    v, t = idx[:n_val], idx[n_val:]
+    return Dataset("fashion-mnist", xt[t], yt[t], xt[v], yt[v], 10, xs, ys)
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -271,6 +324,8 @@ def load_dataset(ref: str, seed: int = 0) -> Dataset:
     kind, _, arg = ref.partition(":")
     if kind == "digits" and not arg:
         return digits(seed)
+    if kind == "fashion-mnist":
+        return fashion_mnist(arg or None, seed)
     if kind in ("mnist", "cifar10", "cifar100") and arg:
         folder = Path(arg)
         if not folder.is_dir():
@@ -285,5 +340,5 @@ def load_dataset(ref: str, seed: int = 0) -> Dataset:
     if ref.endswith(".npz"):
         return npz(Path(ref), seed)
     raise BadInputError(
-        f"unknown dataset '{ref}'; use digits, mnist:DIR, cifar10:DIR, cifar100:DIR, npz:FILE or folder:DIR"
+        f"unknown dataset '{ref}'; use digits, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, npz:FILE or folder:DIR"
     )

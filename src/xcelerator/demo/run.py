@@ -1,0 +1,209 @@
+"""The demo's optimization part: ``xc.optimize`` on a published baseline, then the numbers a user
+can believe.
+
+1. The baseline is trained from scratch for ``pretrain`` epochs (cached in XCEL_CACHE, keyed by
+   dataset, network, epochs and seed).
+2. ``xc.optimize`` prunes it. Every candidate, and the baseline too (``finetune_baseline``), is
+   fine-tuned for ``finetune`` passes over the same fine-tuning subset of the training set, so
+   all have the same training budget. Selection is on the validation split carved from the
+   training set.
+3. The MACs proxy's choice is the feasible candidate with the fewest MACs; the measured choice
+   is the feasible candidate with the lowest measured latency. The baseline and both choices
+   are measured again side by side, interleaved round by round, for speed-ups with CIs.
+4. Accuracy is reported on the held-out test images only: each with a Wilson 95% CI, and the
+   paired drop (baseline minus best, the same images) with a bootstrap CI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xcelerator.demo.data import DemoData, accuracy, baseline_for, fit, paired_drop, predictions, wilson
+
+
+@dataclass(frozen=True)
+class Budget:
+    pretrain: int  # epochs over the whole training split, from scratch
+    finetune: int  # passes over the fine-tuning subset, for the baseline and every candidate
+    finetune_images: int
+    trials: int  # candidates, the baseline included
+
+
+BUDGETS = {
+    "fashion-mnist": Budget(pretrain=2, finetune=2, finetune_images=5500, trials=10),
+    "digits": Budget(pretrain=20, finetune=2, finetune_images=1077, trials=8),
+}
+QUICK = Budget(pretrain=12, finetune=1, finetune_images=1077, trials=3)
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("XCEL_CACHE", Path.home() / ".cache" / "xcelerator")) / "demo"
+
+
+def pretrained(data: DemoData, epochs: int, seed: int = 0) -> tuple[torch.nn.Module, bool]:
+    """The baseline trained from scratch; (module, loaded from the cache)."""
+    net = baseline_for(data.name)
+    ident = f"{data.name}|{type(net).__name__}|{epochs}|{seed}|{len(data.y_train)}"
+    key = hashlib.sha256(ident.encode()).hexdigest()[:12]
+    path = _cache() / f"{data.name}-{type(net).__name__}-e{epochs}-{key}.pt"
+    if path.exists():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval(), True
+    torch.manual_seed(seed)
+    batch = 256 if data.name == "fashion-mnist" else 64
+    fit(net, data.x_train, data.y_train, epochs, lr=1e-3, batch=batch, seed=seed, one_cycle=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(net.state_dict(), tmp)
+    os.replace(tmp, path)
+    return net.eval(), False
+
+
+def optimize_part(
+    data: DemoData,
+    out: Path,
+    store: Any,
+    budget: Budget,
+    target: str = "onnxruntime?threads=1",
+    seed: int = 0,
+    say: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
+    side_by_side: Any = None,
+) -> dict[str, Any]:
+    """See the module docstring; ``side_by_side``: the ``Plan`` of the final interleaved
+    measurement (default: ``Plan()``, the full protocol)."""
+    from xcelerator.api import compare
+    from xcelerator.compress.core import optimize
+    from xcelerator.measure.plan import Plan
+
+    t0 = time.time()
+    say(f"baseline: {type(baseline_for(data.name)).__name__}, {budget.pretrain} epochs on {len(data.y_train)} images")
+    base, cached = pretrained(data, budget.pretrain, seed)
+    t_pre = time.time() - t0
+    xf, yf = data.x_train[: budget.finetune_images], data.y_train[: budget.finetune_images]
+    calls = {"n": 0}
+
+    def train(module: torch.nn.Module, epochs: int) -> torch.nn.Module:
+        calls["n"] += 1
+        return fit(module, xf, yf, epochs, lr=5e-4, batch=128, seed=seed + calls["n"])
+
+    def evaluate(module: torch.nn.Module) -> float:
+        return accuracy(module, data.x_val, data.y_val)
+
+    say(
+        f"optimize: {budget.trials} candidates on {target}, each (and the baseline) fine-tuned "
+        f"{budget.finetune} x {budget.finetune_images} images; selection on {len(data.y_val)} validation images"
+    )
+    res = optimize(
+        base,
+        torch.zeros(*data.shape),
+        train=train,
+        evaluate=evaluate,
+        target=target,
+        objectives=["latency"],
+        constraints=["accuracy>=baseline-0.005"],
+        budget=budget.trials,
+        strategy="tpe",
+        epochs=budget.finetune,
+        finetune_baseline=True,
+        db=store,
+        out=out / "optimize",
+        study=f"demo-{data.name}-{int(time.time())}",
+        seed=seed,
+        confirm=False,
+        progress=progress,
+    )
+    feasible = [c for c in res.trials if c.feasible and c.latency_ms is not None]
+    best = res.best
+    proxy = min(feasible, key=lambda c: (c.macs or 0, c.latency_ms or 0)) if feasible else None
+    chosen = {"baseline": res.baseline, "best": best, "flops_proxy": proxy}
+    # side by side on the device: the baseline, the measured choice and the proxy's, interleaved
+    onnx: dict[str, str] = {}
+    first: dict[int, str] = {}  # one file per trial: the same candidate may be two of the three
+    for k, c in chosen.items():
+        if c is not None and c.onnx:
+            if c.trial not in first:
+                dest = out / f"{k}.onnx"
+                dest.write_bytes(Path(c.onnx).read_bytes())
+                first[c.trial] = str(dest.resolve())
+            onnx[k] = first[c.trial]
+    distinct = list(first.values())
+    say(f"measuring {len(distinct)} models side by side, interleaved")
+    ms = compare(distinct, [target], plan=side_by_side or Plan(), db=store)
+    from xcelerator.measure.ab import paired
+
+    def cell(k: str) -> Any:
+        return ms[distinct.index(onnx[k])]  # compare returns one measurement per model, in order
+
+    speedups = {}
+    for k in ("best", "flops_proxy"):
+        if k in onnx and onnx[k] != onnx["baseline"]:
+            speedups[k] = paired(cell("baseline"), cell(k), label=k).to_dict()
+    proxy_vs_best = None
+    if "best" in onnx and "flops_proxy" in onnx and onnx["best"] != onnx["flops_proxy"]:
+        proxy_vs_best = paired(cell("flops_proxy"), cell("best"), label="best against the proxy").to_dict()
+    # held-out test accuracy
+    right: dict[str, np.ndarray] = {}
+    doc_models: dict[str, Any] = {}
+    for k, c in chosen.items():
+        if c is None:
+            doc_models[k] = None
+            continue
+        pred = predictions(c.module, data.x_test)
+        r = (pred == data.y_test).numpy()
+        right[k] = r
+        m = cell(k)
+        lo, hi = wilson(int(r.sum()), len(r))
+        doc_models[k] = {
+            "onnx": onnx[k],
+            "trial": c.trial,
+            "point": c.point,
+            "accuracy": float(r.mean()),
+            "accuracy_ci": [lo, hi],
+            "val_accuracy": c.accuracy,
+            "median_ms": m.stats.median_ms if m.stats else None,
+            "ci_ms": [m.stats.ci_low_ms, m.stats.ci_high_ms] if m.stats else None,
+            "macs": c.macs,
+            "params": c.params,
+        }
+    drop = paired_drop(right["baseline"], right["best"]) if "best" in right else None
+    proxy_drop = paired_drop(right["baseline"], right["flops_proxy"]) if "flops_proxy" in right else None
+    sp = speedups.get("best")
+    part = {
+        "dataset": data.name,
+        "baseline": doc_models["baseline"],
+        "best": doc_models["best"] if best is not None and best.trial != res.baseline.trial else None,
+        "flops_proxy": doc_models["flops_proxy"],
+        "speedup": sp["speedup"] if sp else (1.0 if best is not None else None),
+        "speedup_ci": [sp["ci_low"], sp["ci_high"]] if sp else None,
+        "speedup_verdict": sp["verdict"] if sp else None,
+        "proxy_speedup": speedups.get("flops_proxy"),
+        "accuracy_drop": drop[0] if drop else None,
+        "accuracy_drop_ci": [drop[1], drop[2]] if drop else None,
+        "proxy_accuracy_drop_ci": [proxy_drop[1], proxy_drop[2]] if proxy_drop else None,
+        "optimize": res.to_dict(),
+        "budget": {
+            "pretrain_epochs": budget.pretrain,
+            "finetune_passes": budget.finetune,
+            "finetune_images": budget.finetune_images,
+            "trials": budget.trials,
+            "pretrain_seconds": round(t_pre, 1),
+            "pretrain_cached": cached,
+        },
+        "test_images": len(data.y_test),
+        "val_images": len(data.y_val),
+        "seconds": round(time.time() - t0, 1),
+    }
+    # how much slower the proxy's choice runs than the measured choice (> 1: the proxy loses)
+    part["proxy_slower"] = proxy_vs_best
+    part["proxy_same_choice"] = bool(best is not None and proxy is not None and best.trial == proxy.trial)
+    return part
