@@ -340,5 +340,6 @@ def load_dataset(ref: str, seed: int = 0) -> Dataset:
     if ref.endswith(".npz"):
         return npz(Path(ref), seed)
     raise BadInputError(
-        f"unknown dataset '{ref}'; use digits, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, npz:FILE or folder:DIR"
+        f"unknown dataset '{ref}'; use digits, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, "
+        "npz:FILE or folder:DIR"
     )
