@@ -349,6 +349,16 @@ def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.Capt
     assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(pred), "--json") == 0
     p = json.loads(capsys.readouterr().out)
     assert p["ms"] > 0 and p["low_ms"] <= p["ms"] <= p["high_ms"]
+    # DESIGN.md's document: one entry per model, with its contract keys
+    (q,) = p["predictions"]
+    assert {"model", "latency_ms", "low_ms", "high_ms", "std_ms", "in_distribution"} <= set(q)
+    assert q["latency_ms"] == p["ms"] and q["std_ms"] > 0 and isinstance(q["in_distribution"], bool)
+    assert _xcel(corpus_db, "costmodel", "predict", str(onnx), str(onnx), "-p", str(pred), "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 2
+    # the contract's eval flags and keys (today's kept as aliases)
+    assert _xcel(corpus_db, "costmodel", "eval", "--dataset", "store", "-p", str(pred), "-t", t, "--json") == 0
+    ev2 = json.loads(capsys.readouterr().out)
+    assert ev2["metrics"]["within_10pct"] == ev2["metrics"]["within10"] and t in ev2["per_target"]
     assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(pred), "-t", "onnxruntime?threads=2") == 2
     assert "fitted for target" in capsys.readouterr().err
     assert _xcel(corpus_db, "costmodel", "predict", str(onnx), "-p", str(tmp_path / "none.json")) == 2
@@ -370,6 +380,11 @@ def test_signature_and_heldout_commands(capsys: pytest.CaptureFixture[str], tmp_
     assert _xcel(db, "costmodel", "eval", "--data", "phones", "-m", "random", "--mode", "neighbours", "--json") == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["pooled"]["r2"] > 0.95 and len(ev["per_device"]) == 105
+    args = ["--dataset", "phones", "--signature-method", "random", "--signature-size", "5", "--folds", "5"]
+    assert _xcel(db, "costmodel", "eval", *args, "--mode", "neighbours", "--json") == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert {"r2", "rmse_ms", "mape", "within_5pct", "within_10pct", "spearman", "kendall", "n"} <= set(ev["metrics"])
+    assert len(ev["per_target"]) == 105 and ev["signature_size"] == 5
     assert _xcel(db, "costmodel", "signature", "--data", "phones", "-m", "psychic") == 2
     assert _xcel(db, "costmodel", "eval", "--data", "tablets") == 2
 

@@ -134,8 +134,15 @@ class CostModel:
         top = []
         if layers and isinstance(self.estimator, P.LayerPredictor):
             top = sorted(self.estimator.kernel_times(art.stats), key=lambda r: -r[2])[:layers]
+        import math
+
         return {
             "model": art.name,
+            # DESIGN.md's predict contract: latency_ms, low_ms, high_ms, std_ms, in_distribution
+            "latency_ms": p.ms,
+            # the 80% interval is ±1.2816 σ in log space: σ back in ms, from the interval's width
+            "std_ms": p.ms * (math.log(p.high_ms / p.low_ms) / (2 * 1.2816)) if p.low_ms > 0 else None,
+            "in_distribution": not any(w.startswith("outside the training range") for w in p.warnings),
             "kind": self.kind,
             "target": self.estimator.conditions.get("target"),
             **p.to_dict(),
