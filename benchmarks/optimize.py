@@ -230,7 +230,7 @@ def main() -> None:
         xf, yf = data.x_train[: b.finetune_images], data.y_train[: b.finetune_images]
 
         def train_f(m: torch.nn.Module, e: int) -> torch.nn.Module:
-            return fit(m, xf, yf, e, lr=5e-4, batch=128)
+            return fit(m, xf, yf, e, lr=2e-4, batch=128)
 
         def scratch_f(m: torch.nn.Module) -> torch.nn.Module:
             return fit(m, data.x_train, data.y_train, b.pretrain, batch=256, one_cycle=True)

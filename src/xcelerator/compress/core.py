@@ -98,7 +98,8 @@ class Candidate:
 @dataclass(frozen=True)
 class OptimizeResult:
     """What ``optimize`` found. ``speedup`` is the best candidate against the baseline, both
-    measured again, interleaved: ``{"speedup", "ci_low", "ci_high", "verdict"}``."""
+    measured again, interleaved: ``{"speedup", "ci_low", "ci_high", "verdict"}``;
+    ``confirmed`` that final run's figures per trial (see ``confirm_best``)."""
 
     baseline: Candidate
     best: Candidate | None
@@ -110,6 +111,7 @@ class OptimizeResult:
     space: dict[str, Any]
     speedup: dict[str, Any] | None
     saved: dict[str, float]
+    confirmed: dict[int, Confirmed]
     seconds: float
     out: str
 
@@ -121,6 +123,7 @@ class OptimizeResult:
             "baseline": self.baseline.to_dict(),
             "best": self.best.to_dict() if self.best else None,
             "speedup": self.speedup,
+            "confirmed": [v.to_dict() for v in self.confirmed.values()],
             "pareto": [c.trial for c in self.pareto],
             "trials": [c.to_dict() for c in self.trials],
             "space": self.space,
@@ -404,8 +407,12 @@ def optimize(
     front = _front(cands, objs)
     saved = _saved(cands, ev.epochs)
     speedup = None
+    confirmed: dict[int, Confirmed] = {}
     if confirm and best is not None and best.trial != baseline.trial and best.onnx and baseline.onnx:
-        speedup = _confirm(baseline, best, target, store, confirm if isinstance(confirm, Plan) else Plan())
+        plan_c = confirm if isinstance(confirm, Plan) else Plan()
+        best, confirmed = confirm_best(cands, baseline, target, store, plan_c, objs)
+        if best is not None and best.trial != baseline.trial:
+            speedup = confirmed[best.trial].speedup
     outdir.mkdir(parents=True, exist_ok=True)
     result = OptimizeResult(
         baseline=baseline,
@@ -418,6 +425,7 @@ def optimize(
         space=space.describe(),
         speedup=speedup,
         saved=saved,
+        confirmed=confirmed,
         seconds=time.time() - t0,
         out=str(outdir),
     )
@@ -521,15 +529,71 @@ def _saved(cands: Sequence[Candidate], epochs: int) -> dict[str, float]:
     }
 
 
-def _confirm(baseline: Candidate, best: Candidate, target: str, store: Any, p: Plan) -> dict[str, Any] | None:
-    """Baseline and best measured again, paired and interleaved (the A/B protocol)."""
+@dataclass(frozen=True)
+class Confirmed:
+    """One model of the final interleaved run: its measurement and its A/B result against the
+    baseline (None for the baseline itself)."""
+
+    trial: int
+    measurement: Any  # Measurement
+    speedup: dict[str, Any] | None
+
+    @property
+    def median_ms(self) -> float | None:
+        st = self.measurement.stats
+        return float(st.median_ms) if st is not None else None
+
+    @property
+    def ci(self) -> list[float] | None:
+        st = self.measurement.stats
+        return [float(st.ci_low_ms), float(st.ci_high_ms)] if st is not None else None
+
+    def against(self, other: Confirmed) -> dict[str, Any]:
+        """This model against ``other`` (> 1: this one is faster), paired over the same rounds."""
+        from xcelerator.measure.ab import paired
+
+        return paired(other.measurement, self.measurement, label=f"trial {self.trial}").to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial": self.trial, "median_ms": self.median_ms, "ci": self.ci, "speedup": self.speedup,
+                "status": self.measurement.status}  # fmt: skip
+
+
+def confirm_best(
+    cands: Sequence[Candidate],
+    baseline: Candidate,
+    target: str,
+    store: Any,
+    plan: Plan,
+    objectives: Sequence[str] = ("latency",),
+    contenders: int = 3,
+    extra: Sequence[Candidate] = (),
+) -> tuple[Candidate | None, dict[int, Confirmed]]:
+    """The final choice, made on a measurement that can carry it: the baseline and the
+    ``contenders`` fastest feasible candidates (plus ``extra``) measured again in one run,
+    interleaved round by round, each against the baseline with the A/B protocol. The study's
+    own measurements are short and taken minutes apart, so two candidates a few percent apart
+    there may swap here; the best is the feasible one with the lowest median in this run.
+    Returns (best, {trial: Confirmed}). With objectives other than latency
+    alone, the study's best stands and only its speed-up is measured."""
+    from xcelerator.measure.ab import paired
     from xcelerator.measure.session import execute, prepare
 
-    assert baseline.onnx and best.onnx
-    pairs = prepare([baseline.onnx, best.onnx], [target], plan=p)
-    comp = execute(pairs, p, store=store)
-    ms = list(comp.measurements)
-    if any(m.status != "ok" for m in ms):
-        return None
-    sp = comp.speedups()
-    return sp[0].to_dict() if sp else None
+    feasible = sorted(
+        (c for c in cands if c.feasible and c.onnx and c.latency_ms is not None and c.trial != baseline.trial),
+        key=lambda c: c.latency_ms or math.inf,
+    )
+    pick = feasible[: max(1, contenders)] if list(objectives) == ["latency"] else feasible[:1]
+    chosen = list({c.trial: c for c in [baseline, *pick, *extra] if c.onnx}.values())
+    pairs = prepare([c.onnx for c in chosen if c.onnx], [target], plan=plan)
+    comp = execute(pairs, plan, store=store)
+    ms = list(comp.measurements)  # one per model, in order
+    ref = ms[0]
+    out: dict[int, Confirmed] = {}
+    for c, m in zip(chosen, ms, strict=True):
+        sp = paired(ref, m, label=f"trial {c.trial}").to_dict() if c is not baseline and m.stats else None
+        out[c.trial] = Confirmed(c.trial, m, sp)
+    ok = [c for c in pick if out[c.trial].median_ms is not None]
+    if not ok:
+        return (pick[0] if pick else None), out
+    return min(ok, key=lambda c: out[c.trial].median_ms or math.inf), out

@@ -36,13 +36,14 @@ class Budget:
     finetune: int  # passes over the fine-tuning subset, for the baseline and every candidate
     finetune_images: int
     trials: int  # candidates, the baseline included
+    finetune_lr: float = 2e-4  # Adam; low enough that the fine-tuned baseline keeps its accuracy
 
 
 BUDGETS = {
     "fashion-mnist": Budget(pretrain=2, finetune=2, finetune_images=5500, trials=10),
-    "digits": Budget(pretrain=20, finetune=2, finetune_images=1077, trials=8),
+    "digits": Budget(pretrain=20, finetune=2, finetune_images=1077, trials=8, finetune_lr=1e-3),
 }
-QUICK = Budget(pretrain=12, finetune=1, finetune_images=1077, trials=3)
+QUICK = Budget(pretrain=12, finetune=1, finetune_images=1077, trials=3, finetune_lr=1e-3)
 
 
 def _cache() -> Path:
@@ -81,8 +82,7 @@ def optimize_part(
 ) -> dict[str, Any]:
     """See the module docstring; ``side_by_side``: the ``Plan`` of the final interleaved
     measurement (default: ``Plan()``, the full protocol)."""
-    from xcelerator.api import compare
-    from xcelerator.compress.core import optimize
+    from xcelerator.compress.core import confirm_best, optimize
     from xcelerator.measure.plan import Plan
 
     t0 = time.time()
@@ -94,7 +94,7 @@ def optimize_part(
 
     def train(module: torch.nn.Module, epochs: int) -> torch.nn.Module:
         calls["n"] += 1
-        return fit(module, xf, yf, epochs, lr=5e-4, batch=128, seed=seed + calls["n"])
+        return fit(module, xf, yf, epochs, lr=budget.finetune_lr, batch=128, seed=seed + calls["n"])
 
     def evaluate(module: torch.nn.Module) -> float:
         return accuracy(module, data.x_val, data.y_val)
@@ -123,34 +123,25 @@ def optimize_part(
         progress=progress,
     )
     feasible = [c for c in res.trials if c.feasible and c.latency_ms is not None]
-    best = res.best
     proxy = min(feasible, key=lambda c: (c.macs or 0, c.latency_ms or 0)) if feasible else None
+    # side by side on the device: the baseline, the fastest feasible candidates (the measured
+    # choice is made here) and the proxy's choice, interleaved round by round
+    say("measuring the baseline, the fastest candidates and the MACs proxy's choice side by side, interleaved")
+    best, conf = confirm_best(
+        res.trials, res.baseline, target, store, side_by_side or Plan(), extra=[proxy] if proxy else []
+    )
     chosen = {"baseline": res.baseline, "best": best, "flops_proxy": proxy}
-    # side by side on the device: the baseline, the measured choice and the proxy's, interleaved
     onnx: dict[str, str] = {}
-    first: dict[int, str] = {}  # one file per trial: the same candidate may be two of the three
     for k, c in chosen.items():
         if c is not None and c.onnx:
-            if c.trial not in first:
-                dest = out / f"{k}.onnx"
-                dest.write_bytes(Path(c.onnx).read_bytes())
-                first[c.trial] = str(dest.resolve())
-            onnx[k] = first[c.trial]
-    distinct = list(first.values())
-    say(f"measuring {len(distinct)} models side by side, interleaved")
-    ms = compare(distinct, [target], plan=side_by_side or Plan(), db=store)
-    from xcelerator.measure.ab import paired
-
-    def cell(k: str) -> Any:
-        return ms[distinct.index(onnx[k])]  # compare returns one measurement per model, in order
-
-    speedups = {}
-    for k in ("best", "flops_proxy"):
-        if k in onnx and onnx[k] != onnx["baseline"]:
-            speedups[k] = paired(cell("baseline"), cell(k), label=k).to_dict()
+            dest = out / f"{k}.onnx"
+            dest.write_bytes(Path(c.onnx).read_bytes())
+            onnx[k] = str(dest.resolve())
+    speedups = {k: conf[c.trial].speedup for k, c in chosen.items() if c is not None and k != "baseline"}
+    speedups = {k: v for k, v in speedups.items() if v is not None}
     proxy_vs_best = None
-    if "best" in onnx and "flops_proxy" in onnx and onnx["best"] != onnx["flops_proxy"]:
-        proxy_vs_best = paired(cell("flops_proxy"), cell("best"), label="best against the proxy").to_dict()
+    if best is not None and proxy is not None and best.trial != proxy.trial:
+        proxy_vs_best = conf[best.trial].against(conf[proxy.trial])  # > 1: the measured choice is faster
     # held-out test accuracy
     right: dict[str, np.ndarray] = {}
     doc_models: dict[str, Any] = {}
@@ -161,7 +152,7 @@ def optimize_part(
         pred = predictions(c.module, data.x_test)
         r = (pred == data.y_test).numpy()
         right[k] = r
-        m = cell(k)
+        m = conf[c.trial]
         lo, hi = wilson(int(r.sum()), len(r))
         doc_models[k] = {
             "onnx": onnx[k],
@@ -170,8 +161,8 @@ def optimize_part(
             "accuracy": float(r.mean()),
             "accuracy_ci": [lo, hi],
             "val_accuracy": c.accuracy,
-            "median_ms": m.stats.median_ms if m.stats else None,
-            "ci_ms": [m.stats.ci_low_ms, m.stats.ci_high_ms] if m.stats else None,
+            "median_ms": m.median_ms,
+            "ci_ms": m.ci,
             "macs": c.macs,
             "params": c.params,
         }
@@ -195,6 +186,7 @@ def optimize_part(
             "pretrain_epochs": budget.pretrain,
             "finetune_passes": budget.finetune,
             "finetune_images": budget.finetune_images,
+            "finetune_lr": budget.finetune_lr,
             "trials": budget.trials,
             "pretrain_seconds": round(t_pre, 1),
             "pretrain_cached": cached,
