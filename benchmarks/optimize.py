@@ -53,7 +53,8 @@ def ratio_for_macs(space: Any, example: torch.Tensor, target_macs: float) -> flo
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    # MACs fall in steps (whole channels): the side of the step closest to the target
+    return min((lo, hi), key=lambda r: abs(macs_of(space.uniform(r), example) - target_macs))
 
 
 def side_by_side(onnx: dict[str, str], store: Any) -> dict[str, Any]:

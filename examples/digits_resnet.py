@@ -10,7 +10,6 @@ validation accuracy. The test split is kept apart for the final report.
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 from pathlib import Path
@@ -48,9 +47,13 @@ class ResNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-@functools.cache
+_SPLITS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def splits() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Train / validation / test splits of the 1,797 digits (fixed seed)."""
+    """Train / validation / test splits of the 1,797 digits (fixed seed), loaded once."""
+    if _SPLITS:
+        return _SPLITS
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -58,7 +61,8 @@ def splits() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     y = torch.tensor(d.target, dtype=torch.long)
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     parts = {"train": idx[:1100], "val": idx[1100:1450], "test": idx[1450:]}
-    return {k: (x[v], y[v]) for k, v in parts.items()}
+    _SPLITS.update({k: (x[v], y[v]) for k, v in parts.items()})
+    return _SPLITS
 
 
 def train(module: nn.Module, epochs: int) -> nn.Module:

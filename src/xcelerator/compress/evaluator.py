@@ -133,6 +133,13 @@ class OptimizeEvaluator:
             direction="maximize", pruner=ConstraintHalvingPruner(self.bound, reduction_factor)
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tasks travel without the store (the driver alone writes it: measurements come back
+        as records)."""
+        state = dict(self.__dict__)
+        state["store"] = None
+        return state
+
     def set_bound(self, bound: float | None) -> None:
         """The accuracy candidates must reach (known once the baseline is scored)."""
         self.bound = bound

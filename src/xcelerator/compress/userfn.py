@@ -17,6 +17,18 @@ from typing import Any
 from xcelerator.errors import BadInputError
 
 
+def _by_value(mod: Any) -> None:
+    """Ray workers get the user's file by value (they cannot import it by its private name).
+    Ray vendors its own cloudpickle, so both registries are told. Objects that pickle by
+    reference regardless (e.g. ``functools.cache`` wrappers) still need the file importable."""
+    for name in ("cloudpickle", "ray.cloudpickle"):
+        try:
+            cp = importlib.import_module(name)
+            cp.register_pickle_by_value(mod)
+        except (ImportError, ValueError):  # Ray not installed: nothing to tell
+            pass
+
+
 def load_ref(ref: str, what: str) -> Callable[..., Any]:
     """The function ``ref`` names; ``BadInputError`` naming ``what`` (e.g. ``--train``) when it
     cannot be imported or is not callable."""
@@ -43,12 +55,7 @@ def load_ref(ref: str, what: str) -> Callable[..., Any]:
             except Exception as e:
                 sys.modules.pop(name, None)
                 raise BadInputError(f"{what} {ref!r}: importing {path} raised {type(e).__name__}: {e}") from None
-            try:
-                import cloudpickle
-
-                cloudpickle.register_pickle_by_value(mod)
-            except ImportError:  # only needed for Ray
-                pass
+            _by_value(mod)
     else:
         try:
             mod = importlib.import_module(mod_part)
