@@ -380,3 +380,40 @@ def test_dqn_strategy_saves_its_policy_and_a_later_run_starts_from_it(tmp_path: 
     # a network whose space has another layout does not take it
     other = DQNSampler(PruneSpace(ConvMix().eval(), torch.randn(1, 3, 32, 32)), seed=1)
     assert not load_policy(other, pol)
+
+
+def test_dqn_pretrains_on_a_cost_models_predictions_before_the_device(tmp_path: Path) -> None:
+    """The seed's policy: the agent first learns from predicted latencies (a gbm cost model fitted
+    on real measurements of pruned variants) and accuracy before fine-tuning, then searches."""
+    import xcelerator as xc
+    from xcelerator.models.export import export_onnx
+    from xcelerator.search.rl import DQNSampler
+    from xcelerator.store.db import Store
+
+    d = _example()
+    net, ex = d.build(), d.example_inputs()
+    space = PruneSpace(net, ex)
+    variants = []
+    for i, r in enumerate((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)):
+        m = space.uniform(r)
+        if i % 2:
+            m = space._apply(
+                {**space.default_point(), **{f"ratio:{g.name}": r for g in space.groups}, "drop:stage1.1": 1}
+            )
+        variants.append(str(export_onnx(m.eval(), (ex,), tmp_path / f"v{i}.onnx")))
+    store = Store(str(tmp_path / "cm.db"))
+    xc.compare(variants, ["onnxruntime?threads=1"], plan=FAST, db=store)
+    cm = xc.CostModel.fit(store, "onnxruntime?threads=1", kind="gbm")
+    pol = tmp_path / "dqn.pt"
+    res = xc.optimize(
+        net, ex, train=d.train, evaluate=d.evaluate, budget=2, epochs=1, strategy="dqn", cost_model=cm,
+        pretrain_steps=20, policy=pol, out=tmp_path / "o", plan=FAST, confirm=False,
+    )  # fmt: skip
+    assert res.saved["pretrain_steps"] == 20 and res.saved["pretrain_predictions"] >= 2
+    fresh = DQNSampler(space, seed=0)  # the same start: learning from 16 replayed steps on moved it
+    learned = torch.load(pol, weights_only=True)["q"]
+    assert any(not torch.equal(v, learned[k]) for k, v in fresh.q.state_dict().items())
+    # a cost model of another target is refused before anything runs
+    with pytest.raises(BadInputError, match="fitted for target"):
+        xc.optimize(net, ex, train=d.train, evaluate=d.evaluate, budget=2, strategy="dqn", cost_model=cm,
+                    target="onnxruntime?threads=2", out=tmp_path / "p")  # fmt: skip

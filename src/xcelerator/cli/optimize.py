@@ -43,6 +43,10 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[
             str | None, typer.Option("--policy", help="dqn: load (if present) and save the Q-network here")
         ] = None,
+        cost_model: Annotated[
+            str | None,
+            typer.Option("--cost-model", help="dqn: pre-train on this cost model (xcel costmodel fit) first"),
+        ] = None,
         confirm: Annotated[
             bool | None,
             typer.Option("--confirm/--no-confirm", help="measure baseline and best again, interleaved (speed-up CI)"),
@@ -80,6 +84,7 @@ def register(app: typer.Typer) -> None:
             "epochs": epochs,
             "early_stop": early_stop,
             "policy": policy,
+            "cost_model": cost_model,
             "confirm": confirm,
             "study": study,
             "seed": seed,
@@ -116,6 +121,7 @@ def register(app: typer.Typer) -> None:
                 blocks=cfg.blocks,
                 resolutions=cfg.resolutions,
                 policy=cfg.policy,
+                cost_model=cfg.cost_model,
                 confirm=cfg.confirm,
                 progress=advance,
             )

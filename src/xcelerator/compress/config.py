@@ -53,6 +53,7 @@ class OptimizeConfig:
     seed: int = 0
     out: str = "optimize-out"
     policy: str | None = None
+    cost_model: str | None = None  # dqn: pre-train on this cost model's predictions first
     confirm: bool = True  # measure baseline and best again, interleaved, for the speed-up's CI
 
     @classmethod

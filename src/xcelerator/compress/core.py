@@ -301,6 +301,8 @@ def optimize(
     blocks: bool = True,
     resolutions: Sequence[int] | None = None,
     policy: str | Path | None = None,
+    cost_model: Any = None,
+    pretrain_steps: int = 30,
     confirm: bool | Plan = True,
     warm_start: Sequence[float] = (0.25, 0.5),
     progress: Callable[[str], None] | None = None,
@@ -316,7 +318,9 @@ def optimize(
     otherwise the baseline is measured as given. ``executor``: ``"ray"`` or an
     ``Executor``. ``db``: where the study and measurements live (default: ``OUT/optimize.db``).
     ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
-    exists) and saved to. ``confirm``: measure baseline and best again, interleaved, for the
+    exists) and saved to. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
+    agent first trains ``pretrain_steps`` steps on a surrogate (accuracy before fine-tuning,
+    latency predicted), see ``policy.pretrain``. ``confirm``: measure baseline and best again, interleaved, for the
     speed-up's CI (with the default ``Plan``, or the ``Plan`` given). ``warm_start``: uniform
     ratios tried right after the baseline (every group pruned alike; the natural first guesses,
     and the uniform-width reference inside the study) before the sampler takes over.
@@ -383,6 +387,14 @@ def optimize(
         out=str(outdir),
     )
     sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
+    pre: dict[str, Any] = {}
+    if strategy == "dqn" and cost_model is not None and not resume:
+        from xcelerator.compress.policy import pretrain
+        from xcelerator.costmodel.model import CostModel
+
+        cm = cost_model if isinstance(cost_model, CostModel) else CostModel.load(cost_model)
+        cm.check_target(target)
+        pre = pretrain(sampler, space, cm, evaluate, steps=pretrain_steps, progress=None)
     if warm_start and strategy != "dqn" and not resume:
         _enqueue_uniform(url, name, space, warm_start, objs)
     res = run_search(
@@ -406,6 +418,9 @@ def optimize(
     best = next((c for c in cands if res.best and c.trial == res.best["number"]), None)
     front = _front(cands, objs)
     saved = _saved(cands, ev.epochs)
+    if pre:
+        saved.update(pretrain_steps=float(pre["steps"]), pretrain_predictions=float(pre["evaluations"]),
+                     pretrain_seconds=float(pre["seconds"]))  # fmt: skip
     speedup = None
     confirmed: dict[int, Confirmed] = {}
     if confirm and best is not None and best.trial != baseline.trial and best.onnx and baseline.onnx:

@@ -36,14 +36,18 @@ class Budget:
     finetune: int  # passes over the fine-tuning subset, for the baseline and every candidate
     finetune_images: int
     trials: int  # candidates, the baseline included
-    finetune_lr: float = 2e-4  # Adam; low enough that the fine-tuned baseline keeps its accuracy
+    finetune_lr: float = 1e-4  # Adam; low enough that the fine-tuned baseline keeps its accuracy
+    # on the validation split: half of the 0.5-point goal on test accuracy, for the split's noise
+    # (a paired difference on 5,000 images has a standard error of about 0.25 points) and the
+    # optimism of keeping the fastest of several candidates that pass it
+    max_drop: float = 0.0025
 
 
 BUDGETS = {
-    "fashion-mnist": Budget(pretrain=2, finetune=2, finetune_images=5500, trials=10),
-    "digits": Budget(pretrain=20, finetune=2, finetune_images=1077, trials=8, finetune_lr=1e-3),
+    "fashion-mnist": Budget(pretrain=2, finetune=2, finetune_images=5500, trials=10, finetune_lr=1e-4),
+    "digits": Budget(pretrain=20, finetune=2, finetune_images=1077, trials=8, finetune_lr=1e-3, max_drop=0.005),
 }
-QUICK = Budget(pretrain=12, finetune=1, finetune_images=1077, trials=3, finetune_lr=1e-3)
+QUICK = Budget(pretrain=12, finetune=1, finetune_images=1077, trials=3, finetune_lr=1e-3, max_drop=0.005)
 
 
 def _cache() -> Path:
@@ -110,7 +114,7 @@ def optimize_part(
         evaluate=evaluate,
         target=target,
         objectives=["latency"],
-        constraints=["accuracy>=baseline-0.005"],
+        constraints=[f"accuracy>=baseline-{budget.max_drop:g}"],
         budget=budget.trials,
         strategy="tpe",
         epochs=budget.finetune,
@@ -187,6 +191,7 @@ def optimize_part(
             "finetune_passes": budget.finetune,
             "finetune_images": budget.finetune_images,
             "finetune_lr": budget.finetune_lr,
+            "max_val_drop": budget.max_drop,
             "trials": budget.trials,
             "pretrain_seconds": round(t_pre, 1),
             "pretrain_cached": cached,
