@@ -73,7 +73,7 @@ def main() -> None:
         met = doc["speedup"] >= 2 and doc["accuracy_drop"] <= 0.005 and doc["speedup_verdict"] == "faster"
         rows += [
             f"- **speed-up {doc['speedup']:.2f}×** (95% CI {_ci(doc['speedup_ci'])}, {doc['speedup_verdict']}; "
-            f"baseline and best interleaved in one run); test accuracy {100 * doc['accuracy_drop']:+.2f} points "
+            f"baseline and best interleaved in one run); test accuracy {100 * doc['accuracy_drop']:.2f} points "
             f"lower (paired 95% CI {_ci(doc['accuracy_drop_ci'], 100)}); goal ≥ 2× at ≤ 0.5 points: "
             f"{'met' if met else 'not met'}",
         ]
