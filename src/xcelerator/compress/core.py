@@ -33,7 +33,7 @@ import optuna
 import torch
 from torch import nn
 
-from xcelerator.compress.evaluator import OPTIMIZE_PLAN, OptimizeEvaluator, _number
+from xcelerator.compress.evaluator import OPTIMIZE_PLAN, OptimizeEvaluator, _number, accuracy_bound
 from xcelerator.compress.prune import PruneSpace, as_tuple
 from xcelerator.errors import BadInputError, RunFailedError
 from xcelerator.measure.plan import Plan
@@ -245,17 +245,6 @@ def _first_line(e: BaseException) -> str:
     return (text.splitlines() or [""])[0][:200]
 
 
-def _accuracy_bound(constraints: Sequence[str], baseline: float) -> float | None:
-    from xcelerator.search.problem import parse_constraint
-
-    bounds = []
-    for c in constraints:
-        k = parse_constraint(c)
-        if k.name == "accuracy" and k.op == ">=":
-            bounds.append(k.bound({"accuracy": baseline}))
-    return max(bounds) if bounds else None
-
-
 def _make_sampler(strategy: str, space: PruneSpace, seed: int, policy: str | None) -> optuna.samplers.BaseSampler:
     if strategy == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
@@ -371,7 +360,7 @@ def optimize(
         finetune_baseline=finetune_baseline,
         constraints=tuple(constraints),
     )
-    ev.set_bound(_accuracy_bound(constraints, base_score))
+    ev.set_bound(accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"
     if resume:
         _remember(ev, url, name)

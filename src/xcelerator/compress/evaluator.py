@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,19 @@ class ConstraintHalvingPruner(optuna.pruners.BasePruner):
         return trial.intermediate_values[step] + self.best_gain(study, step) < self.bound
 
 
+def accuracy_bound(constraints: Sequence[str], baseline: float) -> float | None:
+    """The accuracy that ``accuracy>=...`` constraints ask for, given the baseline's (None: no
+    such constraint)."""
+    from xcelerator.search.problem import parse_constraint
+
+    bounds = []
+    for c in constraints:
+        k = parse_constraint(c)
+        if k.name == "accuracy" and k.op == ">=":
+            bounds.append(k.bound({"accuracy": baseline}))
+    return max(bounds) if bounds else None
+
+
 def _number(v: Any, what: str) -> float:
     if isinstance(v, torch.Tensor) and v.numel() == 1:
         v = v.item()
@@ -112,7 +125,6 @@ class OptimizeEvaluator:
         plan: Plan = OPTIMIZE_PLAN,
         out: Path,
         store: Any = None,
-        accuracy_bound: Callable[[], float | None] | float | None = None,
         early_stop: bool = True,
         reduction_factor: int = 3,
         reinit: bool = False,
@@ -126,7 +138,7 @@ class OptimizeEvaluator:
         self.epochs, self.plan, self.out, self.store = epochs, plan, Path(out), store
         self.early_stop, self.reinit = early_stop, reinit
         self.finetune_baseline, self.constraints = finetune_baseline, tuple(constraints)
-        self.bound: float | None = accuracy_bound if isinstance(accuracy_bound, (int, float)) else None
+        self.bound: float | None = None  # set_bound, once the baseline's accuracy is known
         self.reduction_factor = reduction_factor
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.fidelity = optuna.create_study(
@@ -198,9 +210,7 @@ class OptimizeEvaluator:
         if ftrial is not None:
             self.fidelity.tell(ftrial, curve[-1][1])
         if baseline and self.constraints:  # the bound candidates must reach, from the baseline as trained here
-            from xcelerator.compress.core import _accuracy_bound
-
-            self.set_bound(_accuracy_bound(self.constraints, curve[-1][1]))
+            self.set_bound(accuracy_bound(self.constraints, curve[-1][1]))
         folder = self.out / "trials"
         folder.mkdir(parents=True, exist_ok=True)
         from xcelerator.models.export import export_onnx
