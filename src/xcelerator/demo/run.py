@@ -37,10 +37,11 @@ class Budget:
     finetune_images: int
     trials: int  # candidates, the baseline included
     finetune_lr: float = 1e-4  # Adam; low enough that the fine-tuned baseline keeps its accuracy
-    # on the validation split: half of the 0.5-point goal on test accuracy, for the split's noise
-    # (a paired difference on 5,000 images has a standard error of about 0.25 points) and the
-    # optimism of keeping the fastest of several candidates that pass it
-    max_drop: float = 0.0025
+    # on the validation split: the 0.5-point goal on test accuracy is spent on the split's noise
+    # (a paired difference on 5,000 images has a standard error of about 0.25 points) and on the
+    # optimism of keeping the fastest of several candidates that pass (about as much again: a
+    # run at 0.25 points here lost 0.94 points on the test images), so no drop is allowed there
+    max_drop: float = 0.0
 
 
 BUDGETS = {
