@@ -306,6 +306,7 @@ def _user_file(tmp_path: Path, body: str) -> Path:
     "body,flags,message",
     [
         ("", ["--model", "nope.py:build"], "no such file"),
+        ("", ["--shape", "1,3,8,8"], "does not run on the example inputs (1, 3, 8, 8)"),
         ("raise ImportError('no module named foo')", ["--model", "USER:build"], "importing"),
         ("def build():\n    return 3", ["--model", "USER:build"], "not a torch.nn.Module"),
         ("def ev(m):\n    return 'good'", ["--evaluate", "USER:ev"], "must return a finite number"),

@@ -160,6 +160,14 @@ def check_inputs(
         raise BadInputError("evaluate: expected a function evaluate(module) -> float")
     from xcelerator.models.export import export_onnx
 
+    try:
+        with torch.no_grad():
+            copy.deepcopy(module).eval()(*example)
+    except Exception as e:
+        shapes = ", ".join(str(tuple(t.shape)) for t in example)
+        raise BadInputError(
+            f"model: does not run on the example inputs {shapes} ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         try:
             with _silent("xcelerator.models.export"):
@@ -309,8 +317,9 @@ def optimize(
     ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
     exists) and saved to. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
     agent first trains ``pretrain_steps`` steps on a surrogate (accuracy before fine-tuning,
-    latency predicted), see ``policy.pretrain``. ``confirm``: measure baseline and best again, interleaved, for the
-    speed-up's CI (with the default ``Plan``, or the ``Plan`` given). ``warm_start``: uniform
+    latency predicted), see ``policy.pretrain``. ``confirm``: measure the baseline and the fastest
+    feasible candidates again in one interleaved run and keep the fastest (``confirm_best``), with
+    the default ``Plan`` or the ``Plan`` given. ``warm_start``: uniform
     ratios tried right after the baseline (every group pruned alike; the natural first guesses,
     and the uniform-width reference inside the study) before the sampler takes over.
     """
