@@ -51,6 +51,7 @@ def test_inheriting_into_the_same_architecture_copies_the_network() -> None:
     assert rep.tensors > 0
 
 
+@pytest.mark.slow  # about 100 s for both points: trains several networks to compare learning curves
 @pytest.mark.parametrize(
     "point", [{"width": 0.7, "depth": 1.0, "resolution": 16}, {"width": 1.0, "depth": 0.5, "resolution": 16}]
 )
