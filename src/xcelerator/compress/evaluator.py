@@ -231,28 +231,16 @@ class OptimizeEvaluator:
         }
 
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        from xcelerator.measure.core import measure
-        from xcelerator.measure.session import for_target
-        from xcelerator.models.artifact import load_artifact
+        from xcelerator.search.evaluators import measure_candidate
 
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
-        art = for_target(load_artifact(onnx_path, name=f"optimize-{prep['tag']}"), self.target)
-        m = measure(art, self.target, self.plan)
-        record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": self.target.uri}
+        values, m, record = measure_candidate(
+            onnx_path, f"optimize-{prep['tag']}", prep["accuracy"], self.target, self.plan
+        )
         if m.status != "ok" or m.stats is None:
             return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
-        assert art.stats is not None
-        own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
-        values = {
-            "accuracy": prep["accuracy"],
-            "error": 1 - prep["accuracy"],
-            "latency": m.stats.median_ms,
-            "memory": own_kib / 1024,
-            "macs": float(art.stats.macs),
-            "params": float(art.stats.params),
-            "size": float(onnx_path.stat().st_size),
-        }
+        own_kib = values["memory"] * 1024
         attrs = {
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),

@@ -141,6 +141,12 @@ class PruneSpace(Space):
             self.native_outputs = _outputs(module.eval(), self.example)
         except Exception as e:
             raise BadInputError(f"model: does not run on the example inputs ({type(e).__name__}: {e})") from None
+        known = dict(module.named_modules())
+        for n in self.ignored_names:
+            if n not in known:
+                raise BadInputError(f"ignored layer {n!r}: no such module; e.g. {list(known)[1:4]}")
+        self.order = self._compute_order()  # one forward pass: layer name → position
+        self.classifier = max(self.order, key=self.order.__getitem__) if self.order else None
         self.groups = self._find_groups(max_groups)
         self.blocks = self._find_blocks() if blocks else []
         self.resolutions = self._find_resolutions(resolutions)
@@ -150,23 +156,13 @@ class PruneSpace(Space):
 
     # ---------------------------------------------------------------- discovery
     def _ignored_modules(self, model: nn.Module) -> list[nn.Module]:
-        """The classifier (the last conv/linear layer computed), attention and user-named layers."""
-        order: list[nn.Module] = []
-        hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod)) for m in model.modules() if _is_layer(m)]
-        try:
-            with torch.no_grad():
-                model(*self.example)
-        finally:
-            for h in hooks:
-                h.remove()
+        """The classifier (the last conv/linear layer computed), attention and user-named layers,
+        found by name in ``model`` (a copy of the network, perhaps with blocks removed)."""
         names = dict(model.named_modules())
         ign: list[nn.Module] = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
-        if order:
-            ign.append(order[-1])
-        for n in self.ignored_names:
-            if n not in names:
-                raise BadInputError(f"ignored layer {n!r}: no such module; e.g. {list(names)[1:4]}")
-            ign.append(names[n])
+        for n in (self.classifier, *self.ignored_names):
+            if n is not None and n in names:
+                ign.append(names[n])
         return ign
 
     def _compute_order(self) -> dict[str, int]:
@@ -228,8 +224,7 @@ class PruneSpace(Space):
                 self.skipped.append(Skipped(name, why))
                 continue
             found.append((name, int(ch)))
-        order = self._compute_order()
-        found.sort(key=lambda item: order.get(item[0], len(order)))
+        found.sort(key=lambda item: self.order.get(item[0], len(self.order)))
         if not found:
             return []
         # neighbouring groups share a ratio when there are too many: contiguous chunks in compute order

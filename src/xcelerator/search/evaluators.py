@@ -33,6 +33,32 @@ SEARCH_PLAN = Plan(
 )
 
 
+def measure_candidate(
+    onnx_path: Path, name: str, accuracy: float, target: Any, plan: Plan, spec: dict[str, Any] | None = None
+) -> tuple[dict[str, float], Any, dict[str, Any]]:
+    """Measure one exported candidate on ``target``: (objective values, the Measurement, the record
+    the driver stores). The values are empty when the measurement failed."""
+    from xcelerator.measure.session import for_target
+
+    art = for_target(load_artifact(onnx_path, name=name, spec=spec), target)
+    m = measure(art, target, plan)
+    record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": target.uri}
+    if m.status != "ok" or m.stats is None:
+        return {}, m, record
+    assert art.stats is not None
+    own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
+    values = {
+        "accuracy": accuracy,
+        "error": 1 - accuracy,
+        "latency": m.stats.median_ms,
+        "memory": own_kib / 1024,
+        "macs": float(art.stats.macs),
+        "params": float(art.stats.params),
+        "size": float(onnx_path.stat().st_size),
+    }
+    return values, m, record
+
+
 class TrainMeasureEvaluator:
     """Build → train → export → measure. ``evaluate`` returns (values, attrs) or raises."""
 
@@ -144,24 +170,11 @@ class TrainMeasureEvaluator:
         measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
-        from xcelerator.measure.session import for_target
-
-        art = for_target(load_artifact(onnx_path, name=prep["tag"], spec=prep["spec"]), self.target)
-        m = measure(art, self.target, self.plan)
-        record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": self.target.uri}
+        values, m, record = measure_candidate(
+            onnx_path, prep["tag"], prep["accuracy"], self.target, self.plan, prep["spec"]
+        )
         if m.status != "ok" or m.stats is None:
             return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
-        assert art.stats is not None
-        own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
-        values = {
-            "accuracy": prep["accuracy"],
-            "error": 1 - prep["accuracy"],
-            "latency": m.stats.median_ms,
-            "memory": own_kib / 1024,
-            "macs": float(art.stats.macs),
-            "params": float(art.stats.params),
-            "size": float(onnx_path.stat().st_size),
-        }
         attrs = {
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
