@@ -7,8 +7,9 @@ input resolution.
   channels). Each group gets one pruning ratio; when there are more groups than
   ``max_groups``, neighbouring groups (in the order the network computes them) share one ratio,
   stage by stage. Pruned channels are the least important by the group's L2 magnitude, the
-  kept weights are inherited. Attention modules and the last layer (the classifier) are not
-  pruned; the MLP inside a transformer block is.
+  kept weights are inherited. Attention modules (``nn.MultiheadAttention``, and any module whose
+  class name says attention, such as Hugging Face's and timm's) keep their own widths, and the
+  last layer (the classifier) is not pruned; the MLP inside a transformer block is.
 * **Blocks.** A child of a ``Sequential``/``ModuleList`` that holds at least two
   convolutions or linear layers and maps its input to an output of the same shape (a residual
   block, a transformer layer) can be removed: it becomes ``nn.Identity``. Each such block is
@@ -159,7 +160,14 @@ class PruneSpace(Space):
         """The classifier (the last conv/linear layer computed), attention and user-named layers,
         found by name in ``model`` (a copy of the network, perhaps with blocks removed)."""
         names = dict(model.named_modules())
-        ign: list[nn.Module] = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+        ign: list[nn.Module] = []
+        for m in model.modules():
+            if isinstance(m, nn.MultiheadAttention):
+                ign.append(m)
+            elif "attention" in type(m).__name__.lower():
+                # attention written with plain layers (Hugging Face, timm): its projections' widths
+                # are tied to a head count and head size it keeps as numbers; leave them whole
+                ign += [x for x in m.modules() if _is_layer(x)]
         for n in (self.classifier, *self.ignored_names):
             if n is not None and n in names:
                 ign.append(names[n])
