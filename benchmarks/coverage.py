@@ -1,13 +1,16 @@
 """Numbers you can bet on: CI coverage of repeated profiles, A/B verdicts, cost; writes the
 ``coverage`` section of BENCHMARKS.md.
 
-    python benchmarks/coverage.py [--repeats 20] [--ab-repeats 10] [--out BENCHMARKS.md]
+    python benchmarks/coverage.py [--repeats 20] [--ab-repeats 10] [--calibration-runs 5]
+                                  [--out BENCHMARKS.md]
 
+0. Calibration: ``xcel calibrate`` with its default models (none of the three below) learns the
+   target's spread between runs into a database.
 1. Coverage: ``--repeats`` default ``xcel profile`` runs (each a separate command, a fresh set
-   of processes) of three zoo models (about 1, 10 and 30+ ms at 1 thread on ONNX Runtime),
-   interleaved across the models. For each run: does its 95% CI contain the median of the other
-   runs' medians? (goal: at least 90% of runs), and its half-width relative to its median
-   (goal: mean at most 2%).
+   of processes, a fresh copy of the calibrated database) of three zoo models (about 1, 10 and
+   50 ms at 1 thread on ONNX Runtime), interleaved across the models. For each run: does its
+   95% CI contain the median of the other runs' medians? (goal: at least 90% of runs), and its
+   half-width relative to its median (goal: mean at most 2%).
 2. A/B: pairs of the same network (a 3x3 convolution, 32 channels, at 200 px) at slightly larger
    inputs (203, 210, 219 px: 3, 10 and 20% more MACs; the 0% pair is the same network in two
    files), each ``xcel compare``d with
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,43 +63,79 @@ def xcel(*args: str, db: Path, timeout: float = 1800) -> tuple[int, dict[str, An
     return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr[-500:]}), wall
 
 
-def coverage(repeats: int, work: Path) -> dict[str, Any]:
+def calibrate(work: Path, runs: int) -> tuple[Path, dict[str, Any], float]:
+    """``xcel calibrate`` with its default models (other zoo networks than the three measured
+    here) into a database that every coverage run then starts from a copy of."""
+    db = work / "calibrated.db"
+    code, doc, wall = xcel("calibrate", "-t", TARGET, "--runs", str(runs), db=db, timeout=3600)
+    if code != 0:
+        raise SystemExit(f"calibrate failed ({code}): {doc}")
+    return db, doc["noise"], wall
+
+
+def coverage(repeats: int, work: Path, calibrated: Path) -> dict[str, Any]:
+    """Each run a default ``profile`` with a fresh copy of the calibrated database (so a run
+    learns nothing from the earlier runs of this benchmark). Its rounds-only interval (the
+    distribution-free one over its round medians, what an uncalibrated profile reports) is
+    evaluated on the same runs."""
+    from xcelerator.measure.stats import rounds_interval
+
     paths = {m: materialize(parse_name(m), "onnx").path for m in MODELS}
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
     for i in range(repeats):
         order = MODELS if i % 2 == 0 else list(reversed(MODELS))
         for m in order:
-            code, doc, wall = xcel("profile", paths[m], "-t", TARGET, db=work / "cov.db")
+            db = work / "run.db"
+            shutil.copyfile(calibrated, db)
+            code, doc, wall = xcel("profile", paths[m], "-t", TARGET, db=db)
             meas = doc.get("measurements", [{}])[0]
             s = meas.get("stats") or {}
+            meds = s.get("round_medians_ms") or []
+            rlo, rhi, _ = rounds_interval(meds) if len(meds) >= 2 else (None, None, None)
             runs[m].append(
                 {
                     "code": code,
                     "median": s.get("median_ms"),
                     "lo": s.get("ci_low_ms"),
                     "hi": s.get("ci_high_ms"),
+                    "rlo": rlo,
+                    "rhi": rhi,
+                    "basis": s.get("ci_basis"),
+                    "between_sd": s.get("between_run_sd"),
                     "rounds": s.get("rounds"),
                     "wall": wall,
+                    "t": time.time(),
                 }
             )
     out = {}
     for m, rs in runs.items():
         ok = [r for r in rs if r["median"] is not None]
-        hits, halves = [], []
+        hits, halves, rhits, rhalves = [], [], [], []
         for i, r in enumerate(ok):
             others = statistics.median([o["median"] for j, o in enumerate(ok) if j != i])
             hits.append(r["lo"] <= others <= r["hi"])
             halves.append((r["hi"] - r["lo"]) / 2 / r["median"])
+            if r["rlo"] is not None:
+                rhits.append(r["rlo"] <= others <= r["rhi"])
+                rhalves.append((r["rhi"] - r["rlo"]) / 2 / r["median"])
         meds = [r["median"] for r in ok]
         out[m] = {
             "runs": len(rs),
             "ok": len(ok),
             "coverage": sum(hits) / len(hits) if hits else None,
             "mean_half_width": statistics.mean(halves) if halves else None,
+            "rounds_only_coverage": sum(rhits) / len(rhits) if rhits else None,
+            "rounds_only_half_width": statistics.mean(rhalves) if rhalves else None,
             "median_ms": statistics.median(meds) if meds else None,
             "spread": (max(meds) - min(meds)) / statistics.median(meds) if meds else None,
+            "rel_sd_of_medians": statistics.stdev([float(__import__("math").log(x)) for x in meds])
+            if len(meds) > 2
+            else None,
+            "between_sd": statistics.median([r["between_sd"] for r in ok if r["between_sd"] is not None] or [0.0]),
+            "basis": ok[0]["basis"] if ok else None,
             "rounds": statistics.median([r["rounds"] for r in ok]) if ok else None,
             "wall_s": statistics.median([r["wall"] for r in rs]),
+            "runs_detail": rs,
         }
     return out
 
@@ -143,7 +183,7 @@ def cost(work: Path) -> dict[str, Any]:
     if bench.exists():
         t = time.perf_counter()
         p = subprocess.run(
-            [str(bench), "-m", path, "-d", "CPU", "-hint", "latency", "-nthreads", "1"],
+            [str(bench), "-m", path, "-d", "CPU", "-hint", "none", "-nthreads", "1", "-nstreams", "1", "-api", "sync"],
             capture_output=True,
             timeout=900,
         )
@@ -169,20 +209,38 @@ def textwrap_loop() -> str:
 
 
 def render(res: dict[str, Any]) -> str:
-    L = [
+    L: list[str] = []
+    if res.get("calibration"):
+        c = res["calibration"]
+        pts = ", ".join(f"{p['name']} {p['latency_ms']:.3g} ms: {100 * p['sd']:.1f}%" for p in c["noise"]["points"])
+        L.append(
+            f"Calibration: `xcel calibrate -t {TARGET} --runs {c['runs']}` (its default models, none of the three "
+            f"below) took {c['wall_s']:.0f} s; spread of the median between runs (relative SD beyond the rounds' "
+            f"own): {pts}.\n"
+        )
+    L += [
         f"Coverage of the default `xcel profile` ({res['repeats']} runs per model, interleaved across "
-        f"models, target `{TARGET}`): a run's 95% CI should contain the median of the other runs' medians.\n",
-        "| model | median ms | runs ok | coverage (goal ≥ 90%) | mean CI half-width (goal ≤ 2%) | spread of medians "
+        f"models, target `{TARGET}`, each run with a fresh copy of the calibrated database): a run's 95% CI "
+        "should contain the median of the other runs' medians. The rounds-only columns evaluate, on the same "
+        "runs, the distribution-free interval over the run's round medians (what a profile without "
+        "calibration reports).\n",
+        "| model | median ms | runs ok | coverage (goal ≥ 90%) | mean CI half-width (goal ≤ 2%) | rounds-only "
+        "coverage | rounds-only half-width | SD of run medians (log) | between-run SD used | spread of medians "
         "(max-min)/median | rounds per run | wall s per run |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m, r in res["coverage"].items():
         if r["coverage"] is None:
-            L.append(f"| {m} | - | {r['ok']}/{r['runs']} | - | - | - | - | - |")
+            L.append(f"| {m} | - | {r['ok']}/{r['runs']} | - | - | - | - | - | - | - | - | - |")
             continue
+        ro = r.get("rounds_only_coverage")
+        rh = r.get("rounds_only_half_width")
+        sdm = r.get("rel_sd_of_medians")
         L.append(
             f"| {m} | {r['median_ms']:.3g} | {r['ok']}/{r['runs']} | {100 * r['coverage']:.0f}% | "
-            f"{100 * r['mean_half_width']:.1f}% | {100 * r['spread']:.1f}% | {r['rounds']:g} | {r['wall_s']:.1f} |"
+            f"{100 * r['mean_half_width']:.1f}% | {'-' if ro is None else f'{100 * ro:.0f}%'} | "
+            f"{'-' if rh is None else f'{100 * rh:.1f}%'} | {'-' if sdm is None else f'{100 * sdm:.1f}%'} | "
+            f"{100 * r['between_sd']:.1f}% | {100 * r['spread']:.1f}% | {r['rounds']:g} | {r['wall_s']:.1f} |"
         )
     cov = [r["coverage"] for r in res["coverage"].values() if r["coverage"] is not None]
     hw = [r["mean_half_width"] for r in res["coverage"].values() if r["mean_half_width"] is not None]
@@ -209,7 +267,7 @@ def render(res: dict[str, Any]) -> str:
     L.append(
         f"\nCost ({MODELS[1]}): a default `profile` took {c['profile_wall_s']:.1f} s ({c['rounds']} rounds, "
         f"{c['n']} timed runs); a fixed 1000-run loop in one process {c['loop1000_wall_s']:.1f} s; "
-        f"`benchmark_app` (OpenVINO, latency hint, 1 thread, its default duration) {app}."
+        f"`benchmark_app` (OpenVINO, `-hint none -nthreads 1 -nstreams 1 -api sync`, its default duration) {app}."
     )
     return "\n".join(L) + "\n"
 
@@ -218,6 +276,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--ab-repeats", type=int, default=10)
+    ap.add_argument("--calibration-runs", type=int, default=5)
     ap.add_argument("--skip-ab", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
@@ -226,7 +285,12 @@ def main() -> None:
         work = Path(d)
         partial = ROOT / ".xcel" / "bench-coverage.partial.json"
         partial.parent.mkdir(exist_ok=True)
-        res["coverage"] = coverage(args.repeats, work) if args.repeats else {}
+        if args.repeats:
+            db, noise, cal_wall = calibrate(work, args.calibration_runs)
+            res["calibration"] = {"noise": noise, "wall_s": cal_wall, "runs": args.calibration_runs}
+            res["coverage"] = coverage(args.repeats, work, db)
+        else:
+            res["coverage"] = {}
         partial.write_text(json.dumps(res, indent=1))  # a later phase that fails keeps this one
         res["ab"] = {} if args.skip_ab else ab(args.ab_repeats, work)
         partial.write_text(json.dumps(res, indent=1))

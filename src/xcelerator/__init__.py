@@ -21,6 +21,7 @@ __all__ = [
     "RunFailedError",
     "XcelError",
     "__version__",
+    "calibrate",
     "compare",
     "optimize",
     "pareto",
@@ -31,6 +32,7 @@ __all__ = [
 _LAZY = {
     "profile": "xcelerator.api",
     "compare": "xcelerator.api",
+    "calibrate": "xcelerator.api",
     "Plan": "xcelerator.measure.plan",
     "Measurement": "xcelerator.measure.records",
     "optimize": "xcelerator.compress.core",

@@ -97,6 +97,41 @@ def compare(
     return list(session.execute(pairs, p, store=_store(db)).measurements)
 
 
+CALIBRATION_MODELS = ("mobilenet_v1_0.25_96", "squeezenet_224", "resnet50_160")
+
+
+def calibrate(
+    target: str = "onnxruntime",
+    models: Sequence[str] = (),
+    *,
+    runs: int = 5,
+    db: Any = "xcel.db",
+    plan: Plan | None = None,
+    progress: Any = None,
+    **plan_kw: Any,
+) -> Any:
+    """Learn how much a median moves between runs on ``target`` (``measure.stats.RunNoise``): each
+    model (by default three zoo networks of about 0.5, 10 and 50 ms on one CPU thread) measured
+    ``runs`` times, each time as its own measurement, models interleaved, all stored in ``db``.
+    Later ``profile``/``compare`` calls with that ``db`` widen their CIs by it, so they cover a
+    repeat of the measurement minutes later, not only this run's rounds. Returns the RunNoise."""
+    from xcelerator.errors import BadInputError
+    from xcelerator.measure import session
+    from xcelerator.targets.registry import parse_target
+
+    if runs < 3:
+        raise BadInputError(f"calibrate: runs must be 3 or more (a spread needs repeats), got {runs}")
+    p = plan_for(plan, **plan_kw) if plan is not None or plan_kw else Plan(min_rounds=6, max_rounds=6)
+    st = _store(db)
+    pairs = session.prepare(list(models or CALIBRATION_MODELS), [target], plan=p)
+    for i in range(runs):
+        for pair in pairs if i % 2 == 0 else list(reversed(pairs)):
+            if progress is not None:
+                progress(f"{pair[0].name}, run {i + 1} of {runs}")
+            session.execute([pair], p, store=st)
+    return st.run_noise(parse_target(target).uri)
+
+
 def search(
     space: str = "scaling",
     *,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xcelerator.cli import common
 from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table, speedup_table
-from xcelerator.errors import BadInputError
+from xcelerator.errors import BadInputError, RunFailedError
 from xcelerator.measure.plan import Plan, make_plan, parse_rel_ci
 
 Runs = Annotated[int | None, typer.Option("--runs", help="exactly N timed runs per round (no adaptive stop)")]
@@ -94,6 +94,40 @@ def register(app: typer.Typer) -> None:
             resolution=resolution,
             seq_len=seq_len,
         )
+
+    @app.command()
+    def calibrate(
+        models: Annotated[
+            list[str] | None, typer.Argument(help="models to repeat (default: three zoo networks, ~0.5-50 ms)")
+        ] = None,
+        target: Annotated[str, typer.Option("--target", "-t", help="target URI or alias")] = "onnxruntime",
+        runs: Annotated[int, typer.Option("--runs", help="measurements of each model (3 or more)")] = 5,
+        rounds: Rounds = "6",
+        threads: Threads = None,
+        json: Json = False,
+    ) -> None:
+        """Learn how far a median moves between runs on a target (each model measured --runs times,
+        each its own measurement); later profiles and compares with this database include that
+        spread in their CIs, so they cover a repeat minutes later."""
+        from xcelerator import api
+
+        plan = make_plan(None, None, None, "0.01", 5, threads, 300.0, False, rounds, "random", 0)
+        n = len(models or api.CALIBRATION_MODELS) * runs
+        with common.progress(n, f"calibrating {target}: {n} measurements") as advance:
+            noise = api.calibrate(target, models or (), runs=runs, db=common.store(), plan=plan, progress=advance)
+        if noise is None:
+            raise RunFailedError(
+                f"calibrate: no model on {target} was measured 3 times successfully (`xcel db export` holds the errors)"
+            )
+        if json:
+            common.emit_json({"target": target, "noise": noise.to_dict()})
+            return
+        t = Table(title=f"spread of the median between runs on {target}")
+        for c in ("model", "median ms", "runs", "between-run SD"):
+            t.add_column(c)
+        for p in noise.points:
+            t.add_row(escape(p.name), f"{p.latency_ms:.3g}", str(p.runs), f"{100 * p.sd:.1f}%")
+        common.out.print(t)
 
     @app.command()
     def compare(
@@ -295,6 +329,13 @@ def _run(
                 )
                 if common.state.debug and m.error_detail:
                     common.err.print(escape(m.error_detail), highlight=False)
+    uncal = sorted({m.target for m in ms if m.stats is not None and m.stats.rounds >= 2 and m.stats.ci_basis == "rounds"})
+    if uncal and not comparing:
+        common.err.print(
+            f"note: the CI covers this run's rounds only; a repeat minutes later can land outside it "
+            f"(`xcel calibrate -t {escape(uncal[0])}` once, with this database, adds the spread between runs)",
+            highlight=False,
+        )
     for m in ms:
         if m.quiet and not m.quiet.get("quiet", True):
             why = "; ".join(m.quiet.get("reasons", []))

@@ -112,8 +112,9 @@ def run_round(
 class _Accumulator:
     """Rounds of one (artifact, target) pair, combined into a Measurement."""
 
-    def __init__(self, artifact: Artifact, target: Target, plan: Plan) -> None:
-        self.artifact, self.target, self.plan = artifact, target, plan
+    def __init__(self, artifact: Artifact, target: Target, plan: Plan, noise: st.RunNoise | None = None) -> None:
+        self.artifact, self.target, self.plan, self.noise = artifact, target, plan, noise
+        self.paired = False  # paired rounds serve the A/B ratio, which the spread between runs does not enter
         self.inputs = inputs_for(artifact, plan)
         self.rounds: list[RoundResult] = []
         self.profiled: RoundResult | None = None
@@ -131,8 +132,14 @@ class _Accumulator:
             return True
         if len(self.rounds) < self.plan.min_rounds:
             return False
-        s = st.compute([list(r.samples_ms) for r in self.rounds])
+        s = self.stats(self.rounds)
+        noise = None if self.paired else self.noise
+        if noise is not None and st.rounds_settled(s.round_medians_ms, noise, self.artifact.sha256):
+            return True  # more rounds cannot narrow the interval: the spread between runs dominates
         return s.rel_ci <= self.plan.rel_ci
+
+    def stats(self, rounds: Sequence[RoundResult]) -> st.Stats:
+        return st.compute([list(r.samples_ms) for r in rounds], noise=self.noise, sha256=self.artifact.sha256)
 
     def add(self, rr: RoundResult) -> None:
         self.rounds.append(rr)
@@ -148,7 +155,7 @@ class _Accumulator:
     def result(self, busy: list[dict[str, Any]] | None = None) -> Measurement:
         ok_rounds = [r for r in self.rounds if r.status == "ok" and r.samples_ms]
         bad = next((r for r in self.rounds if r.status != "ok"), None)
-        stats = st.compute([list(r.samples_ms) for r in ok_rounds]) if ok_rounds else None
+        stats = self.stats(ok_rounds) if ok_rounds else None
 
         def med(vals: Sequence[float | None]) -> float | None:
             v = sorted(x for x in vals if x is not None)
@@ -231,16 +238,22 @@ def measure_many(
     on_start: Callable[[int], None] | None = None,
     progress: ProgressFn | None = None,
     paired: bool = False,
+    noise: Sequence[st.RunNoise | None] | None = None,
 ) -> list[Measurement]:
     """Measure several (artifact, target) pairs, interleaved round by round (A B B A ...), so
     their ratios stay honest while the machine's speed drifts. Layers are profiled once per
     pair, in its first round. ``paired``: every pair runs as many rounds as the slowest to
-    settle, so round *i* of each was taken side by side (A/B verdicts pair them)."""
+    settle, so round *i* of each was taken side by side (A/B verdicts pair them). ``noise``: per
+    pair, its target's spread between runs (``stats.RunNoise``, from the store's repeats): the
+    CI then includes it, and rounds stop once it dominates."""
     plan = plan or Plan()
     check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
         check_runnable(a, t)
-    accs = [_Accumulator(a, t, plan) for a, t in pairs]
+    noise = list(noise) if noise is not None else [None] * len(pairs)
+    accs = [_Accumulator(a, t, plan, n) for (a, t), n in zip(pairs, noise, strict=True)]
+    for acc in accs:
+        acc.paired = paired
     busy = busy_processes(0.2) if any(not t.remote for _, t in pairs) else []  # is this machine quiet?
     r = 0
     while not all(acc.done() for acc in accs):

@@ -269,6 +269,8 @@ class Measurement:
                 round_medians_ms=list(s.round_medians_ms),
                 rel_ci=s.rel_ci,
                 rounds_ci_level=s.rounds_ci_level,
+                between_run_sd=s.between_run_sd,
+                ci_basis=s.ci_basis,
             )
         return {
             "model": self.model,

@@ -222,7 +222,11 @@ def execute(
 ) -> Comparison:
     """Measure the pairs interleaved, store each result, return them as a comparison."""
     several = len({a.name for a, _ in pairs}) > 1 or len({t.label for _, t in pairs}) > 1
-    ms = measure_many(pairs, plan, on_start=on_start, progress=progress, paired=several)
+    noise = None
+    if store is not None:  # the targets' spread between runs, learned from repeats in the store
+        by_uri = {t.uri: store.run_noise(t.uri) for _, t in pairs}
+        noise = [by_uri[t.uri] for _, t in pairs]
+    ms = measure_many(pairs, plan, on_start=on_start, progress=progress, paired=several, noise=noise)
     if store is not None:
         for (a, t), m in zip(pairs, ms, strict=True):
             store.add(m, a, t)

@@ -304,6 +304,28 @@ class Store:
                 }
             return list(out.values())
 
+    def run_noise(self, target_uri: str) -> Any:
+        """The target's spread between runs (``measure.stats.RunNoise``) from every model measured
+        on it three or more times at the same inputs (``xcel calibrate`` makes such repeats), or
+        None when there are none. Only each measurement's round medians are read."""
+        from xcelerator.measure.stats import run_noise
+
+        keys = ("shapes", "dims", "fills", "input", "npz", "seed", "threads")
+        groups: dict[tuple[str, str], tuple[str, list[list[float]]]] = {}
+        with self.session() as s:
+            q = (
+                select(MeasurementRow.artifact_sha256, MeasurementRow.model, MeasurementRow.doc)
+                .join(TargetRow, TargetRow.id == MeasurementRow.target_id)
+                .where(TargetRow.uri == target_uri, MeasurementRow.status == "ok")
+                .order_by(MeasurementRow.id)
+            )
+            for sha, name, doc in s.execute(q):
+                meds = ((doc or {}).get("stats") or {}).get("round_medians_ms") or []
+                plan = (doc or {}).get("plan") or {}
+                key = (sha, json.dumps({k: plan.get(k) for k in keys}, sort_keys=True))
+                groups.setdefault(key, (name, []))[1].append([float(x) for x in meds])
+        return run_noise(target_uri, [(sha, name, runs) for (sha, _), (name, runs) in groups.items()])
+
     def target_uris(self) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(TargetRow.uri).order_by(TargetRow.id)))

@@ -1,0 +1,106 @@
+"""The spread between runs: estimated from repeats (random effects), put into the CI, learned by
+``xcel calibrate`` on a real runtime and used by later profiles of the same database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_cli import one_line_error, xcel
+from xcelerator.measure.stats import RunNoise, compute, run_noise
+
+
+def _runs(rng: np.random.Generator, median: float, sd_b: float, n_runs: int, k: int = 6) -> list[list[list[float]]]:
+    """Runs of k rounds of 50 samples: a run-level factor exp(N(0, sd_b)) that rounds share,
+    a round-level factor exp(N(0, 0.02)), a sample-level lognormal(0, 0.05)."""
+    out = []
+    for _ in range(n_runs):
+        run_f = median * np.exp(rng.normal(0, sd_b))
+        out.append([list(run_f * np.exp(rng.normal(0, 0.02)) * rng.lognormal(0, 0.05, 50)) for _ in range(k)])
+    return out
+
+
+def _medians(run: list[list[float]]) -> list[float]:
+    return [float(np.median(r)) for r in run]
+
+
+def test_random_effects_estimate_recovers_the_between_run_sd() -> None:
+    rng = np.random.default_rng(0)
+    groups = [
+        ("a" * 64, "small", [_medians(r) for r in _runs(rng, 1.0, 0.25, 40)]),
+        ("b" * 64, "big", [_medians(r) for r in _runs(rng, 50.0, 0.08, 40)]),
+    ]
+    noise = run_noise("t", groups)
+    assert noise is not None
+    small, big = noise.points
+    assert small.sd == pytest.approx(0.25, rel=0.3) and big.sd == pytest.approx(0.08, rel=0.3)
+    assert (small.df, big.df) == (39, 39)
+    # the curve between them is log-log, clamped outside the calibrated range
+    mid, _, basis = noise.sd_at(np.sqrt(50.0))
+    assert mid == pytest.approx(np.sqrt(small.sd * big.sd), rel=0.01)
+    assert noise.sd_at(0.01)[0] == pytest.approx(small.sd, rel=0.01)
+    assert noise.sd_at(1e4)[0] == pytest.approx(big.sd, rel=0.01)
+    assert "target calibration" in basis
+    # a model with its own repeats uses its own estimate
+    assert noise.sd_at(10.0, "b" * 64)[0] == big.sd and "this model" in noise.sd_at(10.0, "b" * 64)[2]
+
+
+def test_fewer_than_three_runs_teach_nothing() -> None:
+    assert run_noise("t", [("a" * 64, "m", [[1.0, 1.1], [1.2, 1.3]])]) is None
+    assert run_noise("t", [("a" * 64, "m", [[1.0], [1.2], [1.3]])]) is None  # one round: no within term
+
+
+def test_the_ci_covers_a_repeat_only_when_it_includes_the_spread_between_runs() -> None:
+    """Synthetic runs whose median moves 20% between runs: the rounds alone cover the long-run
+    median far less than 95%; with a calibration of 10 runs (a new one for every 25 runs: the t
+    quantile pays for the estimate's own uncertainty) they cover it at least 90% of the time."""
+    rng = np.random.default_rng(1)
+    plain = calibrated = trials = 0
+    for _ in range(12):
+        noise = run_noise("t", [("c" * 64, "ref", [_medians(r) for r in _runs(rng, 5.0, 0.2, 10)])])
+        assert isinstance(noise, RunNoise)
+        for run in _runs(rng, 5.0, 0.2, 25):
+            a, b = compute(run), compute(run, noise=noise)
+            trials += 1
+            plain += a.ci_low_ms <= 5.0 <= a.ci_high_ms
+            calibrated += b.ci_low_ms <= 5.0 <= b.ci_high_ms
+            assert b.ci_low_ms <= a.ci_low_ms and b.ci_high_ms >= a.ci_high_ms  # never narrower
+            assert b.between_run_sd == pytest.approx(noise.points[0].sd) and a.between_run_sd is None
+    assert plain / trials < 0.6
+    assert calibrated / trials >= 0.9
+
+
+def test_calibrate_then_profile_on_onnxruntime(tmp_path: Path, tiny_onnx: Path) -> None:
+    """Real runs: calibrate stores its repeats; a later profile with that database widens its CI
+    by the spread they showed and says so; a database without repeats leaves the CI alone."""
+    from tests.conftest import make_conv_model
+
+    other = make_conv_model(tmp_path / "other.onnx", cout=16, hw=32)
+    fast = ["--rounds", "2", "--threads", "1"]
+    r = xcel("--db", "cal.db", "calibrate", str(tiny_onnx), str(other), "--runs", "3", *fast, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    pts = doc["noise"]["points"]
+    assert sorted(p["runs"] for p in pts) == [3, 3] and all(p["sd"] >= 0 for p in pts)
+    prof = ["--rounds", "2..3", "--max-time", "0.2", "--min-time", "0.05", "--threads", "1", "--json"]
+    third = make_conv_model(tmp_path / "third.onnx", cout=8, hw=24)
+    r = xcel("--db", "cal.db", "profile", str(third), *prof, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["measurements"][0]["stats"]
+    assert s["ci_basis"].startswith("rounds + target calibration (2 models, 6 runs)")
+    assert s["between_run_sd"] is not None and s["ci_low_ms"] <= s["median_ms"] <= s["ci_high_ms"]
+    r = xcel("--db", "plain.db", "profile", str(third), *prof, cwd=tmp_path)
+    s = json.loads(r.stdout)["measurements"][0]["stats"]
+    assert s["ci_basis"] == "rounds" and s["between_run_sd"] is None
+
+
+def test_calibrate_bad_input_exit_2(tmp_path: Path, tiny_onnx: Path) -> None:
+    r = xcel("--db", "cal.db", "calibrate", str(tiny_onnx), "--runs", "2", cwd=tmp_path)
+    assert r.returncode == 2 and "runs must be 3 or more" in one_line_error(r)
+    if (tmp_path / "cal.db").exists():
+        from xcelerator.store.db import Store
+
+        assert Store(str(tmp_path / "cal.db")).count() == 0  # nothing was measured
