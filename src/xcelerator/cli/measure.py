@@ -329,7 +329,7 @@ def _run(
                 )
                 if common.state.debug and m.error_detail:
                     common.err.print(escape(m.error_detail), highlight=False)
-    uncal = sorted({m.target for m in ms if m.stats is not None and m.stats.rounds >= 2 and m.stats.ci_basis == "rounds"})
+    uncal = sorted({m.target for m in ms if m.stats and m.stats.rounds >= 2 and m.stats.ci_basis == "rounds"})
     if uncal and not comparing:
         common.err.print(
             f"note: the CI covers this run's rounds only; a repeat minutes later can land outside it "
