@@ -1,4 +1,4 @@
-"""The spread between runs: estimated from repeats (random effects), put into the CI, learned by
+"""The spread between runs: estimated from repeats (the SD of runs' medians), put into the CI, learned by
 ``xcel calibrate`` on a real runtime and used by later profiles of the same database."""
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ def _runs(rng: np.random.Generator, median: float, sd_b: float, n_runs: int, k: 
     return out
 
 
-def _medians(run: list[list[float]]) -> list[float]:
-    return [float(np.median(r)) for r in run]
+def _summary(runs: list[list[list[float]]]) -> list[tuple[float, int]]:
+    """What the store keeps of each run: its median (of all samples) and its rounds."""
+    return [(float(np.median(np.concatenate(r))), len(r)) for r in runs]
 
 
-def test_random_effects_estimate_recovers_the_between_run_sd() -> None:
+def test_spread_of_run_medians_is_estimated_per_model_and_across_latencies() -> None:
     rng = np.random.default_rng(0)
     groups = [
-        ("a" * 64, "small", [_medians(r) for r in _runs(rng, 1.0, 0.25, 40)]),
-        ("b" * 64, "big", [_medians(r) for r in _runs(rng, 50.0, 0.08, 40)]),
+        ("a" * 64, "small", _summary(_runs(rng, 1.0, 0.25, 40))),
+        ("b" * 64, "big", _summary(_runs(rng, 50.0, 0.08, 40))),
     ]
     noise = run_noise("t", groups)
     assert noise is not None
     small, big = noise.points
     assert small.sd == pytest.approx(0.25, rel=0.3) and big.sd == pytest.approx(0.08, rel=0.3)
-    assert (small.df, big.df) == (39, 39)
+    assert (small.df, big.df, noise.rounds) == (39, 39, 6)
     # the curve between them is log-log, clamped outside the calibrated range
     mid, _, basis = noise.sd_at(np.sqrt(50.0))
     assert mid == pytest.approx(np.sqrt(small.sd * big.sd), rel=0.01)
@@ -49,8 +50,8 @@ def test_random_effects_estimate_recovers_the_between_run_sd() -> None:
 
 
 def test_fewer_than_three_runs_teach_nothing() -> None:
-    assert run_noise("t", [("a" * 64, "m", [[1.0, 1.1], [1.2, 1.3]])]) is None
-    assert run_noise("t", [("a" * 64, "m", [[1.0], [1.2], [1.3]])]) is None  # one round: no within term
+    assert run_noise("t", [("a" * 64, "m", [(1.0, 6), (1.2, 6)])]) is None
+    assert run_noise("t", [("a" * 64, "m", [(1.0, 6), (0.0, 6), (None, 6)])]) is None  # type: ignore[list-item]
 
 
 def test_the_ci_covers_a_repeat_only_when_it_includes_the_spread_between_runs() -> None:
@@ -60,7 +61,7 @@ def test_the_ci_covers_a_repeat_only_when_it_includes_the_spread_between_runs() 
     rng = np.random.default_rng(1)
     plain = calibrated = trials = 0
     for _ in range(12):
-        noise = run_noise("t", [("c" * 64, "ref", [_medians(r) for r in _runs(rng, 5.0, 0.2, 10)])])
+        noise = run_noise("t", [("c" * 64, "ref", _summary(_runs(rng, 5.0, 0.2, 10)))])
         assert isinstance(noise, RunNoise)
         for run in _runs(rng, 5.0, 0.2, 25):
             a, b = compute(run), compute(run, noise=noise)
@@ -69,6 +70,9 @@ def test_the_ci_covers_a_repeat_only_when_it_includes_the_spread_between_runs() 
             calibrated += b.ci_low_ms <= 5.0 <= b.ci_high_ms
             assert b.ci_low_ms <= a.ci_low_ms and b.ci_high_ms >= a.ci_high_ms  # never narrower
             assert b.between_run_sd == pytest.approx(noise.points[0].sd) and a.between_run_sd is None
+            # a run of 3 rounds against a calibration on 6: wider by sqrt(2)
+            c = compute(run[:3], noise=noise)
+            assert c.between_run_sd == pytest.approx(noise.points[0].sd * np.sqrt(2))
     assert plain / trials < 0.6
     assert calibrated / trials >= 0.9
 

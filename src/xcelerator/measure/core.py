@@ -132,11 +132,9 @@ class _Accumulator:
             return True
         if len(self.rounds) < self.plan.min_rounds:
             return False
-        s = self.stats(self.rounds)
-        noise = None if self.paired else self.noise
-        if noise is not None and st.rounds_settled(s.round_medians_ms, noise, self.artifact.sha256):
-            return True  # more rounds cannot narrow the interval: the spread between runs dominates
-        return s.rel_ci <= self.plan.rel_ci
+        if self.noise is not None and not self.paired:
+            return True  # the calibrated spread is that of runs of min_rounds: more cannot be credited
+        return self.stats(self.rounds).rel_ci <= self.plan.rel_ci
 
     def stats(self, rounds: Sequence[RoundResult]) -> st.Stats:
         return st.compute([list(r.samples_ms) for r in rounds], noise=self.noise, sha256=self.artifact.sha256)
@@ -245,7 +243,8 @@ def measure_many(
     pair, in its first round. ``paired``: every pair runs as many rounds as the slowest to
     settle, so round *i* of each was taken side by side (A/B verdicts pair them). ``noise``: per
     pair, its target's spread between runs (``stats.RunNoise``, from the store's repeats): the
-    CI then includes it, and rounds stop once it dominates."""
+    CI then includes it, and a pair that is not paired stops at ``min_rounds`` (the spread was
+    calibrated on runs that long; more rounds could not be credited)."""
     plan = plan or Plan()
     check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:

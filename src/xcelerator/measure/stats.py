@@ -111,10 +111,11 @@ def rounds_interval(meds: list[float] | tuple[float, ...], level: float = 0.95) 
 
 def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | None = None, sha256: str = "") -> Stats:
     """Stats over all samples of all rounds (each round a list of ms). With ``noise`` (the
-    target's calibrated spread between runs) the CI also holds ``median * exp(±t * sqrt(sd_b² +
-    s_r²/k))``: the run-level effect ``sd_b`` that no round of this run can see, plus the spread of
-    this run's k round medians (``s_r``, log scale), t with Welch-Satterthwaite degrees of
-    freedom. ``sha256`` lets the model's own history (``RunNoise.sd_at``) take precedence."""
+    target's calibrated spread of a run's median between runs) the CI also holds ``median *
+    exp(±t * sd)``: ``sd`` the relative SD of whole runs' medians at this latency, t with the
+    calibration's degrees of freedom, so it covers the median of a repeat minutes later (the
+    rounds of one run cannot see that spread). ``sha256`` lets the model's own repeats
+    (``RunNoise.sd_at``) take precedence."""
     rounds = [r for r in rounds if r]
     if not rounds:
         raise ValueError("no samples")
@@ -129,9 +130,11 @@ def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | No
         lo = max(lo, float(x.min()))  # this run's median is never below its fastest run
     between: float | None = None
     basis = "rounds"
-    if noise is not None and len(meds) >= 2:  # another run's median may well be: no floor here
+    if noise is not None and len(meds) >= 2:  # another run's median may well be below this run's fastest
         between, df_b, basis = noise.sd_at(med, sha256)
-        half = between_half_width(meds, between, df_b, level)
+        if noise.rounds > len(meds):  # runs shorter than the calibrated ones spread more
+            between *= float(np.sqrt(noise.rounds / len(meds)))
+        half = float(sps.t.ppf(0.5 + level / 2, max(df_b, 1))) * between
         lo, hi = min(lo, med * float(np.exp(-half))), max(hi, med * float(np.exp(half)))
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if len(x) > 1 else 0.0
@@ -157,36 +160,12 @@ def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | No
     )
 
 
-def between_half_width(meds: Sequence[float], sd_b: float, df_b: int, level: float = 0.95) -> float:
-    """Half-width (log scale) of ``median * exp(±h)``: the run-level spread ``sd_b`` (estimated with
-    ``df_b`` degrees of freedom) plus the k round medians' own (variance s_r²/k, k-1 degrees of
-    freedom), with a Welch-Satterthwaite t."""
-    lm = np.log(np.asarray(meds, dtype=float))
-    k = len(lm)
-    a = sd_b**2
-    b = float(lm.var(ddof=1)) / k if k > 1 else 0.0
-    if a + b <= 0:
-        return 0.0
-    den = (a * a / max(df_b, 1) if a else 0.0) + (b * b / (k - 1) if b and k > 1 else 0.0)
-    df = (a + b) ** 2 / den if den > 0 else float(max(df_b, 1))
-    return float(sps.t.ppf(0.5 + level / 2, max(df, 1.0))) * float(np.sqrt(a + b))
-
-
-def rounds_settled(meds: Sequence[float], noise: RunNoise, sha256: str = "") -> bool:
-    """Whether more rounds can no longer narrow the CI much: the round medians' own variance
-    (s_r²/k) is at most a quarter of the run-level one (it then widens the interval by at most
-    12%), so rounds stop on the interval that is reported."""
-    if len(meds) < 2:
-        return False
-    lm = np.log(np.asarray(meds, dtype=float))
-    sd_b, _, _ = noise.sd_at(float(np.median(meds)), sha256)
-    return float(lm.var(ddof=1)) / len(lm) <= 0.25 * sd_b**2
-
-
 @dataclass(frozen=True)
 class NoisePoint:
-    """One model's spread between runs on a target: the relative SD of its run medians beyond
-    what their rounds explain (one-way random effects on log round medians), ``df`` = runs - 1."""
+    """One model's spread between runs on a target: the SD of the log of its runs' medians (the
+    statistic that is reported, so whatever moves it counts: the rounds' own spread, the state of
+    the machine, and a median that jumps between the modes of a bimodal machine), ``df`` = runs
+    - 1; ``rounds``: the median rounds per run (a run with fewer may spread more)."""
 
     sha256: str
     name: str
@@ -194,6 +173,7 @@ class NoisePoint:
     sd: float
     df: int
     runs: int
+    rounds: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,10 +181,13 @@ class RunNoise:
     """How much a run's median moves between runs (processes minutes apart) on one target, the
     part of the noise that lives outside one run (here: the machine's state, which flips between
     a fast and a slow mode for seconds to minutes and moves every model together). Learned from
-    repeated measurements in the store (``xcel calibrate``, or any repeats): per model, a
-    random-effects estimate; across models, a log-log line of SD against latency (small models
-    are the noisiest), clamped to the calibrated latency range. A model with its own repeats (4
-    or more degrees of freedom) uses its own estimate."""
+    repeated measurements in the store (``xcel calibrate``, or any repeats): per model, the SD
+    of log run medians; across models, a log-log line of SD against latency (small models are
+    the noisiest), clamped to the calibrated latency range. A model with its own repeats (4 or
+    more degrees of freedom) uses its own estimate. Why not a random-effects split into within-
+    and between-run parts: on this machine the median of a run jumps between the modes of a
+    bimodal machine state, which the rounds' spread does not predict; the SD of whole runs'
+    medians is what a repeat will differ by."""
 
     target: str
     points: tuple[NoisePoint, ...]
@@ -212,6 +195,11 @@ class RunNoise:
     @property
     def df(self) -> int:
         return sum(p.df for p in self.points)
+
+    @property
+    def rounds(self) -> int:
+        """Rounds per run the spread was calibrated on (the fewest of its models)."""
+        return min((p.rounds for p in self.points), default=0)
 
     def sd_at(self, latency_ms: float, sha256: str = "") -> tuple[float, int, str]:
         """(relative SD, degrees of freedom, basis) at a median of ``latency_ms``."""
@@ -234,18 +222,16 @@ class RunNoise:
         return {"target": self.target, "points": [asdict(p) for p in self.points], "df": self.df}
 
 
-def run_noise(target: str, groups: Sequence[tuple[str, str, Sequence[Sequence[float]]]]) -> RunNoise | None:
-    """``RunNoise`` from repeated runs: ``groups`` are (sha256, name, runs), each run its round
-    medians (ms). A model needs 3 or more runs of 2 or more rounds; None when no model has."""
+def run_noise(target: str, groups: Sequence[tuple[str, str, Sequence[tuple[float, int]]]]) -> RunNoise | None:
+    """``RunNoise`` from repeated runs: ``groups`` are (sha256, name, runs), each run its
+    (median ms, rounds). A model needs 3 or more runs; None when no model has."""
     pts = []
     for sha, name, runs in groups:
-        runs = [r for r in runs if len(r) >= 2 and min(r) > 0]
-        if len(runs) < 3:
+        ok = [(m, k) for m, k in runs if m and m > 0]
+        if len(ok) < 3:
             continue
-        logs = [np.log(np.asarray(r, dtype=float)) for r in runs]
-        means = np.array([float(v.mean()) for v in logs])
-        within = float(np.mean([v.var(ddof=1) / len(v) for v in logs]))
-        sd2 = max(0.0, float(means.var(ddof=1)) - within)
-        lat = float(np.exp(np.median(means)))
-        pts.append(NoisePoint(sha, name, lat, float(np.sqrt(sd2)), len(runs) - 1, len(runs)))
+        logs = np.log([m for m, _ in ok])
+        lat = float(np.exp(np.median(logs)))
+        rounds = int(np.median([k for _, k in ok]))
+        pts.append(NoisePoint(sha, name, lat, float(logs.std(ddof=1)), len(ok) - 1, len(ok), rounds))
     return RunNoise(target, tuple(sorted(pts, key=lambda p: p.latency_ms))) if pts else None

@@ -307,11 +307,11 @@ class Store:
     def run_noise(self, target_uri: str) -> Any:
         """The target's spread between runs (``measure.stats.RunNoise``) from every model measured
         on it three or more times at the same inputs (``xcel calibrate`` makes such repeats), or
-        None when there are none. Only each measurement's round medians are read."""
+        None when there are none. Only each measurement's median and rounds are read."""
         from xcelerator.measure.stats import run_noise
 
         keys = ("shapes", "dims", "fills", "input", "npz", "seed", "threads")
-        groups: dict[tuple[str, str], tuple[str, list[list[float]]]] = {}
+        groups: dict[tuple[str, str], tuple[str, list[tuple[float, int]]]] = {}
         with self.session() as s:
             q = (
                 select(MeasurementRow.artifact_sha256, MeasurementRow.model, MeasurementRow.doc)
@@ -320,10 +320,12 @@ class Store:
                 .order_by(MeasurementRow.id)
             )
             for sha, name, doc in s.execute(q):
-                meds = ((doc or {}).get("stats") or {}).get("round_medians_ms") or []
+                stats = (doc or {}).get("stats") or {}
                 plan = (doc or {}).get("plan") or {}
+                if stats.get("median_ms") is None:
+                    continue
                 key = (sha, json.dumps({k: plan.get(k) for k in keys}, sort_keys=True))
-                groups.setdefault(key, (name, []))[1].append([float(x) for x in meds])
+                groups.setdefault(key, (name, []))[1].append((float(stats["median_ms"]), int(stats.get("rounds") or 1)))
         return run_noise(target_uri, [(sha, name, runs) for (sha, _), (name, runs) in groups.items()])
 
     def target_uris(self) -> list[str]:
