@@ -34,9 +34,21 @@ def register(root: typer.Typer) -> None:
         executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
         ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
         in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4,
+        strategy: Annotated[
+            str,
+            typer.Option(
+                "--strategy",
+                help="random (the corpus in order) or active (measure where a predictor is least sure)",
+            ),
+        ] = "random",
+        pool: Annotated[int, typer.Option("--pool", help="active: candidates exported per network measured")] = 4,
+        batch: Annotated[
+            int | None, typer.Option("--batch", help="active: networks picked per refit (default count/10)")
+        ] = None,
         json: Json = False,
     ) -> None:
-        """Measure a corpus of networks from a space into the store, for cost models."""
+        """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
+        space spans the families users deploy)."""
         from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
         from xcelerator.executors import make_executor
         from xcelerator.models.spaces import parse_options
@@ -64,8 +76,14 @@ def register(root: typer.Typer) -> None:
                 resume=resume,
                 options=parse_options(opt or []),
                 executor=make_executor(executor, ray_address, in_flight if executor == "ray" else 1),
+                strategy=strategy,
+                pool=pool,
+                batch=batch,
             )
         doc = {
+            "strategy": res.strategy,
+            "order": res.order,
+            "batches": res.batches,
             "networks": res.networks,
             "targets": list(target),
             "measured": res.measured,

@@ -45,7 +45,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         cost_model: Annotated[
             str | None,
-            typer.Option("--cost-model", help="dqn: pre-train on this cost model (xcel costmodel fit) first"),
+            typer.Option(
+                "--cost-model",
+                help="a cost model for the target (xcel costmodel fit): measure when it is unsure; dqn pre-trains on it",
+            ),
+        ] = None,
+        latency: Annotated[
+            str | None,
+            typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
         ] = None,
         confirm: Annotated[
             bool | None,
@@ -85,6 +92,7 @@ def register(app: typer.Typer) -> None:
             "early_stop": early_stop,
             "policy": policy,
             "cost_model": cost_model,
+            "latency": latency,
             "confirm": confirm,
             "study": study,
             "seed": seed,
@@ -122,6 +130,7 @@ def register(app: typer.Typer) -> None:
                 resolutions=cfg.resolutions,
                 policy=cfg.policy,
                 cost_model=cfg.cost_model,
+                latency=cfg.latency,
                 confirm=cfg.confirm,
                 progress=advance,
             )

@@ -69,6 +69,14 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
         ] = None,
         in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2,
+        cost_model: Annotated[
+            str | None,
+            typer.Option("--cost-model", help="a cost model for the target (xcel costmodel fit): measure when unsure"),
+        ] = None,
+        latency: Annotated[
+            str | None,
+            typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
+        ] = None,
         json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Search a space for the best architecture under constraints (an Optuna study in the database)."""
@@ -95,6 +103,8 @@ def register(app: typer.Typer) -> None:
             "study": study,
             "seed": seed,
             "out": str(out) if out else None,
+            "cost_model": cost_model,
+            "latency": latency,
         }
         for k, v in overrides.items():
             if v is not None:

@@ -53,7 +53,8 @@ class OptimizeConfig:
     seed: int = 0
     out: str = "optimize-out"
     policy: str | None = None
-    cost_model: str | None = None  # dqn: pre-train on this cost model's predictions first
+    cost_model: str | None = None  # dqn: pre-train on it; and the latency oracle's predictor
+    latency: str | None = None  # predicted | measured | hybrid (default hybrid with a cost model)
     confirm: bool = True  # measure baseline and best again, interleaved, for the speed-up's CI
 
     @classmethod

@@ -114,9 +114,11 @@ class OptimizeResult:
     confirmed: dict[int, Confirmed]
     seconds: float
     out: str
+    latency: dict[str, Any] | None = None  # --latency predicted|hybrid: candidates measured and predicted
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "latency": self.latency,
             "study": self.study.study_name,
             "objectives": list(self.objectives),
             "constraints": list(self.constraints),
@@ -299,6 +301,7 @@ def optimize(
     resolutions: Sequence[int] | None = None,
     policy: str | Path | None = None,
     cost_model: Any = None,
+    latency: str | None = None,
     pretrain_steps: int = 30,
     confirm: bool | Plan = True,
     warm_start: Sequence[float] = (0.25, 0.5),
@@ -315,7 +318,10 @@ def optimize(
     otherwise the baseline is measured as given. ``executor``: ``"ray"`` or an
     ``Executor``. ``db``: where the study and measurements live (default: ``OUT/optimize.db``).
     ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
-    exists) and saved to. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
+    exists) and saved to. ``latency``: ``measured`` (every candidate on the device),
+    ``predicted`` (the cost model stands in) or ``hybrid`` (measured only when the cost model's
+    interval cannot settle the latency constraint or the front: ``search/hybrid.py``); the
+    default is hybrid when ``cost_model`` is given. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
     agent first trains ``pretrain_steps`` steps on a surrogate (accuracy before fine-tuning,
     latency predicted), see ``policy.pretrain``. ``confirm``: measure the baseline and the fastest
     feasible candidates again in one interleaved run and keep the fastest (``confirm_best``), with
@@ -385,6 +391,16 @@ def optimize(
         out=str(outdir),
     )
     sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
+    oracle = None
+    if latency not in (None, "measured") or (latency is None and cost_model is not None):
+        from xcelerator.search.hybrid import LatencyOracle
+        from xcelerator.search.problem import parse_constraint
+
+        if latency not in (None, "measured") and cost_model is None:
+            raise BadInputError(f"latency {latency!r} needs a cost model for the target (cost_model=...)")
+        if "memory" in objs:
+            raise BadInputError(f"latency {latency or 'hybrid'}: memory as an objective needs every candidate measured")
+        oracle = LatencyOracle.make(latency, cost_model, target, [parse_constraint(c) for c in constraints])
     pre: dict[str, Any] = {}
     if strategy == "dqn" and cost_model is not None and not resume:
         from xcelerator.compress.policy import pretrain
@@ -405,6 +421,7 @@ def optimize(
         executor=executor,
         space=space,
         sampler=sampler,
+        oracle=oracle,
     )
     if strategy == "dqn" and policy:
         from xcelerator.compress.policy import save_policy
@@ -441,6 +458,7 @@ def optimize(
         confirmed=confirmed,
         seconds=time.time() - t0,
         out=str(outdir),
+        latency=res.latency,
     )
     return result
 

@@ -235,11 +235,30 @@ class OptimizeEvaluator:
 
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
+        oracle = getattr(self, "oracle", None)
+        decision = oracle.decide(onnx_path, prep["accuracy"]) if oracle is not None else None
+        if oracle is not None and decision is not None and not decision.measure:  # the prediction settles it
+            from xcelerator.search.hybrid import predicted_values, skip_attrs
+
+            values = predicted_values(onnx_path, prep["accuracy"], decision)
+            oracle.record(prep["accuracy"], values["latency"], False)
+            return values, {
+                "arch": self.space.arch_id(prep["point"]),
+                "onnx": str(onnx_path),
+                "state_dict": prep["state_dict"],
+                "curve": prep["curve"],
+                "epochs": prep["epochs"],
+                "train_seconds": prep["train_seconds"],
+                "seconds": round(prep["train_wall"], 2),
+                **skip_attrs(decision),
+            }
         values, m, record = measure_candidate(
             onnx_path, f"optimize-{prep['tag']}", prep["accuracy"], self.target, self.plan
         )
         if m.status != "ok" or m.stats is None:
             return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
+        if oracle is not None and decision is not None:
+            oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
         own_kib = values["memory"] * 1024
         attrs = {
             "arch": self.space.arch_id(prep["point"]),
@@ -254,6 +273,8 @@ class OptimizeEvaluator:
             "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
             "_record": record,
         }
+        if decision is not None:
+            attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
         onnx_path.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}},

@@ -42,6 +42,9 @@ CORPUS_PLAN = Plan(
 DROP_AFTER = 2  # tasks lost in a row on one device before it is taken out of rotation
 
 
+STRATEGIES = ("random", "active")
+
+
 @dataclass
 class CharacterizeResult:
     measured: int = 0
@@ -49,6 +52,10 @@ class CharacterizeResult:
     failed: int = 0
     networks: int = 0
     dropped: dict[str, str] = field(default_factory=dict)  # target URI → why it left the rotation
+    strategy: str = "random"
+    # active: the networks in the order they were picked (names), and each batch's size
+    order: list[str] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
 
 
 def corpus_dir(space_name: str, seed: int, root: Path | None = None, options: dict[str, Any] | None = None) -> Path:
@@ -119,6 +126,9 @@ def characterize(
     resume: bool = True,
     options: dict[str, Any] | None = None,
     executor: Executor | None = None,
+    strategy: str = "random",
+    pool: int = 4,
+    batch: int | None = None,
 ) -> CharacterizeResult:
     """Measure ``count`` networks of the space on every target; skip what the store already has.
 
@@ -126,13 +136,22 @@ def characterize(
     ``resume=False`` a corpus that is already partly stored is refused rather than mixed in.
     With a Ray ``executor`` the pairs run as tasks, each asking for its target's device
     resource, so several devices measure at once and none runs two measurements; a device
-    whose tasks are lost ``DROP_AFTER`` times in a row is taken out of rotation (``dropped``)."""
-    from xcelerator.measure.core import check_runnable, measure
+    whose tasks are lost ``DROP_AFTER`` times in a row is taken out of rotation (``dropped``).
 
+    ``strategy="active"`` (the nn-Meter idea, at model level): a pool of ``pool * count``
+    networks is exported, a random fifth of ``count`` is measured first, then batches of
+    ``batch`` (default a tenth of ``count``) are picked where a bagged LightGBM predictor fitted
+    on what is measured so far disagrees most with itself (the spread of its members' log
+    predictions on the first target), until ``count`` networks are measured. ``random``
+    measures the first ``count`` of the corpus (a prefix of the pool)."""
+    if strategy not in STRATEGIES:
+        raise BadInputError(f"characterize: strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
     if not targets:
         raise BadInputError("characterize: give at least one --target")
+    if strategy == "active" and (pool < 2 or count < 20):
+        raise BadInputError(f"characterize --strategy active needs --count >= 20 and a pool >= 2, got {count}, {pool}")
     tgts: list[Target] = [parse_target(t) for t in targets]
-    from xcelerator.measure.session import for_target, takes
+    from xcelerator.measure.session import takes
 
     for t in tgts:
         if not takes(t, "onnx"):
@@ -140,12 +159,97 @@ def characterize(
                 f"target {t.label}: characterization exports ONNX corpora; this target takes "
                 f"{'/'.join(t.formats)} (use a target that runs or converts ONNX)"
             )
-    res = CharacterizeResult()
-    onnx_arts = corpus(space_spec, count, seed, root, options=options)
-    res.networks = len(onnx_arts)
+    res = CharacterizeResult(strategy=strategy)
+    onnx_arts = corpus(space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options)
+    if strategy == "random":
+        res.networks = len(onnx_arts)
+        _measure_indices(list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor)
+        return res
+    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed)
+
+
+def _active(
+    pool_arts: list[Artifact],
+    count: int,
+    tgts: list[Target],
+    store: Any,
+    plan: Plan,
+    res: CharacterizeResult,
+    progress: Callable[[str], None] | None,
+    resume: bool,
+    executor: Executor | None,
+    batch: int | None,
+    seed: int,
+) -> CharacterizeResult:
+    import numpy as np
+
+    from xcelerator.costmodel.predictors import GBMPredictor
+    from xcelerator.measure.session import for_target
+
+    first = tgts[0]
+    plan_d = plan.to_dict()
+    # what is already stored of this pool (resume) counts as measured
+    runs_on_first = [for_target(a, first) for a in pool_arts]
+    done = [i for i, a in enumerate(runs_on_first) if store.measured(a.sha256, first.uri, plan_d)]
+    if done and not resume:
+        raise BadInputError(f"{len(done)} networks of this pool are already stored: pass --resume to measure the rest")
+    step = batch or max(5, count // 10)
+    init = max(10, count // 5)
+    picked: list[int] = list(done)
+    if len(picked) < init:
+        picked += [i for i in range(len(pool_arts)) if i not in set(picked)][: init - len(picked)]
+        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor)
+        res.batches.append(len(picked))
+    while len(picked) < count:
+        ok = {d["sha256"]: d["median_ms"] for d in store.samples(first.uri) if d.get("plan") == plan_d}
+        have = [i for i in picked if runs_on_first[i].sha256 in ok]
+        rest = [i for i in range(len(pool_arts)) if i not in set(picked)]
+        if not rest:
+            break
+        n = min(step, count - len(picked), len(rest))
+        if len(have) >= GBMPredictor.min_samples:
+            est = GBMPredictor(n_estimators=200, random_state=seed + len(picked))
+            est.fit([runs_on_first[i].stats for i in have], [ok[runs_on_first[i].sha256] for i in have])
+            P = est.bag_.predict_all(
+                np.stack([_vector(runs_on_first[i].stats) for i in rest])
+            )  # members × candidates, log ms
+            spread = P.std(0)
+            order = [rest[j] for j in np.argsort(-spread, kind="stable")]
+        else:  # too few successes to fit: keep drawing in corpus order
+            order = rest
+        new = order[:n]
+        picked += new
+        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor)
+        res.batches.append(len(new))
+    res.networks = len(picked)
+    res.order = [pool_arts[i].name for i in picked]
+    return res
+
+
+def _vector(stats: Any) -> Any:
+    from xcelerator.costmodel.features import model_vector
+
+    return model_vector(stats)[0]
+
+
+def _measure_indices(
+    indices: Sequence[int],
+    onnx_arts: list[Artifact],
+    tgts: list[Target],
+    store: Any,
+    plan: Plan,
+    res: CharacterizeResult,
+    progress: Callable[[str], None] | None,
+    resume: bool,
+    executor: Executor | None,
+) -> None:
+    """Measure the corpus networks at ``indices`` on every target (what is stored is skipped)."""
+    from xcelerator.measure.core import check_runnable, measure
+    from xcelerator.measure.session import for_target
+
     plan_d = plan.to_dict()
     # each target gets the corpus in the format it runs (converted once, cached)
-    as_run = {(i, t.uri): for_target(a, t) for i, a in enumerate(onnx_arts) for t in tgts}
+    as_run = {(i, t.uri): for_target(onnx_arts[i], t) for i in indices for t in tgts}
     stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(
@@ -154,7 +258,7 @@ def characterize(
         )
     exe = executor or LocalExecutor(1)
     todo: list[tuple[Artifact, Target]] = []
-    for i in range(len(onnx_arts)):
+    for i in indices:
         for t in tgts:
             art = as_run[(i, t.uri)]
             if (art.sha256, t.uri) in stored:
@@ -202,4 +306,3 @@ def characterize(
             if progress:
                 ms = f"{m.stats.median_ms:.3g} ms" if m.stats else m.status
                 progress(f"{art.name} on {t.label}: {ms}")
-    return res

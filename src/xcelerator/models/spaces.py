@@ -573,6 +573,15 @@ SPACES: dict[str, Callable[..., Space]] = {
 }
 
 
+def _mixed(**options: Any) -> Space:
+    from xcelerator.models.mixed import MixedSpace  # its own file: the branch-and-concat families are torch code
+
+    return MixedSpace(**options)
+
+
+SPACES["mixed"] = _mixed
+
+
 def list_spaces() -> list[str]:
     return [*SPACES, "user"]
 

@@ -119,6 +119,8 @@ class TrainMeasureEvaluator:
         """Both stages here; the measurement goes to ``self.store`` when there is one."""
         values, attrs = self.measure_stage(self.train_stage(point, tag))
         rec = attrs.pop("_record")
+        if rec is None:  # not measured: the cost model's prediction stood in
+            return values, attrs
         if self.store is not None:
             from xcelerator.measure.core import Measurement
             from xcelerator.models.artifact import Artifact
@@ -170,11 +172,28 @@ class TrainMeasureEvaluator:
         measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
+        oracle = getattr(self, "oracle", None)
+        decision = oracle.decide(onnx_path, prep["accuracy"]) if oracle is not None else None
+        if oracle is not None and decision is not None and not decision.measure:  # the prediction settles it
+            from xcelerator.search.hybrid import predicted_values, skip_attrs
+
+            values = predicted_values(onnx_path, prep["accuracy"], decision)
+            oracle.record(prep["accuracy"], values["latency"], False)
+            return values, {
+                "arch": self.space.arch_id(prep["point"]),
+                "onnx": str(onnx_path),
+                "epochs": prep["epochs"],
+                "seconds": round(prep["train_wall"], 2),
+                "spec": prep["spec"],
+                **skip_attrs(decision),
+            }
         values, m, record = measure_candidate(
             onnx_path, prep["tag"], prep["accuracy"], self.target, self.plan, prep["spec"]
         )
         if m.status != "ok" or m.stats is None:
             return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
+        if oracle is not None and decision is not None:
+            oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
         attrs = {
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
@@ -187,6 +206,8 @@ class TrainMeasureEvaluator:
             "measured": [m.started, m.finished],
             "_record": record,
         }
+        if decision is not None:
+            attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
         onnx_path.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}}

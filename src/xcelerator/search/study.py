@@ -10,6 +10,7 @@ killed process are marked FAIL ("interrupted") and the budget counts finished tr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ class SearchConfig:
     seed: int = 0
     out: str = "search-out"
     benchmark: str | None = None  # "nasbench201" (tabular; dataset cifar10|cifar100|imagenet)
+    latency: str | None = None  # predicted | measured | hybrid (search/hybrid.py); None: hybrid with a cost model
+    cost_model: str | None = None  # a cost model file for the target (xcel costmodel fit)
 
     @classmethod
     def from_yaml(cls, path: Path) -> SearchConfig:
@@ -114,6 +117,7 @@ class SearchResult:
     closest: list[dict[str, Any]]
     constraints: list[str]
     seconds: float
+    latency: dict[str, Any] | None = None  # the hybrid oracle's summary: measured, predicted, bias
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +131,7 @@ class SearchResult:
             "feasible": self.feasible,
             "closest": self.closest,
             "seconds": round(self.seconds, 1),
+            "latency": self.latency,
         }
 
 
@@ -179,14 +184,22 @@ def run_search(
     executor: Executor | None = None,
     space: Space | None = None,
     sampler: optuna.samplers.BaseSampler | None = None,
+    oracle: Any = None,
 ) -> SearchResult:
     """Run (or continue) the study described by ``cfg``; see the module docstring. ``space``,
     ``evaluator`` and ``sampler`` replace the ones ``cfg`` names (``xc.optimize`` passes a
     network's pruning space and its own evaluator). An evaluator may stop a candidate early
     (multi-fidelity): its attrs then carry ``"pruned"`` (the reason) and no values, and the
-    trial is told PRUNED."""
+    trial is told PRUNED. ``oracle`` (``search.hybrid.LatencyOracle``; made from ``cfg.latency``
+    and ``cfg.cost_model`` when not given) decides which candidates are measured."""
     objectives = parse_objectives(cfg.objectives)
     constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
+    if oracle is None and (cfg.latency or cfg.cost_model):
+        from xcelerator.search.hybrid import LatencyOracle
+
+        if cfg.latency not in (None, "measured") and "memory" in objectives:
+            raise BadInputError(f"--latency {cfg.latency}: memory as an objective needs every candidate measured")
+        oracle = LatencyOracle.make(cfg.latency, cfg.cost_model, cfg.target, constraints)
     if cfg.trials < 1:
         raise BadInputError(f"trials {cfg.trials}: must be >= 1")
     if space is not None:
@@ -201,6 +214,8 @@ def run_search(
         space = get_space(cfg.space, **cfg.space_options)
     sampler = sampler or make_sampler(cfg.strategy, space, cfg.seed)
     evaluator = evaluator or _evaluator(cfg, space, store)
+    if oracle is not None:
+        evaluator.oracle = oracle
     name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage: Any = optuna.storages.RDBStorage(storage_url) if isinstance(storage_url, str) else storage_url
@@ -366,7 +381,18 @@ def run_search(
         if baseline is not None and not shared:
             ev_ref = exe.put(evaluator)  # the evaluator as it is after the baseline, shared by all tasks
             shared = True
-    return summarize(study, objectives, constraints, time.time() - t0)
+    res = summarize(study, objectives, constraints, time.time() - t0)
+    if oracle is not None:  # counted from the trials: with Ray the oracle's copies live on the workers
+        sources = [t["user_attrs"].get("latency_source") for t in res.trials if t["state"] == "COMPLETE"]
+        res = dataclasses.replace(
+            res,
+            latency={
+                **oracle.summary(),
+                "measured": sum(s == "measured" for s in sources),
+                "predicted": sum(s == "predicted" for s in sources),
+            },
+        )
+    return res
 
 
 def _task_evaluate(evaluator: Any, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:

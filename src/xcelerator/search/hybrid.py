@@ -1,0 +1,180 @@
+"""Predict, then measure when unsure: the latency of a search or optimize candidate.
+
+``--latency measured`` measures every candidate on the device (the default without a cost
+model). ``predicted`` never does: the cost model's prediction and its 80% interval stand in.
+``hybrid`` (the default when a cost model for the target is given) measures a candidate only
+when its predicted interval cannot settle what the search needs to know:
+
+- a latency constraint ``latency <= B``: measured when ``low <= B < high``; a candidate whose
+  whole interval lies above B is infeasible without measuring, one whose whole interval lies
+  below needs no measurement for the constraint;
+- the front of (accuracy, latency) so far: a candidate whose optimistic latency (``low``) is
+  still dominated by a point already on the front cannot enter it and is not measured; one that
+  may enter it is measured, so every point of the reported front carries a measured latency.
+
+Every measurement refines the predictor during the run: the log ratio measured/predicted of
+the run's measured candidates gives a bias (their mean) that shifts later predictions and a
+spread (their SD) below which the interval does not shrink, so a predictor that carries over
+from another device or corpus is corrected by the run's own device.
+
+Why not refit the cost model itself: a saved predictor holds its boosters, not its training
+corpus, and a few search candidates would not move a fit on hundreds of networks; a bias and a
+spread learned from those candidates is what they can teach.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xcelerator.errors import BadInputError
+
+MODES = ("predicted", "measured", "hybrid")
+Z80 = 1.2816
+
+
+@dataclass(frozen=True)
+class LatencyDecision:
+    """What the oracle decided for one candidate: measure it or not, and why."""
+
+    measure: bool
+    reason: str
+    latency_ms: float | None = None  # the (bias-corrected) prediction
+    low_ms: float | None = None
+    high_ms: float | None = None
+    raw_ms: float | None = None  # the cost model's own prediction (for the residual)
+
+
+@dataclass
+class LatencyOracle:
+    """Decides per candidate whether to measure (see the module docstring) and keeps the run's
+    residuals and front. ``bound``: the latency constraint (ms) or None; ``cost_model``: an
+    ``xc.CostModel`` fitted for the target."""
+
+    mode: str
+    cost_model: Any = None
+    bound: float | None = None
+    front: list[tuple[float, float]] = field(default_factory=list)  # (accuracy, latency ms)
+    residuals: list[float] = field(default_factory=list)  # log(measured / predicted)
+    measured: int = 0
+    predicted: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise BadInputError(f"--latency {self.mode!r}: one of {', '.join(MODES)}")
+        if self.mode != "measured" and self.cost_model is None:
+            raise BadInputError(f"--latency {self.mode} needs a cost model for the target (--cost-model FILE)")
+
+    @classmethod
+    def make(cls, mode: str | None, cost_model: Any, target: str, constraints: list[Any]) -> LatencyOracle | None:
+        """The oracle for a run, or None to measure everything as before. ``mode`` None means
+        hybrid when a cost model is given, measured otherwise. Memory goals need a measurement."""
+        if cost_model is not None and not hasattr(cost_model, "predict"):
+            from xcelerator.costmodel.model import CostModel
+
+            cost_model = CostModel.load(cost_model)
+        mode = mode or ("hybrid" if cost_model is not None else "measured")
+        if mode == "measured":
+            return None
+        if cost_model is not None:
+            cost_model.check_target(target)
+        bound = None
+        for c in constraints:
+            if c.name == "memory":
+                raise BadInputError(
+                    f"--latency {mode} predicts latency only: a memory constraint needs every candidate "
+                    "measured (--latency measured)"
+                )
+            if c.name == "latency" and c.op == "<=" and not c.relative_to_baseline:
+                bound = c.value if bound is None else min(bound, c.value)
+        return cls(mode, cost_model, bound)
+
+    # ------------------------------------------------------------------ predictions
+    def _bias(self) -> tuple[float, float]:
+        r = self.residuals
+        if len(r) < 2:
+            return (r[0] if r else 0.0), 0.0
+        mean = sum(r) / len(r)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))
+        return mean, sd
+
+    def predict(self, onnx_path: str | Path) -> tuple[float, float, float, float]:
+        """(latency, low, high, the cost model's own latency) in ms: its 80% interval, shifted by
+        the run's bias and at least as wide as the run's residual spread."""
+        p = self.cost_model.predict(str(onnx_path))
+        ms, lo, hi = float(p["latency_ms"]), float(p["low_ms"]), float(p["high_ms"])
+        bias, spread = self._bias()
+        half = max(math.log(hi / lo) / 2 if lo > 0 else 0.0, Z80 * spread)
+        centre = math.log(ms) + bias
+        return math.exp(centre), math.exp(centre - half), math.exp(centre + half), ms
+
+    def decide(self, onnx_path: str | Path, accuracy: float) -> LatencyDecision:
+        ms, lo, hi, raw = self.predict(onnx_path)
+
+        def out(measure: bool, why: str) -> LatencyDecision:
+            return LatencyDecision(measure, why, ms, lo, hi, raw)
+
+        if self.mode == "predicted":
+            return out(False, "predicted (--latency predicted)")
+        if self.bound is not None and lo <= self.bound < hi:
+            return out(True, f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}")
+        if self.bound is not None and lo > self.bound:
+            return out(False, f"infeasible: even {lo:.3g} ms > {self.bound:g}")
+        if any(a >= accuracy and lat <= lo and (a > accuracy or lat < lo) for a, lat in self.front):
+            return out(False, "dominated on the front even at its low latency")
+        return out(True, "may enter the front")
+
+    # ------------------------------------------------------------------ run state
+    def record(self, accuracy: float, latency_ms: float, measured: bool, raw_ms: float | None = None) -> None:
+        """A candidate's outcome: it joins the front bookkeeping; a measured one with the cost
+        model's own prediction (``raw_ms``) adds a residual."""
+        if measured:
+            self.measured += 1
+            if raw_ms:
+                self.residuals.append(math.log(latency_ms / raw_ms))
+        else:
+            self.predicted += 1
+        pts = [*self.front, (accuracy, latency_ms)]
+        self.front = [
+            p for p in pts if not any(q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        bias, spread = self._bias()
+        return {
+            "mode": self.mode,
+            "measured": self.measured,
+            "predicted": self.predicted,
+            "bias": math.exp(bias),
+            "residual_sd": spread,
+            "bound_ms": self.bound,
+        }
+
+
+def predicted_values(onnx_path: str | Path, accuracy: float, d: LatencyDecision) -> dict[str, float]:
+    """A candidate's objective values without a measurement: the predicted latency, and what the
+    exported graph itself tells (MACs, parameters, file size). No memory: that needs a run."""
+    from xcelerator.models.artifact import load_artifact
+
+    art = load_artifact(onnx_path)
+    assert art.stats is not None and d.latency_ms is not None
+    return {
+        "accuracy": accuracy,
+        "error": 1 - accuracy,
+        "latency": d.latency_ms,
+        "macs": float(art.stats.macs),
+        "params": float(art.stats.params),
+        "size": float(Path(onnx_path).stat().st_size),
+    }
+
+
+def skip_attrs(d: LatencyDecision) -> dict[str, Any]:
+    """What a trial that was not measured records about its latency."""
+    return {
+        "latency_ci": [d.low_ms, d.high_ms],
+        "latency_source": "predicted",
+        "latency_reason": d.reason,
+        "_record": None,
+    }
