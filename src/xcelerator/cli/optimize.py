@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--cost-model",
-                help="a cost model for the target (xcel costmodel fit): measure when it is unsure; dqn pre-trains on it",
+                help="cost model for the target (xcel costmodel fit): measure when it is unsure; dqn pre-trains on it",
             ),
         ] = None,
         latency: Annotated[
