@@ -400,7 +400,7 @@ def optimize(
             raise BadInputError(f"latency {latency!r} needs a cost model for the target (cost_model=...)")
         if "memory" in objs:
             raise BadInputError(f"latency {latency or 'hybrid'}: memory as an objective needs every candidate measured")
-        oracle = LatencyOracle.make(latency, cost_model, target, [parse_constraint(c) for c in constraints])
+        oracle = LatencyOracle.make(latency, cost_model, target, [parse_constraint(c) for c in constraints], objs)
     pre: dict[str, Any] = {}
     if strategy == "dqn" and cost_model is not None and not resume:
         from xcelerator.compress.policy import pretrain

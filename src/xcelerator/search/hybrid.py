@@ -60,6 +60,7 @@ class LatencyOracle:
     residuals: list[float] = field(default_factory=list)  # log(measured / predicted)
     measured: int = 0
     predicted: int = 0
+    front_rule: bool = True  # objectives are accuracy/error and latency only: skip what cannot enter the front
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -68,9 +69,13 @@ class LatencyOracle:
             raise BadInputError(f"--latency {self.mode} needs a cost model for the target (--cost-model FILE)")
 
     @classmethod
-    def make(cls, mode: str | None, cost_model: Any, target: str, constraints: list[Any]) -> LatencyOracle | None:
+    def make(
+        cls, mode: str | None, cost_model: Any, target: str, constraints: list[Any], objectives: list[str] | None = None
+    ) -> LatencyOracle | None:
         """The oracle for a run, or None to measure everything as before. ``mode`` None means
-        hybrid when a cost model is given, measured otherwise. Memory goals need a measurement."""
+        hybrid when a cost model is given, measured otherwise. Memory goals need a measurement.
+        With objectives other than accuracy/error and latency the front rule is off (a point
+        dominated in accuracy and latency may still be on a front of more objectives)."""
         if cost_model is not None and not hasattr(cost_model, "predict"):
             from xcelerator.costmodel.model import CostModel
 
@@ -89,7 +94,8 @@ class LatencyOracle:
                 )
             if c.name == "latency" and c.op == "<=" and not c.relative_to_baseline:
                 bound = c.value if bound is None else min(bound, c.value)
-        return cls(mode, cost_model, bound)
+        front_rule = set(objectives or ["accuracy", "latency"]) <= {"accuracy", "error", "latency"}
+        return cls(mode, cost_model, bound, front_rule=front_rule)
 
     # ------------------------------------------------------------------ predictions
     def _bias(self) -> tuple[float, float]:
@@ -122,7 +128,7 @@ class LatencyOracle:
             return out(True, f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}")
         if self.bound is not None and lo > self.bound:
             return out(False, f"infeasible: even {lo:.3g} ms > {self.bound:g}")
-        if any(a >= accuracy and lat <= lo and (a > accuracy or lat < lo) for a, lat in self.front):
+        if self.front_rule and any(a >= accuracy and lat <= lo and (a > accuracy or lat < lo) for a, lat in self.front):
             return out(False, "dominated on the front even at its low latency")
         return out(True, "may enter the front")
 

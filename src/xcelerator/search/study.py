@@ -199,7 +199,7 @@ def run_search(
 
         if cfg.latency not in (None, "measured") and "memory" in objectives:
             raise BadInputError(f"--latency {cfg.latency}: memory as an objective needs every candidate measured")
-        oracle = LatencyOracle.make(cfg.latency, cfg.cost_model, cfg.target, constraints)
+        oracle = LatencyOracle.make(cfg.latency, cfg.cost_model, cfg.target, constraints, objectives)
     if cfg.trials < 1:
         raise BadInputError(f"trials {cfg.trials}: must be >= 1")
     if space is not None:

@@ -1,0 +1,182 @@
+"""Issue 18: the ``mixed`` corpus, ``characterize --strategy active`` and ``--latency
+predicted|measured|hybrid`` in search, on real exports, real ONNX Runtime measurements and a real
+fitted cost model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_cli import one_line_error, xcel
+from tests.test_search import FAST
+
+SPACE_OPTS = ["--opt", "resolution=64", "--opt", "macs_min=3e6", "--opt", "macs_max=3e7"]
+CHAR_FAST = ["--rounds", "1", "--min-time", "0.05", "--rel-ci", "0.1"]
+
+
+def test_mixed_space_builds_every_family_and_onnx_runtime_agrees(tmp_path: Path) -> None:
+    import onnxruntime as ort
+    import torch
+
+    from xcelerator.models.export import export_onnx
+    from xcelerator.models.mixed import FAMILIES, MixedSpace
+    from xcelerator.models.spaces import get_space
+
+    space = get_space("mixed")
+    assert isinstance(space, MixedSpace)
+    first: dict[str, int] = {}
+    for i in range(400):
+        first.setdefault(space.family({"index": i}), i)
+    assert set(first) == set(FAMILIES)
+    for fam, i in sorted(first.items()):
+        point = {"index": i}
+        assert space.arch_id(point) == space.arch_id(dict(point))  # the same index, the same network
+        module, example = space.build(point, seed=1)
+        with torch.no_grad():
+            ref = module(*example)
+        refs = ref if isinstance(ref, tuple) else (ref,)
+        path = export_onnx(module, example, tmp_path / f"{fam}.onnx")
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {inp.name: x.numpy() for inp, x in zip(sess.get_inputs(), example, strict=True)}
+        outs = sess.run(None, feeds)
+        assert len(outs) == len(refs), fam
+        for o, r in zip(outs, refs, strict=True):
+            np.testing.assert_allclose(o, r.numpy(), rtol=1e-3, atol=1e-3, err_msg=fam)
+        if fam == "detect":
+            assert len(outs) == 4  # class and box maps at two scales
+        if fam == "segment":
+            assert outs[0].shape[-2:] == example[0].shape[-2:]  # per pixel, at input size
+        if fam == "text":
+            assert example[0].dtype == torch.int64
+    # a narrowed space draws only what it was given, and a wrong name is one clear error
+    assert {get_space("mixed", families="fire,text").family({"index": i}) for i in range(30)} == {"fire", "text"}
+    from xcelerator.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="unknown families"):
+        get_space("mixed", families="lstm")
+
+
+@pytest.mark.timeout(600)
+def test_active_characterize_picks_beyond_the_random_prefix(tmp_path: Path) -> None:
+    base = ["--db", "a.db", "characterize", "--space", "mobilegen", *SPACE_OPTS, "-t", "onnxruntime?threads=1"]
+    r = xcel(
+        *base,
+        "--count",
+        "20",
+        "--strategy",
+        "active",
+        "--pool",
+        "2",
+        "--batch",
+        "5",
+        *CHAR_FAST,
+        "--json",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["strategy"] == "active" and doc["measured"] == 20 and doc["batches"] == [10, 5, 5]
+    ids = [int(n.rsplit("/", 1)[1]) for n in doc["order"]]
+    assert len(set(ids)) == 20 and ids[:10] == list(range(10))  # a random start: the corpus prefix
+    assert max(ids) >= 20  # then picks from the whole pool of 40, not the next in line
+    from xcelerator.store.db import Store
+
+    assert Store(str(tmp_path / "a.db")).count() == 20
+    r = xcel(*base, "--count", "20", "--strategy", "clever", cwd=tmp_path)
+    assert r.returncode == 2 and "strategy 'clever'" in one_line_error(r)
+
+
+@pytest.fixture(scope="module")
+def scaling_cost_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GBM cost model of ONNX Runtime on 16 networks of the search test's space."""
+    d = tmp_path_factory.mktemp("cm")
+    opts = [a for a in FAST[FAST.index("-o") : FAST.index("--epochs")] if a != "-o"]
+    args = ["--db", "cm.db", "characterize", "--space", "scaling", "--count", "16", "-t", "onnxruntime?threads=1"]
+    for o in opts:
+        args += ["--opt", o]
+    r = xcel(*args, *CHAR_FAST, cwd=d)
+    assert r.returncode == 0, r.stderr
+    r = xcel(
+        "--db", "cm.db", "costmodel", "fit", "-t", "onnxruntime?threads=1", "--kind", "gbm", "-o", "cm.json", cwd=d
+    )
+    assert r.returncode == 0, r.stderr
+    return d / "cm.json"
+
+
+@pytest.mark.timeout(900)
+def test_hybrid_search_measures_the_front_and_predicts_the_rest(tmp_path: Path, scaling_cost_model: Path) -> None:
+    r = xcel(
+        "--db", "s.db", "search", *FAST, "--budget", "8", "--out", "o", "--seed", "1",
+        "--cost-model", str(scaling_cost_model), "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    lat = doc["latency"]
+    done = [t for t in doc["trials"] if t["state"] == "COMPLETE"]
+    assert lat["mode"] == "hybrid" and lat["measured"] + lat["predicted"] == len(done)
+    sources = {t["number"]: t["user_attrs"]["latency_source"] for t in done}
+    assert set(sources.values()) <= {"measured", "predicted"}
+    for t in done:  # a predicted trial says why it was not measured, and stored no measurement
+        ua = t["user_attrs"]
+        if ua["latency_source"] == "predicted":
+            assert ua["latency_reason"] and "measurement_id" not in ua
+        else:
+            assert "measurement_id" in ua
+    assert all(sources[n] == "measured" for n in doc["pareto"])  # the front carries measured latencies
+    from xcelerator.store.db import Store
+
+    assert Store(str(tmp_path / "s.db")).count() == lat["measured"]
+
+
+@pytest.mark.timeout(900)
+def test_predicted_search_measures_nothing_and_bad_latency_input(tmp_path: Path, scaling_cost_model: Path) -> None:
+    r = xcel(
+        "--db", "p.db", "search", *FAST, "--budget", "3", "--out", "o", "--latency", "predicted",
+        "--cost-model", str(scaling_cost_model), "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["latency"]["measured"] == 0 and doc["latency"]["predicted"] == 3
+    from xcelerator.store.db import Store
+
+    assert Store(str(tmp_path / "p.db")).count() == 0
+    r = xcel("--db", "p.db", "search", *FAST, "--budget", "3", "--study", "x", "--latency", "hybrid", cwd=tmp_path)
+    assert r.returncode == 2 and "needs a cost model" in one_line_error(r)
+    r = xcel("--db", "p.db", "search", *FAST, "--budget", "3", "--study", "y", "--latency", "guess",
+             "--cost-model", str(scaling_cost_model), cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2 and "--latency 'guess'" in one_line_error(r)
+
+
+def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, scaling_cost_model: Path) -> None:
+    from tests.conftest import make_conv_model
+    from xcelerator.costmodel.model import CostModel
+    from xcelerator.search.hybrid import LatencyOracle
+
+    cm = CostModel.load(scaling_cost_model)
+    onnx = make_conv_model(tmp_path / "m.onnx", cout=16, hw=16)
+    o = LatencyOracle("hybrid", cm)
+    ms, lo, hi, raw = o.predict(onnx)
+    assert lo < ms < hi and ms == pytest.approx(raw)
+    # two measurements at twice the prediction: later predictions are shifted by that bias
+    o.record(0.5, 2 * raw, True, raw)
+    o.record(0.4, 2 * raw, True, raw)
+    assert o.predict(onnx)[0] == pytest.approx(2 * raw) and o.summary()["bias"] == pytest.approx(2.0)
+    # the latency constraint: an interval wholly above it is infeasible unmeasured; one across it is measured
+    assert not LatencyOracle("hybrid", cm, bound=lo / 2).decide(onnx, 0.9).measure
+    d = LatencyOracle("hybrid", cm, bound=ms).decide(onnx, 0.9)
+    assert d.measure and "straddles" in d.reason
+    # the front: dominated even at its low latency → not measured; more accurate → measured
+    o4 = LatencyOracle("hybrid", cm, bound=hi * 2)
+    o4.record(0.95, lo / 2, True)
+    d = o4.decide(onnx, 0.9)
+    assert not d.measure and "dominated" in d.reason
+    assert o4.decide(onnx, 0.99).measure
+    # with more objectives than accuracy and latency the front rule is off
+    o5 = LatencyOracle("hybrid", cm, bound=hi * 2, front_rule=False)
+    o5.record(0.95, lo / 2, True)
+    assert o5.decide(onnx, 0.9).measure
