@@ -83,7 +83,7 @@ def test_calibrate_then_profile_on_onnxruntime(tmp_path: Path, tiny_onnx: Path) 
     from tests.conftest import make_conv_model
 
     other = make_conv_model(tmp_path / "other.onnx", cout=16, hw=32)
-    fast = ["--rounds", "2", "--threads", "1"]
+    fast = ["--rounds", "2", "--threads", "1", "--over", "0"]
     r = xcel("--db", "cal.db", "calibrate", str(tiny_onnx), str(other), "--runs", "3", *fast, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -102,7 +102,7 @@ def test_calibrate_then_profile_on_onnxruntime(tmp_path: Path, tiny_onnx: Path) 
 
 
 def test_calibrate_bad_input_exit_2(tmp_path: Path, tiny_onnx: Path) -> None:
-    r = xcel("--db", "cal.db", "calibrate", str(tiny_onnx), "--runs", "2", cwd=tmp_path)
+    r = xcel("--db", "cal.db", "calibrate", str(tiny_onnx), "--runs", "2", "--over", "0", cwd=tmp_path)
     assert r.returncode == 2 and "runs must be 3 or more" in one_line_error(r)
     if (tmp_path / "cal.db").exists():
         from xcelerator.store.db import Store

@@ -105,6 +105,7 @@ def calibrate(
     models: Sequence[str] = (),
     *,
     runs: int = 5,
+    over: float = 0.0,
     db: Any = "xcel.db",
     plan: Plan | None = None,
     progress: Any = None,
@@ -114,7 +115,12 @@ def calibrate(
     model (by default three zoo networks of about 0.5, 10 and 50 ms on one CPU thread) measured
     ``runs`` times, each time as its own measurement, models interleaved, all stored in ``db``.
     Later ``profile``/``compare`` calls with that ``db`` widen their CIs by it, so they cover a
-    repeat of the measurement minutes later, not only this run's rounds. Returns the RunNoise."""
+    repeat of the measurement minutes later, not only this run's rounds. ``over``: seconds to
+    spread the runs across (idle between them): a machine's state drifts over minutes, and runs
+    taken back to back see only the state of those few minutes (BENCHMARKS.md, ``coverage``).
+    Returns the RunNoise."""
+    import time
+
     from xcelerator.errors import BadInputError
     from xcelerator.measure import session
     from xcelerator.targets.registry import parse_target
@@ -124,7 +130,13 @@ def calibrate(
     p = plan_for(plan, **plan_kw) if plan is not None or plan_kw else Plan(min_rounds=6, max_rounds=6)
     st = _store(db)
     pairs = session.prepare(list(models or CALIBRATION_MODELS), [target], plan=p)
+    if over < 0:
+        raise BadInputError(f"calibrate: over must be >= 0 seconds, got {over:g}")
+    start = time.monotonic()
     for i in range(runs):
+        wait = start + over * i / max(runs - 1, 1) - time.monotonic()
+        if i and wait > 0:
+            time.sleep(wait)
         for pair in pairs if i % 2 == 0 else list(reversed(pairs)):
             if progress is not None:
                 progress(f"{pair[0].name}, run {i + 1} of {runs}")

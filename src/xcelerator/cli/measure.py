@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         target: Annotated[str, typer.Option("--target", "-t", help="target URI or alias")] = "onnxruntime",
         runs: Annotated[int, typer.Option("--runs", help="measurements of each model (3 or more)")] = 5,
+        over: Annotated[
+            float, typer.Option("--over", help="seconds to spread the runs across (the machine drifts over minutes)")
+        ] = 600.0,
         rounds: Rounds = "6",
         threads: Threads = None,
         json: Json = False,
@@ -114,7 +117,9 @@ def register(app: typer.Typer) -> None:
         plan = make_plan(None, None, None, "0.01", 5, threads, 300.0, False, rounds, "random", 0)
         n = len(models or api.CALIBRATION_MODELS) * runs
         with common.progress(n, f"calibrating {target}: {n} measurements") as advance:
-            noise = api.calibrate(target, models or (), runs=runs, db=common.store(), plan=plan, progress=advance)
+            noise = api.calibrate(
+                target, models or (), runs=runs, over=over, db=common.store(), plan=plan, progress=advance
+            )
         if noise is None:
             raise RunFailedError(
                 f"calibrate: no model on {target} was measured 3 times successfully (`xcel db export` holds the errors)"

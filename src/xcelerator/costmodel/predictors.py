@@ -469,12 +469,20 @@ class LSTMPredictor(LatencyPredictor):
         "lr": [Interval(Real, 0, 1, closed="right")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
-        self, hidden: int = 64, epochs: int = 100, lr: float = 3e-3, n_members: int = 3, random_state: int = 0
+        self,
+        hidden: int = 64,
+        epochs: int = 100,
+        lr: float = 3e-3,
+        n_members: int = 3,
+        random_state: int = 0,
+        batch_size: int = 64,
     ) -> None:
         self.hidden = hidden
+        self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
         self.n_members = n_members
@@ -493,11 +501,14 @@ class LSTMPredictor(LatencyPredictor):
                 self.head = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
             def forward(self, x: Any, lengths: Any, total: Any) -> Any:
-                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-                out, (h, _) = self.lstm(packed)
-                pad, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
-                mean = pad.sum(1) / lengths.unsqueeze(1).to(pad.dtype)
-                return self.head(torch.cat([mean, h[-1], total.unsqueeze(1)], 1)).squeeze(1)
+                # padded, not packed: packing costs more than the padding it saves on CPU; the
+                # rows past a model's length are masked out of the mean, and its last state is
+                # the output at its own length
+                out, _ = self.lstm(x[:, : int(lengths.max())])
+                mask = (torch.arange(out.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)
+                mean = (out * mask).sum(1) / lengths.unsqueeze(1).to(out.dtype)
+                last = out[torch.arange(out.shape[0]), lengths - 1]
+                return self.head(torch.cat([mean, last, total.unsqueeze(1)], 1)).squeeze(1)
 
         return Net()
 
@@ -550,7 +561,7 @@ class LSTMPredictor(LatencyPredictor):
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
             idx = rng.choice(n, n, replace=True) if self.n_members > 1 else np.arange(n)
             oob = np.setdiff1d(np.arange(n), idx)
-            bs = 32
+            bs = self.batch_size
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.epochs)
             for _ in range(self.epochs):
                 perm = rng.permutation(idx)
