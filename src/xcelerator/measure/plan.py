@@ -23,8 +23,13 @@ class Plan:
     exists) to ``max_rounds`` rounds, added while that interval (``stats.rounds_interval``,
     hulled with the within-round one: the CI that is reported) is wider than ``rel_ci``. Fewer
     rounds are allowed; the JSON's ``rounds_ci_level`` then gives the lower coverage they have.
-    Coverage of this protocol on this machine is measured by ``benchmarks/coverage.py``
-    (BENCHMARKS.md, ``coverage``; docs/measurement.md). ``timeout`` bounds one round
+    What rounds of one run cannot see is how the machine's state moves over minutes: when the
+    store holds a calibration of the target (``xcel calibrate``: reference models measured
+    several times, spread over minutes), the CI also holds ``median * exp(±t * sd)`` with ``sd``
+    the spread of whole runs' medians at this latency (``stats.RunNoise``), and rounds stop at
+    ``min_rounds``, the length the spread was calibrated on. Coverage of this protocol on this
+    machine is measured by ``benchmarks/coverage.py`` (BENCHMARKS.md, ``coverage`` and
+    ``coverage-spaced``; docs/measurement.md). ``timeout`` bounds one round
     (seconds, load included); a round past it is killed and the measurement is ``timeout``.
     ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
     ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →

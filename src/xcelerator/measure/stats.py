@@ -11,6 +11,10 @@ median with probability ``1 - 2 P(Binom(k, 1/2) <= j-1)``; j is the largest that
 and ``rounds_ci_level`` then says so). The reported CI is the hull of that interval and the
 pooled within-process one, never below the fastest run. The same interval decides when to stop
 adding rounds (``Plan``), so what stops the measurement is what is reported.
+
+Rounds taken within one run do not sample how the machine's state drifts over minutes; a
+``RunNoise`` learned from repeated runs in the store (``xcel calibrate``) adds that spread to
+the interval (``compute(..., noise=)``), so that it covers the median of a repeat minutes later.
 """
 
 from __future__ import annotations
