@@ -42,7 +42,7 @@ from xcelerator.models.archspec import (
     StemSpec,
     make_divisible,
 )
-from xcelerator.models.spaces import Param, Space
+from xcelerator.models.space_base import Param, Space
 
 FAMILIES = (
     "mbconv",
