@@ -216,8 +216,8 @@ def render(res: dict[str, Any]) -> str:
         L.append(
             f"Calibration: `xcel calibrate -t {TARGET} --runs {c['runs']} --over {c.get('over', 0):g}` (its default "
             "models, none of the three "
-            f"below) took {c['wall_s']:.0f} s; spread of the median between runs (relative SD beyond the rounds' "
-            f"own): {pts}.\n"
+            f"below) took {c['wall_s']:.0f} s; spread of the median between runs (SD of the log of whole runs' "
+            f"medians): {pts}.\n"
         )
     L += [
         f"Coverage of the default `xcel profile` ({res['repeats']} runs per model, interleaved across "
