@@ -280,7 +280,9 @@ def test_xcel_optimize_resumes_after_kill_9(tmp_path: Path) -> None:
         if (tmp_path / "k.db").exists():
             try:
                 with sqlite3.connect(tmp_path / "k.db") as c:
-                    finished = c.execute("SELECT COUNT(*) FROM trials WHERE state != 'RUNNING'").fetchone()[0]
+                    finished = c.execute(
+                        "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+                    ).fetchone()[0]
             except sqlite3.OperationalError:
                 continue
             if finished >= 2:
