@@ -25,6 +25,7 @@ from torch import nn
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import Plan
+from xcelerator.search.hybrid import consult, skip_attrs
 
 log = logging.getLogger(__name__)
 
@@ -236,13 +237,9 @@ class OptimizeEvaluator:
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
         oracle = getattr(self, "oracle", None)
-        decision = oracle.decide(onnx_path, prep["accuracy"]) if oracle is not None else None
-        if oracle is not None and decision is not None and not decision.measure:  # the prediction settles it
-            from xcelerator.search.hybrid import predicted_values, skip_attrs
-
-            values = predicted_values(onnx_path, prep["accuracy"], decision)
-            oracle.record(prep["accuracy"], values["latency"], False)
-            return values, {
+        decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
+        if predicted is not None:  # the prediction settles it (search/hybrid.py)
+            return predicted, {
                 "arch": self.space.arch_id(prep["point"]),
                 "onnx": str(onnx_path),
                 "state_dict": prep["state_dict"],

@@ -22,6 +22,7 @@ from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import export_onnx
 from xcelerator.models.spaces import NasBench201Space, Space
+from xcelerator.search.hybrid import consult, skip_attrs
 from xcelerator.targets.registry import parse_target
 from xcelerator.train.datasets import Dataset
 from xcelerator.train.trainer import train
@@ -173,13 +174,9 @@ class TrainMeasureEvaluator:
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
         oracle = getattr(self, "oracle", None)
-        decision = oracle.decide(onnx_path, prep["accuracy"]) if oracle is not None else None
-        if oracle is not None and decision is not None and not decision.measure:  # the prediction settles it
-            from xcelerator.search.hybrid import predicted_values, skip_attrs
-
-            values = predicted_values(onnx_path, prep["accuracy"], decision)
-            oracle.record(prep["accuracy"], values["latency"], False)
-            return values, {
+        decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
+        if predicted is not None:  # the prediction settles it (search/hybrid.py)
+            return predicted, {
                 "arch": self.space.arch_id(prep["point"]),
                 "onnx": str(onnx_path),
                 "epochs": prep["epochs"],

@@ -184,3 +184,16 @@ def skip_attrs(d: LatencyDecision) -> dict[str, Any]:
         "latency_reason": d.reason,
         "_record": None,
     }
+
+
+def consult(oracle: LatencyOracle | None, onnx_path: str | Path, accuracy: float) -> tuple[Any, Any]:
+    """What both evaluators ask before measuring: (the decision or None without an oracle, the
+    objective values when the prediction settles it and nothing is to be measured, else None)."""
+    if oracle is None:
+        return None, None
+    d = oracle.decide(onnx_path, accuracy)
+    if d.measure:
+        return d, None
+    values = predicted_values(onnx_path, accuracy, d)
+    oracle.record(accuracy, values["latency"], False)
+    return d, values
