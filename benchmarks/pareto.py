@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
-from benchmarks.profiler import machine, write_section  # noqa: E402
+from benchmarks.profiler import write_section  # noqa: E402
 
 from xcelerator.models.export import resolve_model  # noqa: E402
 from xcelerator.pareto.core import ESTIMATORS, Point, front, igd, run_estimator  # noqa: E402
@@ -44,22 +43,46 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=6)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--reuse", action="store_true", help="reuse the stored brute-force table")
+    ap.add_argument(
+        "--calibration-runs", type=int, default=5, help="xc.calibrate runs first (0: CIs from the rounds only)"
+    )
+    ap.add_argument("--calibration-over", type=float, default=300.0, help="seconds to spread the calibration over")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     art = resolve_model(args.model, "onnx")
     space = QuantizeSpace(art, "onnxruntime?threads=1", mode="index", max_keys=args.keys)
     truth_path = ROOT / ".xcel" / f"pareto-truth-{args.model}-{args.keys}.json"
     t0 = time.time()
+    noise_note = "CIs from each configuration's own rounds (no calibration)"
     if args.reuse and truth_path.exists():
-        table = {int(k): Point(**v) for k, v in json.loads(truth_path.read_text()).items()}
+        saved = json.loads(truth_path.read_text())
+        noise_note = saved.pop("_noise", noise_note)
+        table = {int(k): Point(**v) for k, v in saved.items()}
     else:
-        ev = ConfigEvaluator(space)
+        noise = None
+        if args.calibration_runs:
+            import xcelerator as xc
+
+            db = ROOT / ".xcel" / "bench-pareto-calibration.db"
+            db.unlink(missing_ok=True)
+            c0 = time.time()
+            noise = xc.calibrate(
+                "onnxruntime?threads=1", runs=args.calibration_runs, over=args.calibration_over, db=str(db)
+            )
+            sd = [f"{100 * p.sd:.1f} % at {p.latency_ms:.3g} ms" for p in noise.points]
+            noise_note = (
+                f"CIs widened by the target's spread between runs, from `xc.calibrate` ({args.calibration_runs} "
+                f"runs of {len(noise.points)} reference models over {args.calibration_over:g} s, "
+                f"{(time.time() - c0) / 60:.1f} min; SD of run medians {', '.join(sd)})"
+            )
+            t0 = time.time()
+        ev = ConfigEvaluator(space, noise=noise)
         table = {}
         for cid in range(space.size):
             table[cid] = ev(cid)
             print(f"{cid:3d} {table[cid].exec_time:.4g} ms {table[cid].max_rss / 1024:.1f} MiB", flush=True)
         truth_path.parent.mkdir(parents=True, exist_ok=True)
-        truth_path.write_text(json.dumps({k: asdict(v) for k, v in table.items()}))
+        truth_path.write_text(json.dumps({"_noise": noise_note} | {str(k): asdict(v) for k, v in table.items()}))
     brute_s = time.time() - t0
     we = not args.no_error
     pts = list(table.values())
@@ -86,10 +109,11 @@ def main() -> None:
         [
             "## Runtime-configuration Pareto fronts",
             "",
-            f"Machine: {machine()}; date {dt.date.today().isoformat()}. Space: `quantize` of `{args.model}` in "
+            f"Space: `quantize` of `{args.model}` in "
             f"node-index mode, the {args.keys} heaviest quantizable groups fp32/int8 "
             "(ONNX Runtime dynamic quantization): "
-            f"{space.size} configurations, brute-forced on ONNX Runtime CPU, 1 thread, in {brute_s / 60:.1f} min. "
+            f"{space.size} configurations, brute-forced on ONNX Runtime CPU, 1 thread, in {brute_s / 60:.1f} min; "
+            f"{noise_note}. "
             f"True noise-aware front of (execution time, peak RSS{', output error' if we else ''}): "
             f"{len(true)} configurations "
             f"(ids {sorted(true_ids)}).",

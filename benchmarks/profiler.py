@@ -32,6 +32,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+import _record  # noqa: E402  (first: it notes the commit the run starts from)
+
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
 from xcelerator.measure.core import measure, measure_many, run_round  # noqa: E402
@@ -324,9 +327,7 @@ def render(res: dict[str, Any]) -> str:
 def write_section(path: Path, name: str, body: str) -> None:
     """The body's first line is its ``## Title``; ``_record`` adds the date, machine, commit and
     the exact command under it (every script writes its section through here)."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _record import write_section as write
-
+    write = _record.write_section
     first, _, rest = body.lstrip().partition("\n")
     title = first[3:] if first.startswith("## ") else name
     write(path, name, title, rest if first.startswith("## ") else body)

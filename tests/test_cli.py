@@ -196,6 +196,7 @@ def test_zoo_targets_and_db_export(tmp_path: Path, tiny_onnx: Path) -> None:
     assert len(doc["measurements"]) == 1 and doc["measurements"][0]["rounds"]
 
 
+@pytest.mark.slow  # ~100 s; every runtime is profiled by test_conformance.py in the fast suite
 @pytest.mark.timeout(1200)
 def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path) -> None:
     r = xcel("--db", "demo.db", "demo", "--quick", "--out", "out", "--json", cwd=tmp_path, timeout=1100)

@@ -63,8 +63,11 @@ def test_profiles_a_small_model_with_layer_times_when_offered(name: str) -> None
     assert m.env["runtime"] == name and m.env["runtime_version"]
     if m.layers:
         total = sum(x.share for x in m.layers)
-        assert 0.2 < total <= 1.05, total  # kernels cover most of the run, and are not counted twice
-        assert m.unattributed_share is not None and abs(total + m.unattributed_share - 1) < 0.06
+        # kernels cover most of the run and are not counted twice (that would give about 2); the
+        # runtimes' own per-kernel clocks can add up to a little more than the wall time of the
+        # same runs (microsecond rounding, a preemption inside a kernel), hence not <= 1
+        assert 0.2 < total <= 1.5, total
+        assert m.unattributed_share is not None and abs(m.unattributed_share - max(0.0, 1 - total)) < 1e-9
     else:
         assert m.layers_note, "a runtime without layer times says why"
 

@@ -117,7 +117,7 @@ def test_hybrid_search_measures_the_front_and_predicts_the_rest(tmp_path: Path, 
     doc = json.loads(r.stdout)
     lat = doc["latency"]
     done = [t for t in doc["trials"] if t["state"] == "COMPLETE"]
-    assert lat["mode"] == "hybrid" and lat["measured"] + lat["predicted"] == len(done)
+    assert lat["mode"] == "hybrid" and lat["measured"] + lat["predicted"] + lat["repeats"] == len(done)
     sources = {t["number"]: t["user_attrs"]["latency_source"] for t in done}
     assert set(sources.values()) <= {"measured", "predicted"}
     for t in done:  # a predicted trial says why it was not measured, and stored no measurement

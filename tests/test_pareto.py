@@ -270,6 +270,16 @@ def test_quantize_space_real_configurations(tmp_path: Path, fast_plan, capsys) -
     # the seed's semantics: solutions are every measured point; the front is under its own key
     assert {s["id"] for s in doc["solutions"]} == {p["id"] for p in doc["evaluated"] if p["status"] == "ok"}
     assert set(doc["front"]) <= {s["id"] for s in doc["solutions"]} and doc["front"]
+    # a calibrated target's spread between runs widens each configuration's CI (issue 14, item 5)
+    import math
+
+    from xcelerator.measure.stats import NoisePoint, RunNoise, t_quantile
+    from xcelerator.pareto.evaluate import ConfigEvaluator
+
+    noise = RunNoise("onnxruntime?threads=1", (NoisePoint("r", "ref", 1.0, 0.2, 4, 5, fast_plan.max_rounds),))
+    p = ConfigEvaluator(sp, plan=fast_plan, noise=noise)(3)
+    half = t_quantile(0.975, 4) * 0.2
+    assert p.ci_low <= p.exec_time * math.exp(-half) * 1.0001 and p.ci_high >= p.exec_time * math.exp(half) * 0.9999
 
 
 def test_pareto_bad_input(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -94,6 +94,7 @@ def test_parallel_search_runs_trials_at_once(ray_local, tmp_path: Path) -> None:
     assert all(s[0] >= base.user_attrs["ran"][1] - 1e-3 for s in spans)
 
 
+@pytest.mark.slow  # ~60 s; a task that dies every time is failed with its reason in the fast suite
 def test_killed_worker_is_retried_and_study_stays_consistent(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'k.db'}"
     marker = tmp_path / "marks"
@@ -159,6 +160,7 @@ def test_targets_ray_lists_the_devices(ray_local, capsys) -> None:  # type: igno
     assert devs == {"device:a", "device:b"}
 
 
+@pytest.mark.slow  # ~140 s; parallel search on Ray is in the fast suite
 def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """xc.optimize with the Ray executor: the user's own train/evaluate travel to the workers,
     candidates run two at a time, the study in the driver's database is complete."""

@@ -147,6 +147,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow  # ~90 s; test_optimize.py kills and resumes an optimize study in the fast suite
 @pytest.mark.timeout(900)
 def test_a_killed_search_resumes_with_nothing_lost_or_repeated(tmp_path: Path) -> None:
     db = tmp_path / "s.db"

@@ -22,9 +22,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy import stats as sps
-
 from xcelerator.measure.records import Measurement
+from xcelerator.measure.stats import t_quantile
 
 FASTER, SLOWER, SAME = "faster", "slower", "no detectable difference"
 
@@ -69,7 +68,7 @@ def paired(ref: Measurement, other: Measurement, label: str = "", level: float =
     if k < 2:
         return Speedup(other.model, name, other.target, math.exp(mean), None, None, SAME, None, k)
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1))
-    half = float(sps.t.ppf(0.5 + level / 2, k - 1)) * sd / math.sqrt(k)
+    half = t_quantile(0.5 + level / 2, k - 1) * sd / math.sqrt(k)
     lo, hi = math.exp(mean - half), math.exp(mean + half)
     verdict = FASTER if lo > 1.0 else SLOWER if hi < 1.0 else SAME
     return Speedup(other.model, name, other.target, math.exp(mean), lo, hi, verdict, 100 * (math.exp(half) - 1), k)

@@ -225,9 +225,12 @@ def measure(
     plan: Plan | None = None,
     on_start: Callable[[int], None] | None = None,
     progress: ProgressFn | None = None,
+    noise: st.RunNoise | None = None,
 ) -> Measurement:
-    """Measure one artifact on one target: adaptive rounds, each in its own child process."""
-    return measure_many([(artifact, target)], plan, on_start=on_start, progress=progress)[0]
+    """Measure one artifact on one target: adaptive rounds, each in its own child process.
+    ``noise``: the target's calibrated spread between runs (``Store.run_noise``), which the CI
+    then covers."""
+    return measure_many([(artifact, target)], plan, on_start=on_start, progress=progress, noise=[noise])[0]
 
 
 def measure_many(

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 # the statistics every measurement reports (the JSON contract of profile/compare, the CSV export)
 STATS_KEYS = (
@@ -83,6 +82,33 @@ class Stats:
         return cls(**d)
 
 
+def t_quantile(p: float, df: float) -> float:
+    """Student's t quantile. scipy.special, imported here: ``scipy.stats`` takes 1.6 s to import,
+    which every ``xcel`` command would pay before it parses its arguments."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, p))
+
+
+def _binom_half_cdf(j: int, n: int) -> float:
+    """P(Binom(n, 1/2) <= j)."""
+    from scipy.special import bdtr
+
+    return float(bdtr(j, n, 0.5)) if j >= 0 else 0.0
+
+
+def _binom_half_ppf(q: float, n: int) -> int:
+    """The smallest j with P(Binom(n, 1/2) <= j) >= q (scipy.stats.binom.ppf), by bisection."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _binom_half_cdf(mid, n) >= q:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def order_stat_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Exact distribution-free CI of the median from order statistics (x need not be sorted)."""
     n = len(x)
@@ -91,7 +117,7 @@ def order_stat_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
         return float(xs[0]), float(xs[-1])
     alpha = 1 - level
     # largest j with P(Binom(n, .5) < j) <= alpha/2  → interval [x_(j), x_(n-j+1)] (1-based)
-    j = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    j = _binom_half_ppf(alpha / 2, n)
     j = max(j, 1)
     return float(xs[j - 1]), float(xs[n - j])
 
@@ -105,7 +131,7 @@ def rounds_interval(meds: list[float] | tuple[float, ...], level: float = 0.95) 
         raise ValueError("no rounds")
     best_j, best_cov = 1, 1 - 2 * 0.5**k
     for j in range(1, k // 2 + 1):
-        cov = 1 - 2 * float(sps.binom.cdf(j - 1, k, 0.5))
+        cov = 1 - 2 * _binom_half_cdf(j - 1, k)
         if cov >= level:
             best_j, best_cov = j, cov
         else:
@@ -134,11 +160,11 @@ def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | No
         lo = max(lo, float(x.min()))  # this run's median is never below its fastest run
     between: float | None = None
     basis = "rounds"
-    if noise is not None and len(meds) >= 2:  # another run's median may well be below this run's fastest
+    if noise is not None:  # another run's median may well be below this run's fastest (one round too)
         between, df_b, basis = noise.sd_at(med, sha256)
         if noise.rounds > len(meds):  # runs shorter than the calibrated ones spread more
             between *= float(np.sqrt(noise.rounds / len(meds)))
-        half = float(sps.t.ppf(0.5 + level / 2, max(df_b, 1))) * between
+        half = t_quantile(0.5 + level / 2, max(df_b, 1)) * between
         lo, hi = min(lo, med * float(np.exp(-half))), max(hi, med * float(np.exp(half)))
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if len(x) > 1 else 0.0

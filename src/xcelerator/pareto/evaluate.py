@@ -27,8 +27,15 @@ class ConfigEvaluator:
         data: str | None = None,
         repeats: int = 3,
         runs: int = 50,
+        noise: Any = None,
     ) -> None:
+        """``noise`` (``measure.stats.RunNoise``): the target's spread between runs, which widens
+        every configuration's CI so that noise-aware dominance compares intervals that cover a
+        repeat; without it, the calibration stored in ``store`` for the configuration's target
+        (``xcel calibrate``), if any."""
         self.space, self.plan, self.store, self.repeats, self.runs = space, plan, store, repeats, runs
+        self.noise = noise
+        self._noise_by_uri: dict[str, Any] = {}
         self.with_error = isinstance(space, QuantizeSpace)
         self._ref: tuple[list[dict[str, np.ndarray]], list[np.ndarray], np.ndarray | None] | None = None
         self.data = data
@@ -50,7 +57,7 @@ class ConfigEvaluator:
         from xcelerator.targets.registry import parse_target
 
         t = parse_target(cfg.target)
-        m = measure(cfg.artifact, t, self.plan)
+        m = measure(cfg.artifact, t, self.plan, noise=self._noise_for(t.uri))
         if self.store is not None:
             self.store.add(m, cfg.artifact, t)
         if m.status != "ok" or m.stats is None:
@@ -59,6 +66,13 @@ class ConfigEvaluator:
             )
         s = m.stats
         return Point(cfg.id, s.median_ms, s.ci_low_ms, s.ci_high_ms, int(m.peak_rss_kib or 0), None, cfg.setting)
+
+    def _noise_for(self, uri: str) -> Any:
+        if self.noise is not None or self.store is None:
+            return self.noise
+        if uri not in self._noise_by_uri:
+            self._noise_by_uri[uri] = self.store.run_noise(uri)
+        return self._noise_by_uri[uri]
 
     def _command(self, cfg: Config) -> Point:
         from xcelerator.targets.transports.command import get_command, run_command

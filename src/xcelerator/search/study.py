@@ -383,13 +383,16 @@ def run_search(
             shared = True
     res = summarize(study, objectives, constraints, time.time() - t0)
     if oracle is not None:  # counted from the trials: with Ray the oracle's copies live on the workers
-        sources = [t["user_attrs"].get("latency_source") for t in res.trials if t["state"] == "COMPLETE"]
+        # a repeated architecture reuses its first evaluation: neither a measurement nor a prediction
+        done = [t["user_attrs"] for t in res.trials if t["state"] == "COMPLETE"]
+        sources = [ua.get("latency_source") for ua in done if ua.get("repeat_of") is None]
         res = dataclasses.replace(
             res,
             latency={
                 **oracle.summary(),
                 "measured": sum(s == "measured" for s in sources),
                 "predicted": sum(s == "predicted" for s in sources),
+                "repeats": len(done) - len(sources),
             },
         )
     return res

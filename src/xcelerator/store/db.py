@@ -134,14 +134,16 @@ class Store:
                             raise BadInputError(f"{p}: not a SQLite database (refusing to touch it)")
                 elif not p.parent.exists():
                     raise BadInputError(f"database {p}: directory {p.parent} does not exist")
-        for attempt in range(3):
+        # Another process opening the same new database can create a table or index between our
+        # check and our CREATE. create_all skips what exists, so each such failure means one more
+        # object is there: at most one retry per table and index is ever needed.
+        tries = 2 + sum(1 + len(t.indexes) for t in Base.metadata.tables.values())
+        for attempt in range(tries):
             try:
                 Base.metadata.create_all(self.engine)
                 break
             except OperationalError as e:
-                # another process opening the same new database created a table between our check
-                # and our CREATE: look again (create_all skips what exists)
-                if "already exists" in str(e.orig) and attempt < 2:
+                if "already exists" in str(e.orig) and attempt < tries - 1:
                     continue
                 raise BadInputError(f"cannot open database '{self.url}': {str(e.orig).splitlines()[0]}") from e
 
