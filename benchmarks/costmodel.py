@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
-from benchmarks.profiler import machine, write_section  # noqa: E402
+from benchmarks.profiler import write_section  # noqa: E402
 
 from xcelerator.costmodel import predictors as P  # noqa: E402
 from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize  # noqa: E402
@@ -414,16 +413,69 @@ def transfer(store: Store) -> tuple[str, dict[str, Any]]:
     return "\n".join(body) + "\n", res
 
 
+def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, dict[str, Any]]:
+    """Issue 18, item 4, on the mixed corpus: the ensemble fitted on the source target (ONNX
+    Runtime) carried over to each second target from 20 signature networks, chosen from the
+    source predictions only (evenly spaced in predicted latency), scored on the second target's
+    other networks; against one scale factor and a GBM fitted on the 20 alone."""
+    S1 = mixed_corpus(from_store(store, T1), "mixed-0/")
+    res: dict[str, Any] = {"source_n": len(S1)}
+    rows = []
+    for t2 in targets:
+        t0 = time.time()
+        r = characterize("mixed", count, [t2], store, plan=CORPUS_PLAN, progress=None)
+        meas_s = time.time() - t0
+        log(f"characterize mixed on {t2}: measured {r.measured} ({r.failed} failed), stored {r.skipped}")
+        S2 = mixed_corpus(from_store(store, t2), "mixed-0/")
+        seen2 = set(S2.sha256)
+        for variant, base_idx in (
+            (f"all {len(S1)} source networks", list(range(len(S1)))),
+            ("source networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
+        ):
+            base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
+            sig = statistical_signature(base.predict(S2.stats), 20)
+            rest = [i for i in range(len(S2)) if i not in sig]
+            y = S2.y_ms[rest]
+            ad = P.AdaptedPredictor(base=base.to_json()).fit(S2.take(sig).stats, S2.y_ms[sig])
+            b_rest = base.predict(S2.take(rest).stats)
+            scale = float(np.median(S2.y_ms[sig] / base.predict(S2.take(sig).stats)))
+            preds = {
+                "adapted (ours)": ad.predict(S2.take(rest).stats),
+                "one scale factor": scale * b_rest,
+                "GBM on the 20 only": P.GBMPredictor(min_child_samples=2)
+                .fit(S2.take(sig).stats, S2.y_ms[sig])
+                .predict(S2.take(rest).stats),
+            }
+            for name, pr in preds.items():
+                m = metrics(y, pr)
+                res[f"{t2}/{variant}/{name}"] = m
+                rows.append(f"| {t2} | {len(S2)} ({meas_s / 60:.0f} min) | {variant} | {name} | {fmt(m)} |")
+            log(f"transfer-mixed {t2} {variant}: ±10 % {res[f'{t2}/{variant}/adapted (ours)']['within10']:.1f}")
+    body = [
+        f"Source: ONNX Runtime CPU, 1 thread, {len(S1)} `mixed` networks. Each second target (1 thread) "
+        f"measured on the first {count} `mixed` networks; 20 signature networks, chosen by the source "
+        "predictor alone (evenly spaced in its predicted latency), fit the carried-over predictor, "
+        "scored on the others.",
+        "",
+        f"| second target | networks (measuring) | base predictor fitted on | method {HEAD}",
+        f"|---|---|---|---{RULE}",
+        *rows,
+    ]
+    return "\n".join(body) + "\n", res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default=",".join(ALL))
     ap.add_argument("--db", default=str(ROOT / ".xcel" / "corpus.db"))
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--mixed-count", type=int, default=300)
+    ap.add_argument("--transfer-count", type=int, default=120, help="mixed networks measured on each second target")
+    ap.add_argument("--transfer-targets", default=T2, help="comma-separated second targets (transfer-mixed)")
     args = ap.parse_args()
     parts = args.parts.split(",")
     store = Store(args.db)
-    head = f"Machine: {machine()}; date {dt.date.today().isoformat()}.\n\n"
+    head = ""
     out = Path(args.out)
     if "phones" in parts:
         body, _ = phones()
@@ -440,6 +492,14 @@ def main() -> None:
         body, res = mixed(store, args.mixed_count)
         write_section(out, "costmodel-mixed", "## Cost models: the mixed corpus, zoo and real models\n\n" + head + body)
         (ROOT / ".xcel" / "bench-costmodel-mixed.json").write_text(__import__("json").dumps(res, indent=1, default=str))
+    if "transfer-mixed" in parts:
+        body, res = transfer_mixed(store, args.transfer_count, args.transfer_targets.split(","))
+        write_section(
+            out, "costmodel-transfer-mixed", "## Cost models: the mixed corpus carried to a second target\n\n" + body
+        )
+        (ROOT / ".xcel" / "bench-costmodel-transfer-mixed.json").write_text(
+            __import__("json").dumps(res, indent=1, default=str)
+        )
     log(f"wrote the costmodel sections of {args.out}")
 
 

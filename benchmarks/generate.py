@@ -7,7 +7,6 @@ the memory of the process while doing it. Writes its section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import resource
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from profiler import machine, write_section  # noqa: E402
+from profiler import write_section  # noqa: E402
 
 from xcelerator.models.generate import generate  # noqa: E402
 from xcelerator.models.spaces import get_space  # noqa: E402
@@ -50,7 +49,7 @@ def main() -> None:
     rss_10 = next((r for i, r in samples if i == max(1, args.count // 10)), start_rss)
     body = (
         f"## Generator (`benchmarks/generate.py`)\n\n"
-        f"Machine: {machine()}. Date: {dt.date.today().isoformat()}. torch {torch.__version__}.\n\n"
+        f"torch {torch.__version__}.\n\n"
         f"| networks | space | wall s | s / network | MACs (min / median / max) | files MB | "
         f"RSS before MiB | RSS after {args.count // 10} MiB | RSS after all MiB | peak RSS MiB |\n"
         f"|---|---|---|---|---|---|---|---|---|---|\n"

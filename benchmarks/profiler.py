@@ -330,7 +330,7 @@ def write_section(path: Path, name: str, body: str) -> None:
     write = _record.write_section
     first, _, rest = body.lstrip().partition("\n")
     title = first[3:] if first.startswith("## ") else name
-    write(path, name, title, rest if first.startswith("## ") else body)
+    write(path, name, title, rest.lstrip("\n") if first.startswith("## ") else body)
 
 
 def machine() -> str:

@@ -16,7 +16,6 @@ A local Ray instance on this machine with simulated devices (custom resources ``
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
-from benchmarks.profiler import machine, write_section  # noqa: E402
+from benchmarks.profiler import write_section  # noqa: E402
 
 OPTS = {"resolution": 96, "macs_min": 5e6, "macs_max": 6e7}
 
@@ -105,8 +104,7 @@ def main() -> None:
         [
             "## Ray executor",
             "",
-            f"Machine: {machine()}; date {dt.date.today().isoformat()}. A local Ray instance (2 CPUs) with two "
-            "simulated devices, each ONNX Runtime pinned to one thread.",
+            "A local Ray instance (2 CPUs) with two simulated devices, each ONNX Runtime pinned to one thread.",
             "",
             "| run | work | wall | throughput |",
             "|---|---:|---:|---:|",

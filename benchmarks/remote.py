@@ -12,7 +12,6 @@ fixed cost of a remote measurement with a reused connection is the wall time of 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
-from benchmarks.profiler import machine, write_section  # noqa: E402
+from benchmarks.profiler import write_section  # noqa: E402
 from tests.test_ssh import Server, _keygen  # noqa: E402
 
 from xcelerator.measure.core import measure, measure_many  # noqa: E402
@@ -84,7 +83,7 @@ def main() -> None:
         [
             "## Remote targets (SSH)",
             "",
-            f"Machine: {machine()}; date {dt.date.today().isoformat()}. OpenSSH on 127.0.0.1 (the board is this "
+            "OpenSSH on 127.0.0.1 (the board is this "
             "machine), ONNX Runtime 1 thread, 6 rounds each, local and remote interleaved in one run.",
             "",
             "| model | local median ms | over SSH median ms | difference |",

@@ -14,7 +14,6 @@ Wall time of ``xcel report`` (a fresh process, database read included) and the H
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
-from benchmarks.profiler import machine, write_section  # noqa: E402
+from benchmarks.profiler import write_section  # noqa: E402
 
 XCEL = [sys.executable, "-m", "xcelerator.cli.main"]
 
@@ -109,8 +108,7 @@ def main() -> None:
         [
             "## Reports",
             "",
-            f"Machine: {machine()}; date {dt.date.today().isoformat()}. `xcel report` in a fresh process "
-            "(imports, database read, figures, HTML with plotly.js inlined, PNGs).",
+            "`xcel report` in a fresh process (imports, database read, figures, HTML with plotly.js inlined, PNGs).",
             "",
             "| input | wall s (with PNGs) | wall s (--no-png) | HTML MB | figures | notes |",
             "|---|---:|---:|---:|---:|---:|",

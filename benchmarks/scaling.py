@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import optuna
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from profiler import machine, write_section  # noqa: E402
+from profiler import write_section  # noqa: E402
 
 from xcelerator.models.spaces import get_space  # noqa: E402
 from xcelerator.search.study import SearchConfig, run_search  # noqa: E402
@@ -97,7 +96,7 @@ def main() -> None:
     lines = [
         "## Scaling search against brute force (`benchmarks/scaling.py`)",
         "",
-        f"Machine: {machine()}. Date: {dt.date.today().isoformat()}. digits, `digits_net` base, grid w in "
+        "Digits, `digits_net` base, grid w in "
         "{0.25, 0.5, 0.75, 1}, d in {0.5, 0.75, 1}, r in {8, 16, 24, 32} (48 grid points, 32 distinct architectures "
         "since d = 0.75 and d = 1 give the same 2-block stages; each trained by inheriting the "
         "baseline + 2 epochs and measured on ONNX Runtime, 1 thread).",

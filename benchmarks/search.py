@@ -13,7 +13,6 @@ first, ask/tell), with an in-memory Optuna storage.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ import optuna
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from profiler import machine, write_section  # noqa: E402
+from profiler import write_section  # noqa: E402
 
 from xcelerator.models.spaces import NasBench201Space  # noqa: E402
 from xcelerator.search.problem import hypervolume_2d, pareto_front  # noqa: E402
@@ -98,7 +97,7 @@ def main() -> None:
         f"## Search strategies on NAS-Bench-201 (`benchmarks/search.py --strategies {args.strategies} "
         f"--seeds {args.seeds}`)",
         "",
-        f"Machine: {machine()}. Date: {dt.date.today().isoformat()}. Optuna {optuna.__version__}. "
+        f"Optuna {optuna.__version__}. "
         f"cifar10, objectives validation error and latency, {args.seeds} seeds; hypervolume of the found front / "
         f"exact hypervolume of all 15,625 cells (normalized objectives, reference point 1.1). Mean (min–max) over "
         "seeds.",

@@ -97,7 +97,15 @@ def compare(
     return list(session.execute(pairs, p, store=_store(db)).measurements)
 
 
-CALIBRATION_MODELS = ("mobilenet_v1_0.25_96", "squeezenet_224", "resnet50_160")
+# about 0.4, 1.5, 4, 11 and 60 ms on one thread here: dense enough in latency that the spread is
+# interpolated between near neighbours (it is not a straight line in latency)
+CALIBRATION_MODELS = (
+    "mobilenet_v1_0.25_96",
+    "mobilenet_v2_0.5_128",
+    "mobilenet_v1_0.5_224",
+    "squeezenet_224",
+    "resnet50_160",
+)
 
 
 def calibrate(
@@ -112,7 +120,7 @@ def calibrate(
     **plan_kw: Any,
 ) -> Any:
     """Learn how much a median moves between runs on ``target`` (``measure.stats.RunNoise``): each
-    model (by default three zoo networks of about 0.5, 10 and 50 ms on one CPU thread) measured
+    model (by default five zoo networks of about 0.4 to 60 ms on one CPU thread) measured
     ``runs`` times, each time as its own measurement, models interleaved, all stored in ``db``.
     Later ``profile``/``compare`` calls with that ``db`` widen their CIs by it, so they cover a
     repeat of the measurement minutes later, not only this run's rounds. ``over``: seconds to
