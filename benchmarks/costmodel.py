@@ -464,6 +464,84 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
     return "\n".join(body) + "\n", res
 
 
+def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
+    """How far the corpus's own labels move: every ``every``-th stored `mixed` network measured
+    again now (same plan, not stored), its median against the stored one. A predictor is scored
+    against one such label, so its ±10 % rate is bounded by this noise: a perfect predictor,
+    off by half the log difference of two labels, is the ceiling estimated here."""
+    from xcelerator.costmodel.characterize import corpus_dir
+    from xcelerator.measure.core import measure
+    from xcelerator.models.artifact import load_artifact
+    from xcelerator.targets.registry import parse_target
+
+    S = mixed_corpus(from_store(store, T1), "mixed-0/")
+    order = np.argsort(S.y_ms)
+    pick = [int(i) for i in order[::every]]
+    folder = corpus_dir("mixed", 0)
+    t = parse_target(T1)
+    y1, y2 = [], []
+    t0 = time.time()
+    for i in pick:
+        art = load_artifact(folder / (S.names[i].rsplit("/", 1)[1] + ".onnx"))
+        m = measure(art, t, CORPUS_PLAN)
+        if m.status == "ok" and m.stats is not None:
+            y1.append(float(S.y_ms[i]))
+            y2.append(m.stats.median_ms)
+    a, b = np.array(y1), np.array(y2)
+    d = np.log(b / a)
+    res: dict[str, Any] = {"n": len(a), "seconds": time.time() - t0}
+    rows = []
+    for label, ix in (
+        ("all", np.arange(len(a))),
+        *[(f"{lo:.3g}–{hi:.3g} ms", np.where((a >= lo) & (a <= hi))[0]) for lo, hi in _terciles(a)],
+    ):
+        dd = d[ix]
+        agree = float(100 * np.mean(np.abs(dd) <= np.log(1.1)))
+        ceiling = float(100 * np.mean(np.abs(dd) / 2 <= np.log(1.1)))
+        sd1 = float(np.std(dd, ddof=1) / np.sqrt(2)) if len(dd) > 1 else float("nan")
+        res[label] = {"n": len(dd), "agree10": agree, "ceiling10": ceiling, "label_sd": sd1}
+        rows.append(f"| {label} | {len(dd)} | {100 * sd1:.1f} | {agree:.0f} | {ceiling:.0f} |")
+    body = [
+        f"{len(a)} of the {len(S)} stored `mixed` networks (every {every}th by latency) measured again "
+        f"on ONNX Runtime, 1 thread, with the corpus plan, {res['seconds'] / 60:.0f} min, hours after the "
+        "corpus; the new median against the stored one.",
+        "",
+        "| latency (stored) | networks | SD of one label % | two labels within ±10 % | "
+        "ceiling: a perfect predictor within ±10 % % |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+    return "\n".join(body) + "\n", res
+
+
+def _terciles(a: np.ndarray) -> list[tuple[float, float]]:
+    q = np.quantile(a, [0, 1 / 3, 2 / 3, 1])
+    return [(float(q[0]), float(q[1])), (float(q[1]), float(q[2])), (float(q[2]), float(q[3]))]
+
+
+def fit_speed(store: Store) -> tuple[str, dict[str, Any]]:
+    """Issue 18, item 7: wall time of one fit of each predictor kind on the whole stored mixed
+    corpus (ONNX Runtime), in this process, one after the other."""
+    S = mixed_corpus(from_store(store, T1), "mixed-0/")
+    res: dict[str, Any] = {"n": len(S)}
+    rows = []
+    for kind in ("gbm", "layer", "lstm", "ensemble"):
+        t0 = time.time()
+        P.make(kind).fit(S.stats, S.y_ms, layers=S.layers)
+        res[kind] = time.time() - t0
+        rows.append(f"| {kind} | {res[kind]:.1f} |")
+        log(f"fit {kind} on {len(S)}: {res[kind]:.1f} s")
+    body = [
+        f"One fit of each predictor kind on all {len(S)} measured `mixed` networks (ONNX Runtime, "
+        f"1 thread), on {os.cpu_count()} cores.",
+        "",
+        "| predictor | fit s |",
+        "|---|---:|",
+        *rows,
+    ]
+    return "\n".join(body) + "\n", res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default=",".join(ALL))
@@ -492,6 +570,15 @@ def main() -> None:
         body, res = mixed(store, args.mixed_count)
         write_section(out, "costmodel-mixed", "## Cost models: the mixed corpus, zoo and real models\n\n" + head + body)
         (ROOT / ".xcel" / "bench-costmodel-mixed.json").write_text(__import__("json").dumps(res, indent=1, default=str))
+    if "label-noise" in parts:
+        body, res = label_noise(store, 5)
+        write_section(out, "costmodel-label-noise", "## Cost models: how far the corpus labels move\n\n" + body)
+        (ROOT / ".xcel" / "bench-costmodel-label-noise.json").write_text(
+            __import__("json").dumps(res, indent=1, default=str)
+        )
+    if "fit-speed" in parts:
+        body, _ = fit_speed(store)
+        write_section(out, "costmodel-fit-speed", "## Cost models: fit time per predictor\n\n" + body)
     if "transfer-mixed" in parts:
         body, res = transfer_mixed(store, args.transfer_count, args.transfer_targets.split(","))
         write_section(
