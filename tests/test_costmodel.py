@@ -408,3 +408,25 @@ def test_adapted_from_a_layer_base_scales_each_op_family(family: list[GraphStats
     assert np.median(rel) < 0.1 and np.median(rel) < np.median(one)
     again = P.from_json(ad.to_json())
     np.testing.assert_allclose(again.predict(family[12:]), ad.predict(family[12:]), rtol=1e-9)
+
+
+def test_adapted_keeps_the_map_with_the_smallest_leave_one_out_error(family: list[GraphStats]) -> None:
+    """Scale, ridge and per-family maps are each scored by leave-one-out on the signature
+    networks; the best is kept and survives a save. A uniformly 2x slower target with 5 % noise:
+    whichever map wins predicts the rest within 10 %; with a base that has no layer times, and
+    only 5 networks (too few for the ridge's features), one scale factor is what is kept."""
+    layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]
+    y1 = np.array([_latency(s) for s in family])
+    rng = np.random.default_rng(3)
+    y2 = 2 * y1 * rng.lognormal(0, 0.05, len(y1))
+    base = P.LayerPredictor(n_members=2).fit(family, y1, layers=layers)
+    ad = P.AdaptedPredictor(base=base.to_json()).fit(family[:12], y2[:12])
+    assert set(ad.loo_rms_) == {"scale", "ridge", "families"}
+    assert ad.mode_ == min(ad.loo_rms_, key=lambda k: ad.loo_rms_[k])
+    assert np.median(np.abs(ad.predict(family[12:]) / y2[12:] - 1)) < 0.1
+    gbm = P.GBMPredictor(min_child_samples=2).fit(family, y1)
+    few = P.AdaptedPredictor(base=gbm.to_json()).fit(family[:5], y2[:5])
+    assert set(few.loo_rms_) == {"scale", "ridge"} and few.mode_ == "scale"
+    again = P.from_json(few.to_json())
+    np.testing.assert_allclose(again.predict(family[5:]), few.predict(family[5:]), rtol=1e-9)
+    assert np.median(np.abs(few.predict(family[5:]) / y2[5:] - 1)) < 0.2

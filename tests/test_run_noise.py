@@ -52,7 +52,7 @@ def test_spread_of_run_medians_is_estimated_per_model_and_across_latencies() -> 
     mid_ref = ("c" * 64, "mid", _summary(_runs(rng, 5.0, 0.03, 10)))
     noise3 = run_noise("t", [*groups, mid_ref])
     assert noise3 is not None
-    s, m, b = sorted(noise3.points, key=lambda p: p.latency_ms)
+    s, m, _ = sorted(noise3.points, key=lambda p: p.latency_ms)
     sd, df, _ = noise3.sd_at(float(np.sqrt(s.latency_ms * m.latency_ms)))
     assert sd == pytest.approx(np.sqrt(s.sd * m.sd), rel=0.01) and df == s.df + m.df
     assert noise3.sd_at(m.latency_ms)[0] == pytest.approx(m.sd, rel=1e-6)

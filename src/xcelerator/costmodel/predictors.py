@@ -563,10 +563,16 @@ class LSTMPredictor(LatencyPredictor):
             oob = np.setdiff1d(np.arange(n), idx)
             bs = self.batch_size
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.epochs)
+            lens = lengths.numpy()
             for _ in range(self.epochs):
+                # batches of similar length (a random tie-break each epoch, batches in random
+                # order): a batch is padded to its longest network, and lengths here run from a
+                # few kernels to hundreds, so random batches would be mostly padding
                 perm = rng.permutation(idx)
-                for b in range(0, n, bs):
-                    sel = torch.from_numpy(perm[b : b + bs])
+                perm = perm[np.argsort(lens[perm], kind="stable")]
+                batches = [perm[b : b + bs] for b in range(0, n, bs)]
+                for j in rng.permutation(len(batches)):
+                    sel = torch.from_numpy(batches[j])
                     opt.zero_grad()
                     loss = torch.nn.functional.mse_loss(net(x[sel], lengths[sel], tot[sel]), t[sel])
                     loss.backward()
@@ -703,8 +709,10 @@ class AdaptedPredictor(LatencyPredictor):
     non-negative combination of the base's kernel times summed per family (conv, depthwise,
     gemm, elementwise, ...), fitted on the signature set and pulled toward one common scale, so
     a runtime that is relatively faster on depthwise convolutions, say, is captured from ~20
-    networks. Otherwise: ridge regression of the log-latency on the base prediction and a few
-    architecture ratios. Leave-one-out error gives the interval. The base is kept inside, whole."""
+    networks. Also: ridge regression of the log-latency on the base prediction and a few
+    architecture ratios, and one scale factor on the base's prediction. Of these, the one with
+    the smallest leave-one-out error on the signature set is kept (``mode_``; ``loo_rms_`` has
+    all three), and that error gives the interval. The base is kept inside, whole."""
 
     kind = "adapted"
     min_samples = 3
@@ -730,25 +738,36 @@ class AdaptedPredictor(LatencyPredictor):
         stats, arr = self._check_fit_input(X, y)
         self.base_ = from_json(self.base, "base predictor")
         layer = self._layer()
-        loo: list[float] = []
+        t = np.log(arr)
+        n = len(arr)
+        # Three ways to carry the base over, each scored by its leave-one-out error on the
+        # signature networks alone; the best is kept (with ~20 networks a richer map can lose
+        # to one scale factor, and only the signature set can say which).
+        loo: dict[str, np.ndarray] = {}
+        shift_all = t - np.log(np.maximum(self.base_.predict(stats), 1e-9))
+        loo["scale"] = np.array([float(np.median(np.delete(shift_all, i))) - shift_all[i] for i in range(n)])
+        F = self._features(stats)
+        alphas = np.logspace(-3, 3, 13)
+        loo["ridge"] = cross_val_predict(RidgeCV(alphas=alphas), F, t, cv=LeaveOneOut()) - t
         if layer is not None:
-            F = _family_times(layer, stats)
-            s0 = float(np.median(arr / np.maximum(F[:, :-1].sum(1), 1e-9)))
-            lam = 0.3 * math.sqrt(len(arr))
-            self.weights_ = _nnls_toward(F, arr, s0, lam)
-            for i in range(len(arr)):
-                keep = np.arange(len(arr)) != i
-                w = _nnls_toward(F[keep], arr[keep], s0, lam)
-                loo.append(math.log(max(float(F[i] @ w), 1e-9)) - math.log(arr[i]))
-            self.mode_ = "families"
-        else:
-            F = self._features(stats)
-            t = np.log(arr)
-            alphas = np.logspace(-3, 3, 13)
+            Fam = _family_times(layer, stats)
+            s0 = float(np.median(arr / np.maximum(Fam[:, :-1].sum(1), 1e-9)))
+            lam = 0.3 * math.sqrt(n)
+            fam_loo = []
+            for i in range(n):
+                keep = np.arange(n) != i
+                w = _nnls_toward(Fam[keep], arr[keep], s0, lam)
+                fam_loo.append(math.log(max(float(Fam[i] @ w), 1e-9)) - t[i])
+            loo["families"] = np.array(fam_loo)
+        self.loo_rms_ = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in loo.items()}
+        self.mode_ = min(self.loo_rms_, key=lambda k: self.loo_rms_[k])
+        if self.mode_ == "families":
+            self.weights_ = _nnls_toward(Fam, arr, s0, lam)
+        elif self.mode_ == "ridge":
             self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
-            loo = list(cross_val_predict(RidgeCV(alphas=alphas), F, t, cv=LeaveOneOut()) - t)
-            self.mode_ = "ridge"
-        self.loo_sigma_ = float(np.sqrt(np.mean(np.square(loo))))
+        else:
+            self.shift_ = float(np.median(shift_all))
+        self.loo_sigma_ = self.loo_rms_[self.mode_]
         return self
 
     def _features(self, stats: list[GraphStats]) -> np.ndarray:
@@ -761,6 +780,8 @@ class AdaptedPredictor(LatencyPredictor):
             layer = self._layer()
             assert layer is not None
             mu = np.log(np.maximum(_family_times(layer, stats) @ self.weights_, 1e-9))
+        elif self.mode_ == "scale":
+            mu = np.log(np.maximum(self.base_.predict(stats), 1e-9)) + self.shift_
         else:
             mu = self.ridge_.predict(self._features(stats))
         return mu, np.full(len(mu), self.loo_sigma_)
@@ -768,6 +789,8 @@ class AdaptedPredictor(LatencyPredictor):
     def _state(self) -> dict[str, Any]:
         if self.mode_ == "families":
             return {"mode": "families", "weights": self.weights_.tolist(), "loo_sigma": self.loo_sigma_}
+        if self.mode_ == "scale":
+            return {"mode": "scale", "shift": self.shift_, "loo_sigma": self.loo_sigma_}
         return {
             "mode": "ridge",
             "coef": self.ridge_.coef_.tolist(),
@@ -784,6 +807,9 @@ class AdaptedPredictor(LatencyPredictor):
         self.loo_sigma_ = float(d["loo_sigma"])
         if self.mode_ == "families":
             self.weights_ = np.array(d["weights"], dtype=np.float64)
+            return
+        if self.mode_ == "scale":
+            self.shift_ = float(d["shift"])
             return
         r = Ridge(alpha=float(d["alpha"]))
         r.coef_ = np.array(d["coef"], dtype=np.float64)
