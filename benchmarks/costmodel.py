@@ -426,6 +426,7 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
         r = characterize("mixed", count, [t2], store, plan=CORPUS_PLAN, progress=None)
         meas_s = time.time() - t0
         log(f"characterize mixed on {t2}: measured {r.measured} ({r.failed} failed), stored {r.skipped}")
+        res[f"{t2}/measuring"] = {"measured": r.measured, "failed": r.failed, "stored": r.skipped, "s": meas_s}
         S2 = mixed_corpus(from_store(store, t2), "mixed-0/")
         seen2 = set(S2.sha256)
         for variant, base_idx in (
@@ -449,7 +450,7 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
             for name, pr in preds.items():
                 m = metrics(y, pr)
                 res[f"{t2}/{variant}/{name}"] = m
-                rows.append(f"| {t2} | {len(S2)} ({meas_s / 60:.0f} min) | {variant} | {name} | {fmt(m)} |")
+                rows.append(f"| {t2} | {len(S2)} | {variant} | {name} | {fmt(m)} |")
             log(f"transfer-mixed {t2} {variant}: ±10 % {res[f'{t2}/{variant}/adapted (ours)']['within10']:.1f}")
     body = [
         f"Source: ONNX Runtime CPU, 1 thread, {len(S1)} `mixed` networks. Each second target (1 thread) "
@@ -457,7 +458,15 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
         "predictor alone (evenly spaced in its predicted latency), fit the carried-over predictor, "
         "scored on the others.",
         "",
-        f"| second target | networks (measuring) | base predictor fitted on | method {HEAD}",
+        "Measured by this run: "
+        + "; ".join(
+            f"{t}: {res[f'{t}/measuring']['measured']} networks in {res[f'{t}/measuring']['s'] / 60:.1f} min "
+            f"({res[f'{t}/measuring']['stored']} already stored, {res[f'{t}/measuring']['failed']} failed)"
+            for t in targets
+        )
+        + ".",
+        "",
+        f"| second target | networks | base predictor fitted on | method {HEAD}",
         f"|---|---|---|---{RULE}",
         *rows,
     ]
