@@ -1,6 +1,7 @@
 """Cost-model benchmarks; writes the ``costmodel`` section of BENCHMARKS.md.
 
-    python benchmarks/costmodel.py [--parts phones,local,transfer] [--db .xcel/corpus.db]
+    python benchmarks/costmodel.py [--parts phones,mixed,transfer-mixed,label-noise,fit-speed]
+                                   [--db .xcel/corpus.db]
 
 1. **phones**: the public phone dataset (118 networks × 105 CPU runs of 77 phone models),
    held-out phones by grouped 5-fold (by phone model), signature size 10, every selection
@@ -18,6 +19,12 @@
    one factor and a GBM fitted on the 20 alone. Twice: base fitted on all 500 first-target
    networks (the new target's held-out networks were seen on the first target, the usual
    cross-device setting), and base fitted only on networks the second target never measured.
+   (local and transfer run only when named; the parts below superseded them.)
+4. **mixed**: the ``mixed`` corpus (11 families) on ONNX Runtime: 5-fold accuracy per
+   predictor and per family, zoo and real third-party models, active against random sampling.
+5. **transfer-mixed**: item 2's protocol on the mixed corpus, to ``--transfer-targets``.
+6. **label-noise**: every 5th corpus network measured again: how far the labels themselves move.
+7. **fit-speed**: one fit of each predictor kind on the whole mixed corpus.
 """
 
 from __future__ import annotations
@@ -44,7 +51,9 @@ from xcelerator.costmodel.samples import Samples, from_store, statistical_signat
 from xcelerator.store.db import Store  # noqa: E402
 
 T1 = "onnxruntime?threads=1"
-ALL = ["phones", "local", "transfer", "mixed"]
+# local and transfer (the mobilegen corpus of 500 + 200 networks) run only when named: the mixed
+# corpus parts superseded them
+ALL = ["phones", "mixed", "transfer-mixed", "label-noise", "fit-speed"]
 T2 = "openvino?threads=1"
 ZOO = [
     "mobilenet_v2_1.0_224",
