@@ -264,7 +264,7 @@ def render(res: dict[str, Any]) -> str:
     L = [
         f"## Profiler (`benchmarks/profiler.py`{' --quick' if res['quick'] else ''})",
         "",
-        f"Machine: {res['machine']}. Date: {res['date']}. Runtimes: {res['versions']}.",
+        f"Runtimes: {res['versions']}.",
         "",
     ]
     L += [
@@ -301,7 +301,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         "### Cost",
         "",
-        f"- `profile` of mobilenet_v2_0.5_128 with the default plan (rel CI 1%, 3..6 rounds): "
+        f"- `profile` of mobilenet_v2_0.5_128 with the default plan (rel CI {100 * Plan().rel_ci:g}%, "
+        f"{Plan().min_rounds}..{Plan().max_rounds} rounds): "
         f"{c['profile_wall_s']:.1f} s wall, {c['profile_runs']} timed runs in {c['profile_rounds']} rounds, "
         f"final CI ±{100 * (c['profile_rel_ci'] or 0):.1f}%; a fixed 1000-run bare loop (one process): "
         f"{c['loop1000_wall_s']:.1f} s",
