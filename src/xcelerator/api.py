@@ -97,7 +97,7 @@ def compare(
     return list(session.execute(pairs, p, store=_store(db)).measurements)
 
 
-# about 0.4, 1.5, 4, 11 and 60 ms on one thread here: dense enough in latency that the spread is
+# about 0.4, 2.8, 5.4, 11 and 63 ms on one thread here: dense enough in latency that the spread is
 # interpolated between near neighbours (it is not a straight line in latency)
 CALIBRATION_MODELS = (
     "mobilenet_v1_0.25_96",

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def calibrate(
         models: Annotated[
-            list[str] | None, typer.Argument(help="models to repeat (default: three zoo networks, ~0.5-50 ms)")
+            list[str] | None, typer.Argument(help="models to repeat (default: five zoo networks, ~0.4-60 ms)")
         ] = None,
         target: Annotated[str, typer.Option("--target", "-t", help="target URI or alias")] = "onnxruntime",
         runs: Annotated[int, typer.Option("--runs", help="measurements of each model (3 or more)")] = 5,
