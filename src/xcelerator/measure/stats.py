@@ -212,8 +212,8 @@ class RunNoise:
     part of the noise that lives outside one run (here: the machine's state, which flips between
     a fast and a slow mode for seconds to minutes and moves every model together). Learned from
     repeated measurements in the store (``xcel calibrate``, or any repeats): per model, the SD
-    of log run medians; across models, a log-log line of SD against latency (small models are
-    the noisiest), interpolated between the two references around a latency and clamped to the
+    of log run medians; across models, log SD against log latency (small models are the
+    noisiest), interpolated between the two references around a latency and clamped to the
     calibrated range. A model with its own repeats (4 or
     more degrees of freedom) uses its own estimate. Why not a random-effects split into within-
     and between-run parts: on this machine the median of a run jumps between the modes of a
