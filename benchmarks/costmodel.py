@@ -380,6 +380,25 @@ def _point_index(name: str) -> int:
 
 
 # ----------------------------------------------------------------------------- 3. transfer
+def carry_over(S1: Samples, base_idx: list[int], S2: Samples, size: int = 20) -> tuple[np.ndarray, dict[str, Any]]:
+    """The ensemble fitted on ``S1[base_idx]`` carried to the second target's ``S2`` from
+    ``size`` signature networks (chosen on the base's predictions alone): the measured latencies
+    of S2's other networks, and each method's predictions of them (ours, one scale factor, a
+    GBM fitted on the signature networks alone)."""
+    base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
+    sig = statistical_signature(base.predict(S2.stats), size)
+    rest = [i for i in range(len(S2)) if i not in sig]
+    signature, others = S2.take(sig), S2.take(rest)
+    ad = P.AdaptedPredictor(base=base.to_json()).fit(signature.stats, signature.y_ms)
+    scale = float(np.median(signature.y_ms / base.predict(signature.stats)))
+    gbm = P.GBMPredictor(min_child_samples=2).fit(signature.stats, signature.y_ms)
+    return others.y_ms, {
+        "adapted (ours)": ad.predict(others.stats),
+        "one scale factor": scale * base.predict(others.stats),
+        "GBM on the 20 only": gbm.predict(others.stats),
+    }
+
+
 def transfer(store: Store) -> tuple[str, dict[str, Any]]:
     S1 = corpus_only(from_store(store, T1))
     t0 = time.time()
@@ -393,18 +412,7 @@ def transfer(store: Store) -> tuple[str, dict[str, Any]]:
         ("base on all 500", list(range(len(S1)))),
         ("base on networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
     ):
-        base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
-        sig = statistical_signature(base.predict(S2.stats), 20)
-        rest = [i for i in range(len(S2)) if i not in sig]
-        ad = P.AdaptedPredictor(base=base.to_json()).fit(S2.take(sig).stats, S2.y_ms[sig])
-        y = S2.y_ms[rest]
-        preds = {"adapted (ours)": ad.predict(S2.take(rest).stats)}
-        b_rest = base.predict(S2.take(rest).stats)
-        scale = float(np.median(S2.y_ms[sig] / base.predict(S2.take(sig).stats)))
-        preds["one scale factor"] = scale * b_rest
-        preds["GBM on the 20 only"] = (
-            P.GBMPredictor(min_child_samples=2).fit(S2.take(sig).stats, S2.y_ms[sig]).predict(S2.take(rest).stats)
-        )
+        y, preds = carry_over(S1, base_idx, S2)
         for name, p in preds.items():
             m = metrics(y, p)
             res[f"{variant}/{name}"] = m
@@ -442,20 +450,7 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
             (f"all {len(S1)} source networks", list(range(len(S1)))),
             ("source networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
         ):
-            base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
-            sig = statistical_signature(base.predict(S2.stats), 20)
-            rest = [i for i in range(len(S2)) if i not in sig]
-            y = S2.y_ms[rest]
-            ad = P.AdaptedPredictor(base=base.to_json()).fit(S2.take(sig).stats, S2.y_ms[sig])
-            b_rest = base.predict(S2.take(rest).stats)
-            scale = float(np.median(S2.y_ms[sig] / base.predict(S2.take(sig).stats)))
-            preds = {
-                "adapted (ours)": ad.predict(S2.take(rest).stats),
-                "one scale factor": scale * b_rest,
-                "GBM on the 20 only": P.GBMPredictor(min_child_samples=2)
-                .fit(S2.take(sig).stats, S2.y_ms[sig])
-                .predict(S2.take(rest).stats),
-            }
+            y, preds = carry_over(S1, base_idx, S2)
             for name, pr in preds.items():
                 m = metrics(y, pr)
                 res[f"{t2}/{variant}/{name}"] = m

@@ -744,9 +744,10 @@ class AdaptedPredictor(LatencyPredictor):
         # signature networks alone; the best is kept (with ~20 networks a richer map can lose
         # to one scale factor, and only the signature set can say which).
         loo: dict[str, np.ndarray] = {}
-        shift_all = t - np.log(np.maximum(self.base_.predict(stats), 1e-9))
+        base_ms = self.base_.predict(stats)
+        shift_all = t - np.log(np.maximum(base_ms, 1e-9))
         loo["scale"] = np.array([float(np.median(np.delete(shift_all, i))) - shift_all[i] for i in range(n)])
-        F = self._features(stats)
+        F = self._features(stats, base_ms)
         alphas = np.logspace(-3, 3, 13)
         loo["ridge"] = cross_val_predict(RidgeCV(alphas=alphas), F, t, cv=LeaveOneOut()) - t
         if layer is not None:
@@ -770,8 +771,9 @@ class AdaptedPredictor(LatencyPredictor):
         self.loo_sigma_ = self.loo_rms_[self.mode_]
         return self
 
-    def _features(self, stats: list[GraphStats]) -> np.ndarray:
-        base_ms = self.base_.predict(stats)
+    def _features(self, stats: list[GraphStats], base_ms: np.ndarray | None = None) -> np.ndarray:
+        if base_ms is None:
+            base_ms = self.base_.predict(stats)
         return np.array([_adapt_features(s, math.log(b)) for s, b in zip(stats, base_ms, strict=True)])
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
