@@ -307,6 +307,15 @@ def test_pareto_bad_input(tmp_path: Path, capsys) -> None:  # type: ignore[no-un
     assert main([*db, "pareto", str(conv), "--space", "backend", "-t", "cmd:nothing"]) == 2
     assert "unknown command target 'cmd:nothing'" in capsys.readouterr().err
     assert main([*db, "pareto", str(conv), "--strategy", "psychic"]) == 2
+    # a dynamic input without --shape: one line before any configuration is measured
+    dyn = onnx.load(str(conv))
+    for d, name in zip(dyn.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w"), strict=True):
+        d.dim_param = name
+    onnx.save(dyn, str(tmp_path / "dyn.onnx"))
+    assert (
+        main([*db, "pareto", str(tmp_path / "dyn.onnx"), "--space", "quantize", "--out", str(tmp_path / "d.json")]) == 2
+    )
+    assert "dynamic dimensions" in capsys.readouterr().err and not (tmp_path / "d.json").exists()
 
 
 def test_backend_space_over_flags_with_benchmark_app(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]

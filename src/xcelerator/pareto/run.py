@@ -87,6 +87,13 @@ def run_pareto(
 
     sp = make_space(space, model, target, mode, max_keys, calibration, backends, flags)
     ev = ConfigEvaluator(sp, plan=plan or PARETO_PLAN, store=store, data=data)
+    first = sp.config(0)
+    if not first.target.startswith("cmd:"):
+        from xcelerator.measure.core import inputs_for
+
+        # inputs the plan cannot feed (a dynamic dimension without --shape) are the user's to fix:
+        # one line and exit 2 now, not every configuration failing for the same reason
+        inputs_for(first.artifact, ev.plan)
     points: list[Any] = []
     doc = FrontDoc(
         mode=sp.mode,
