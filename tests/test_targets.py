@@ -77,3 +77,28 @@ def test_probes_never_raise_and_cpu_runtimes_are_usable_here() -> None:
     assert cuda_ok == torch.cuda.is_available()
     if not cuda_ok:
         assert "CUDA" in why
+
+
+def test_mnn_conversion_installs_nothing_and_sends_nothing(
+    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MNN's converter module imports a usage logger that shells out to ``pip install`` when its
+    dependency is missing (and then reports to a remote endpoint). A ``pip`` first on PATH that
+    only records being called must stay uncalled, and the conversion must still produce a model."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("MNN") is None:
+        pytest.skip("MNN is not installed (extra 'mnn')")
+    from xcelerator.targets.runtimes import mnn
+
+    bin_dir, marker = tmp_path / "bin", tmp_path / "pip-was-called"
+    bin_dir.mkdir()
+    for name in ("pip", "pip3"):
+        exe = bin_dir / name
+        exe.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexit 1\n')
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = mnn.convert(str(tiny_onnx), "onnx", str(tmp_path), [])
+    assert Path(out).stat().st_size > 0
+    assert not marker.exists(), f"MNN's converter ran pip: {marker.read_text()}"

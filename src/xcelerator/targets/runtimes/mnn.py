@@ -41,9 +41,18 @@ def probe(options: dict[str, str]) -> tuple[bool, str]:
 
 
 def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> str:
-    """ONNX → ``.mnn`` with MNN's own converter (in a child process: it prints to stdout)."""
+    """ONNX → ``.mnn`` with MNN's own converter (in a child process: it prints to stdout).
+
+    MNN's ``mnnconvert`` module imports a usage logger (``MNN.tools.utils.log``) that, when its
+    dependency is missing, runs ``pip install -U aliyun-log-python-sdk`` with whatever ``pip`` is
+    on PATH (in our venv that downgraded protobuf and broke ``import onnx``), then reports each
+    conversion to a remote endpoint. The child blocks that module, so mnnconvert's own
+    ``except`` leaves its logger at None: nothing is installed or sent."""
     out = os.path.join(out_dir, "model.mnn")
-    code = "import sys; from MNN.tools import mnnconvert; sys.argv = ['mnnconvert'] + sys.argv[1:]; mnnconvert.main()"
+    code = (
+        "import sys; sys.modules['MNN.tools.utils.log'] = None; from MNN.tools import mnnconvert; "
+        "sys.argv = ['mnnconvert'] + sys.argv[1:]; mnnconvert.main()"
+    )
     argv = [sys.executable, "-c", code, "-f", "ONNX", "--modelFile", os.path.abspath(path), "--MNNModel", out]
     proc = subprocess.run([*argv, "--bizCode", "xcelerator"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0 or not os.path.exists(out):
