@@ -32,10 +32,13 @@ def check_runnable(artifact: Artifact, target: Target) -> None:
     """Bad-input checks before any round starts: format accepted, target usable here."""
     formats = target.formats
     if artifact.format not in formats:
-        runs_it = [n for n, sp in _runtimes().items() if artifact.format in sp.formats]
+        specs = _runtimes().items()
+        runs_it = [n for n, sp in specs if artifact.format in sp.formats]
+        converts_it = [n for n, sp in specs if artifact.format in sp.converts and artifact.format not in sp.formats]
         hint = (
             f"targets that run {artifact.format}: {', '.join(runs_it)}"
-            if runs_it
+            + (f"; targets that convert it: {', '.join(converts_it)}" if converts_it else "")
+            if runs_it or converts_it
             else "give a zoo model name to get each target its format"
         )
         raise BadInputError(
