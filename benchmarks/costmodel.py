@@ -458,7 +458,8 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
             log(f"transfer-mixed {t2} {variant}: ±10 % {res[f'{t2}/{variant}/adapted (ours)']['within10']:.1f}")
     body = [
         f"Source: ONNX Runtime CPU, 1 thread, {len(S1)} `mixed` networks. Each second target (1 thread) "
-        f"measured on the first {count} `mixed` networks; 20 signature networks, chosen by the source "
+        f"measured on the first `mixed` networks (at least {count}; column networks); 20 signature networks, "
+        "chosen by the source "
         "predictor alone (evenly spaced in its predicted latency), fit the carried-over predictor, "
         "scored on the others.",
         "",
