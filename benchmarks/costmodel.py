@@ -242,7 +242,10 @@ def active_replay(S: Samples, seeds: int, step: int) -> dict[str, Any]:
     return {k: {n: float(np.mean(v)) for n, v in d.items()} for k, d in out.items()}
 
 
-def mixed(store: Store, count: int) -> tuple[str, dict[str, Any]]:
+MIXED_KINDS = ("gbm", "layer", "ensemble")
+
+
+def mixed(store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS) -> tuple[str, dict[str, Any]]:
     from sklearn.model_selection import KFold
 
     from xcelerator.costmodel.model import CostModel
@@ -261,7 +264,7 @@ def mixed(store: Store, count: int) -> tuple[str, dict[str, Any]]:
     macs = np.array([x.macs for x in S.stats], dtype=float)
     res: dict[str, Any] = {"n": len(S), "characterize_s": char_s, "macs": [float(macs.min()), float(macs.max())]}
     rows = []
-    for kind in ("gbm", "layer", "ensemble"):
+    for kind in kinds:
         fit_s = []
         pred = np.zeros(len(S))
         lo, hi = np.zeros(len(S)), np.zeros(len(S))
@@ -335,11 +338,16 @@ def mixed(store: Store, count: int) -> tuple[str, dict[str, Any]]:
         hit = next((n for n in sizes if rep[strategy][n] >= goal), None)
         return str(hit) if hit is not None else f"not reached (best {max(rep[strategy].values()):.1f} %)"
 
+    measured_txt = (
+        f"this run measured {r.measured} in {char_s / 60:.1f} min, {r.skipped} were stored"
+        if r.measured
+        else "all stored by an earlier run"
+    )
     body = [
         f"{len(S)} networks of the `mixed` space (`xcel characterize --space mixed --count {count}`: "
         f"{', '.join(sorted(by_fam))}; {macs.min() / 1e6:.3g}–{macs.max() / 1e6:.4g} M MACs) measured on ONNX "
-        f"Runtime CPU, 1 thread, in {char_s / 60:.1f} min; 5-fold cross-validation over networks (goal ±10 % ≥ 95, "
-        "Spearman ≥ 0.98). The LSTM predictor was not run on this corpus.",
+        f"Runtime CPU, 1 thread ({measured_txt}); 5-fold cross-validation over networks (goal ±10 % ≥ 95, "
+        f"Spearman ≥ 0.98).{'' if 'lstm' in kinds else ' The LSTM predictor was not run on this corpus.'}",
         "",
         f"| predictor {HEAD} 80 % interval coverage % | fit s |",
         f"|---{RULE}---:|---:|",
@@ -407,10 +415,10 @@ def transfer(store: Store) -> tuple[str, dict[str, Any]]:
     S2 = corpus_only(from_store(store, T2))
     res: dict[str, Any] = {}
     rows = []
-    seen2 = set(S2.sha256)
+    seen2 = set(S2.names)  # by name: a converted model (MNN, ncnn) has its own sha256
     for variant, base_idx in (
         ("base on all 500", list(range(len(S1)))),
-        ("base on networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
+        ("base on networks target 2 never ran", [i for i, n in enumerate(S1.names) if n not in seen2]),
     ):
         y, preds = carry_over(S1, base_idx, S2)
         for name, p in preds.items():
@@ -445,10 +453,10 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
         log(f"characterize mixed on {t2}: measured {r.measured} ({r.failed} failed), stored {r.skipped}")
         res[f"{t2}/measuring"] = {"measured": r.measured, "failed": r.failed, "stored": r.skipped, "s": meas_s}
         S2 = mixed_corpus(from_store(store, t2), "mixed-0/")
-        seen2 = set(S2.sha256)
+        seen2 = set(S2.names)  # by name: a converted model (MNN, ncnn) has its own sha256
         for variant, base_idx in (
             (f"all {len(S1)} source networks", list(range(len(S1)))),
-            ("source networks target 2 never ran", [i for i, h in enumerate(S1.sha256) if h not in seen2]),
+            ("source networks target 2 never ran", [i for i, n in enumerate(S1.names) if n not in seen2]),
         ):
             y, preds = carry_over(S1, base_idx, S2)
             for name, pr in preds.items():
@@ -562,6 +570,7 @@ def main() -> None:
     ap.add_argument("--db", default=str(ROOT / ".xcel" / "corpus.db"))
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--mixed-count", type=int, default=300)
+    ap.add_argument("--mixed-kinds", default="gbm,layer,ensemble", help="predictor kinds cross-validated (mixed)")
     ap.add_argument("--transfer-count", type=int, default=120, help="mixed networks measured on each second target")
     ap.add_argument("--transfer-targets", default=T2, help="comma-separated second targets (transfer-mixed)")
     args = ap.parse_args()
@@ -581,7 +590,7 @@ def main() -> None:
         body, _ = transfer(store)
         write_section(out, "costmodel-transfer", "## Cost models: carry-over to a second target\n\n" + head + body)
     if "mixed" in parts:
-        body, res = mixed(store, args.mixed_count)
+        body, res = mixed(store, args.mixed_count, tuple(args.mixed_kinds.split(",")))
         write_section(out, "costmodel-mixed", "## Cost models: the mixed corpus, zoo and real models\n\n" + head + body)
         (ROOT / ".xcel" / "bench-costmodel-mixed.json").write_text(__import__("json").dumps(res, indent=1, default=str))
     if "label-noise" in parts:

@@ -127,6 +127,15 @@ def test_hybrid_search_measures_the_front_and_predicts_the_rest(tmp_path: Path, 
         else:
             assert "measurement_id" in ua
     assert all(sources[n] == "measured" for n in doc["pareto"])  # the front carries measured latencies
+    # a point deferred during the run and still on the front was measured at the end, once
+    from xcelerator.search.study import CONFIRMED
+
+    firsts = [t["user_attrs"] for t in done if t["user_attrs"].get("repeat_of") is None]
+    assert lat["confirmed"] == sum(ua.get("latency_reason") == CONFIRMED for ua in firsts)
+    for t in done:
+        ua = t["user_attrs"]
+        if ua.get("latency_reason") == CONFIRMED:
+            assert ua["predicted_ms"] > 0 and t["values"][1] == ua["values_all"]["latency"]
     from xcelerator.store.db import Store
 
     assert Store(str(tmp_path / "s.db")).count() == lat["measured"]
@@ -155,7 +164,7 @@ def test_predicted_search_measures_nothing_and_bad_latency_input(tmp_path: Path,
 def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, scaling_cost_model: Path) -> None:
     from tests.conftest import make_conv_model
     from xcelerator.costmodel.model import CostModel
-    from xcelerator.search.hybrid import LatencyOracle
+    from xcelerator.search.hybrid import DEFERRED, FIRST, LatencyOracle
 
     cm = CostModel.load(scaling_cost_model)
     onnx = make_conv_model(tmp_path / "m.onnx", cout=16, hw=16)
@@ -166,18 +175,38 @@ def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, sc
     o.record(0.5, 2 * raw, True, raw)
     o.record(0.4, 2 * raw, True, raw)
     assert o.predict(onnx)[0] == pytest.approx(2 * raw) and o.summary()["bias"] == pytest.approx(2.0)
+    # the first candidate (the baseline) is always measured
+    d = LatencyOracle("hybrid", cm, bound=lo / 2).decide(onnx, 0.9)
+    assert d.measure and d.reason == FIRST
+
+    def after_baseline(bound: float) -> LatencyOracle:
+        o = LatencyOracle("hybrid", cm, bound=bound)
+        o.record(0.1, 1e6, True)  # a slow, inaccurate baseline
+        return o
+
     # the latency constraint: an interval wholly above it is infeasible unmeasured; one across it is measured
-    assert not LatencyOracle("hybrid", cm, bound=lo / 2).decide(onnx, 0.9).measure
-    d = LatencyOracle("hybrid", cm, bound=ms).decide(onnx, 0.9)
+    assert not after_baseline(lo / 2).decide(onnx, 0.9).measure
+    d = after_baseline(ms).decide(onnx, 0.9)
     assert d.measure and "straddles" in d.reason
-    # the front: dominated even at its low latency → not measured; more accurate → measured
-    o4 = LatencyOracle("hybrid", cm, bound=hi * 2)
+    # the front: dominated even at its low latency → not measured; more accurate than every point
+    # → on the front whatever its latency, measured at the end only if still there; a point as
+    # accurate whose latency lies inside the interval → undecided, measured now
+    o4 = after_baseline(hi * 2)
     o4.record(0.95, lo / 2, True)
     d = o4.decide(onnx, 0.9)
     assert not d.measure and "dominated" in d.reason
-    assert o4.decide(onnx, 0.99).measure
+    d = o4.decide(onnx, 0.99)
+    assert not d.measure and d.reason == DEFERRED
+    o4.record(0.97, ms, True)
+    d = o4.decide(onnx, 0.96)
+    assert d.measure and "may enter" in d.reason
+    # a predicted front point dominates only at its pessimistic latency
+    o6 = after_baseline(hi * 2)
+    o6.record(0.95, lo / 2, False, low_ms=lo / 4, high_ms=hi)
+    assert o6.decide(onnx, 0.9).measure
     # with more objectives than accuracy and latency the front rule is off
     o5 = LatencyOracle("hybrid", cm, bound=hi * 2, front_rule=False)
+    o5.record(0.1, 1e6, True)
     o5.record(0.95, lo / 2, True)
     assert o5.decide(onnx, 0.9).measure
 

@@ -428,7 +428,8 @@ def optimize(
 
         save_policy(sampler, Path(policy))
     st = optuna.load_study(study_name=name, storage=url)
-    cands = tuple(_candidate(t, space) for t in st.get_trials(deepcopy=False) if t.state.is_finished())
+    conf = st.user_attrs.get("confirmed", {})
+    cands = tuple(_candidate(t, space, conf) for t in st.get_trials(deepcopy=False) if t.state.is_finished())
     baseline = next((c for c in cands if c.trial == (res.baseline or {}).get("number", 0)), cands[0])
     best = next((c for c in cands if res.best and c.trial == res.best["number"]), None)
     front = _front(cands, objs)
@@ -503,8 +504,10 @@ def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:
             ev.remember(curve, final)
 
 
-def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace) -> Candidate:
-    ua = t.user_attrs
+def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[str, Any] | None = None) -> Candidate:
+    from xcelerator.search.study import confirmed_attrs
+
+    ua = confirmed_attrs(t.user_attrs, confirmed or {})  # a hybrid run's front point measured at the end
     vals = ua.get("values_all") or {}
     ci = ua.get("latency_ci")
     return Candidate(

@@ -181,15 +181,22 @@ def study_record(study: Any) -> dict[str, Any]:
 
     cfg = study.user_attrs.get("config", {})
     objectives = list(cfg.get("objectives", [])) or [f"objective {i}" for i in range(len(study.directions))]
+    from xcelerator.search.study import confirmed_attrs
+
     trials = study.get_trials(deepcopy=False)
+    confirmed = study.user_attrs.get("confirmed", {})
     rows = []
     for t in trials:
-        viol = t.user_attrs.get("constraints", [0.0])
+        ua = confirmed_attrs(t.user_attrs, confirmed)  # a hybrid run's front point measured at the end
+        viol = ua.get("constraints", [0.0])
+        values = list(t.values) if t.values else None
+        if ua is not t.user_attrs and cfg.get("objectives"):
+            values = [ua["values_all"][o] for o in objectives]
         rows.append(
             {
                 "number": t.number,
                 "state": t.state.name,
-                "values": list(t.values) if t.values else None,
+                "values": values,
                 "params": dict(t.params),
                 "feasible": bool(t.values) and all(v <= 0 for v in viol),
                 "role": t.user_attrs.get("role", ""),

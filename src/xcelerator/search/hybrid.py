@@ -9,10 +9,15 @@ when its predicted interval cannot settle what the search needs to know:
   whole interval lies above B is infeasible without measuring, one whose whole interval lies
   below needs no measurement for the constraint;
 - the front of (accuracy, latency) so far: a candidate whose optimistic latency (``low``) is
-  still dominated by a point already on the front cannot enter it and is not measured; one that
-  may enter it is measured, so every point of the reported front carries a measured latency.
+  still dominated by a point already on the front (at that point's pessimistic latency) cannot
+  enter it and is not measured; one that enters it whatever its latency (no point as accurate
+  could be as fast as its ``high``, at that point's optimistic latency) is not measured *yet*:
+  it is measured at the end if it is still on the front (``confirm_front``); one whose interval
+  cannot decide is measured now. So every point of the reported front carries a measured
+  latency, and a candidate that is later pushed off the front never costs a measurement.
 
-Every measurement refines the predictor during the run: the log ratio measured/predicted of
+The first candidate, the baseline, is always measured: speed-ups and constraints relative to
+the baseline refer to it. Every measurement refines the predictor during the run: the log ratio measured/predicted of
 the run's measured candidates gives a bias (their mean) that shifts later predictions and a
 spread (their SD) below which the interval does not shrink, so a predictor that carries over
 from another device or corpus is corrected by the run's own device.
@@ -32,6 +37,8 @@ from typing import Any
 from xcelerator.errors import BadInputError
 
 MODES = ("predicted", "measured", "hybrid")
+DEFERRED = "on the front whatever its latency: measured at the end if it is still there"
+FIRST = "the first candidate (the baseline): always measured"
 Z80 = 1.2816
 
 
@@ -56,7 +63,7 @@ class LatencyOracle:
     mode: str
     cost_model: Any = None
     bound: float | None = None
-    front: list[tuple[float, float]] = field(default_factory=list)  # (accuracy, latency ms)
+    front: list[tuple[float, float, float, float]] = field(default_factory=list)  # (accuracy, ms, low, high)
     residuals: list[float] = field(default_factory=list)  # log(measured / predicted)
     measured: int = 0
     predicted: int = 0
@@ -124,27 +131,44 @@ class LatencyOracle:
 
         if self.mode == "predicted":
             return out(False, "predicted (--latency predicted)")
+        if self.measured == 0 and self.predicted == 0:
+            return out(True, FIRST)
         if self.bound is not None and lo <= self.bound < hi:
             return out(True, f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}")
         if self.bound is not None and lo > self.bound:
             return out(False, f"infeasible: even {lo:.3g} ms > {self.bound:g}")
-        if self.front_rule and any(a >= accuracy and lat <= lo and (a > accuracy or lat < lo) for a, lat in self.front):
-            return out(False, "dominated on the front even at its low latency")
+        if self.front_rule:
+            if any(a >= accuracy and q_hi <= lo and (a > accuracy or q_hi < lo) for a, _, _, q_hi in self.front):
+                return out(False, "dominated on the front even at its low latency")
+            if not any(a >= accuracy and q_lo <= hi for a, _, q_lo, _ in self.front):
+                return out(False, DEFERRED)
         return out(True, "may enter the front")
 
     # ------------------------------------------------------------------ run state
-    def record(self, accuracy: float, latency_ms: float, measured: bool, raw_ms: float | None = None) -> None:
-        """A candidate's outcome: it joins the front bookkeeping; a measured one with the cost
-        model's own prediction (``raw_ms``) adds a residual."""
+    def record(
+        self,
+        accuracy: float,
+        latency_ms: float,
+        measured: bool,
+        raw_ms: float | None = None,
+        low_ms: float | None = None,
+        high_ms: float | None = None,
+    ) -> None:
+        """A candidate's outcome: it joins the front bookkeeping (a predicted one with its
+        interval ``low_ms``-``high_ms``); a measured one with the cost model's own prediction
+        (``raw_ms``) adds a residual."""
         if measured:
             self.measured += 1
             if raw_ms:
                 self.residuals.append(math.log(latency_ms / raw_ms))
+            low_ms = high_ms = latency_ms
         else:
             self.predicted += 1
-        pts = [*self.front, (accuracy, latency_ms)]
+        p = (accuracy, latency_ms, low_ms or latency_ms, high_ms or latency_ms)
+        # a point leaves the bookkeeping only when another is surely better (at its pessimistic latency)
+        pts = [*self.front, p]
         self.front = [
-            p for p in pts if not any(q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts)
+            p for p in pts if not any(q[0] >= p[0] and q[3] <= p[2] and (q[0] > p[0] or q[3] < p[2]) for q in pts)
         ]
 
     def summary(self) -> dict[str, Any]:
@@ -195,5 +219,5 @@ def consult(oracle: LatencyOracle | None, onnx_path: str | Path, accuracy: float
     if d.measure:
         return d, None
     values = predicted_values(onnx_path, accuracy, d)
-    oracle.record(accuracy, values["latency"], False)
+    oracle.record(accuracy, values["latency"], False, low_ms=d.low_ms, high_ms=d.high_ms)
     return d, values

@@ -262,15 +262,7 @@ def run_search(
         nonlocal baseline
         rec = attrs.pop("_record", None)
         if rec is not None and store is not None:  # only the driver writes the store
-            from xcelerator.measure.core import Measurement
-            from xcelerator.models.artifact import Artifact
-            from xcelerator.targets.registry import parse_target
-
-            attrs["measurement_id"] = store.add(
-                Measurement.from_dict(rec["measurement"]),
-                Artifact.from_dict(rec["artifact"]),
-                parse_target(rec["target"]),
-            )
+            attrs["measurement_id"] = _store_record(store, rec)
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
         if attrs.get("pruned"):
@@ -381,11 +373,14 @@ def run_search(
         if baseline is not None and not shared:
             ev_ref = exe.put(evaluator)  # the evaluator as it is after the baseline, shared by all tasks
             shared = True
+    if oracle is not None and oracle.mode == "hybrid" and baseline is not None:
+        _confirm_front(study, objectives, constraints, baseline, evaluator, exe, measure_res, store, progress)
     res = summarize(study, objectives, constraints, time.time() - t0)
     if oracle is not None:  # counted from the trials: with Ray the oracle's copies live on the workers
         # a repeated architecture reuses its first evaluation: neither a measurement nor a prediction
         done = [t["user_attrs"] for t in res.trials if t["state"] == "COMPLETE"]
-        sources = [ua.get("latency_source") for ua in done if ua.get("repeat_of") is None]
+        firsts = [ua for ua in done if ua.get("repeat_of") is None]
+        sources = [ua.get("latency_source") for ua in firsts]
         res = dataclasses.replace(
             res,
             latency={
@@ -393,9 +388,123 @@ def run_search(
                 "measured": sum(s == "measured" for s in sources),
                 "predicted": sum(s == "predicted" for s in sources),
                 "repeats": len(done) - len(sources),
+                "confirmed": sum(ua.get("latency_reason") == CONFIRMED for ua in firsts),
             },
         )
     return res
+
+
+CONFIRMED = "on the front at the end: measured then"
+
+
+def _store_record(store: Any, rec: dict[str, Any]) -> Any:
+    """Store a candidate's measurement record (only the driver writes the store); its id."""
+    from xcelerator.measure.core import Measurement
+    from xcelerator.models.artifact import Artifact
+    from xcelerator.targets.registry import parse_target
+
+    return store.add(
+        Measurement.from_dict(rec["measurement"]), Artifact.from_dict(rec["artifact"]), parse_target(rec["target"])
+    )
+
+
+def confirmed_attrs(user_attrs: dict[str, Any], confirmed: dict[str, Any]) -> dict[str, Any]:
+    """A trial's user attrs with its end-of-run measurement (``_confirm_front``) applied: the
+    measured objective values (``values_all``), constraint violations and measurement id. A
+    trial whose latency was predicted and never confirmed comes back unchanged."""
+    c = confirmed.get(str(user_attrs.get("arch")))
+    if c is None or user_attrs.get("latency_source") != "predicted":
+        return user_attrs
+    return {**user_attrs, **c["attrs"], "values_all": c["values"], "constraints": c["constraints"]}
+
+
+def _confirm_front(
+    study: optuna.Study,
+    objectives: list[str],
+    constraints: list[Constraint],
+    baseline: dict[str, float],
+    evaluator: Any,
+    exe: Executor,
+    resources: dict[str, float],
+    store: Any,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Hybrid latency (search/hybrid.py): measure every front point whose latency was only
+    predicted, until the front carries measured latencies alone. A measurement can move a point
+    off the front and uncover another predicted one, hence the loop; each architecture is
+    measured once. The results live in the study's ``confirmed`` attribute (a finished Optuna
+    trial's values cannot change), keyed by architecture, and ``summarize`` applies them. A
+    confirming measurement that fails makes its point infeasible, with the reason."""
+    confirmed: dict[str, Any] = dict(study.user_attrs.get("confirmed", {}))
+    while True:
+        res = summarize(study, objectives, constraints, 0.0)
+        todo: dict[str, optuna.trial.FrozenTrial] = {}
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        for num in res.pareto:
+            t = trials[num]
+            if t.user_attrs.get("latency_source") == "predicted" and str(t.user_attrs.get("arch")) not in confirmed:
+                todo.setdefault(str(t.user_attrs.get("arch")), t)
+        if not todo:
+            return
+        if progress:
+            progress(f"measuring {len(todo)} front point(s) whose latency was predicted")
+        handles = {
+            arch: exe.submit(
+                f"confirm-{t.number}",
+                _task_confirm,
+                evaluator,
+                t.user_attrs["onnx"],
+                f"{t.number:04d}",
+                float(t.user_attrs["values_all"]["accuracy"]),
+                t.user_attrs.get("spec"),
+                resources=resources,
+            )
+            for arch, t in todo.items()
+        }
+        for arch, h in handles.items():
+            t = todo[arch]
+            try:
+                values, attrs, rec = exe.result(exe.wait([h])[0])
+            except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
+                values, attrs, rec = {}, {"error": f"{type(e).__name__}: {e}"[:500]}, None
+            if rec is not None and store is not None:
+                attrs["measurement_id"] = _store_record(store, rec)
+            if not values:
+                why = attrs.get("error", "the measurement failed")
+                attrs.update(latency_reason=f"measuring it at the end failed: {why}")
+                confirmed[arch] = {"values": t.user_attrs["values_all"], "attrs": attrs, "constraints": [float("inf")]}
+            else:
+                values = {**t.user_attrs["values_all"], **values}
+                viol = [c.violation(values, baseline) for c in constraints] or [0.0]
+                attrs.update(
+                    latency_source="measured",
+                    latency_reason=CONFIRMED,
+                    predicted_ms=t.user_attrs["values_all"]["latency"],
+                )
+                confirmed[arch] = {"values": values, "attrs": attrs, "constraints": viol}
+            if progress:
+                lat = confirmed[arch]["values"].get("latency")
+                progress(f"trial {t.number}: measured at the end, latency={lat:.4g}")
+        study.set_user_attr("confirmed", confirmed)
+
+
+def _task_confirm(
+    evaluator: Any, onnx: str, tag: str, accuracy: float, spec: dict[str, Any] | None
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any] | None]:
+    """Measure a front point at the end of a hybrid run: (its latency and memory, attrs, the
+    record to store)."""
+    from xcelerator.search.evaluators import measure_candidate
+
+    values, m, rec = measure_candidate(Path(onnx), f"confirm-{tag}", accuracy, evaluator.target, evaluator.plan, spec)
+    if not values or m.stats is None:
+        return {}, {"error": f"measurement {m.status}: {m.error}"}, rec
+    own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
+    attrs = {
+        "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
+        "memory_kib": own_kib,
+        "measured": [m.started, m.finished],
+    }
+    return {"latency": values["latency"], "memory": values["memory"]}, attrs, rec
 
 
 def _task_evaluate(evaluator: Any, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
@@ -421,17 +530,23 @@ def summarize(
     trials: list[dict[str, Any]] = []
     feasible_pts: list[tuple[int, list[float]]] = []
     directions = [DIRECTIONS[o] for o in objectives]
+    confirmed = study.user_attrs.get("confirmed", {})
     for t in study.get_trials(deepcopy=False):
+        ua = confirmed_attrs(t.user_attrs, confirmed)
+        values = list(t.values) if t.values else None
+        if ua is not t.user_attrs:  # measured at the end of a hybrid run
+            values = [ua["values_all"][o] for o in objectives]
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
             "params": t.params,
-            "values": list(t.values) if t.values else None,
-            "user_attrs": {k: v for k, v in t.user_attrs.items() if k not in ("spec",)},
+            "values": values,
+            "user_attrs": {k: v for k, v in ua.items() if k not in ("spec",)},
         }
         trials.append(row)
-        if t.state == optuna.trial.TrialState.COMPLETE and all(v <= 0 for v in t.user_attrs.get("constraints", [0])):
-            feasible_pts.append((t.number, list(t.values)))
+        if t.state == optuna.trial.TrialState.COMPLETE and all(v <= 0 for v in ua.get("constraints", [0])):
+            assert values is not None
+            feasible_pts.append((t.number, values))
     front = pareto_front(feasible_pts, directions)
     by_num = {t["number"]: t for t in trials}
     best = None
