@@ -413,6 +413,14 @@ def test_dqn_pretrains_on_a_cost_models_predictions_before_the_device(tmp_path: 
         pretrain_steps=20, policy=pol, out=tmp_path / "o", plan=FAST, confirm=False,
     )  # fmt: skip
     assert res.saved["pretrain_steps"] == 20 and res.saved["pretrain_predictions"] >= 2
+    # a cost model makes the latency hybrid: the front's latencies are measured ones all the same
+    from xcelerator.search.study import confirmed_attrs
+
+    assert res.latency is not None and res.latency["mode"] == "hybrid"
+    conf = res.study.user_attrs.get("confirmed", {})
+    for c in res.pareto:
+        ua = confirmed_attrs(res.study.trials[c.trial].user_attrs, conf)
+        assert ua.get("latency_source", "measured") == "measured" and c.latency_ms == ua["values_all"]["latency"]
     fresh = DQNSampler(space, seed=0)  # the same start: learning from 16 replayed steps on moved it
     learned = torch.load(pol, weights_only=True)["q"]
     assert any(not torch.equal(v, learned[k]) for k, v in fresh.q.state_dict().items())
