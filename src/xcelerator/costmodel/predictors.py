@@ -603,6 +603,7 @@ class LSTMPredictor(LatencyPredictor):
                     oob_err += ((net(x[o], lengths[o], tot[o]) - t[o]).numpy() * self.norm_["ystd"]).tolist()
             self.members_.append(net)
         self.oob_sigma_ = float(np.sqrt(np.mean(np.square(oob_err)))) if len(oob_err) > 2 else 0.0
+        self.oob_q80_: float | None = float(np.quantile(np.abs(oob_err), 0.8)) if len(oob_err) > 2 else 0.0
         return self
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
@@ -613,7 +614,9 @@ class LSTMPredictor(LatencyPredictor):
         with torch.no_grad():
             P = np.stack([m(x, lengths, tot).numpy() for m in self.members_])
         P = P * self.norm_["ystd"] + self.norm_["ymean"]
-        return P.mean(0), np.sqrt(P.std(0) ** 2 + self.oob_sigma_**2)
+        if self.oob_q80_ is None:  # a file saved before the quantile was kept
+            return P.mean(0), np.sqrt(P.std(0) ** 2 + self.oob_sigma_**2)
+        return P.mean(0), np.full(P.shape[1], self.oob_q80_ / Z80)  # as GBMPredictor's interval
 
     def _state(self) -> dict[str, Any]:
         blobs = []
@@ -622,13 +625,15 @@ class LSTMPredictor(LatencyPredictor):
             # plain arrays in an .npz (read back with allow_pickle=False), base64 in the JSON
             np.savez(buf, **{k: v.detach().numpy() for k, v in m.state_dict().items()})
             blobs.append(base64.b64encode(buf.getvalue()).decode())
-        return {"norm": self.norm_, "members": blobs, "oob_sigma": self.oob_sigma_}
+        return {"norm": self.norm_, "members": blobs, "oob_sigma": self.oob_sigma_, "oob_q80": self.oob_q80_}
 
     def _load_state(self, d: dict[str, Any]) -> None:
         import torch
 
         self.norm_ = d["norm"]
         self.oob_sigma_ = float(d["oob_sigma"])
+        q = d.get("oob_q80")
+        self.oob_q80_ = None if q is None else float(q)
         self.members_ = []
         for blob in d["members"]:
             arrs = np.load(io.BytesIO(base64.b64decode(blob)), allow_pickle=False)
