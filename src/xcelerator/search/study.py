@@ -430,7 +430,9 @@ def _confirm_front(
     progress: Callable[[str], None] | None,
 ) -> None:
     """Hybrid latency (search/hybrid.py): measure every front point whose latency was only
-    predicted, until the front carries measured latencies alone. A measurement can move a point
+    predicted, until the front carries measured latencies alone. The fronts are the study's own
+    and the (accuracy, latency) one that the oracle reasoned about (what ``xc.optimize`` reports
+    when latency is its only objective). A measurement can move a point
     off the front and uncover another predicted one, hence the loop; each architecture is
     measured once. The results live in the study's ``confirmed`` attribute (a finished Optuna
     trial's values cannot change), keyed by architecture, and ``summarize`` applies them. A
@@ -438,9 +440,19 @@ def _confirm_front(
     confirmed: dict[str, Any] = dict(study.user_attrs.get("confirmed", {}))
     while True:
         res = summarize(study, objectives, constraints, 0.0)
+        # the study's own front, and the (accuracy, latency) one the oracle reasoned about
+        # (``xc.optimize`` reports that one when latency is its only objective)
+        pts = [
+            (t["number"], [t["user_attrs"]["values_all"]["accuracy"], t["user_attrs"]["values_all"]["latency"]])
+            for t in res.trials
+            if t["state"] == "COMPLETE"
+            and {"accuracy", "latency"} <= set(t["user_attrs"].get("values_all", {}))
+            and all(v <= 0 for v in t["user_attrs"].get("constraints", [0]))
+        ]
+        front = set(res.pareto) | set(pareto_front(pts, ["maximize", "minimize"]))
         todo: dict[str, optuna.trial.FrozenTrial] = {}
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-        for num in res.pareto:
+        for num in sorted(front):
             t = trials[num]
             if t.user_attrs.get("latency_source") == "predicted" and str(t.user_attrs.get("arch")) not in confirmed:
                 todo.setdefault(str(t.user_attrs.get("arch")), t)
