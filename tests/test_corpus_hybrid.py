@@ -201,6 +201,10 @@ def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, sc
     o4.record(0.97, ms, True)
     d = o4.decide(onnx, 0.96)
     assert d.measure and "may enter" in d.reason
+    # a point over the latency bound never joins the front: it dominates nothing
+    o7 = after_baseline(lo / 2)
+    o7.record(0.95, lo, True)
+    assert len(o7.front) == 0
     # a predicted front point dominates only at its pessimistic latency
     o6 = after_baseline(hi * 2)
     o6.record(0.95, lo / 2, False, low_ms=lo / 4, high_ms=hi)

@@ -12,13 +12,14 @@ when its predicted interval cannot settle what the search needs to know:
   still dominated by a point already on the front (at that point's pessimistic latency) cannot
   enter it and is not measured; one that enters it whatever its latency (no point as accurate
   could be as fast as its ``high``, at that point's optimistic latency) is not measured *yet*:
-  it is measured at the end if it is still on the front (``confirm_front``); one whose interval
-  cannot decide is measured now. So every point of the reported front carries a measured
-  latency, and a candidate that is later pushed off the front never costs a measurement.
+  it is measured at the end if it is still on the front (``search.study._confirm_front``); one
+  whose interval cannot decide is measured now. So every point of the reported front carries a
+  measured latency, and a candidate that is later pushed off the front never costs a
+  measurement. A candidate over the latency bound never joins the front.
 
 The first candidate, the baseline, is always measured: speed-ups and constraints relative to
-the baseline refer to it. Every measurement refines the predictor during the run: the log ratio measured/predicted of
-the run's measured candidates gives a bias (their mean) that shifts later predictions and a
+the baseline refer to it. Every measurement refines the predictor during the run: the log ratio
+measured/predicted of the run's measured candidates gives a bias (their mean) that shifts later predictions and a
 spread (their SD) below which the interval does not shrink, so a predictor that carries over
 from another device or corpus is corrected by the run's own device.
 
@@ -165,6 +166,8 @@ class LatencyOracle:
         else:
             self.predicted += 1
         p = (accuracy, latency_ms, low_ms or latency_ms, high_ms or latency_ms)
+        if self.bound is not None and p[2] > self.bound:
+            return  # infeasible (surely, for a predicted one): not on the front, dominates nothing
         # a point leaves the bookkeeping only when another is surely better (at its pessimistic latency)
         pts = [*self.front, p]
         self.front = [
