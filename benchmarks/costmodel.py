@@ -570,7 +570,7 @@ def main() -> None:
     ap.add_argument("--db", default=str(ROOT / ".xcel" / "corpus.db"))
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--mixed-count", type=int, default=300)
-    ap.add_argument("--mixed-kinds", default="gbm,layer,ensemble", help="predictor kinds cross-validated (mixed)")
+    ap.add_argument("--mixed-kinds", default=",".join(MIXED_KINDS), help="predictor kinds cross-validated (mixed)")
     ap.add_argument("--transfer-count", type=int, default=120, help="mixed networks measured on each second target")
     ap.add_argument("--transfer-targets", default=T2, help="comma-separated second targets (transfer-mixed)")
     args = ap.parse_args()

@@ -165,9 +165,8 @@ class _Bag:
                 oob_cnt[out] += 1
         have = oob_cnt > 0
         resid = oob_sum[have] / oob_cnt[have] - t[have]
-        enough = have.sum() > 2
-        sigma = float(np.sqrt(np.mean(resid**2))) if enough else 0.0
-        return cls(boosters, sigma, float(np.quantile(np.abs(resid), 0.8)) if enough else 0.0)
+        sigma = float(np.sqrt(np.mean(resid**2))) if have.sum() > 2 else 0.0
+        return cls(boosters, sigma, _q80(resid))
 
     def predict_all(self, X: np.ndarray) -> np.ndarray:
         return np.stack([b.predict(X) for b in self.boosters])  # members × rows
@@ -186,6 +185,21 @@ class _Bag:
         q = d.get("oob_q80")
         boosters = [lgb.Booster(model_str=s) for s in d["boosters"]]
         return cls(boosters, float(d["oob_sigma"]), None if q is None else float(q))
+
+
+def _q80(log_errors: Any) -> float:
+    """The 80% quantile of absolute out-of-bag log-errors (0 with too few)."""
+    e = np.abs(np.asarray(log_errors, dtype=np.float64))
+    return float(np.quantile(e, 0.8)) if len(e) > 2 else 0.0
+
+
+def _bagged(P: np.ndarray, q80: float | None, oob_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean log-latency of bagged members' predictions ``P`` (members × rows) and the SD whose
+    80% interval is ``± q80`` (``GBMPredictor``'s docstring says why); files saved before
+    ``q80`` was kept get the members' spread plus the RMS out-of-bag error."""
+    if q80 is None:
+        return P.mean(0), np.sqrt(P.std(0) ** 2 + oob_sigma**2)
+    return P.mean(0), np.full(P.shape[1], q80 / Z80)
 
 
 # ----------------------------------------------------------------------------- base
@@ -358,10 +372,7 @@ class GBMPredictor(LatencyPredictor):
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "bag_")
         V = np.stack([model_vector(s)[0] for s in stats])
-        P = self.bag_.predict_all(V)
-        if self.bag_.oob_q80 is None:  # a file saved before the quantile was kept
-            return P.mean(0), np.sqrt(P.std(0) ** 2 + self.bag_.oob_sigma**2)
-        return P.mean(0), np.full(P.shape[1], self.bag_.oob_q80 / Z80)
+        return _bagged(self.bag_.predict_all(V), self.bag_.oob_q80, self.bag_.oob_sigma)
 
     def _state(self) -> dict[str, Any]:
         return self.bag_.to_json()
@@ -603,7 +614,7 @@ class LSTMPredictor(LatencyPredictor):
                     oob_err += ((net(x[o], lengths[o], tot[o]) - t[o]).numpy() * self.norm_["ystd"]).tolist()
             self.members_.append(net)
         self.oob_sigma_ = float(np.sqrt(np.mean(np.square(oob_err)))) if len(oob_err) > 2 else 0.0
-        self.oob_q80_: float | None = float(np.quantile(np.abs(oob_err), 0.8)) if len(oob_err) > 2 else 0.0
+        self.oob_q80_: float | None = _q80(oob_err)
         return self
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
@@ -613,10 +624,7 @@ class LSTMPredictor(LatencyPredictor):
         x, lengths, tot = self._tensors(stats)
         with torch.no_grad():
             P = np.stack([m(x, lengths, tot).numpy() for m in self.members_])
-        P = P * self.norm_["ystd"] + self.norm_["ymean"]
-        if self.oob_q80_ is None:  # a file saved before the quantile was kept
-            return P.mean(0), np.sqrt(P.std(0) ** 2 + self.oob_sigma_**2)
-        return P.mean(0), np.full(P.shape[1], self.oob_q80_ / Z80)  # as GBMPredictor's interval
+        return _bagged(P * self.norm_["ystd"] + self.norm_["ymean"], self.oob_q80_, self.oob_sigma_)
 
     def _state(self) -> dict[str, Any]:
         blobs = []

@@ -181,17 +181,14 @@ def study_record(study: Any) -> dict[str, Any]:
 
     cfg = study.user_attrs.get("config", {})
     objectives = list(cfg.get("objectives", [])) or [f"objective {i}" for i in range(len(study.directions))]
-    from xcelerator.search.study import confirmed_attrs
+    from xcelerator.search.study import confirmed_trial
 
     trials = study.get_trials(deepcopy=False)
     confirmed = study.user_attrs.get("confirmed", {})
     rows = []
     for t in trials:
-        ua = confirmed_attrs(t.user_attrs, confirmed)  # a hybrid run's front point measured at the end
+        ua, values = confirmed_trial(t, confirmed, objectives)  # a hybrid run's front point measured at the end
         viol = ua.get("constraints", [0.0])
-        values = list(t.values) if t.values else None
-        if ua is not t.user_attrs and cfg.get("objectives"):
-            values = [ua["values_all"][o] for o in objectives]
         rows.append(
             {
                 "number": t.number,

@@ -19,9 +19,9 @@ when its predicted interval cannot settle what the search needs to know:
 
 The first candidate, the baseline, is always measured: speed-ups and constraints relative to
 the baseline refer to it. Every measurement refines the predictor during the run: the log ratio
-measured/predicted of the run's measured candidates gives a bias (their mean) that shifts later predictions and a
-spread (their SD) below which the interval does not shrink, so a predictor that carries over
-from another device or corpus is corrected by the run's own device.
+measured/predicted of the run's measured candidates gives a bias (their mean) that shifts later
+predictions and a spread (their SD) below which the interval does not shrink, so a predictor
+that carries over from another device or corpus is corrected by the run's own device.
 
 Why not refit the cost model itself: a saved predictor holds its boosters, not its training
 corpus, and a few search candidates would not move a fit on hundreds of networks; a bias and a

@@ -418,6 +418,16 @@ def confirmed_attrs(user_attrs: dict[str, Any], confirmed: dict[str, Any]) -> di
     return {**user_attrs, **c["attrs"], "values_all": c["values"], "constraints": c["constraints"]}
 
 
+def confirmed_trial(
+    t: optuna.trial.FrozenTrial, confirmed: dict[str, Any], objectives: list[str]
+) -> tuple[dict[str, Any], list[float] | None]:
+    """A trial's user attrs and objective values with its end-of-run measurement applied."""
+    ua = confirmed_attrs(t.user_attrs, confirmed)
+    if ua is not t.user_attrs and all(o in ua["values_all"] for o in objectives):
+        return ua, [ua["values_all"][o] for o in objectives]
+    return ua, list(t.values) if t.values else None
+
+
 def _confirm_front(
     study: optuna.Study,
     objectives: list[str],
@@ -510,10 +520,9 @@ def _task_confirm(
     values, m, rec = measure_candidate(Path(onnx), f"confirm-{tag}", accuracy, evaluator.target, evaluator.plan, spec)
     if not values or m.stats is None:
         return {}, {"error": f"measurement {m.status}: {m.error}"}, rec
-    own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
     attrs = {
         "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
-        "memory_kib": own_kib,
+        "memory_kib": values["memory"] * 1024,
         "measured": [m.started, m.finished],
     }
     return {"latency": values["latency"], "memory": values["memory"]}, attrs, rec
@@ -544,10 +553,7 @@ def summarize(
     directions = [DIRECTIONS[o] for o in objectives]
     confirmed = study.user_attrs.get("confirmed", {})
     for t in study.get_trials(deepcopy=False):
-        ua = confirmed_attrs(t.user_attrs, confirmed)
-        values = list(t.values) if t.values else None
-        if ua is not t.user_attrs:  # measured at the end of a hybrid run
-            values = [ua["values_all"][o] for o in objectives]
+        ua, values = confirmed_trial(t, confirmed, objectives)  # a front point measured at the end of a hybrid run
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
