@@ -2,7 +2,7 @@
 ``coverage`` section of BENCHMARKS.md.
 
     python benchmarks/coverage.py [--repeats 20] [--ab-repeats 10] [--calibration-runs 5]
-                                  [--out BENCHMARKS.md]
+                                  [--skip-ab] [--section NAME] [--out BENCHMARKS.md]
 
 0. Calibration: ``xcel calibrate`` with its default models (none of the three below) learns the
    target's spread between runs into a database.
@@ -13,10 +13,11 @@
    half-width relative to its median (goal: mean at most 2%).
 2. A/B: pairs of the same network (a 3x3 convolution, 32 channels, at 200 px) at slightly larger
    inputs (203, 210, 219 px: 3, 10 and 20% more MACs; the 0% pair is the same network in two
-   files), each ``xcel compare``d with
-   default settings ``--ab-repeats`` times: the share of right verdicts (``slower`` for a real
-   difference, ``no detectable difference`` for none) and the wall time per verdict. The true
-   difference is the median of all repeats' speed-ups.
+   files), each ``xcel compare``d with default settings ``--ab-repeats`` times in each of two
+   modes, alternating: side by side (the default) and ``--apart``. Per mode: the share of right
+   verdicts (``slower`` for a real difference, ``no detectable difference`` for none), the
+   median slowdown and how far the repeats' speed-ups spread, the median smallest detectable
+   difference, the pairs, and the wall time per verdict. ``--repeats 0`` skips the coverage.
 3. Cost: wall time of one default ``profile`` of the 10 ms model against a fixed 1000-run loop
    of the runtime in one process, and against OpenVINO's ``benchmark_app`` default run.
 """
@@ -140,7 +141,13 @@ def coverage(repeats: int, work: Path, calibrated: Path) -> dict[str, Any]:
     return out
 
 
+MODES = {"side by side": (), "apart": ("--apart",)}
+
+
 def ab(repeats: int, work: Path) -> dict[str, Any]:
+    """Each pair ``repeats`` times in each mode (the default, side by side in one process after a
+    round alone, and ``--apart``), the modes alternating repeat by repeat so both see the same
+    hours of the machine."""
     from tests.conftest import make_conv_model
 
     files = {label: make_conv_model(work / f"conv_{hw}.onnx", cout=32, hw=hw) for label, hw in AB.items()}
@@ -152,22 +159,40 @@ def ab(repeats: int, work: Path) -> dict[str, Any]:
     m = onnx.load(str(files["0%"]))
     m.doc_string = "the same network, another file"
     onnx.save(m, str(files["0%"]))
-    out = {}
+    out: dict[str, Any] = {}
     for label, f in files.items():
-        rows = []
-        for _ in range(repeats):
-            code, doc, wall = xcel("compare", str(ref), str(f), "-t", TARGET, db=work / "ab.db")
-            sp = (doc.get("speedups") or [{}])[0]
-            rows.append({"verdict": sp.get("verdict"), "speedup": sp.get("speedup"), "wall": wall, "code": code})
+        rows: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+        for i in range(repeats):
+            for mode in list(MODES) if i % 2 == 0 else list(reversed(MODES)):
+                code, doc, wall = xcel("compare", str(ref), str(f), "-t", TARGET, *MODES[mode], db=work / "ab.db")
+                sp = (doc.get("speedups") or [{}])[0]
+                rows[mode].append(
+                    {
+                        "verdict": sp.get("verdict"),
+                        "speedup": sp.get("speedup"),
+                        "detectable_pct": sp.get("detectable_pct"),
+                        "pairs": sp.get("pairs"),
+                        "pairing": sp.get("pairing"),
+                        "wall": wall,
+                        "code": code,
+                    }
+                )
         right = "no detectable difference" if label == "0%" else "slower"
-        sps = [r["speedup"] for r in rows if r["speedup"]]
-        out[label] = {
-            "right": sum(r["verdict"] == right for r in rows) / len(rows),
-            "verdicts": {str(v): sum(r["verdict"] == v for r in rows) for v in {r["verdict"] for r in rows}},
-            "true_slowdown_pct": 100 * (1 / statistics.median(sps) - 1) if sps else None,
-            "wall_s": statistics.median(r["wall"] for r in rows),
-            "right_verdict": right,
-        }
+        out[label] = {"right_verdict": right, "modes": {}}
+        for mode, rs in rows.items():
+            sps = [r["speedup"] for r in rs if r["speedup"]]
+            det = [r["detectable_pct"] for r in rs if r["detectable_pct"] is not None]
+            out[label]["modes"][mode] = {
+                "right": sum(r["verdict"] == right for r in rs) / len(rs),
+                "verdicts": {str(v): sum(r["verdict"] == v for r in rs) for v in {r["verdict"] for r in rs}},
+                "slowdown_pct": 100 * (1 / statistics.median(sps) - 1) if sps else None,
+                "slowdown_spread_pct": 100 * (max(sps) / min(sps) - 1) if len(sps) > 1 else None,
+                "detectable_pct": statistics.median(det) if det else None,
+                "pairs": statistics.median(r["pairs"] for r in rs if r["pairs"] is not None),
+                "pairing": sorted({str(r["pairing"]) for r in rs}),
+                "wall_s": statistics.median(r["wall"] for r in rs),
+                "rows": rs,
+            }
     return out
 
 
@@ -219,17 +244,21 @@ def render(res: dict[str, Any]) -> str:
             f"below) took {c['wall_s']:.0f} s; spread of the median between runs (SD of the log of whole runs' "
             f"medians): {pts}.\n"
         )
-    L += [
-        f"Coverage of the default `xcel profile` ({res['repeats']} runs per model, interleaved across "
-        f"models, target `{TARGET}`, each run with a fresh copy of the calibrated database): a run's 95% CI "
-        "should contain the median of the other runs' medians. The rounds-only columns evaluate, on the same "
-        "runs, the distribution-free interval over the run's round medians (what a profile without "
-        "calibration reports).\n",
-        "| model | median ms | runs ok | coverage (goal ≥ 90%) | mean CI half-width (goal ≤ 2%) | rounds-only "
-        "coverage | rounds-only half-width | SD of run medians (log) | between-run SD used | spread of medians "
-        "(max-min)/median | rounds per run | wall s per run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    L += (
+        []
+        if not res["coverage"]
+        else [
+            f"Coverage of the default `xcel profile` ({res['repeats']} runs per model, interleaved across "
+            f"models, target `{TARGET}`, each run with a fresh copy of the calibrated database): a run's 95% CI "
+            "should contain the median of the other runs' medians. The rounds-only columns evaluate, on the same "
+            "runs, the distribution-free interval over the run's round medians (what a profile without "
+            "calibration reports).\n",
+            "| model | median ms | runs ok | coverage (goal ≥ 90%) | mean CI half-width (goal ≤ 2%) | rounds-only "
+            "coverage | rounds-only half-width | SD of run medians (log) | between-run SD used | spread of medians "
+            "(max-min)/median | rounds per run | wall s per run |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    )
     for m, r in res["coverage"].items():
         if r["coverage"] is None:
             L.append(f"| {m} | - | {r['ok']}/{r['runs']} | - | - | - | - | - | - | - | - | - |")
@@ -256,15 +285,28 @@ def render(res: dict[str, Any]) -> str:
     if res["ab"]:
         L += [
             f"A/B verdicts: `xcel compare` of a 3x3-convolution network at 200 px against the same network at a "
-            f"larger input, defaults, {res['ab_repeats']} repeats each.\n",
-            "| MACs difference | true slowdown (median of repeats) | right verdict | right | verdicts "
-            "| wall s/verdict |",
-            "|---|---|---|---|---|---|",
+            f"larger input, default settings, {res['ab_repeats']} repeats each in each mode, the modes alternating: "
+            "`side by side` (the default: a first round of each model alone, then each round one process timing "
+            "both in alternating 20 ms blocks) and `--apart` (each round its own process).\n",
+            "| MACs difference | mode | pairing | median slowdown | (max-min) of speed-ups | right verdict | right "
+            "| verdicts | median detectable difference | pairs | wall s/verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for label, r in res["ab"].items():
-        ts = f"{r['true_slowdown_pct']:.1f}%" if r["true_slowdown_pct"] is not None else "-"
-        vs = ", ".join(f"{k}: {v}" for k, v in sorted(r["verdicts"].items(), key=lambda kv: str(kv[0])))
-        L.append(f"| {label} | {ts} | {r['right_verdict']} | {100 * r['right']:.0f}% | {vs} | {r['wall_s']:.1f} |")
+        for mode, x in r["modes"].items():
+            ts = f"{x['slowdown_pct']:.1f}%" if x["slowdown_pct"] is not None else "-"
+            spread = f"{x['slowdown_spread_pct']:.1f}%" if x["slowdown_spread_pct"] is not None else "-"
+            det = f"±{x['detectable_pct']:.1f}%" if x["detectable_pct"] is not None else "-"
+            vs = ", ".join(f"{k}: {v}" for k, v in sorted(x["verdicts"].items(), key=lambda kv: str(kv[0])))
+            L.append(
+                f"| {label} | {mode} | {', '.join(x['pairing'])} | {ts} | {spread} | {r['right_verdict']} | "
+                f"{100 * x['right']:.0f}% | {vs} | {det} | {x['pairs']:g} | {x['wall_s']:.1f} |"
+            )
+    if res["ab"]:
+        right = {m: statistics.mean(r["modes"][m]["right"] for r in res["ab"].values()) for m in MODES}
+        L.append(
+            "\nRight verdicts over the four pairs: " + ", ".join(f"{m} {100 * v:.0f}%" for m, v in right.items()) + "."
+        )
     c = res["cost"]
     app = f"{c['app_wall_s']:.1f} s" if c["app_wall_s"] is not None else "not run"
     L.append(
@@ -308,7 +350,8 @@ def main() -> None:
     (ROOT / ".xcel").mkdir(exist_ok=True)
     (ROOT / ".xcel" / "bench-coverage.json").write_text(json.dumps(res, indent=1))
     body = render(res)
-    title = "Numbers you can bet on: CI coverage" + ("" if args.skip_ab else ", A/B verdicts") + ", cost"
+    parts = (["CI coverage"] if res["coverage"] else []) + ([] if args.skip_ab else ["A/B verdicts"]) + ["cost"]
+    title = "Numbers you can bet on: " + ", ".join(parts)
     write_section(Path(args.out), args.section, title, body)
     print(body)
 

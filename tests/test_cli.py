@@ -258,14 +258,16 @@ def test_ab_verdicts_and_the_regression_gate(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     (s,) = doc["speedups"]
-    assert s["model"] == "slow" and s["reference"] == "ref" and s["verdict"] == "slower" and s["pairs"] == 4
+    assert s["model"] == "slow" and s["reference"] == "ref" and s["verdict"] == "slower"
+    assert s["pairs"] == 3 and s["pairing"] == "one process"  # round 0 alone, then side by side
     assert s["ci_low"] <= s["speedup"] <= s["ci_high"] < 1 / 1.05
     assert [f["model"] for f in doc["gate"]["failed"]] == ["slow"] and "regression" in r.stderr
-    r = xcel("compare", str(ref), str(twin), "--fail-if-slower", "5%", *common, cwd=tmp_path)
+    r = xcel("compare", str(ref), str(twin), "--fail-if-slower", "5%", "--apart", *common, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     (s,) = doc["speedups"]
     assert s["model"] == "twin" and doc["gate"]["failed"] == [] and s["ci_high"] >= 1 / 1.05
+    assert s["pairs"] == 4 and s["pairing"] == "separate processes"  # --apart: every round its own process
     assert len({m["artifact_sha256"] for m in doc["measurements"]}) == 2
     bad = xcel("compare", str(ref), "--fail-if-slower", "5%", "-t", "onnxruntime", cwd=tmp_path)
     assert bad.returncode == 2 and "give the reference model first" in bad.stderr

@@ -154,6 +154,88 @@ def test_interleaving_alternates_order_between_rounds(tmp_path: Path) -> None:
     assert mb.stats is not None and ma.stats is not None and mb.stats.median_ms > ma.stats.median_ms
 
 
+def test_paired_models_on_one_target_are_timed_side_by_side_after_a_round_alone(tmp_path: Path) -> None:
+    """A/B rounds: round 0 of each model alone (its memory, load time), then one process per
+    round timing both in alternating blocks; the verdict pairs only those."""
+    from tests.conftest import make_conv_model
+    from xcelerator.measure.ab import paired
+
+    a = load_artifact(make_conv_model(tmp_path / "a.onnx", cout=8, hw=32))
+    b = load_artifact(make_conv_model(tmp_path / "b.onnx", cout=64, hw=48))  # far more work
+    plan = Plan(min_rounds=4, max_rounds=4, min_seconds=0.05, max_seconds=0.1, warmup_runs=1)
+    t = parse_target("onnxruntime?threads=1")
+    ma, mb = measure_many([(a, t), (b, t)], plan, paired=True)
+    assert ma.status == mb.status == "ok"
+    ra, rb = ma.rounds, mb.rounds
+    assert [r.index for r in ra] == [r.index for r in rb] == [0, 1, 2, 3]
+    assert ra[0].pid != rb[0].pid and not ra[0].env.get("side_by_side")  # alone
+    for x, y in zip(ra[1:], rb[1:], strict=True):  # side by side: one process, the other named
+        assert x.pid == y.pid and x.env["side_by_side"] == ["b.onnx"] and y.env["side_by_side"] == ["a.onnx"]
+        assert len(x.samples_ms) >= plan.min_runs and len(y.samples_ms) >= plan.min_runs
+    assert len({r.pid for r in ra}) == 4
+    # the model loaded (and timed) first alternates between rounds
+    assert [r.env["side_by_side_position"] for r in ra[1:]] == [0, 1, 0]
+    assert [r.env["side_by_side_position"] for r in rb[1:]] == [1, 0, 1]
+    # load time and memory are those of the round alone
+    assert ma.init_ms == ra[0].init_ms and ma.peak_rss_kib == ra[0].peak_rss_kib
+    s = paired(ma, mb)
+    assert s.pairing == "one process" and s.pairs == 3 and s.verdict == "slower"
+    assert s.ci_low is not None and s.ci_high is not None and s.ci_low <= s.speedup <= s.ci_high < 1
+
+
+def test_a_side_by_side_process_that_dies_falls_back_to_one_model_per_round(tmp_path: Path) -> None:
+    """Which model killed a shared process is unknown: that round is re-run one model per process
+    (so a crash lands on the model that causes it), and so are the rounds after it."""
+    from tests.conftest import make_conv_model
+    from xcelerator.measure.ab import paired
+
+    a = load_artifact(make_conv_model(tmp_path / "a.onnx", cout=8, hw=32))
+    b = load_artifact(make_conv_model(tmp_path / "b.onnx", cout=8, hw=40))
+    plan = Plan(min_rounds=3, max_rounds=3, min_seconds=0.05, max_seconds=0.1, warmup_runs=1)
+    starts: list[int] = []
+
+    def kill_the_first_shared_process(pid: int) -> None:
+        starts.append(pid)
+        if len(starts) == 3:  # two rounds alone, then the first side-by-side process
+            os.kill(pid, signal.SIGKILL)
+
+    t = parse_target("onnxruntime?threads=1")
+    ma, mb = measure_many([(a, t), (b, t)], plan, on_start=kill_the_first_shared_process, paired=True)
+    assert ma.status == mb.status == "ok", (ma.error, mb.error)
+    assert len(starts) == 7 and len({r.pid for r in ma.rounds + mb.rounds}) == 6  # the killed one is not kept
+    assert not any(r.env.get("side_by_side") for r in ma.rounds + mb.rounds)
+    s = paired(ma, mb)
+    assert s.pairing == "separate processes" and s.pairs == 3
+
+
+def test_the_side_by_side_runner_keeps_a_broken_model_to_itself(tmp_path: Path) -> None:
+    """A model that fails to load side by side is its own failure; the other is timed."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import make_conv_model
+    from xcelerator.measure.core import inputs_for, request_for
+    from xcelerator.targets.transports.local import RUNNER
+
+    good = load_artifact(make_conv_model(tmp_path / "good.onnx"))
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    t = parse_target("onnxruntime?threads=1")
+    plan = Plan(min_seconds=0.05, max_seconds=0.1, warmup_runs=1, layers=True)
+    doc = request_for(good, t, plan, 1, True).document(adapter=t.spec.file)
+    bad = {**doc, "model": str(broken)}
+    req, out = tmp_path / "req.json", tmp_path / "out.json"
+    req.write_text(json.dumps({"side_by_side": [bad, doc]}))
+    subprocess.run([sys.executable, str(RUNNER), str(req), str(out)], check=True, timeout=120)
+    r_bad, r_good = json.loads(out.read_text())["side_by_side"]
+    assert r_bad["status"] == "failed" and "broken.onnx" in r_bad["traceback"] + r_bad["error"]
+    assert r_good["status"] == "ok" and len(r_good["samples_ms"]) >= plan.min_runs
+    assert r_good["env"]["side_by_side"] == [] and r_good["layers"]  # timed alone, layers kept
+    assert r_good["peak_rss_kib"] >= r_good["rss_after_load_kib"] >= r_good["rss_before_load_kib"] > 0
+    assert inputs_for(good, plan)  # the request fed the inputs it resolved
+
+
 @pytest.mark.slow
 def test_torch_compile_is_reported_in_the_first_run(fast_plan: Plan) -> None:
     """torch.compile happens on the first call: it shows in first_run_ms, not in the samples."""

@@ -86,15 +86,18 @@ def compare(
     input: str = "random",
     plan: Plan | None = None,
     db: Any = None,
+    side_by_side: bool = True,
     **plan_kw: Any,
 ) -> list[Measurement]:
     """Every model on every target, interleaved round by round; the measurements in model-major
-    order (the first model and the first target are the references)."""
+    order (the first model and the first target are the references). Models on one target of
+    this machine are timed side by side in one process after a first round alone
+    (``side_by_side=False``: every round its own process; see docs/measurement.md)."""
     from xcelerator.measure import session
 
     p = plan_for(plan, shape=shape, dims=dims, fill=fill, input=input, **plan_kw)
     pairs = session.prepare(list(models), list(targets), plan=p)
-    return list(session.execute(pairs, p, store=_store(db)).measurements)
+    return list(session.execute(pairs, p, store=_store(db), side_by_side=side_by_side).measurements)
 
 
 # about 0.4, 2.8, 5.4, 11 and 63 ms on one thread here: dense enough in latency that the spread is

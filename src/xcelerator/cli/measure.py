@@ -168,6 +168,14 @@ def register(app: typer.Typer) -> None:
                 help="exit 1 when a model is slower than the first by more than this (5%) with 95% confidence",
             ),
         ] = None,
+        apart: Annotated[
+            bool,
+            typer.Option(
+                "--apart",
+                help="time every round of every model in its own process (default: models on one target of "
+                "this machine share a process after a first round alone, timed in alternating blocks)",
+            ),
+        ] = False,
     ) -> None:
         """Models × targets, interleaved round by round (A B B A): each model against the first and
         each target against the first, a speed-up with its 95% CI and a verdict from paired rounds."""
@@ -186,6 +194,7 @@ def register(app: typer.Typer) -> None:
             True,
             gate=gate,
             wait_quiet=wait_quiet,
+            side_by_side=not apart,
             width=width,
             resolution=resolution,
             seq_len=seq_len,
@@ -282,6 +291,7 @@ def _run(
     comparing: bool,
     gate: float | None = None,
     wait_quiet: float | None = None,
+    side_by_side: bool = True,
     **zoo_kw: Any,
 ) -> None:
     from xcelerator.measure import session
@@ -302,7 +312,7 @@ def _run(
             )
     total = len(pairs) * plan.min_rounds
     with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
-        comp = session.execute(pairs, plan, store=st, progress=advance)
+        comp = session.execute(pairs, plan, store=st, progress=advance, side_by_side=side_by_side)
     ms = list(comp.measurements)
     sps = comp.speedups() if comparing else []
     regressions = [s for s in sps if gate is not None and s.against == "model" and s.slower_than(gate)]

@@ -83,7 +83,7 @@ def speedup_table(sps: list[Any]) -> Table:
             f"{s.speedup:.3f}" if s.speedup is not None else "-",
             ci,
             verdict,
-            str(s.pairs),
+            f"{s.pairs} ({'in one process' if s.pairing == 'one process' else 'separate processes'})",
         )
     return t
 

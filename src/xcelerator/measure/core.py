@@ -112,6 +112,26 @@ def run_round(
         return RoundResult.failure(index, "failed", f"{type(e).__name__}: {e}", now, now)
 
 
+def run_side_by_side(
+    accs: Sequence[_Accumulator], plan: Plan, on_start: Callable[[int], None] | None = None
+) -> list[RoundResult]:
+    """One round of several artifacts on one target, in one process, timed in alternating blocks
+    (``Transport.run_side_by_side``); a transport bug is every artifact's failed round."""
+    target = accs[0].target
+    transport = _effective(target, plan).open()
+    if on_start is not None:
+        transport.on_start = on_start
+    reqs = [request_for(a.artifact, target, plan, len(a.rounds), plan.layers and not a.rounds, a.inputs) for a in accs]
+    try:
+        return list(transport.run_side_by_side(reqs))
+    except BadInputError:
+        raise
+    except Exception as e:
+        log.debug("transport %s raised", target.transport, exc_info=True)
+        now = time.time()
+        return [RoundResult.failure(r.index, "failed", f"{type(e).__name__}: {e}", now, now) for r in reqs]
+
+
 class _Accumulator:
     """Rounds of one (artifact, target) pair, combined into a Measurement."""
 
@@ -162,6 +182,10 @@ class _Accumulator:
             v = sorted(x for x in vals if x is not None)
             return v[len(v) // 2] if v else None
 
+        # load time and memory from the rounds where the model ran alone: side by side, the
+        # first model loaded pays the runtime's one-time costs and the others share them
+        alone = [r for r in self.rounds if not r.env.get("side_by_side")] or list(self.rounds)
+
         layers: tuple[LayerTime, ...] = ()
         unattributed = None
         note = "" if self.plan.layers else "layers not requested (--layers)"
@@ -172,7 +196,7 @@ class _Accumulator:
                 layers = self.profiled.layers
                 e2e = self.profiled.layers_e2e_ms
                 unattributed = max(0.0, 1.0 - sum(x.share for x in layers)) if e2e else None
-        peaks = [r.peak_rss_kib for r in self.rounds if r.peak_rss_kib]
+        peaks = [r.peak_rss_kib for r in alone if r.peak_rss_kib]
         mj = [e["mj_per_inference"] for e in self.energy if e.get("mj_per_inference") is not None]
         if not self.plan.energy:
             enote = "energy not requested (--energy)"
@@ -190,11 +214,11 @@ class _Accumulator:
             error=bad.error if bad else "",
             rounds=tuple(self.rounds),
             stats=stats,
-            init_ms=med([r.init_ms for r in self.rounds]),
-            first_run_ms=med([r.first_run_ms for r in self.rounds]),
+            init_ms=med([r.init_ms for r in alone]),
+            first_run_ms=med([r.first_run_ms for r in alone]),
             peak_rss_kib=max(peaks) if peaks else None,
-            rss_before_load_kib=int(med([r.rss_before_load_kib for r in self.rounds]) or 0) or None,
-            rss_after_load_kib=int(med([r.rss_after_load_kib for r in self.rounds]) or 0) or None,
+            rss_before_load_kib=int(med([r.rss_before_load_kib for r in alone]) or 0) or None,
+            rss_after_load_kib=int(med([r.rss_after_load_kib for r in alone]) or 0) or None,
             layers=layers,
             unattributed_share=unattributed,
             layers_note=note,
@@ -243,6 +267,7 @@ def measure_many(
     progress: ProgressFn | None = None,
     paired: bool = False,
     noise: Sequence[st.RunNoise | None] | None = None,
+    side_by_side: bool = True,
 ) -> list[Measurement]:
     """Measure several (artifact, target) pairs, interleaved round by round (A B B A ...), so
     their ratios stay honest while the machine's speed drifts. Layers are profiled once per
@@ -250,7 +275,11 @@ def measure_many(
     settle, so round *i* of each was taken side by side (A/B verdicts pair them). ``noise``: per
     pair, its target's spread between runs (``stats.RunNoise``, from the store's repeats): the
     CI then includes it, and a pair that is not paired stops at ``min_rounds`` (the spread was
-    calibrated on runs that long; more rounds could not be credited)."""
+    calibrated on runs that long; more rounds could not be credited). ``side_by_side`` (with
+    ``paired``, no energy): artifacts on one target whose transport can hold several models in
+    one process run their first round alone (load time, memory, layers), then every round is one
+    process timing them in alternating 20 ms blocks (``runner.alternate``; ``measure.ab`` pairs
+    those rounds); a process that dies sends that round and the rest back to one model each."""
     plan = plan or Plan()
     check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
@@ -260,26 +289,75 @@ def measure_many(
     for acc in accs:
         acc.paired = paired
     busy = busy_processes(0.2) if any(not t.remote for _, t in pairs) else []  # is this machine quiet?
+    units = _units(accs, side_by_side=side_by_side and paired and not plan.energy)
+    joint = [len(u) > 1 for u in units]
+
+    def wants(acc: _Accumulator) -> bool:
+        return not acc.done() or (paired and not acc.failed and len(acc.rounds) < plan.max_rounds)
+
+    def solo(acc: _Accumulator) -> None:
+        if progress:
+            progress(f"{acc.artifact.name} on {acc.target.label}, round {len(acc.rounds) + 1}")
+        rr = run_round(
+            acc.artifact,
+            acc.target,
+            plan,
+            len(acc.rounds),
+            layers=plan.layers and not acc.rounds,
+            on_start=on_start,
+            inputs=acc.inputs,
+        )
+        acc.add(rr)
+        if rr.status != "ok":
+            log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)
+
     r = 0
     while not all(acc.done() for acc in accs):
-        order = list(range(len(accs))) if r % 2 == 0 else list(reversed(range(len(accs))))
-        for i in order:
-            acc = accs[i]
-            if acc.done() and not (paired and not acc.failed and len(acc.rounds) < plan.max_rounds):
+        order = list(range(len(units))) if r % 2 == 0 else list(reversed(range(len(units))))
+        for u in order:
+            active = [acc for acc in units[u] if wants(acc)]
+            if joint[u] and len(active) > 1 and all(acc.rounds for acc in active):
+                if progress:  # one step per model, as rounds of their own count
+                    names = ", ".join(a.artifact.name for a in active)
+                    for _ in active:
+                        progress(f"{names} side by side on {active[0].target.label}, round {len(active[0].rounds) + 1}")
+                # which model loads (and is timed) first alternates too: a bias of load order
+                # (memory placement) becomes spread between rounds, which the CI then holds
+                active = active if len(active[0].rounds) % 2 else active[::-1]
+                results = run_side_by_side(active, plan, on_start)
+                if all(x.status in ("crashed", "timeout") for x in results):
+                    # the process died: whose model did it is unknown, so this round and the
+                    # rest run one model per process, and the failure lands on the right one
+                    log.warning("side-by-side round on %s: %s; rounds go one model at a time", active[0].target.label,
+                                results[0].error)  # fmt: skip
+                    joint[u] = False
+                    for acc in active:
+                        solo(acc)
+                    continue
+                for acc, rr in zip(active, results, strict=True):
+                    acc.add(rr)
+                    if rr.status != "ok":
+                        log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)
                 continue
-            if progress:
-                progress(f"{acc.artifact.name} on {acc.target.label}, round {len(acc.rounds) + 1}")
-            rr = run_round(
-                acc.artifact,
-                acc.target,
-                plan,
-                len(acc.rounds),
-                layers=plan.layers and not acc.rounds,
-                on_start=on_start,
-                inputs=acc.inputs,
-            )
-            acc.add(rr)
-            if rr.status != "ok":
-                log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)
+            for acc in active:
+                solo(acc)
         r += 1
     return [acc.result(busy if not acc.target.remote else []) for acc in accs]
+
+
+def _units(accs: list[_Accumulator], side_by_side: bool) -> list[list[_Accumulator]]:
+    """What runs as one round: artifacts on one target that can time several models in one
+    process (``Transport.side_by_side``) together when ``side_by_side``; anything else alone."""
+    units: list[list[_Accumulator]] = []
+    shared: dict[str, list[_Accumulator]] = {}
+    for acc in accs:
+        t = acc.target
+        if side_by_side and t.transport_cls.side_by_side:
+            key = _effective(t, acc.plan).uri
+            if key not in shared:
+                shared[key] = []
+                units.append(shared[key])
+            shared[key].append(acc)
+        else:
+            units.append([acc])
+    return units

@@ -219,14 +219,18 @@ def execute(
     store: Any = None,
     progress: ProgressFn | None = None,
     on_start: Callable[[int], None] | None = None,
+    side_by_side: bool = True,
 ) -> Comparison:
-    """Measure the pairs interleaved, store each result, return them as a comparison."""
+    """Measure the pairs interleaved, store each result, return them as a comparison
+    (``side_by_side``: see ``measure_many``)."""
     several = len({a.name for a, _ in pairs}) > 1 or len({t.label for _, t in pairs}) > 1
     noise = None
     if store is not None:  # the targets' spread between runs, learned from repeats in the store
         by_uri = {t.uri: store.run_noise(t.uri) for _, t in pairs}
         noise = [by_uri[t.uri] for _, t in pairs]
-    ms = measure_many(pairs, plan, on_start=on_start, progress=progress, paired=several, noise=noise)
+    ms = measure_many(
+        pairs, plan, on_start=on_start, progress=progress, paired=several, noise=noise, side_by_side=side_by_side
+    )
     if store is not None:
         for (a, t), m in zip(pairs, ms, strict=True):
             store.add(m, a, t)

@@ -29,6 +29,7 @@ class Transport(ABC):
     OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {}
     runtime: ClassVar[str | None] = None
     example: ClassVar[str] = ""
+    side_by_side: ClassVar[bool] = False  # can time several models in one process (run_side_by_side)
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -67,6 +68,12 @@ class Transport(ABC):
     @abstractmethod
     def run(self, request: RoundRequest) -> RoundResult:
         """Run one round; every failure is a ``RoundResult``, never an exception."""
+
+    def run_side_by_side(self, requests: list[RoundRequest]) -> list[RoundResult]:
+        """Run one round of several models of this target in one process, timed in alternating
+        blocks, one result per request (transports with ``side_by_side``); never raises for what
+        happens on the far side."""
+        raise NotImplementedError(f"transport {self.name} times one model per round")
 
     def close(self) -> None:  # noqa: B027 - a no-op hook, like Optuna's after_trial
         """Release connections (called when a measurement is done)."""

@@ -68,13 +68,14 @@ class LocalTransport(Transport):
         if not ok:
             raise BadInputError(f"target {self.target.label} is not usable here: {why}")
 
-    def run(self, request: RoundRequest) -> RoundResult:
-        spec = self.target.spec
-        assert spec is not None
-        timeout = request.plan.timeout
+    side_by_side = True
+
+    def _child(self, doc: dict[str, Any], timeout: float, i: int) -> tuple[dict[str, Any], RoundResult | None, Any]:
+        """Run the runner on ``doc``: its result document, or the round's failure (crash, timeout,
+        no result), and ``(started, finished, pid, peak_rss_kib)``."""
         with tempfile.TemporaryDirectory(prefix="xcel-round-") as d:
             req_path, out_path, err_path = Path(d) / "req.json", Path(d) / "out.json", Path(d) / "stderr.txt"
-            req_path.write_text(json.dumps(request.document(adapter=spec.file)))
+            req_path.write_text(json.dumps(doc))
             env = dict(os.environ)
             env.setdefault("PYTHONUNBUFFERED", "1")
             started = time.time()
@@ -101,22 +102,52 @@ class LocalTransport(Transport):
         tail = stderr.splitlines()[-3:]
         code = os.waitstatus_to_exitcode(status) if status is not None else None
         peak = int(rusage.ru_maxrss) if rusage is not None else None
-        i = request.index
+        where = (started, finished, proc.pid, peak)
         if timed_out:
-            return RoundResult.failure(
+            return raw, RoundResult.failure(
                 i, "timeout", f"round {i} exceeded the timeout of {timeout:g} s and was killed", started, finished,
                 detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
-            )  # fmt: skip
+            ), where  # fmt: skip
         if code is not None and code < 0:
             sig = signal.Signals(-code).name
-            return RoundResult.failure(
+            return raw, RoundResult.failure(
                 i, "crashed", f"the runtime process died with {sig}" + (f": {tail[-1]}" if tail else ""),
                 started, finished, detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
-            )  # fmt: skip
+            ), where  # fmt: skip
         if not raw:
-            return RoundResult.failure(
+            return raw, RoundResult.failure(
                 i, "crashed",
                 f"the runtime process exited with code {code} without a result" + (f": {tail[-1]}" if tail else ""),
                 started, finished, detail=stderr[-8000:], pid=proc.pid, peak_rss_kib=peak,
-            )  # fmt: skip
-        return RoundResult.from_runner(raw, i, started, finished, pid=proc.pid, peak_rss_kib=peak)
+            ), where  # fmt: skip
+        return raw, None, where
+
+    def run(self, request: RoundRequest) -> RoundResult:
+        spec = self.target.spec
+        assert spec is not None
+        raw, failure, (started, finished, pid, peak) = self._child(
+            request.document(adapter=spec.file), request.plan.timeout, request.index
+        )
+        if failure is not None:
+            return failure
+        return RoundResult.from_runner(raw, request.index, started, finished, pid=pid, peak_rss_kib=peak)
+
+    def run_side_by_side(self, requests: list[RoundRequest]) -> list[RoundResult]:
+        """The requests' models in one child process, timed in alternating blocks (the runner's
+        ``side_by_side``). A crash or timeout of that process is every model's round failure; the
+        process's own peak RSS is no one model's, so only the runner's per-model peak is kept."""
+        spec = self.target.spec
+        assert spec is not None
+        i = requests[0].index
+        timeout = sum(r.plan.timeout for r in requests)
+        doc = {"side_by_side": [r.document(adapter=spec.file) for r in requests]}
+        raw, failure, (started, finished, pid, _) = self._child(doc, timeout, i)
+        docs = raw.get("side_by_side") if failure is None else None
+        if failure is not None or not isinstance(docs, list) or len(docs) != len(requests):
+            failure = failure or RoundResult.failure(
+                i, "crashed", "the side-by-side runner gave no result per model", started, finished, pid=pid
+            )
+            return [failure for _ in requests]
+        return [
+            RoundResult.from_runner(d, r.index, started, finished, pid=pid) for d, r in zip(docs, requests, strict=True)
+        ]
