@@ -128,7 +128,7 @@ def calibrate(
     Later ``profile``/``compare`` calls with that ``db`` widen their CIs by it, so they cover a
     repeat of the measurement minutes later, not only this run's rounds. ``over``: seconds to
     spread the runs across (idle between them): a machine's state drifts over minutes, and runs
-    taken back to back see only the state of those few minutes (BENCHMARKS.md, ``coverage``).
+    taken back to back see only the state of those few minutes (BENCHMARKS.md, ``coverage-spaced``).
     Returns the RunNoise."""
     import time
 

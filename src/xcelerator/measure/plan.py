@@ -28,8 +28,9 @@ class Plan:
     several times, spread over minutes), the CI also holds ``median * exp(±t * sd)`` with ``sd``
     the spread of whole runs' medians at this latency (``stats.RunNoise``), and rounds stop at
     ``min_rounds``, the length the spread was calibrated on. Coverage of this protocol on this
-    machine is measured by ``benchmarks/coverage.py`` (BENCHMARKS.md, ``coverage`` and
-    ``coverage-spaced``; docs/measurement.md). ``timeout`` bounds one round
+    machine is measured by ``benchmarks/coverage.py`` (BENCHMARKS.md, ``coverage-spaced``;
+    docs/measurement.md). A comparison (``measure_many(paired=True)``) times models on one
+    target of this machine side by side in one process after a first round alone (``ab``). ``timeout`` bounds one round
     (seconds, load included); a round past it is killed and the measurement is ``timeout``.
     ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
     ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →
