@@ -1,7 +1,7 @@
 """Cost-model benchmarks; writes the ``costmodel`` section of BENCHMARKS.md.
 
     python benchmarks/costmodel.py [--parts phones,mixed,transfer-mixed,label-noise,fit-speed]
-                                   [--db .xcel/corpus.db]
+                                   [--db .xcel/corpus.db] [--mixed-reference ZOO_NAME]
 
 1. **phones**: the public phone dataset (118 networks × 105 CPU runs of 77 phone models),
    held-out phones by grouped 5-fold (by phone model), signature size 10, every selection
@@ -24,6 +24,9 @@
    predictor and per family, zoo and real third-party models, active against random sampling.
 5. **transfer-mixed**: item 2's protocol on the mixed corpus, to ``--transfer-targets``.
 6. **label-noise**: every 5th corpus network measured again: how far the labels themselves move.
+   With ``--mixed-reference`` the corpus is measured side by side with that zoo model
+   (``characterize --reference``): labels are ratios to it, and ``mixed`` also cross-validates
+   the same measurements' own medians; sections get the suffix ``-ref``.
 7. **fit-speed**: one fit of each predictor kind on the whole mixed corpus.
 """
 
@@ -245,7 +248,9 @@ def active_replay(S: Samples, seeds: int, step: int) -> dict[str, Any]:
 MIXED_KINDS = ("gbm", "layer", "ensemble")
 
 
-def mixed(store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS) -> tuple[str, dict[str, Any]]:
+def mixed(
+    store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS, reference: str | None = None
+) -> tuple[str, dict[str, Any]]:
     from sklearn.model_selection import KFold
 
     from xcelerator.costmodel.model import CostModel
@@ -256,7 +261,7 @@ def mixed(store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS) -> tup
     from xcelerator.targets.registry import parse_target
 
     t0 = time.time()
-    r = characterize("mixed", count, [T1], store, plan=CORPUS_PLAN, progress=None)
+    r = characterize("mixed", count, [T1], store, plan=CORPUS_PLAN, progress=None, reference=reference)
     char_s = time.time() - t0
     log(f"characterize mixed: measured {r.measured} ({r.failed} failed), stored already {r.skipped} ({char_s:.0f} s)")
     S = mixed_corpus(from_store(store, T1), "mixed-0/")
@@ -264,21 +269,30 @@ def mixed(store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS) -> tup
     macs = np.array([x.macs for x in S.stats], dtype=float)
     res: dict[str, Any] = {"n": len(S), "characterize_s": char_s, "macs": [float(macs.min()), float(macs.max())]}
     rows = []
-    for kind in kinds:
-        fit_s = []
-        pred = np.zeros(len(S))
-        lo, hi = np.zeros(len(S)), np.zeros(len(S))
-        for tr, te in KFold(5, shuffle=True, random_state=0).split(S.y_ms):
-            t1 = time.time()
-            est = P.make(kind).fit(S.take(tr).stats, S.y_ms[tr], layers=S.take(tr).layers)
-            fit_s.append(time.time() - t1)
-            pred[te], lo[te], hi[te] = est.predict_interval(S.take(te).stats)
-        m = metrics(S.y_ms, pred)
-        m["coverage80"] = float(100 * np.mean((S.y_ms >= lo) & (S.y_ms <= hi)))
-        m["fit_s"] = float(np.mean(fit_s))
-        res[kind] = m
-        rows.append(f"| {kind} | {fmt(m)} | {m['coverage80']:.0f} | {m['fit_s']:.1f} |")
-        log(f"mixed {kind}: ±10 % {m['within10']:.1f}, Spearman {m['spearman']:.4f}, fit {m['fit_s']:.1f} s")
+    # with a reference, the same measurements' own medians are cross-validated too: the same
+    # networks and folds, only the label differs
+    own = {r["name"]: float(r["median_ms"]) for r in store.samples(parse_target(T1).uri)}
+    variants = [("", S.y_ms)]
+    if S.conditions.get("labels_relative"):
+        variants.append((" (own medians)", np.array([own[n] for n in S.names])))
+    for suffix, y in variants:
+        for kind in kinds:
+            fit_s = []
+            pred = np.zeros(len(S))
+            lo, hi = np.zeros(len(S)), np.zeros(len(S))
+            for tr, te in KFold(5, shuffle=True, random_state=0).split(y):
+                t1 = time.time()
+                est = P.make(kind).fit(S.take(tr).stats, y[tr], layers=S.take(tr).layers)
+                fit_s.append(time.time() - t1)
+                pred[te], lo[te], hi[te] = est.predict_interval(S.take(te).stats)
+            m = metrics(y, pred)
+            m["coverage80"] = float(100 * np.mean((y >= lo) & (y <= hi)))
+            m["fit_s"] = float(np.mean(fit_s))
+            res[kind + suffix] = m
+            rows.append(f"| {kind}{suffix} | {fmt(m)} | {m['coverage80']:.0f} | {m['fit_s']:.1f} |")
+            log(
+                f"mixed {kind}{suffix}: ±10 % {m['within10']:.1f}, Spearman {m['spearman']:.4f}, fit {m['fit_s']:.1f} s"
+            )
     # per family, the ensemble's cross-validated error
     fam_rows = []
     ens = P.make("ensemble")
@@ -347,7 +361,13 @@ def mixed(store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS) -> tup
         f"{len(S)} networks of the `mixed` space (`xcel characterize --space mixed --count {count}`: "
         f"{', '.join(sorted(by_fam))}; {macs.min() / 1e6:.3g}–{macs.max() / 1e6:.4g} M MACs) measured on ONNX "
         f"Runtime CPU, 1 thread ({measured_txt}); 5-fold cross-validation over networks (goal ±10 % ≥ 95, "
-        f"Spearman ≥ 0.98).{'' if 'lstm' in kinds else ' The LSTM predictor was not run on this corpus.'}",
+        f"Spearman ≥ 0.98).{'' if 'lstm' in kinds else ' The LSTM predictor was not run on this corpus.'} "
+        f"Labels: {S.conditions.get('labels', 'own median')}"
+        + (
+            f" ({S.conditions['labels_relative']} networks; `characterize --reference`)."
+            if S.conditions.get("labels_relative")
+            else " (each network's own median)."
+        ),
         "",
         f"| predictor {HEAD} 80 % interval coverage % | fit s |",
         f"|---{RULE}---:|---:|",
@@ -488,49 +508,68 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
 
 def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
     """How far the corpus's own labels move: every ``every``-th stored `mixed` network measured
-    again now (same plan, not stored), its median against the stored one. A predictor is scored
+    again now (same plan, not stored), its label against the stored one. A predictor is scored
     against one such label, so its ±10 % rate is bounded by this noise: a perfect predictor,
-    off by half the log difference of two labels, is the ceiling estimated here."""
+    off by half the log difference of two labels, is the ceiling estimated here. When the corpus
+    was measured side by side with a reference (``characterize --reference``), each network is
+    measured again the same way, and both labels are compared in this one run: the ratio to the
+    reference (times the corpus's reference median: the label cost models fit) and the own
+    median."""
     from xcelerator.costmodel.characterize import corpus_dir
-    from xcelerator.measure.core import measure
+    from xcelerator.measure.core import measure, measure_against
+    from xcelerator.measure.session import artifact_for
     from xcelerator.models.artifact import load_artifact
     from xcelerator.targets.registry import parse_target
 
     S = mixed_corpus(from_store(store, T1), "mixed-0/")
+    own = {r["name"]: float(r["median_ms"]) for r in store.samples(parse_target(T1).uri)}
     order = np.argsort(S.y_ms)
     pick = [int(i) for i in order[::every]]
     folder = corpus_dir("mixed", 0)
     t = parse_target(T1)
-    y1, y2 = [], []
+    refname = S.conditions.get("labels_reference")
+    typical = S.conditions.get("labels_reference_ms")
+    ref = artifact_for(str(refname), t, CORPUS_PLAN) if refname else None
+    kinds = ["relative", "own"] if ref is not None else ["own"]
+    pairs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
     t0 = time.time()
     for i in pick:
         art = load_artifact(folder / (S.names[i].rsplit("/", 1)[1] + ".onnx"))
-        m = measure(art, t, CORPUS_PLAN)
-        if m.status == "ok" and m.stats is not None:
-            y1.append(float(S.y_ms[i]))
-            y2.append(m.stats.median_ms)
-    a, b = np.array(y1), np.array(y2)
-    d = np.log(b / a)
-    res: dict[str, Any] = {"n": len(a), "seconds": time.time() - t0}
+        m = measure(art, t, CORPUS_PLAN) if ref is None else measure_against(ref, art, t, CORPUS_PLAN)
+        if m.status != "ok" or m.stats is None:
+            continue
+        pairs["own"][0].append(own[S.names[i]])
+        pairs["own"][1].append(m.stats.median_ms)
+        info = m.env.get("reference") or {}
+        if ref is not None and info.get("ratio"):
+            pairs["relative"][0].append(float(S.y_ms[i]))
+            pairs["relative"][1].append(float(info["ratio"]) * float(typical))
+    res: dict[str, Any] = {"seconds": time.time() - t0, "reference": refname}
     rows = []
-    for label, ix in (
-        ("all", np.arange(len(a))),
-        *[(f"{lo:.3g}–{hi:.3g} ms", np.where((a >= lo) & (a <= hi))[0]) for lo, hi in _terciles(a)],
-    ):
-        dd = d[ix]
-        agree = float(100 * np.mean(np.abs(dd) <= np.log(1.1)))
-        ceiling = float(100 * np.mean(np.abs(dd) / 2 <= np.log(1.1)))
-        sd1 = float(np.std(dd, ddof=1) / np.sqrt(2)) if len(dd) > 1 else float("nan")
-        res[label] = {"n": len(dd), "agree10": agree, "ceiling10": ceiling, "label_sd": sd1}
-        rows.append(f"| {label} | {len(dd)} | {100 * sd1:.1f} | {agree:.0f} | {ceiling:.0f} |")
+    for kind in kinds:
+        a, b = np.array(pairs[kind][0]), np.array(pairs[kind][1])
+        d = np.log(b / a)
+        res[kind] = {"n": len(a)}
+        for label, ix in (
+            ("all", np.arange(len(a))),
+            *[(f"{lo:.3g}–{hi:.3g} ms", np.where((a >= lo) & (a <= hi))[0]) for lo, hi in _terciles(a)],
+        ):
+            dd = d[ix]
+            agree = float(100 * np.mean(np.abs(dd) <= np.log(1.1)))
+            ceiling = float(100 * np.mean(np.abs(dd) / 2 <= np.log(1.1)))
+            sd1 = float(np.std(dd, ddof=1) / np.sqrt(2)) if len(dd) > 1 else float("nan")
+            res[kind][label] = {"n": len(dd), "agree10": agree, "ceiling10": ceiling, "label_sd": sd1}
+            name = {"own": "own median", "relative": f"ratio to {refname}"}[kind]
+            rows.append(f"| {name} | {label} | {len(dd)} | {100 * sd1:.1f} | {agree:.0f} | {ceiling:.0f} |")
+    how = f"side by side with {refname}, as the corpus was" if ref is not None else "alone, as the corpus was"
     body = [
-        f"{len(a)} of the {len(S)} stored `mixed` networks (every {every}th by latency) measured again "
-        f"on ONNX Runtime, 1 thread, with the corpus plan, {res['seconds'] / 60:.0f} min, hours after the "
-        "corpus; the new median against the stored one.",
+        f"{len(pairs['own'][0])} of the {len(S)} stored `mixed` networks (every {every}th by latency) measured "
+        f"again on ONNX Runtime, 1 thread, with the corpus plan, {how}, {res['seconds'] / 60:.0f} min; "
+        "each label against the stored one.",
         "",
-        "| latency (stored) | networks | SD of one label % | two labels within ±10 % | "
+        "| label | latency (stored) | networks | SD of one label % | two labels within ±10 % | "
         "ceiling: a perfect predictor within ±10 % % |",
-        "|---|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|",
         *rows,
     ]
     return "\n".join(body) + "\n", res
@@ -573,7 +612,15 @@ def main() -> None:
     ap.add_argument("--mixed-kinds", default=",".join(MIXED_KINDS), help="predictor kinds cross-validated (mixed)")
     ap.add_argument("--transfer-count", type=int, default=120, help="mixed networks measured on each second target")
     ap.add_argument("--transfer-targets", default=T2, help="comma-separated second targets (transfer-mixed)")
+    ap.add_argument(
+        "--mixed-reference",
+        default=None,
+        help="characterize the mixed corpus side by side with this zoo model (labels relative to it); "
+        "its sections get the suffix -ref",
+    )
     args = ap.parse_args()
+    tag = "-ref" if args.mixed_reference else ""
+    how = f" (labels relative to {args.mixed_reference})" if args.mixed_reference else ""
     parts = args.parts.split(",")
     store = Store(args.db)
     head = ""
@@ -590,13 +637,21 @@ def main() -> None:
         body, _ = transfer(store)
         write_section(out, "costmodel-transfer", "## Cost models: carry-over to a second target\n\n" + head + body)
     if "mixed" in parts:
-        body, res = mixed(store, args.mixed_count, tuple(args.mixed_kinds.split(",")))
-        write_section(out, "costmodel-mixed", "## Cost models: the mixed corpus, zoo and real models\n\n" + head + body)
-        (ROOT / ".xcel" / "bench-costmodel-mixed.json").write_text(__import__("json").dumps(res, indent=1, default=str))
+        body, res = mixed(store, args.mixed_count, tuple(args.mixed_kinds.split(",")), args.mixed_reference)
+        write_section(
+            out,
+            f"costmodel-mixed{tag}",
+            f"## Cost models: the mixed corpus, zoo and real models{how}\n\n" + head + body,
+        )
+        (ROOT / ".xcel" / f"bench-costmodel-mixed{tag}.json").write_text(
+            __import__("json").dumps(res, indent=1, default=str)
+        )
     if "label-noise" in parts:
         body, res = label_noise(store, 5)
-        write_section(out, "costmodel-label-noise", "## Cost models: how far the corpus labels move\n\n" + body)
-        (ROOT / ".xcel" / "bench-costmodel-label-noise.json").write_text(
+        write_section(
+            out, f"costmodel-label-noise{tag}", f"## Cost models: how far the corpus labels move{how}\n\n" + body
+        )
+        (ROOT / ".xcel" / f"bench-costmodel-label-noise{tag}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
     if "fit-speed" in parts:

@@ -59,6 +59,39 @@ def test_mixed_space_builds_every_family_and_onnx_runtime_agrees(tmp_path: Path)
         get_space("mixed", families="lstm")
 
 
+def test_characterize_with_a_reference_labels_each_network_on_its_scale(tmp_path: Path) -> None:
+    """--reference: every network timed side by side with the reference; its label is the paired
+    ratio times the reference's median over the corpus; the reference is never a sample."""
+    import statistics
+
+    from tests.conftest import make_conv_model
+    from xcelerator.costmodel.samples import from_store, labels_of
+    from xcelerator.store.db import Store
+
+    ref = make_conv_model(tmp_path / "ref.onnx", cout=16, hw=32)
+    args = ["--db", "r.db", "characterize", "--space", "mobilegen", *SPACE_OPTS, "-t", "onnxruntime?threads=1"]
+    r = xcel(*args, "--count", "3", "--rounds", "3", "--min-time", "0.05", "--rel-ci", "0.1", "--reference",
+             str(ref), "--json", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    store = Store(str(tmp_path / "r.db"))
+    assert store.count() == 3  # the reference's measurements are not stored as samples
+    rows = store.samples("onnxruntime?threads=1")
+    infos = [row["env"]["reference"] for row in rows]
+    assert all(x["name"] == "ref" and x["pairs"] == 2 and x["pairing"] == "one process" for x in infos)
+    assert all(x["ratio_low"] <= x["ratio"] <= x["ratio_high"] and x["median_ms"] > 0 for x in infos)
+    s = from_store(store, "onnxruntime?threads=1")
+    typical = statistics.median(x["median_ms"] for x in infos)
+    by_name = {row["name"]: x["ratio"] * typical for row, x in zip(rows, infos, strict=True)}
+    assert dict(zip(s.names, s.y_ms.tolist(), strict=True)) == pytest.approx(by_name)
+    assert s.conditions["labels_relative"] == 3 and s.conditions["labels_reference"] == "ref"
+    # a measurement without the ratio keeps its own median; without any, labels are own medians
+    plain = {**rows[0], "env": {}, "median_ms": 1.5}
+    y, how = labels_of([*rows[1:], plain])
+    assert y[-1] == 1.5 and how["labels_own_median"] == 1 and how["labels_relative"] == 2
+    y, how = labels_of([plain])
+    assert y.tolist() == [1.5] and how == {"labels": "own median"}
+
+
 @pytest.mark.timeout(600)
 def test_active_characterize_picks_beyond_the_random_prefix(tmp_path: Path) -> None:
     base = ["--db", "a.db", "characterize", "--space", "mobilegen", *SPACE_OPTS, "-t", "onnxruntime?threads=1"]

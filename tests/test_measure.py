@@ -183,6 +183,19 @@ def test_paired_models_on_one_target_are_timed_side_by_side_after_a_round_alone(
     assert s.ci_low is not None and s.ci_high is not None and s.ci_low <= s.speedup <= s.ci_high < 1
 
 
+def test_a_fixed_run_count_holds_side_by_side(tmp_path: Path) -> None:
+    """``--runs 37``: 37 timed runs per model in every round, alone or side by side."""
+    from tests.conftest import make_conv_model
+
+    a = load_artifact(make_conv_model(tmp_path / "a.onnx"))
+    b = load_artifact(make_conv_model(tmp_path / "b.onnx", cout=16))
+    plan = Plan(min_rounds=2, max_rounds=2, min_runs=37, max_runs=37, min_seconds=0, max_seconds=60, warmup_runs=1)
+    t = parse_target("onnxruntime?threads=1")
+    ma, mb = measure_many([(a, t), (b, t)], plan, paired=True)
+    assert [len(r.samples_ms) for r in ma.rounds + mb.rounds] == [37] * 4
+    assert ma.rounds[1].env["side_by_side"] and ma.rounds[1].stop_reason == "max_runs"
+
+
 def test_a_side_by_side_process_that_dies_falls_back_to_one_model_per_round(tmp_path: Path) -> None:
     """Which model killed a shared process is unknown: that round is re-run one model per process
     (so a crash lands on the model that causes it), and so are the rounds after it."""

@@ -45,6 +45,14 @@ def register(root: typer.Typer) -> None:
         batch: Annotated[
             int | None, typer.Option("--batch", help="active: networks picked per refit (default count/10)")
         ] = None,
+        reference: Annotated[
+            str | None,
+            typer.Option(
+                "--reference",
+                help="zoo name or model file timed side by side with every network: labels become its ratio to "
+                "this reference (one scale on a noisy machine; docs/costmodel.md)",
+            ),
+        ] = None,
         json: Json = False,
     ) -> None:
         """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
@@ -79,6 +87,7 @@ def register(root: typer.Typer) -> None:
                 strategy=strategy,
                 pool=pool,
                 batch=batch,
+                reference=reference,
             )
         doc = {
             "strategy": res.strategy,

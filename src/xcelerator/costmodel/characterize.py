@@ -129,6 +129,7 @@ def characterize(
     strategy: str = "random",
     pool: int = 4,
     batch: int | None = None,
+    reference: str | None = None,
 ) -> CharacterizeResult:
     """Measure ``count`` networks of the space on every target; skip what the store already has.
 
@@ -143,7 +144,12 @@ def characterize(
     ``batch`` (default a tenth of ``count``) are picked where a bagged LightGBM predictor fitted
     on what is measured so far disagrees most with itself (the spread of its members' log
     predictions on the first target), until ``count`` networks are measured. ``random``
-    measures the first ``count`` of the corpus (a prefix of the pool)."""
+    measures the first ``count`` of the corpus (a prefix of the pool).
+
+    ``reference`` (a zoo name or a model file): every network is measured side by side with it
+    (``measure.core.measure_against``), so its label can be taken relative to the reference
+    timed in the same blocks (``costmodel.samples.from_store``). On this shared machine that is
+    what makes a label repeat: see docs/costmodel.md, "Labels on one scale"."""
     if strategy not in STRATEGIES:
         raise BadInputError(f"characterize: strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
     if not targets:
@@ -159,13 +165,20 @@ def characterize(
                 f"target {t.label}: characterization exports ONNX corpora; this target takes "
                 f"{'/'.join(t.formats)} (use a target that runs or converts ONNX)"
             )
+    refs: dict[str, Artifact] = {}
+    if reference is not None:
+        from xcelerator.measure.session import artifact_for
+
+        refs = {t.uri: artifact_for(reference, t, plan) for t in tgts}
     res = CharacterizeResult(strategy=strategy)
     onnx_arts = corpus(space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options)
     if strategy == "random":
         res.networks = len(onnx_arts)
-        _measure_indices(list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor)
+        _measure_indices(
+            list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor, refs
+        )
         return res
-    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed)
+    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed, refs)
 
 
 def _active(
@@ -180,10 +193,12 @@ def _active(
     executor: Executor | None,
     batch: int | None,
     seed: int,
+    refs: dict[str, Artifact],
 ) -> CharacterizeResult:
     import numpy as np
 
     from xcelerator.costmodel.predictors import GBMPredictor
+    from xcelerator.costmodel.samples import labels_of
     from xcelerator.measure.session import for_target
 
     first = tgts[0]
@@ -198,10 +213,11 @@ def _active(
     picked: list[int] = list(done)
     if len(picked) < init:
         picked += [i for i in range(len(pool_arts)) if i not in set(picked)][: init - len(picked)]
-        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor)
+        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
         res.batches.append(len(picked))
     while len(picked) < count:
-        ok = {d["sha256"]: d["median_ms"] for d in store.samples(first.uri) if d.get("plan") == plan_d}
+        rows = [d for d in store.samples(first.uri) if d.get("plan") == plan_d]
+        ok = dict(zip([d["sha256"] for d in rows], labels_of(rows)[0].tolist(), strict=True)) if rows else {}
         have = [i for i in picked if runs_on_first[i].sha256 in ok]
         rest = [i for i in range(len(pool_arts)) if i not in set(picked)]
         if not rest:
@@ -219,7 +235,7 @@ def _active(
             order = rest
         new = order[:n]
         picked += new
-        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor)
+        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
         res.batches.append(len(new))
     res.networks = len(picked)
     res.order = [pool_arts[i].name for i in picked]
@@ -242,9 +258,11 @@ def _measure_indices(
     progress: Callable[[str], None] | None,
     resume: bool,
     executor: Executor | None,
+    refs: dict[str, Artifact] | None = None,
 ) -> None:
-    """Measure the corpus networks at ``indices`` on every target (what is stored is skipped)."""
-    from xcelerator.measure.core import check_runnable, measure
+    """Measure the corpus networks at ``indices`` on every target (what is stored is skipped),
+    each side by side with the target's reference when ``refs`` has one."""
+    from xcelerator.measure.core import check_runnable, measure, measure_against
     from xcelerator.measure.session import for_target
 
     plan_d = plan.to_dict()
@@ -281,7 +299,12 @@ def _measure_indices(
                 res.failed += 1
                 continue
             r = t.resource
-            pending[i] = exe.submit(i, measure, art, t, plan, resources={r: 1.0} if r else None)
+            ref = (refs or {}).get(t.uri)
+            res_kw = {r: 1.0} if r else None
+            if ref is not None:
+                pending[i] = exe.submit(i, measure_against, ref, art, t, plan, resources=res_kw)
+            else:
+                pending[i] = exe.submit(i, measure, art, t, plan, resources=res_kw)
             meta[i] = (art, t)
         if not pending:
             break

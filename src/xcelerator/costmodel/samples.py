@@ -81,19 +81,54 @@ def from_store(store: Any, target: str, plan: dict[str, Any] | None = None) -> S
     key = max(groups, key=lambda k: len(groups[k]))
     left_out = len(rows) - len(groups[key])
     rows = groups[key]
+    y, labels = labels_of(rows)
     return Samples(
         target_uri=uri,
         names=[r["name"] for r in rows],
         sha256=[r["sha256"] for r in rows],
         stats=[GraphStats.from_dict(r["stats"]) for r in rows],
-        y_ms=np.array([float(r["median_ms"]) for r in rows]),
+        y_ms=y,
         layers=[list(r["layers"]) for r in rows],
         conditions={
             **conditions_of(uri, rows[-1].get("env", {}), rows[-1].get("plan", {})),
             **{f"plan.{k}": rows[-1].get("plan", {}).get(k) for k in INPUT_KEYS},
             "other_plans_left_out": left_out,
+            **labels,
         },
     )
+
+
+def labels_of(rows: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The latency labels of stored measurements, and how they were made.
+
+    A measurement taken side by side with a reference (``characterize --reference``) carries
+    the ratio of its latency to the reference's, timed in the same blocks of the same process.
+    Its label is that ratio times the reference's median over every such measurement here: the
+    latency in the machine's typical state, on one scale for the whole corpus, where its own
+    median carries whatever state the machine was in during its few seconds. Measurements
+    without a ratio to the most common reference keep their own median."""
+    import statistics
+    from collections import Counter
+
+    raw = np.array([float(r["median_ms"]) for r in rows])
+    refs = [(r.get("env") or {}).get("reference") or {} for r in rows]
+    ok = [x if x.get("ratio") and x.get("median_ms") else {} for x in refs]
+    counts = Counter(x["sha256"] for x in ok if x)
+    if not counts:
+        return raw, {"labels": "own median"}
+    sha, _ = counts.most_common(1)[0]
+    mine = [x if x and x["sha256"] == sha else {} for x in ok]
+    typical = statistics.median(float(x["median_ms"]) for x in mine if x)
+    y = np.array([float(x["ratio"]) * typical if x else m for x, m in zip(mine, raw, strict=True)])
+    name = next(x["name"] for x in mine if x)
+    n = sum(1 for x in mine if x)
+    return y, {
+        "labels": f"ratio to {name} timed side by side x its median {typical:.4g} ms",
+        "labels_reference": name,
+        "labels_reference_ms": typical,
+        "labels_relative": n,
+        "labels_own_median": len(rows) - n,
+    }
 
 
 def condition_mismatch(trained: dict[str, Any], now: dict[str, Any]) -> list[str]:

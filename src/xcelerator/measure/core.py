@@ -25,7 +25,16 @@ from xcelerator.models.artifact import Artifact
 from xcelerator.targets.registry import Target
 
 log = logging.getLogger(__name__)
-__all__ = ["LayerTime", "Measurement", "RoundRequest", "RoundResult", "check_runnable", "measure", "measure_many"]
+__all__ = [
+    "LayerTime",
+    "Measurement",
+    "RoundRequest",
+    "RoundResult",
+    "check_runnable",
+    "measure",
+    "measure_against",
+    "measure_many",
+]
 
 
 def check_runnable(artifact: Artifact, target: Target) -> None:
@@ -258,6 +267,44 @@ def measure(
     ``noise``: the target's calibrated spread between runs (``Store.run_noise``), which the CI
     then covers."""
     return measure_many([(artifact, target)], plan, on_start=on_start, progress=progress, noise=[noise])[0]
+
+
+def measure_against(
+    reference: Artifact,
+    artifact: Artifact,
+    target: Target,
+    plan: Plan | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Measurement:
+    """``artifact`` measured side by side with ``reference`` (``measure_many(paired=True)``): its
+    own Measurement, with ``env["reference"]`` holding the paired ratio of its latency to the
+    reference's (``ratio``, 95% ``ratio_low``/``ratio_high``, ``pairs``, ``pairing``) and the
+    reference's ``median_ms`` in this run (or its ``error``).
+
+    What for: on a shared machine a network's median moves by tens of percent with the machine's
+    state, but its ratio to a reference timed in the same blocks barely moves. A corpus whose
+    every network carries that ratio has labels on one scale (``costmodel.samples.from_store``:
+    ratio x the reference's median over the corpus)."""
+    from dataclasses import replace
+
+    from xcelerator.measure.ab import paired
+
+    mr, ma = measure_many([(reference, target), (artifact, target)], plan, on_start=on_start, paired=True)
+    info: dict[str, Any] = {"name": reference.name, "sha256": reference.sha256}
+    if mr.status != "ok" or mr.stats is None:
+        info["error"] = f"the reference {reference.name}: {mr.error or mr.status}"
+    elif ma.status == "ok":
+        s = paired(mr, ma)
+        if s.speedup is not None:
+            info.update(
+                ratio=1.0 / s.speedup,
+                ratio_low=1.0 / s.ci_high if s.ci_high else None,
+                ratio_high=1.0 / s.ci_low if s.ci_low else None,
+                pairs=s.pairs,
+                pairing=s.pairing,
+                median_ms=mr.stats.median_ms,
+            )
+    return replace(ma, env={**ma.env, "reference": info})
 
 
 def measure_many(

@@ -367,12 +367,13 @@ def alternate(
     k = 0
     while not all(why):
         for i in range(n) if k % 2 == 0 else range(n - 1, -1, -1):
-            if len(samples[i]) >= int(plans[i].get("max_runs", 100_000)):
+            cap = int(plans[i].get("max_runs", 100_000))
+            if len(samples[i]) >= cap:
                 continue
             runs[i]()
             b0 = clock()
             count = 0
-            while count < 2 or (clock() - b0) / 1e9 < block_s:
+            while (count < 2 or (clock() - b0) / 1e9 < block_s) and len(samples[i]) < cap:
                 t0 = clock()
                 runs[i]()
                 samples[i].append((clock() - t0) / 1e6)
