@@ -326,7 +326,7 @@ def measure_many(
     ``paired``, no energy): artifacts on one target whose transport can hold several models in
     one process run their first round alone (load time, memory, layers), then every round is one
     process timing them in alternating 20 ms blocks (``runner.alternate``; ``measure.ab`` pairs
-    those rounds); a process that dies sends that round and the rest back to one model each."""
+    those rounds); a shared round that fails sends that round and the rest back to one model each."""
     plan = plan or Plan()
     check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:
@@ -372,11 +372,13 @@ def measure_many(
                 # (memory placement) becomes spread between rounds, which the CI then holds
                 active = active if len(active[0].rounds) % 2 else active[::-1]
                 results = run_side_by_side(active, plan, on_start)
-                if all(x.status in ("crashed", "timeout") for x in results):
-                    # the process died: whose model did it is unknown, so this round and the
-                    # rest run one model per process, and the failure lands on the right one
+                if any(x.status != "ok" for x in results):
+                    # a shared process that died or failed does not say whose model did it:
+                    # this round and the rest run one model per process, so the failure lands
+                    # on the model that causes it and the others are measured
+                    bad = next(x for x in results if x.status != "ok")
                     log.warning("side-by-side round on %s: %s; rounds go one model at a time", active[0].target.label,
-                                results[0].error)  # fmt: skip
+                                bad.error)  # fmt: skip
                     joint[u] = False
                     for acc in active:
                         solo(acc)
@@ -386,7 +388,7 @@ def measure_many(
                     if rr.status != "ok":
                         log.warning("%s on %s: %s", acc.artifact.name, acc.target.label, rr.error)
                 continue
-            for acc in active:
+            for acc in active if r % 2 == 0 else active[::-1]:
                 solo(acc)
         r += 1
     return [acc.result(busy if not acc.target.remote else []) for acc in accs]
