@@ -309,24 +309,33 @@ def test_characterize_skips_what_is_stored(corpus_db: Path, capsys: pytest.Captu
 def test_characterize_interrupted_then_resumed(tmp_path: Path) -> None:
     """Kill the command after its first stored measurement; --resume finishes the rest and
     measures nothing twice."""
+    import sqlite3
+
     from xcelerator.store.db import Store
 
     db = tmp_path / "i.db"
-    cmd = [sys.executable, "-m", "xcelerator.cli.main", "--db", str(db), *_char_args(4)]
+    n = 6  # each measurement takes about a second: the interrupt lands well before the last one
+    cmd = [sys.executable, "-m", "xcelerator.cli.main", "--db", str(db), *_char_args(n)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stored() -> int:  # a bare query, polled often: a busy machine must not hide the first one
+        try:
+            with sqlite3.connect(db) as c:
+                return int(c.execute("select count(*) from measurements").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     deadline = time.time() + 120
-    while time.time() < deadline:
-        if db.exists() and Store(str(db)).count() >= 1:
-            break
-        time.sleep(0.2)
+    while time.time() < deadline and stored() < 1:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     proc.wait(60)
     done = Store(str(db)).count()
-    assert 1 <= done < 4
-    assert _xcel(db, *_char_args(4), "--resume") == 0
+    assert 1 <= done < n
+    assert _xcel(db, *_char_args(n), "--resume") == 0
     rows = Store(str(db)).measurements()
     shas = [m.artifact_sha256 for _, m in rows]
-    assert len(rows) == 4 and len(set(shas)) == 4
+    assert len(rows) == n and len(set(shas)) == n
 
 
 def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
