@@ -363,6 +363,7 @@ def alternate(
     samples: list[list[float]] = [[] for _ in runs]
     timed = [0.0] * n
     why = [""] * n
+    due = [max(int(p.get("min_runs", 10)), 10) for p in plans]  # the median's CI is checked as time_loop does
     clock = time.perf_counter_ns
     k = 0
     while not all(why):
@@ -379,8 +380,10 @@ def alternate(
                 samples[i].append((clock() - t0) / 1e6)
                 count += 1
             timed[i] += (clock() - b0) / 1e9
-            if not why[i]:
+            capped = len(samples[i]) >= cap or timed[i] >= float(plans[i].get("max_seconds", 10.0))
+            if not why[i] and (capped or len(samples[i]) >= due[i]):
                 why[i] = _stop(samples[i], timed[i], plans[i])
+                due[i] = len(samples[i]) + max(5, len(samples[i]) // 10)
         k += 1
     return list(zip(samples, why, strict=True))
 
