@@ -161,13 +161,13 @@ def test_hybrid_search_measures_the_front_and_predicts_the_rest(tmp_path: Path, 
             assert "measurement_id" in ua
     assert all(sources[n] == "measured" for n in doc["pareto"])  # the front carries measured latencies
     # a point deferred during the run and still on the front was measured at the end, once
-    from xcelerator.search.study import CONFIRMED
+    from xcelerator.search.study import CONFIRMED, SETTLED
 
     firsts = [t["user_attrs"] for t in done if t["user_attrs"].get("repeat_of") is None]
-    assert lat["confirmed"] == sum(ua.get("latency_reason") == CONFIRMED for ua in firsts)
+    assert lat["confirmed"] == sum(ua.get("latency_reason") in (CONFIRMED, SETTLED) for ua in firsts)
     for t in done:
         ua = t["user_attrs"]
-        if ua.get("latency_reason") == CONFIRMED:
+        if ua.get("latency_reason") in (CONFIRMED, SETTLED):
             lat_value = t["values"][[o["name"] for o in doc["objectives"]].index("latency")]
             assert ua["predicted_ms"] > 0 and lat_value == ua["values_all"]["latency"]
     from xcelerator.store.db import Store
@@ -198,7 +198,7 @@ def test_predicted_search_measures_nothing_and_bad_latency_input(tmp_path: Path,
 def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, scaling_cost_model: Path) -> None:
     from tests.conftest import make_conv_model
     from xcelerator.costmodel.model import CostModel
-    from xcelerator.search.hybrid import DEFERRED, FIRST, LatencyOracle
+    from xcelerator.search.hybrid import DEFERRED, FIRST, UNSETTLED, LatencyOracle
 
     cm = CostModel.load(scaling_cost_model)
     onnx = make_conv_model(tmp_path / "m.onnx", cout=16, hw=16)
@@ -213,15 +213,18 @@ def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, sc
     d = LatencyOracle("hybrid", cm, bound=lo / 2).decide(onnx, 0.9)
     assert d.measure and d.reason == FIRST
 
-    def after_baseline(bound: float) -> LatencyOracle:
-        o = LatencyOracle("hybrid", cm, bound=bound)
+    def after_baseline(bound: float, defer: bool = False) -> LatencyOracle:
+        o = LatencyOracle("hybrid", cm, bound=bound, defer=defer)
         o.record(0.1, 1e6, True)  # a slow, inaccurate baseline
         return o
 
-    # the latency constraint: an interval wholly above it is infeasible unmeasured; one across it is measured
+    # the latency constraint: an interval wholly above it is infeasible unmeasured; one across it
+    # is measured at once, or (by default) left unsettled for the end of the run
     assert not after_baseline(lo / 2).decide(onnx, 0.9).measure
     d = after_baseline(ms).decide(onnx, 0.9)
     assert d.measure and "straddles" in d.reason
+    d = after_baseline(ms, defer=True).decide(onnx, 0.9)
+    assert not d.measure and d.reason.startswith(UNSETTLED) and "straddles" in d.reason
     # the front: dominated even at its low latency → not measured; more accurate than every point
     # → on the front whatever its latency, measured at the end only if still there; a point as
     # accurate whose latency lies inside the interval → undecided, measured now
@@ -234,6 +237,13 @@ def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, sc
     o4.record(0.97, ms, True)
     d = o4.decide(onnx, 0.96)
     assert d.measure and "may enter" in d.reason
+    o4.defer = True
+    d = o4.decide(onnx, 0.96)
+    assert not d.measure and d.reason.startswith(UNSETTLED)
+    # a point across the latency bound may be infeasible: it dominates nothing
+    o8 = after_baseline(ms)
+    o8.record(0.95, lo / 2, False, low_ms=lo / 4, high_ms=ms * 2)
+    assert "dominated" not in o8.decide(onnx, 0.9).reason
     # a point over the latency bound never joins the front: it dominates nothing
     o7 = after_baseline(lo / 2)
     o7.record(0.95, lo, True)
@@ -247,6 +257,34 @@ def test_oracle_decisions_and_bias_from_the_runs_measurements(tmp_path: Path, sc
     o5.record(0.1, 1e6, True)
     o5.record(0.95, lo / 2, True)
     assert o5.decide(onnx, 0.9).measure
+
+
+def test_unsettled_candidates_at_the_end_of_a_run(tmp_path: Path, scaling_cost_model: Path) -> None:
+    """What is left to measure at the end: predicted candidates neither surely over the bound
+    nor surely dominated, most accurate first; residuals relearned from the measured ones."""
+    from tests.conftest import make_conv_model
+    from xcelerator.costmodel.model import CostModel
+    from xcelerator.search.hybrid import Candidate, LatencyOracle
+
+    cm = CostModel.load(scaling_cost_model)
+    o = LatencyOracle("hybrid", cm, bound=10.0)
+    measured = Candidate("m", 0.90, 2.0, 2.0, True)
+    c_dominated = Candidate("d", 0.85, 2.5, 4.0, False)  # slower than m even at its low latency
+    c_faster = Candidate("f", 0.85, 1.0, 3.0, False)  # may be faster than m
+    c_better = Candidate("b", 0.95, 5.0, 8.0, False)  # more accurate than anything measured
+    c_over = Candidate("o", 0.99, 11.0, 20.0, False)  # surely over the bound
+    c_across = Candidate("a", 0.97, 6.0, 12.0, False)  # across the bound: may be infeasible
+    c_under_across = Candidate("u", 0.96, 9.0, 9.5, False)  # dominated by nothing surely feasible
+    left = o.unsettled([measured, c_dominated, c_faster, c_better, c_over, c_across, c_under_across])
+    assert [c.key for c in left] == ["a", "u", "b", "f"]
+    # once a measured point dominates them, nothing is left
+    fast = Candidate("fast", 0.99, 0.5, 0.5, True)
+    assert o.unsettled([fast, c_dominated, c_faster, c_better, c_across]) == []
+    # relearning: two measurements at 3x the cost model's own prediction give a bias of 3
+    onnx = make_conv_model(tmp_path / "m.onnx", cout=16, hw=16)
+    raw = float(cm.predict(str(onnx))["latency_ms"])
+    o.relearn([(onnx, 3 * raw), (onnx, 3 * raw)])
+    assert o.summary()["bias"] == pytest.approx(3.0) and o.predict(onnx)[0] == pytest.approx(3 * raw)
 
 
 def test_xc_search_and_pareto_stay_callable_after_their_packages_are_imported(tmp_path: Path) -> None:

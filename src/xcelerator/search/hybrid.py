@@ -12,16 +12,29 @@ when its predicted interval cannot settle what the search needs to know:
   still dominated by a point already on the front (at that point's pessimistic latency) cannot
   enter it and is not measured; one that enters it whatever its latency (no point as accurate
   could be as fast as its ``high``, at that point's optimistic latency) is not measured *yet*:
-  it is measured at the end if it is still on the front (``search.study._confirm_front``); one
-  whose interval cannot decide is measured now. So every point of the reported front carries a
-  measured latency, and a candidate that is later pushed off the front never costs a
-  measurement. A candidate over the latency bound never joins the front.
+  it is measured at the end if it is still on the front (``search.study._confirm_front``). A
+  candidate over the latency bound never joins the front.
+- a candidate whose interval cannot decide (it straddles the bound, or may or may not enter the
+  front) is not measured yet either: it is *unsettled*. At the end of the run, once every point
+  of the front is measured, each unsettled candidate that is still neither surely infeasible
+  nor surely dominated (by a measured point, or by a predicted one at its pessimistic latency)
+  is measured, most accurate first, and the check is repeated after each measurement
+  (``LatencyOracle.unsettled``). Deciding at the end decides against the run's final front, not
+  against the front as it stood when the candidate was trained: most candidates that could have
+  entered an early front are dominated by the end and never cost a measurement. The guarantee
+  is the same as deciding at once: no candidate left unmeasured could be on the front within
+  its interval. ``defer=False`` measures unsettled candidates at once instead.
+
+So every point of the reported front carries a measured latency, and a candidate that is later
+pushed off the front never costs a measurement. With objectives other than accuracy and latency
+there is no front rule, and an unsettled candidate is measured at once.
 
 The first candidate, the baseline, is always measured: speed-ups and constraints relative to
-the baseline refer to it. Every measurement refines the predictor during the run: the log ratio
+the baseline refer to it. Every measurement refines the predictor: the log ratio
 measured/predicted of the run's measured candidates gives a bias (their mean) that shifts later
 predictions and a spread (their SD) below which the interval does not shrink, so a predictor
-that carries over from another device or corpus is corrected by the run's own device.
+that carries over from another device or corpus is corrected by the run's own device. At the
+end the intervals of the unsettled candidates are recomputed with every measurement so far.
 
 Why not refit the cost model itself: a saved predictor holds its boosters, not its training
 corpus, and a few search candidates would not move a fit on hundreds of networks; a bias and a
@@ -39,6 +52,7 @@ from xcelerator.errors import BadInputError
 
 MODES = ("predicted", "measured", "hybrid")
 DEFERRED = "on the front whatever its latency: measured at the end if it is still there"
+UNSETTLED = "undecided by its interval: measured at the end if it can still enter the front"
 FIRST = "the first candidate (the baseline): always measured"
 Z80 = 1.2816
 
@@ -55,6 +69,18 @@ class LatencyDecision:
     raw_ms: float | None = None  # the cost model's own prediction (for the residual)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated architecture as the end-of-run check sees it: its accuracy and latency
+    interval (a measured one has ``low_ms == high_ms``, its measured latency)."""
+
+    key: str
+    accuracy: float
+    low_ms: float
+    high_ms: float
+    measured: bool
+
+
 @dataclass
 class LatencyOracle:
     """Decides per candidate whether to measure (see the module docstring) and keeps the run's
@@ -69,6 +95,7 @@ class LatencyOracle:
     measured: int = 0
     predicted: int = 0
     front_rule: bool = True  # objectives are accuracy/error and latency only: skip what cannot enter the front
+    defer: bool = True  # unsettled candidates are decided at the end (with the front rule on)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -134,16 +161,50 @@ class LatencyOracle:
             return out(False, "predicted (--latency predicted)")
         if self.measured == 0 and self.predicted == 0:
             return out(True, FIRST)
-        if self.bound is not None and lo <= self.bound < hi:
-            return out(True, f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}")
+        lazy = self.front_rule and self.defer
         if self.bound is not None and lo > self.bound:
             return out(False, f"infeasible: even {lo:.3g} ms > {self.bound:g}")
-        if self.front_rule:
-            if any(a >= accuracy and q_hi <= lo and (a > accuracy or q_hi < lo) for a, _, _, q_hi in self.front):
-                return out(False, "dominated on the front even at its low latency")
-            if not any(a >= accuracy and q_lo <= hi for a, _, q_lo, _ in self.front):
-                return out(False, DEFERRED)
-        return out(True, "may enter the front")
+        if self.front_rule and any(
+            a >= accuracy and q_hi <= lo and (a > accuracy or q_hi < lo) and self._surely_feasible(q_hi)
+            for a, _, _, q_hi in self.front
+        ):
+            return out(False, "dominated on the front even at its low latency")
+        if self.bound is not None and lo <= self.bound < hi:
+            why = f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}"
+            return out(False, f"{UNSETTLED} ({why})") if lazy else out(True, why)
+        if self.front_rule and not any(a >= accuracy and q_lo <= hi for a, _, q_lo, _ in self.front):
+            return out(False, DEFERRED)
+        return out(False, f"{UNSETTLED} (may enter the front)") if lazy else out(True, "may enter the front")
+
+    def relearn(self, measured: list[tuple[str | Path, float]]) -> None:
+        """Set the run's residuals from its measured candidates, (onnx, measured ms) each,
+        against the cost model's own predictions: what the end of a run knows, in the driver,
+        also when the candidates were measured on Ray workers (each with its own oracle)."""
+        self.residuals = [
+            math.log(ms / float(self.cost_model.predict(str(path))["latency_ms"])) for path, ms in measured if ms > 0
+        ]
+
+    def unsettled(self, cands: list[Candidate]) -> list[Candidate]:
+        """The predicted candidates that could still be on the (accuracy, latency) front: not
+        surely over the latency bound (``low > bound``) and not surely dominated by another
+        candidate, a measured one at its latency or a predicted one at its pessimistic latency
+        (``high``); only a candidate surely within the bound dominates. Most accurate first."""
+        bound = self.bound
+        doms = [q for q in cands if bound is None or q.high_ms <= bound]
+        out = [
+            c
+            for c in cands
+            if not c.measured
+            and (bound is None or c.low_ms <= bound)
+            and not any(
+                q is not c
+                and q.accuracy >= c.accuracy
+                and q.high_ms <= c.low_ms
+                and (q.accuracy > c.accuracy or q.high_ms < c.low_ms)
+                for q in doms
+            )
+        ]
+        return sorted(out, key=lambda c: -c.accuracy)
 
     # ------------------------------------------------------------------ run state
     def record(
@@ -171,8 +232,18 @@ class LatencyOracle:
         # a point leaves the bookkeeping only when another is surely better (at its pessimistic latency)
         pts = [*self.front, p]
         self.front = [
-            p for p in pts if not any(q[0] >= p[0] and q[3] <= p[2] and (q[0] > p[0] or q[3] < p[2]) for q in pts)
+            p
+            for p in pts
+            if not any(
+                q[0] >= p[0] and q[3] <= p[2] and (q[0] > p[0] or q[3] < p[2]) and self._surely_feasible(q[3])
+                for q in pts
+            )
         ]
+
+    def _surely_feasible(self, high_ms: float) -> bool:
+        """Within the latency bound even at this pessimistic latency: only such a point may
+        dominate another (one across the bound may turn out infeasible)."""
+        return self.bound is None or high_ms <= self.bound
 
     def summary(self) -> dict[str, Any]:
         bias, spread = self._bias()

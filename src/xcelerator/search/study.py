@@ -374,7 +374,7 @@ def run_search(
             ev_ref = exe.put(evaluator)  # the evaluator as it is after the baseline, shared by all tasks
             shared = True
     if oracle is not None and oracle.mode == "hybrid" and baseline is not None:
-        _confirm_front(study, objectives, constraints, baseline, evaluator, exe, measure_res, store, progress)
+        _confirm_front(study, objectives, constraints, baseline, evaluator, exe, measure_res, store, progress, oracle)
     res = summarize(study, objectives, constraints, time.time() - t0)
     if oracle is not None:  # counted from the trials: with Ray the oracle's copies live on the workers
         # a repeated architecture reuses its first evaluation: neither a measurement nor a prediction
@@ -388,13 +388,14 @@ def run_search(
                 "measured": sum(s == "measured" for s in sources),
                 "predicted": sum(s == "predicted" for s in sources),
                 "repeats": len(done) - len(sources),
-                "confirmed": sum(ua.get("latency_reason") == CONFIRMED for ua in firsts),
+                "confirmed": sum(ua.get("latency_reason") in (CONFIRMED, SETTLED) for ua in firsts),
             },
         )
     return res
 
 
 CONFIRMED = "on the front at the end: measured then"
+SETTLED = "could still enter the front at the end: measured then"
 
 
 def _store_record(store: Any, rec: dict[str, Any]) -> Any:
@@ -438,15 +439,19 @@ def _confirm_front(
     resources: dict[str, float],
     store: Any,
     progress: Callable[[str], None] | None,
+    oracle: Any = None,
 ) -> None:
     """Hybrid latency (search/hybrid.py): measure every front point whose latency was only
     predicted, until the front carries measured latencies alone. The fronts are the study's own
     and the (accuracy, latency) one that the oracle reasoned about (what ``xc.optimize`` reports
     when latency is its only objective). A measurement can move a point
     off the front and uncover another predicted one, hence the loop; each architecture is
-    measured once. The results live in the study's ``confirmed`` attribute (a finished Optuna
-    trial's values cannot change), keyed by architecture, and ``summarize`` applies them. A
-    confirming measurement that fails makes its point infeasible, with the reason."""
+    measured once. Then, one at a time, the candidate the oracle left unsettled that could still
+    enter the front within its interval (``LatencyOracle.unsettled``, intervals recomputed with
+    every measurement so far), and the loop goes on until none is left. The results live in the
+    study's ``confirmed`` attribute (a finished Optuna trial's values cannot change), keyed by
+    architecture, and ``summarize`` applies them. A confirming measurement that fails makes its
+    point infeasible, with the reason."""
     confirmed: dict[str, Any] = dict(study.user_attrs.get("confirmed", {}))
     while True:
         res = summarize(study, objectives, constraints, 0.0)
@@ -466,10 +471,18 @@ def _confirm_front(
             t = trials[num]
             if t.user_attrs.get("latency_source") == "predicted" and str(t.user_attrs.get("arch")) not in confirmed:
                 todo.setdefault(str(t.user_attrs.get("arch")), t)
+        reason = CONFIRMED
+        if not todo and oracle is not None and oracle.front_rule:
+            todo = _unsettled(list(trials.values()), constraints, confirmed, oracle)
+            reason = SETTLED
         if not todo:
             return
         if progress:
-            progress(f"measuring {len(todo)} front point(s) whose latency was predicted")
+            progress(
+                f"measuring {len(todo)} front point(s) whose latency was predicted"
+                if reason == CONFIRMED
+                else "measuring a candidate that could still enter the front within its predicted interval"
+            )
         handles = {
             arch: exe.submit(
                 f"confirm-{t.number}",
@@ -500,7 +513,7 @@ def _confirm_front(
                 viol = [c.violation(values, baseline) for c in constraints] or [0.0]
                 attrs.update(
                     latency_source="measured",
-                    latency_reason=CONFIRMED,
+                    latency_reason=reason,
                     predicted_ms=t.user_attrs["values_all"]["latency"],
                 )
                 confirmed[arch] = {"values": values, "attrs": attrs, "constraints": viol}
@@ -508,6 +521,43 @@ def _confirm_front(
                 lat = confirmed[arch]["values"].get("latency")
                 progress(f"trial {t.number}: measured at the end, latency={lat:.4g}")
         study.set_user_attr("confirmed", confirmed)
+
+
+def _unsettled(
+    trials: list[optuna.trial.FrozenTrial], constraints: list[Constraint], confirmed: dict[str, Any], oracle: Any
+) -> dict[str, optuna.trial.FrozenTrial]:
+    """The most accurate candidate whose latency was predicted and that could still enter the
+    (accuracy, latency) front (``LatencyOracle.unsettled``), as ``{arch: trial}``; empty when
+    none could. Each architecture counts once (its first complete trial), with its end-of-run
+    measurement applied; one that fails a constraint other than latency takes no part. The
+    oracle's residuals are first relearned from every measured candidate (see ``relearn``)."""
+    from xcelerator.search.hybrid import Candidate
+
+    firsts: dict[str, tuple[optuna.trial.FrozenTrial, dict[str, Any]]] = {}
+    for t in trials:
+        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("repeat_of") is None:
+            ua = confirmed_attrs(t.user_attrs, confirmed)
+            v = ua.get("values_all", {})
+            viol = ua.get("constraints", [])
+            other_ok = all(x <= 0 for c, x in zip(constraints, viol, strict=False) if c.name != "latency")
+            if {"accuracy", "latency"} <= set(v) and other_ok and ua.get("onnx"):
+                firsts.setdefault(str(ua.get("arch")), (t, ua))
+    measured = [
+        (ua["onnx"], float(ua["values_all"]["latency"]))
+        for _, ua in firsts.values()
+        if ua.get("latency_source") == "measured" and Path(ua["onnx"]).exists()
+    ]
+    oracle.relearn(measured)
+    cands = []
+    for arch, (_, ua) in firsts.items():
+        acc, ms = float(ua["values_all"]["accuracy"]), float(ua["values_all"]["latency"])
+        if ua.get("latency_source") == "measured":
+            cands.append(Candidate(arch, acc, ms, ms, True))
+        elif arch not in confirmed and Path(ua["onnx"]).exists():
+            _, lo, hi, _ = oracle.predict(ua["onnx"])
+            cands.append(Candidate(arch, acc, lo, hi, False))
+    left = oracle.unsettled(cands)
+    return {left[0].key: firsts[left[0].key][0]} if left else {}
 
 
 def _task_confirm(
