@@ -149,6 +149,23 @@ def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats
     np.testing.assert_allclose(again.predict(test), pred, rtol=1e-6)
 
 
+def test_lstm_batches_hold_similar_lengths_within_a_row_budget() -> None:
+    """Every network in exactly one batch, in the given order; no batch over ``batch_size``
+    networks or (unless it is one network) over the padded-row budget."""
+    rng = np.random.default_rng(0)
+    lens = np.r_[rng.integers(5, 60, 200), rng.integers(200, 400, 12)]
+    order = np.argsort(lens, kind="stable")
+    for tokens in (None, 500):
+        est = P.LSTMPredictor(batch_tokens=tokens)
+        batches = est._batches(order, lens, 64)
+        np.testing.assert_array_equal(np.concatenate(batches), order)
+        budget = tokens or 64 * np.median(lens)
+        for b in batches:
+            assert 1 <= len(b) <= 64
+            assert len(b) == 1 or len(b) * lens[b].max() <= budget
+        assert len(batches[-1]) < 12  # the long networks are split, not padded into one batch
+
+
 def _latency_kernel(k) -> float:  # type: ignore[no-untyped-def]
     return sum(n.macs for n in k.nodes) / 2e9 * 1e3 + 0.02
 
