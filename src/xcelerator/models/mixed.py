@@ -285,12 +285,15 @@ class MixedSpace(Space):
         elif fam == "fire":
             layers = [nn.Conv2d(3, ch(64), 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)]
             c = ch(64)
+            side = -(-((res - 3) // 2 + 1 - 3) // 2) + 1  # after the stem's conv and pool
             for s in range(rng.randint(2, 4)):
                 for _ in range(2):
                     f = _Fire(c, ch(16 * (s + 1)), ch(64 * (s + 1)))
                     layers.append(f)
                     c = f.out
-                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+                if side >= 2:  # a 3x3 pool of a 1x1 map has no output (64 px, 4 stages)
+                    layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+                    side = -(-(side - 3) // 2) + 1
             module = _Classifier(nn.Sequential(*layers), c, self.classes)
         elif fam == "detect":
             n = rng.randint(4, 5)
