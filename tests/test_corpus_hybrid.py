@@ -104,6 +104,31 @@ def test_characterize_with_a_reference_labels_each_network_on_its_scale(tmp_path
     assert y.tolist() == [1.5] and how == {"labels": "own median"}
 
 
+def test_characterize_goes_on_past_a_network_that_cannot_be_exported(tmp_path: Path) -> None:
+    """A designer's space whose deeper points pool a 16 px input to nothing: those networks are
+    reported with the exporter's cause and counted as failed (exit 1); the rest are measured."""
+    (tmp_path / "pools.py").write_text(
+        "import torch.nn as nn\n"
+        "def build(depth):\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *[nn.MaxPool2d(2) for _ in range(depth)],\n"
+        "                         nn.Flatten(), nn.LazyLinear(4))\n"
+    )
+    (tmp_path / "pools.yaml").write_text(
+        "name: pools\nbuilder: pools:build\ninput: {shape: [1, 3, 16, 16]}\n"
+        "params:\n  depth: {type: int, low: 1, high: 6}\n"
+    )
+    args = ["--db", "u.db", "characterize", "--space", "user:pools.yaml", "-t", "onnxruntime?threads=1"]
+    r = xcel(*args, "--count", "6", *CHAR_FAST, "--json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["failed"] == 2 and len(doc["unbuilt"]) == 2  # depth 5 and 6: 16 px pooled below 1 px
+    assert all("could not be exported" in line for line in r.stderr.splitlines() if "pools" in line)
+    assert doc["measured"] == 4
+    from xcelerator.store.db import Store
+
+    assert Store(str(tmp_path / "u.db")).count() == 4
+
+
 @pytest.mark.timeout(600)
 def test_active_characterize_picks_beyond_the_random_prefix(tmp_path: Path) -> None:
     base = ["--db", "a.db", "characterize", "--space", "mobilegen", *SPACE_OPTS, "-t", "onnxruntime?threads=1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xcelerator.cli import common
 from xcelerator.cli.measure import Dims, Json, Rounds, Shapes
@@ -99,6 +100,7 @@ def register(root: typer.Typer) -> None:
             "skipped": res.skipped,
             "failed": res.failed,
             "dropped": res.dropped,
+            "unbuilt": res.unbuilt,
             "db": st.url,
         }
         if json:
@@ -110,6 +112,8 @@ def register(root: typer.Typer) -> None:
             )
         for uri, why in res.dropped.items():
             common.err.print(f"[red]device out of rotation:[/red] {uri}: {why}")
+        for name, why in res.unbuilt.items():
+            common.err.print(f"[red]could not be exported:[/red] {name}: {escape(why)}")
         if res.failed:
             raise typer.Exit(1)
 

@@ -11,6 +11,7 @@ it ends, so an interrupted run loses at most the one in flight and the next run 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ CORPUS_PLAN = Plan(
 )
 
 
+log = logging.getLogger(__name__)
 DROP_AFTER = 2  # tasks lost in a row on one device before it is taken out of rotation
 
 
@@ -52,6 +54,7 @@ class CharacterizeResult:
     failed: int = 0
     networks: int = 0
     dropped: dict[str, str] = field(default_factory=dict)  # target URI → why it left the rotation
+    unbuilt: dict[str, str] = field(default_factory=dict)  # network (space/seed/index) → why it could not be exported
     strategy: str = "random"
     # active: the networks in the order they were picked (names), and each batch's size
     order: list[str] = field(default_factory=list)
@@ -72,11 +75,14 @@ def corpus(
     root: Path | None = None,
     on_network: Callable[[int, str], None] | None = None,
     options: dict[str, Any] | None = None,
+    on_fail: Callable[[int, str, str], None] | None = None,
 ) -> list[Artifact]:
     """The first ``count`` networks of the space's corpus for this seed, exported once and reused.
 
     Points are drawn with ``Random(seed)`` and made distinct by architecture id, exactly as
-    ``xcel space generate`` does, so ``count=N`` is a prefix of ``count=M > N``."""
+    ``xcel space generate`` does, so ``count=N`` is a prefix of ``count=M > N``. A network that
+    cannot be built or exported is left out and reported to ``on_fail(index, arch, why)``
+    (without it, the error is raised): one bad point of a space must not stop the corpus."""
     from xcelerator.models.generate import draw_distinct, materialize_point
     from xcelerator.models.spaces import get_space
 
@@ -90,7 +96,14 @@ def corpus(
         doc_path = out / f"{ident}.json"
         art = _cached(doc_path, arch)
         if art is None:
-            materialize_point(space, point, out, ident, seed=seed * 1_000_003 + i)
+            try:
+                materialize_point(space, point, out, ident, seed=seed * 1_000_003 + i)
+            except Exception as e:  # any failure of the user's space or of the exporter
+                if on_fail is None:
+                    raise
+                cause = e.__cause__ or e
+                on_fail(i, arch, f"{type(cause).__name__}: {str(cause).strip().splitlines()[0][:300]}")
+                continue
             art = _cached(doc_path, arch)
             assert art is not None
         arts.append(art)
@@ -171,7 +184,17 @@ def characterize(
 
         refs = {t.uri: artifact_for(reference, t, plan) for t in tgts}
     res = CharacterizeResult(strategy=strategy)
-    onnx_arts = corpus(space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options)
+
+    def unbuilt(i: int, arch: str, why: str) -> None:
+        res.failed += 1
+        res.unbuilt[f"{space_spec}-{seed}/{i:05d}"] = why
+        log.warning("network %d of %s (%s) could not be exported: %s", i, space_spec, arch, why)
+        if progress:
+            progress(f"network {i}: could not be exported ({why})")
+
+    onnx_arts = corpus(
+        space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options, on_fail=unbuilt
+    )
     if strategy == "random":
         res.networks = len(onnx_arts)
         _measure_indices(
