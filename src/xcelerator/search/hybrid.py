@@ -96,6 +96,7 @@ class LatencyOracle:
     predicted: int = 0
     front_rule: bool = True  # objectives are accuracy/error and latency only: skip what cannot enter the front
     defer: bool = True  # unsettled candidates are decided at the end (with the front rule on)
+    _raw: dict[str, tuple[float, float, float]] = field(default_factory=dict, repr=False)  # path → model's own
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -144,8 +145,11 @@ class LatencyOracle:
     def predict(self, onnx_path: str | Path) -> tuple[float, float, float, float]:
         """(latency, low, high, the cost model's own latency) in ms: its 80% interval, shifted by
         the run's bias and at least as wide as the run's residual spread."""
-        p = self.cost_model.predict(str(onnx_path))
-        ms, lo, hi = float(p["latency_ms"]), float(p["low_ms"]), float(p["high_ms"])
+        key = str(onnx_path)
+        if key not in self._raw:  # the end of a run asks again for every candidate left
+            p = self.cost_model.predict(key)
+            self._raw[key] = (float(p["latency_ms"]), float(p["low_ms"]), float(p["high_ms"]))
+        ms, lo, hi = self._raw[key]
         bias, spread = self._bias()
         half = max(math.log(hi / lo) / 2 if lo > 0 else 0.0, Z80 * spread)
         centre = math.log(ms) + bias
@@ -180,9 +184,7 @@ class LatencyOracle:
         """Set the run's residuals from its measured candidates, (onnx, measured ms) each,
         against the cost model's own predictions: what the end of a run knows, in the driver,
         also when the candidates were measured on Ray workers (each with its own oracle)."""
-        self.residuals = [
-            math.log(ms / float(self.cost_model.predict(str(path))["latency_ms"])) for path, ms in measured if ms > 0
-        ]
+        self.residuals = [math.log(ms / self.predict(path)[3]) for path, ms in measured if ms > 0]
 
     def unsettled(self, cands: list[Candidate]) -> list[Candidate]:
         """The predicted candidates that could still be on the (accuracy, latency) front: not
