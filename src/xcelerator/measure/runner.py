@@ -302,15 +302,16 @@ def median_ci(samples: list[float], level: float = 0.95) -> tuple[float, float, 
     return med, x[j - 1], x[n - j]
 
 
-def _stop(samples: list[float], elapsed: float, plan: dict[str, Any]) -> str:
-    """Why timing may stop now (``""``: not yet): the median's CI within ``rel_ci`` once
-    ``min_runs`` and ``min_seconds`` are met, or a cap (``max_runs``, ``max_seconds``) hit."""
+def _stop(samples: list[float], elapsed: float, plan: dict[str, Any], ci: bool = True) -> str:
+    """Why timing may stop now (``""``: not yet): a cap (``max_runs``, ``max_seconds``) hit, or,
+    when ``ci`` asks for that check (it sorts every sample), the median's CI within ``rel_ci``
+    once ``min_runs`` and ``min_seconds`` are met."""
     n = len(samples)
     if n >= int(plan.get("max_runs", 100_000)):
         return "max_runs"
     if elapsed >= float(plan.get("max_seconds", 10.0)):
         return "max_seconds"
-    if n >= int(plan.get("min_runs", 10)) and elapsed >= float(plan.get("min_seconds", 0.5)):
+    if ci and n >= int(plan.get("min_runs", 10)) and elapsed >= float(plan.get("min_seconds", 0.5)):
         med, lo, hi = median_ci(samples)
         if med > 0 and (hi - lo) / 2 / med <= float(plan.get("rel_ci", 0.01)):
             return "ci_reached"
@@ -380,10 +381,11 @@ def alternate(
                 samples[i].append((clock() - t0) / 1e6)
                 count += 1
             timed[i] += (clock() - b0) / 1e9
-            capped = len(samples[i]) >= cap or timed[i] >= float(plans[i].get("max_seconds", 10.0))
-            if not why[i] and (capped or len(samples[i]) >= due[i]):
-                why[i] = _stop(samples[i], timed[i], plans[i])
-                due[i] = len(samples[i]) + max(5, len(samples[i]) // 10)
+            if not why[i]:
+                check = len(samples[i]) >= due[i]
+                why[i] = _stop(samples[i], timed[i], plans[i], ci=check)
+                if check:
+                    due[i] = len(samples[i]) + max(5, len(samples[i]) // 10)
         k += 1
     return list(zip(samples, why, strict=True))
 

@@ -168,10 +168,7 @@ class LatencyOracle:
         lazy = self.front_rule and self.defer
         if self.bound is not None and lo > self.bound:
             return out(False, f"infeasible: even {lo:.3g} ms > {self.bound:g}")
-        if self.front_rule and any(
-            a >= accuracy and q_hi <= lo and (a > accuracy or q_hi < lo) and self._surely_feasible(q_hi)
-            for a, _, _, q_hi in self.front
-        ):
+        if self.front_rule and any(self._dominates(a, q_hi, accuracy, lo) for a, _, _, q_hi in self.front):
             return out(False, "dominated on the front even at its low latency")
         if self.bound is not None and lo <= self.bound < hi:
             why = f"interval {lo:.3g}-{hi:.3g} ms straddles latency <= {self.bound:g}"
@@ -191,20 +188,12 @@ class LatencyOracle:
         surely over the latency bound (``low > bound``) and not surely dominated by another
         candidate, a measured one at its latency or a predicted one at its pessimistic latency
         (``high``); only a candidate surely within the bound dominates. Most accurate first."""
-        bound = self.bound
-        doms = [q for q in cands if bound is None or q.high_ms <= bound]
         out = [
             c
             for c in cands
             if not c.measured
-            and (bound is None or c.low_ms <= bound)
-            and not any(
-                q is not c
-                and q.accuracy >= c.accuracy
-                and q.high_ms <= c.low_ms
-                and (q.accuracy > c.accuracy or q.high_ms < c.low_ms)
-                for q in doms
-            )
+            and (self.bound is None or c.low_ms <= self.bound)
+            and not any(self._dominates(q.accuracy, q.high_ms, c.accuracy, c.low_ms) for q in cands if q is not c)
         ]
         return sorted(out, key=lambda c: -c.accuracy)
 
@@ -233,19 +222,19 @@ class LatencyOracle:
             return  # infeasible (surely, for a predicted one): not on the front, dominates nothing
         # a point leaves the bookkeeping only when another is surely better (at its pessimistic latency)
         pts = [*self.front, p]
-        self.front = [
-            p
-            for p in pts
-            if not any(
-                q[0] >= p[0] and q[3] <= p[2] and (q[0] > p[0] or q[3] < p[2]) and self._surely_feasible(q[3])
-                for q in pts
-            )
-        ]
+        self.front = [p for p in pts if not any(self._dominates(q[0], q[3], p[0], p[2]) for q in pts)]
 
-    def _surely_feasible(self, high_ms: float) -> bool:
-        """Within the latency bound even at this pessimistic latency: only such a point may
-        dominate another (one across the bound may turn out infeasible)."""
-        return self.bound is None or high_ms <= self.bound
+    def _dominates(self, q_acc: float, q_high: float, acc: float, low: float) -> bool:
+        """A point (accuracy ``q_acc``, pessimistic latency ``q_high``) surely dominates one of
+        accuracy ``acc`` at its optimistic latency ``low``: at least as good in both, better in
+        one, and within the latency bound even pessimistically (one across the bound may turn
+        out infeasible and dominates nothing)."""
+        return (
+            q_acc >= acc
+            and q_high <= low
+            and (q_acc > acc or q_high < low)
+            and (self.bound is None or q_high <= self.bound)
+        )
 
     def summary(self) -> dict[str, Any]:
         bias, spread = self._bias()
