@@ -26,7 +26,8 @@
 6. **label-noise**: every 5th corpus network measured again: how far the labels themselves move.
    With ``--mixed-reference`` the corpus is measured side by side with that zoo model
    (``characterize --reference``): labels are ratios to it, and ``mixed`` also cross-validates
-   the same measurements' own medians; sections get the suffix ``-ref``.
+   the same measurements' own medians; ``transfer-mixed`` measures each second target side by
+   side with the same model; sections get the suffix ``-ref``.
 7. **fit-speed**: one fit of each predictor kind on the whole mixed corpus.
 """
 
@@ -458,21 +459,26 @@ def transfer(store: Store) -> tuple[str, dict[str, Any]]:
     return "\n".join(body) + "\n", res
 
 
-def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, dict[str, Any]]:
+def transfer_mixed(
+    store: Store, count: int, targets: list[str], reference: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """Issue 18, item 4, on the mixed corpus: the ensemble fitted on the source target (ONNX
     Runtime) carried over to each second target from 20 signature networks, chosen from the
     source predictions only (evenly spaced in predicted latency), scored on the second target's
-    other networks; against one scale factor and a GBM fitted on the 20 alone."""
+    other networks; against one scale factor and a GBM fitted on the 20 alone. With
+    ``reference`` the second target's networks are measured side by side with it too, so both
+    targets' labels are ratios to the same model (each times its median on that target)."""
     S1 = mixed_corpus(from_store(store, T1), "mixed-0/")
     res: dict[str, Any] = {"source_n": len(S1)}
     rows = []
     for t2 in targets:
         t0 = time.time()
-        r = characterize("mixed", count, [t2], store, plan=CORPUS_PLAN, progress=None)
+        r = characterize("mixed", count, [t2], store, plan=CORPUS_PLAN, progress=None, reference=reference)
         meas_s = time.time() - t0
         log(f"characterize mixed on {t2}: measured {r.measured} ({r.failed} failed), stored {r.skipped}")
         res[f"{t2}/measuring"] = {"measured": r.measured, "failed": r.failed, "stored": r.skipped, "s": meas_s}
         S2 = mixed_corpus(from_store(store, t2), "mixed-0/")
+        res[f"{t2}/labels"] = S2.conditions.get("labels", "own median")
         seen2 = set(S2.names)  # by name: a converted model (MNN, ncnn) has its own sha256
         for variant, base_idx in (
             (f"all {len(S1)} source networks", list(range(len(S1)))),
@@ -490,6 +496,10 @@ def transfer_mixed(store: Store, count: int, targets: list[str]) -> tuple[str, d
         "chosen by the source "
         "predictor alone (evenly spaced in its predicted latency), fit the carried-over predictor, "
         "scored on the others.",
+        "",
+        f"Labels: source {S1.conditions.get('labels', 'own median')}; "
+        + "; ".join(f"{t}: {res[f'{t}/labels']}" for t in targets)
+        + ".",
         "",
         "Measured by this run: "
         + "; ".join(
@@ -658,11 +668,15 @@ def main() -> None:
         body, _ = fit_speed(store)
         write_section(out, "costmodel-fit-speed", "## Cost models: fit time per predictor\n\n" + body)
     if "transfer-mixed" in parts:
-        body, res = transfer_mixed(store, args.transfer_count, args.transfer_targets.split(","))
-        write_section(
-            out, "costmodel-transfer-mixed", "## Cost models: the mixed corpus carried to a second target\n\n" + body
+        body, res = transfer_mixed(
+            store, args.transfer_count, args.transfer_targets.split(","), args.mixed_reference
         )
-        (ROOT / ".xcel" / "bench-costmodel-transfer-mixed.json").write_text(
+        write_section(
+            out,
+            f"costmodel-transfer-mixed{tag}",
+            f"## Cost models: the mixed corpus carried to a second target{how}\n\n" + body,
+        )
+        (ROOT / ".xcel" / f"bench-costmodel-transfer-mixed{tag}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
     log(f"wrote the costmodel sections of {args.out}")
