@@ -668,9 +668,7 @@ def main() -> None:
         body, _ = fit_speed(store)
         write_section(out, "costmodel-fit-speed", "## Cost models: fit time per predictor\n\n" + body)
     if "transfer-mixed" in parts:
-        body, res = transfer_mixed(
-            store, args.transfer_count, args.transfer_targets.split(","), args.mixed_reference
-        )
+        body, res = transfer_mixed(store, args.transfer_count, args.transfer_targets.split(","), args.mixed_reference)
         write_section(
             out,
             f"costmodel-transfer-mixed{tag}",
