@@ -101,6 +101,8 @@ def phones() -> tuple[str, dict[str, Any]]:
             rows.append(f"| {sel} | {mode} | {fmt(m)} |")
         log(f"phones {sel}: {time.time() - t0:.0f} s")
     best = max(res, key=lambda k: res[k]["r2"])
+    rep = same_model_agreement(table)
+    res["same_model_runs"] = rep
     body = [
         f"Held-out phones: grouped 5-fold by phone model ({len(set(table.groups))} models, "
         f"{table.latency.shape[1]} runs), signature of 10 networks chosen on the training phones only, "
@@ -114,8 +116,38 @@ def phones() -> tuple[str, dict[str, Any]]:
         f"MAPE {res[best]['mape']:.2f} %). Issue baselines on this protocol: combined (XGBoost) "
         "R² 0.970 / 79 % / 7.4 %, neighbours R² 0.977 / 86 % / 5.0 %; the seed's own figures "
         "(leaky selection, ungrouped split): 0.9125 random, 0.944 spearman, 0.943 mutual_info.",
+        "",
+        f"How far the data repeats itself: two runs of the same phone model ({rep['pairs']} pairs of runs, "
+        f"{rep['models']} phone models) agree within ±10 % on {rep['raw_within10']:.1f} % of the networks, "
+        f"and on {rep['scaled_within10']:.1f} % after one scale factor between the two runs (the median "
+        "ratio), i.e. predicting a run from another run of the very same phone model.",
     ]
     return "\n".join(body) + "\n", res
+
+
+def same_model_agreement(table: Any) -> dict[str, Any]:
+    """Every pair of runs of one phone model: the share of networks whose two latencies agree
+    within ±10 %, as measured and after one scale factor (the pair's median ratio); averaged
+    over pairs."""
+    from collections import defaultdict
+    from itertools import combinations
+
+    lg = np.log(table.latency)
+    runs: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(table.groups):
+        runs[g].append(i)
+    raw, scaled = [], []
+    for idx in runs.values():
+        for a, b in combinations(idx, 2):
+            d = lg[:, a] - lg[:, b]
+            raw.append(np.mean(np.abs(np.expm1(d)) <= 0.10))
+            scaled.append(np.mean(np.abs(np.expm1(d - np.median(d))) <= 0.10))
+    return {
+        "pairs": len(raw),
+        "models": sum(len(v) > 1 for v in runs.values()),
+        "raw_within10": float(100 * np.mean(raw)) if raw else float("nan"),
+        "scaled_within10": float(100 * np.mean(scaled)) if scaled else float("nan"),
+    }
 
 
 # ----------------------------------------------------------------------------- 2. local

@@ -396,6 +396,15 @@ def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.Capt
     assert "too few measurements" in capsys.readouterr().err
     assert _xcel(corpus_db, "costmodel", "fit", "-t", "openvino", "-o", str(tmp_path / "o.json")) == 2
     assert "run 'xcel characterize' first" in capsys.readouterr().err
+    # an ensemble of the members asked for; members that do not exist, or without an ensemble
+    ens = tmp_path / "ens.json"
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--members", "gbm", "-o", str(ens), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["members"] == ["gbm"]
+    assert [m["kind"] for m in json.loads(ens.read_text())["state"]["members"]] == ["gbm"]
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--members", "gbm,xgb", "-o", str(ens)) == 2
+    assert "ensemble members must be among gbm, layer, lstm" in capsys.readouterr().err
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "-k", "gbm", "--members", "gbm", "-o", str(ens)) == 2
+    assert "members are for kind ensemble" in capsys.readouterr().err
 
 
 def test_signature_and_heldout_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

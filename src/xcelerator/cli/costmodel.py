@@ -161,15 +161,25 @@ def fit(
     ] = None,
     test: Annotated[float | None, typer.Option("--test", help="hold out this fraction and report on it")] = None,
     seed: Annotated[int, typer.Option("--seed", help="split and model seed")] = 0,
+    members: Annotated[
+        str | None,
+        typer.Option(
+            "--members",
+            help="for --kind ensemble: its predictors, comma-separated, among gbm, layer, lstm (default gbm,layer)",
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Fit a latency predictor on the store's measurements of one target."""
     from xcelerator.costmodel.model import CostModel
 
+    mem = [m.strip() for m in members.split(",") if m.strip()] if members is not None else None
     with common.progress(None, f"fitting {kind}"):
-        cm = CostModel.fit(common.store(), target, kind=kind, base=base, test=test, seed=seed)
+        cm = CostModel.fit(common.store(), target, kind=kind, base=base, test=test, seed=seed, members=mem)
     path = cm.save(out)
     doc: dict[str, object] = {"predictor": str(path), "kind": kind, "target": cm.target, "n_train": cm.n_train}
+    if mem is not None:
+        doc["members"] = mem
     if cm.test is not None:
         doc["test"] = cm.test
     if json:

@@ -45,10 +45,13 @@ class CostModel:
         base: str | Path | CostModel | None = None,
         test: float | None = None,
         seed: int = 0,
+        members: list[str] | None = None,
     ) -> CostModel:
         """Fit on ``db``'s successful measurements of ``target`` (one plan and input spec).
         ``kind``: ensemble, gbm, layer, lstm, adapted (then ``base``: another target's model to
-        carry over). ``test``: hold out this fraction and report on it."""
+        carry over). ``members``: for the ensemble, its predictors (default gbm and layer; adding
+        lstm is more accurate and fits several times slower, BENCHMARKS.md ``costmodel-mixed-ref``).
+        ``test``: hold out this fraction and report on it."""
         from xcelerator.costmodel import predictors as P
         from xcelerator.costmodel.crossdevice import metrics
         from xcelerator.costmodel.samples import from_store, split
@@ -62,6 +65,10 @@ class CostModel:
             raise BadInputError("base is for kind adapted")
         if kind in ("gbm", "layer", "lstm", "ensemble"):
             params["random_state"] = seed
+        if members is not None:
+            if kind != "ensemble":
+                raise BadInputError(f"members are for kind ensemble, not {kind}")
+            params["members"] = list(members)
         if test is not None and not 0 < test < 1:
             raise BadInputError(f"test {test}: a fraction in (0, 1)")
         est = P.make(kind, **params)
