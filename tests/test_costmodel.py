@@ -333,7 +333,15 @@ def test_characterize_interrupted_then_resumed(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     n = 6  # each measurement takes about a second: the interrupt lands well before the last one
     cmd = [sys.executable, "-m", "xcelerator.cli.main", "--db", str(db), *_char_args(n)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # the command starts with SIGINT at its default, as from a terminal: a process that ignores
+    # SIGINT hands that on to its children, and Python then keeps ignoring it (in the suite some
+    # pytest-xdist workers did, and the command stored all six regardless of the interrupt)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
     def stored() -> int:  # a bare query, polled often: a busy machine must not hide the first one
         try:
