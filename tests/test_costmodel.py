@@ -413,6 +413,8 @@ def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.Capt
     assert "ensemble members must be among gbm, layer, lstm" in capsys.readouterr().err
     assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "-k", "gbm", "--members", "gbm", "-o", str(ens)) == 2
     assert "members are for kind ensemble" in capsys.readouterr().err
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--members", ",", "-o", str(ens)) == 2
+    assert "name at least one of gbm, layer, lstm" in capsys.readouterr().err
 
 
 def test_signature_and_heldout_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
