@@ -68,8 +68,6 @@ class CostModel:
         if members is not None:
             if kind != "ensemble":
                 raise BadInputError(f"members are for kind ensemble, not {kind}")
-            if not members:
-                raise BadInputError("members: name at least one of gbm, layer, lstm")
             params["members"] = list(members)
         if test is not None and not 0 < test < 1:
             raise BadInputError(f"test {test}: a fraction in (0, 1)")

@@ -696,9 +696,11 @@ class EnsemblePredictor(LatencyPredictor):
 
     def fit(self, X: Sequence[Any], y: Any, layers: Sequence[LayerList | None] | None = None) -> EnsemblePredictor:
         stats, arr = self._check_fit_input(X, y)
-        kinds = self.members or ["gbm", "layer"]
+        kinds = ["gbm", "layer"] if self.members is None else self.members
+        if not kinds:
+            raise BadInputError("ensemble members: name at least one of gbm, layer, lstm")
         bad = [k for k in kinds if k not in ("gbm", "layer", "lstm")]
-        if bad or not kinds:
+        if bad:
             raise BadInputError(f"ensemble members must be among gbm, layer, lstm; got {kinds}")
         self.fitted_ = [make(k, random_state=self.random_state).fit(stats, arr, layers=layers) for k in kinds]
         return self
