@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -176,8 +177,11 @@ class Kernel:
         ]
 
 
-def kernels(stats: GraphStats) -> tuple[list[Kernel], list[str]]:
-    """The graph's kernels in execution order, and the op types left out (unknown to us)."""
+def kernels(stats: GraphStats, fuse: bool = False) -> tuple[list[Kernel], list[str]]:
+    """The graph's kernels in execution order, and the op types left out (unknown to us).
+
+    ``fuse`` also applies the graph fusions ONNX Runtime makes at its default optimization level
+    (seen in its profiles, where the fused nodes vanish): see ``_fuse_patterns``."""
     consumers: dict[str, int] = {}
     for n in stats.nodes:
         for t in n.inputs:
@@ -203,11 +207,115 @@ def kernels(stats: GraphStats) -> tuple[list[Kernel], list[str]]:
         k = Kernel(name=n.outputs[0] if n.outputs else n.name, op_type=n.op_type, family=fam, nodes=[n])
         out.append(k)
         open_k = k if n.op_type in _ANCHORS else None
+    if fuse:
+        out = _fuse_patterns(out, consumers)
     return out, sorted(set(ignored))
 
 
-def kernel_matrix(stats: GraphStats) -> tuple[np.ndarray, list[Kernel], list[str]]:
-    ks, ignored = kernels(stats)
+def _fuse_patterns(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
+    """Merge the kernels ONNX Runtime executes as one node (its profiles name them so):
+
+    * a MatMul, Gemm or Conv followed by an Add or Mul of a constant (a bias or a scale) that
+      alone consumes its output: ``MatMulAddFusion`` (a Gemm), ``MatMulScaleFusion``
+      (a FusedMatMul);
+    * an Add followed by the LayerNormalization that reads its output:
+      ``SkipLayerNormalization`` (the residual add of a transformer block);
+    * the exact GELU exported as Div → Erf → Add → Mul → Mul: ``Gelu``.
+
+    Each merged kernel keeps the first node's name and shapes and is named after its last
+    output tensor; ``op_type`` becomes the runtime's fused op, so profile entries with generated
+    names (``SkipLayerNormalization_token_23``) can be matched by op type (``match_layers``)."""
+    by_out: dict[str, Kernel] = {}
+    for k in ks:
+        for n in k.nodes:
+            for o in n.outputs:
+                by_out[o] = k
+    gone: set[int] = set()
+
+    def producer(t: str) -> Kernel | None:
+        k = by_out.get(t)
+        return None if k is None or id(k) in gone else k
+
+    def absorb(into: Kernel, k: Kernel, op_type: str | None = None) -> None:
+        into.nodes.extend(k.nodes)
+        into.name = k.name
+        if op_type:
+            into.op_type = op_type
+        gone.add(id(k))
+        for n in k.nodes:
+            for o in n.outputs:
+                by_out[o] = into
+
+    for k in ks:
+        if id(k) in gone:
+            continue
+        head = k.nodes[0]
+        if len(k.nodes) == 1 and head.op_type in ("Add", "Mul") and len(head.inputs) == 1:
+            p = producer(head.inputs[0])
+            if (
+                p is not None
+                and p.op_type in _ANCHORS
+                and p.name == head.inputs[0]
+                and consumers.get(p.name, 0) == 1
+                and all(n.op_type in _ANCHORS or n.op_type in ("Add", "Mul") for n in p.nodes)
+            ):
+                fused = "Gemm" if p.op_type == "MatMul" and head.op_type == "Add" else None
+                if p.op_type == "MatMul" and head.op_type == "Mul":
+                    fused = "FusedMatMul"
+                absorb(p, k, fused)
+                continue
+        if head.op_type == "LayerNormalization" and len(k.nodes) == 1 and head.inputs:
+            p = producer(head.inputs[0])
+            if p is not None and len(p.nodes) == 1 and p.nodes[0].op_type == "Add" and p.name == head.inputs[0]:
+                p.family = "norm"
+                absorb(p, k, "SkipLayerNormalization")
+                continue
+        if head.op_type == "Erf" and len(k.nodes) == 1 and head.inputs:
+            _gelu(k, producer, consumers, ks, absorb)
+    return [k for k in ks if id(k) not in gone]
+
+
+def _gelu(erf: Kernel, producer: Any, consumers: dict[str, int], ks: list[Kernel], absorb: Any) -> None:
+    """Div(x, √2) → Erf → Add(1) → Mul(x, ·) → Mul(0.5), in either order of the two Muls:
+    merged into the Div's kernel as one ``Gelu``."""
+    div = producer(erf.nodes[0].inputs[0])
+    if div is None or len(div.nodes) != 1 or div.nodes[0].op_type != "Div" or len(div.nodes[0].inputs) != 1:
+        return
+    x = div.nodes[0].inputs[0]
+
+    def sole_consumer(t: str) -> Kernel | None:
+        if consumers.get(t, 0) != 1:
+            return None
+        return next((k for k in ks if any(t in n.inputs for n in k.nodes) and producer(k.name) is k), None)
+
+    add = sole_consumer(erf.name)
+    if add is None or len(add.nodes) != 1 or add.nodes[0].op_type != "Add" or len(add.nodes[0].inputs) != 1:
+        return
+    mul = sole_consumer(add.name)
+    if mul is None or len(mul.nodes) != 1 or mul.nodes[0].op_type != "Mul":
+        return
+    other = [t for t in mul.nodes[0].inputs if t != add.name]
+    half = None
+    if other == [x]:  # x · (1 + erf) first, then · 0.5
+        half = sole_consumer(mul.name)
+        if half is None or len(half.nodes) != 1 or half.nodes[0].op_type != "Mul" or len(half.nodes[0].inputs) != 1:
+            return
+    elif len(other) == 1:  # (x · 0.5) · (1 + erf)
+        pre = producer(other[0])
+        if pre is None or len(pre.nodes) != 1 or pre.nodes[0].op_type != "Mul" or pre.nodes[0].inputs != (x,):
+            return
+        if consumers.get(pre.name, 0) != 1:
+            return
+        absorb(div, pre)
+    else:
+        return
+    div.family = "act"
+    for k in (erf, add, mul, *([half] if half is not None else [])):
+        absorb(div, k, "Gelu")
+
+
+def kernel_matrix(stats: GraphStats, fuse: bool = False) -> tuple[np.ndarray, list[Kernel], list[str]]:
+    ks, ignored = kernels(stats, fuse)
     mat = np.array([k.row() for k in ks], dtype=np.float64).reshape(len(ks), len(KERNEL_COLUMNS))
     return mat, ks, ignored
 
@@ -245,10 +353,19 @@ def model_vector(stats: GraphStats) -> tuple[np.ndarray, list[str]]:
 
 
 def match_layers(ks: Sequence[Kernel], layers: Sequence[tuple[str, str, float]]) -> dict[int, float]:
-    """Profiled times (name, op type, ms) attributed to kernels: a profile entry named after a
-    kernel's output tensor (ONNX Runtime appends ``_nchwc`` to re-laid-out ones) or after one of
-    its nodes. Entries that match nothing (layout reorders the runtime inserted) are left out:
-    the end-to-end calibration accounts for them."""
+    """Profiled times (name, op type, ms) attributed to kernels.
+
+    1. By name: an entry named after a kernel's output tensor (ONNX Runtime appends ``_nchwc``
+       to re-laid-out ones) or after one of its nodes, or after a node with the fusion that
+       absorbed it appended (``/blocks.0/qkv/MatMul/MatMulAddFusion``).
+    2. By op type and rank: entries a fusion named anew (``SkipLayerNormalization_token_23``,
+       ``Gelu``) go to the kernels of that fused op that no entry named, when there are as many
+       of each: the slowest entry to the kernel that moves the most (MACs, then bytes). In one
+       network such kernels are mostly alike (every block's LayerNormalization), so a wrong
+       pairing costs little; unequal counts are left out.
+
+    Entries that match nothing (layout reorders the runtime inserted) are left out: the
+    end-to-end calibration accounts for them."""
     by_name: dict[str, int] = {}
     for i, k in enumerate(ks):
         by_name[k.name] = i
@@ -257,9 +374,22 @@ def match_layers(ks: Sequence[Kernel], layers: Sequence[tuple[str, str, float]])
             for o in n.outputs:
                 by_name.setdefault(o, i)
     out: dict[int, float] = {}
-    for name, _op, ms in layers:
+    left: dict[str, list[float]] = {}
+    for name, op, ms in layers:
         key = name[: -len("_nchwc")] if name.endswith("_nchwc") else name
         j = by_name.get(key)
+        while j is None and "/" in key.rstrip("/"):
+            key = key.rstrip("/").rsplit("/", 1)[0]
+            j = by_name.get(key)
         if j is not None:
             out[j] = out.get(j, 0.0) + float(ms)
+        else:
+            left.setdefault(op, []).append(float(ms))
+    for op, times in left.items():
+        free = [i for i, k in enumerate(ks) if k.op_type == op and i not in out]
+        if not free or len(free) != len(times):
+            continue
+        free.sort(key=lambda i: (-sum(n.macs for n in ks[i].nodes), -ks[i].nodes[0].input_bytes))
+        for i, ms in zip(free, sorted(times, reverse=True), strict=True):
+            out[i] = ms
     return out

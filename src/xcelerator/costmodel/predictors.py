@@ -409,11 +409,16 @@ class LayerPredictor(LatencyPredictor):
         stats, arr = self._check_fit_input(X, y)
         if layers is None or len(layers) != len(stats):
             raise BadInputError("layer cost model: needs the per-node profile of every training model (--layers)")
+        # kernels as ONNX Runtime executes them (its graph fusions applied): a transformer's
+        # MatMul+bias, residual Add+LayerNormalization and GELU are one profiled node each, so
+        # split apart they matched almost none of its profile (in 200 mixed networks, under 5 %
+        # of the profiled time of the vit and text ones was attributed)
+        self.fuse_ = True
         rows, targets, groups = [], [], []
         for i, (s, lay) in enumerate(zip(stats, layers, strict=True)):
             if not lay:
                 continue
-            mat, ks, _ = kernel_matrix(s)
+            mat, ks, _ = self._kernels(s)
             for k, ms in match_layers(ks, lay).items():
                 if ms > 0:
                     rows.append(mat[k])
@@ -439,14 +444,20 @@ class LayerPredictor(LatencyPredictor):
         self.n_kernel_rows_ = len(rows)
         return self
 
-    @staticmethod
-    def _design(sums: np.ndarray, stats: list[GraphStats]) -> np.ndarray:
-        return np.column_stack([sums, [len(kernel_matrix(s)[1]) for s in stats]])
+    def _kernels(self, s: GraphStats) -> tuple[np.ndarray, list[Any], list[str]]:
+        """The kernel rows of ``s``, split as this predictor was trained (files saved before
+        fusion-aware splitting keep the plain split)."""
+        return kernel_matrix(s, fuse=getattr(self, "fuse_", False))
+
+    def _design(self, sums: np.ndarray, stats: list[GraphStats], counts: np.ndarray | None = None) -> np.ndarray:
+        if counts is None:
+            counts = np.array([len(self._kernels(s)[1]) for s in stats])
+        return np.column_stack([sums, counts])
 
     def _member_sums(self, stats: list[GraphStats]) -> np.ndarray:
         out = np.zeros((len(self.bag_.boosters), len(stats)))
         for j, s in enumerate(stats):
-            mat = kernel_matrix(s)[0]
+            mat = self._kernels(s)[0]
             if len(mat):
                 out[:, j] = np.exp(self.bag_.predict_all(mat)).sum(1)
         return out
@@ -455,7 +466,7 @@ class LayerPredictor(LatencyPredictor):
         """Predicted ms of each kernel (before calibration), for a layer breakdown."""
         check_is_fitted(self, "bag_")
         s = _as_stats([x])[0]
-        mat, ks, _ = kernel_matrix(s)
+        mat, ks, _ = self._kernels(s)
         if not len(mat):
             return []
         t = np.exp(self.bag_.predict_all(mat)).mean(0)
@@ -464,7 +475,8 @@ class LayerPredictor(LatencyPredictor):
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "calib_")
         sums = self._member_sums(stats)
-        preds = np.stack([self.calib_.predict(self._design(m, stats)) for m in sums])
+        counts = np.array([len(self._kernels(s)[1]) for s in stats])
+        preds = np.stack([self.calib_.predict(self._design(m, stats, counts)) for m in sums])
         logs = np.log(np.maximum(preds, 1e-9))
         return logs.mean(0), np.sqrt(logs.std(0) ** 2 + self.calib_sigma_**2)
 
@@ -475,6 +487,7 @@ class LayerPredictor(LatencyPredictor):
             "calib_intercept": float(self.calib_.intercept_),
             "calib_sigma": self.calib_sigma_,
             "n_kernel_rows": self.n_kernel_rows_,
+            "fuse": self.fuse_,
         }
 
     def _load_state(self, d: dict[str, Any]) -> None:
@@ -486,6 +499,7 @@ class LayerPredictor(LatencyPredictor):
         self.calib_ = lr
         self.calib_sigma_ = float(d["calib_sigma"])
         self.n_kernel_rows_ = int(d["n_kernel_rows"])
+        self.fuse_ = bool(d.get("fuse", False))
 
 
 # ----------------------------------------------------------------------------- LSTM
@@ -737,7 +751,7 @@ def _family_times(layer: LayerPredictor, stats: list[GraphStats]) -> np.ndarray:
     fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
     out = np.zeros((len(stats), len(FAMILIES) + 1))
     for j, s in enumerate(stats):
-        mat, ks, _ = kernel_matrix(s)
+        mat, ks, _ = layer._kernels(s)
         if not len(mat):
             continue
         t = np.exp(layer.bag_.predict_all(mat)).mean(0)
