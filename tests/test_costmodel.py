@@ -496,6 +496,38 @@ def test_adapted_from_a_layer_base_scales_each_op_family(family: list[GraphStats
     np.testing.assert_allclose(again.predict(family[12:]), ad.predict(family[12:]), rtol=1e-9)
 
 
+def test_layer_calibration_removes_profiler_overhead_and_a_family_bias(family: list[GraphStats]) -> None:
+    """Profiles that overstate every kernel by 10 µs (the profiler's own time) and convolutions
+    by half again: the calibrated layer predictor still predicts end-to-end time, with a
+    negative weight per kernel and a smaller weight on the conv sum; the raw sums are far off."""
+    true = [[_latency_kernel(k) for k in kernels(s, fuse=True)[0]] for s in family]
+    y = np.array([sum(t) for t in true])
+    layers = [
+        [(k.name, k.op_type, (1.5 if k.op_type == "Conv" else 1.0) * t + 0.01) for k, t in zip(ks, ts, strict=True)]
+        for ks, ts in zip((kernels(s, fuse=True)[0] for s in family), true, strict=True)
+    ]
+    est = P.LayerPredictor(n_members=2).fit(family[:45], y[:45], layers=layers[:45])
+    assert est.calib_families_ and "conv" in est.calib_families_
+    coef = dict(zip([*est.calib_families_, "rest", "kernels"], est.calib_.coef_, strict=True))
+    assert coef["kernels"] < 0 and coef["conv"] < coef["rest"]
+    rel = np.abs(est.predict(family[45:]) / y[45:] - 1)
+    raw = np.array([sum(ms for *_, ms in lay) for lay in layers[45:]])
+    assert np.median(rel) < 0.05 < np.median(np.abs(raw / y[45:] - 1)) - 0.15
+    again = P.from_json(est.to_json())
+    np.testing.assert_allclose(again.predict(family[45:]), est.predict(family[45:]), rtol=1e-9)
+    # a file saved before fusion-aware splitting and family weights: one total and the kernel
+    # count, as it was written then, and the kernels split as it was trained
+    old = est.to_json()
+    for key in ("fuse", "calib_families"):
+        old["state"].pop(key)
+    old["state"]["calib_coef"], old["state"]["calib_intercept"] = [1.0, 0.0], 0.0
+    legacy = P.from_json(old)
+    assert isinstance(legacy, P.LayerPredictor)
+    plain_sum = sum(ms for *_, ms in legacy.kernel_times(family[50]))
+    assert len(legacy.kernel_times(family[50])) == len(kernels(family[50])[0])
+    assert legacy.predict([family[50]])[0] == pytest.approx(plain_sum, rel=0.05)
+
+
 def test_adapted_keeps_the_map_with_the_smallest_leave_one_out_error(family: list[GraphStats]) -> None:
     """Scale, ridge and per-family maps are each scored by leave-one-out on the signature
     networks; the best is kept and survives a save. A uniformly 2x slower target with 5 % noise:

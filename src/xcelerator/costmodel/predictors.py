@@ -433,13 +433,19 @@ class LayerPredictor(LatencyPredictor):
         self.bag_ = _Bag.fit(
             np.array(rows), np.array(targets), self.get_params(), self.n_members, self.random_state, np.array(groups)
         )
-        sums = self._member_sums(stats)  # members × models
-        A = self._design(sums.mean(0), stats)
-        # weighted by 1/y²: least squares on relative error, as the predictor is judged; unweighted,
-        # the largest networks set the line and a 0.2 ms network is off by half (5-fold on 500
-        # mixed networks: ±10 % 49.8 → 56.2 %, the ensemble's 64.0 → 72.4 %)
-        self.calib_ = LinearRegression(positive=True).fit(A, arr, sample_weight=1.0 / arr**2)
-        pred = self.calib_.predict(A)
+        # End-to-end time from the kernel sums: a linear map weighted by 1/y² (least squares on
+        # relative error, as the predictor is judged; unweighted, the largest networks set the
+        # line and a 0.2 ms network is off by half). The sum of each op family that most
+        # networks have gets its own weight, and the kernel count a weight of either sign: the
+        # profiler adds its own time to every node it times, so the profiled kernels overstate
+        # the end-to-end time by a constant per kernel (about 2 µs here), and how far the
+        # profile over- or under-states a family's share differs by family (see _calibrate).
+        present = (np.array(_family_counts(self, stats)) > 0).mean(0)
+        self.calib_families_ = [f for f, share in zip(FAMILIES, present, strict=True) if share >= 0.1]
+        sums = self._member_sums(stats)  # members × models × groups
+        counts = np.array([len(self._kernels(s)[1]) for s in stats])
+        self._calibrate(self._design(sums.mean(0), stats, counts), arr)
+        pred = self._calibrated(self._design(sums.mean(0), stats, counts))
         self.calib_sigma_ = float(np.std(np.log(np.maximum(pred, 1e-9)) - np.log(arr)))
         self.n_kernel_rows_ = len(rows)
         return self
@@ -450,17 +456,66 @@ class LayerPredictor(LatencyPredictor):
         return kernel_matrix(s, fuse=getattr(self, "fuse_", False))
 
     def _design(self, sums: np.ndarray, stats: list[GraphStats], counts: np.ndarray | None = None) -> np.ndarray:
+        """Columns: the kernel-time sums (one per calibrated family, then the rest; or one
+        total), then the kernel count."""
         if counts is None:
             counts = np.array([len(self._kernels(s)[1]) for s in stats])
-        return np.column_stack([sums, counts])
+        return np.column_stack([sums.reshape(len(stats), -1), counts])
+
+    def _groups(self) -> int:
+        fams = getattr(self, "calib_families_", None)
+        return 1 if fams is None else len(fams) + 1
 
     def _member_sums(self, stats: list[GraphStats]) -> np.ndarray:
-        out = np.zeros((len(self.bag_.boosters), len(stats)))
+        """Members × models × groups: each bag member's predicted kernel times summed per
+        calibrated family (the last group holds every other kernel), or in total."""
+        fams = getattr(self, "calib_families_", None)
+        slot = np.full(len(FAMILIES), self._groups() - 1)
+        for g, f in enumerate(fams or ()):
+            slot[FAMILIES.index(f)] = g
+        fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
+        out = np.zeros((len(self.bag_.boosters), len(stats), self._groups()))
         for j, s in enumerate(stats):
             mat = self._kernels(s)[0]
             if len(mat):
-                out[:, j] = np.exp(self.bag_.predict_all(mat)).sum(1)
+                t = np.exp(self.bag_.predict_all(mat))  # members × kernels
+                g = slot[np.argmax(mat[:, fam_cols], axis=1)]
+                for k in range(self._groups()):
+                    out[:, j, k] = t[:, g == k].sum(1)
         return out
+
+    def _calibrate(self, A: np.ndarray, y: np.ndarray) -> None:
+        """Weights ≥ 0 on the sums, any sign on the count and the constant, least relative
+        error; each family's weight is pulled toward the one weight a single total would get
+        (a 50 % departure costs as much as one network off by 100 %), so a family that few
+        networks weigh on keeps a sensible scale. Written with scipy's bounded least squares
+        because scikit-learn's ``positive`` bounds every coefficient or none."""
+        from scipy.optimize import lsq_linear
+
+        g = A.shape[1] - 1
+        total = A[:, :g].sum(1)
+        M1 = np.column_stack([total, A[:, g], np.ones(len(y))]) / y[:, None]
+        lb1 = np.array([0.0, -np.inf, -np.inf])
+        s0 = float(lsq_linear(M1, np.ones(len(y)), bounds=(lb1, np.full(3, np.inf))).x[0]) or 1.0
+        lam = 2.0
+        M = np.vstack(
+            [
+                np.column_stack([A, np.ones(len(y))]) / y[:, None],
+                np.column_stack([lam / s0 * np.eye(g), np.zeros((g, 2))]) if g > 1 else np.zeros((0, g + 2)),
+            ]
+        )
+        b = np.r_[np.ones(len(y)), np.full(g if g > 1 else 0, lam)]
+        lb = np.r_[np.zeros(g), -np.inf, -np.inf]
+        w = lsq_linear(M, b, bounds=(lb, np.full(g + 2, np.inf))).x
+        lr = LinearRegression()
+        lr.coef_, lr.intercept_, lr.n_features_in_ = w[:-1], float(w[-1]), g + 1
+        self.calib_ = lr
+
+    def _calibrated(self, A: np.ndarray) -> np.ndarray:
+        """The calibrated time, at least a quarter of the sums' own share (a negative count
+        weight must not drive a small network with many kernels to nothing)."""
+        g = A.shape[1] - 1
+        return np.maximum(self.calib_.predict(A), 0.25 * A[:, :g] @ np.maximum(self.calib_.coef_[:g], 0.0))
 
     def kernel_times(self, x: Any) -> list[tuple[str, str, float]]:
         """Predicted ms of each kernel (before calibration), for a layer breakdown."""
@@ -476,7 +531,7 @@ class LayerPredictor(LatencyPredictor):
         check_is_fitted(self, "calib_")
         sums = self._member_sums(stats)
         counts = np.array([len(self._kernels(s)[1]) for s in stats])
-        preds = np.stack([self.calib_.predict(self._design(m, stats, counts)) for m in sums])
+        preds = np.stack([self._calibrated(self._design(m, stats, counts)) for m in sums])
         logs = np.log(np.maximum(preds, 1e-9))
         return logs.mean(0), np.sqrt(logs.std(0) ** 2 + self.calib_sigma_**2)
 
@@ -488,6 +543,7 @@ class LayerPredictor(LatencyPredictor):
             "calib_sigma": self.calib_sigma_,
             "n_kernel_rows": self.n_kernel_rows_,
             "fuse": self.fuse_,
+            "calib_families": self.calib_families_,
         }
 
     def _load_state(self, d: dict[str, Any]) -> None:
@@ -500,6 +556,18 @@ class LayerPredictor(LatencyPredictor):
         self.calib_sigma_ = float(d["calib_sigma"])
         self.n_kernel_rows_ = int(d["n_kernel_rows"])
         self.fuse_ = bool(d.get("fuse", False))
+        self.calib_families_ = d.get("calib_families")
+
+
+def _family_counts(layer: LayerPredictor, stats: list[GraphStats]) -> list[list[int]]:
+    """Per model, how many kernels of each op family (``FAMILIES`` order) it has."""
+    fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
+    out = []
+    for s in stats:
+        mat = layer._kernels(s)[0]
+        fam = np.argmax(mat[:, fam_cols], axis=1) if len(mat) else np.zeros(0, dtype=int)
+        out.append(np.bincount(fam, minlength=len(FAMILIES)).tolist())
+    return out
 
 
 # ----------------------------------------------------------------------------- LSTM
