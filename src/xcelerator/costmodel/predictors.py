@@ -441,7 +441,7 @@ class LayerPredictor(LatencyPredictor):
         # the end-to-end time by a constant per kernel (about 2 µs here), and how far the
         # profile over- or under-states a family's share differs by family (see _calibrate).
         present = (np.array(_family_counts(self, stats)) > 0).mean(0)
-        self.calib_families_ = [f for f, share in zip(FAMILIES, present, strict=True) if share >= 0.1]
+        self.calib_families_: list[str] | None = [f for f, share in zip(FAMILIES, present, strict=True) if share >= 0.1]
         sums = self._member_sums(stats)  # members × models × groups
         counts = np.array([len(self._kernels(s)[1]) for s in stats])
         self._calibrate(self._design(sums.mean(0), stats, counts), arr)
