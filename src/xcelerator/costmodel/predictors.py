@@ -4,10 +4,11 @@
 end-to-end latencies in ms. Three predictors:
 
 * ``GBMPredictor``: LightGBM on model-level features (``features.model_vector``), log target.
-* ``LayerPredictor``: LightGBM on kernel rows, trained on the runtime's own per-node times
-  (``fit(..., layers=...)``), summed per model and calibrated on end-to-end times with a
-  non-negative linear map (sum, kernel count, constant): nn-Meter's idea, learned from
-  profiles of whole models rather than from separate kernel test cases.
+* ``LayerPredictor``: LightGBM on kernel rows (the graph split as ONNX Runtime fuses it),
+  trained on the runtime's own per-node times (``fit(..., layers=...)``), summed per op family
+  and calibrated on end-to-end times with a linear map (non-negative weights on the sums, a
+  kernel-count weight and a constant of either sign): nn-Meter's idea, learned from profiles of
+  whole models rather than from separate kernel test cases.
 * ``LSTMPredictor``: the cost-model seed's sequence model (an LSTM over the layer rows), in
   PyTorch.
 * ``EnsemblePredictor`` (the default of ``xcel costmodel fit``): the geometric mean of the GBM
