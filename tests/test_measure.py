@@ -66,6 +66,45 @@ def test_other_local_targets_measure_with_layers(tiny_onnx: Path, fast_plan: Pla
     assert m.env["runtime"] == uri.split("?")[0]
 
 
+def test_onnxruntime_node_times_leave_the_sessions_first_run_out(tiny_onnx: Path) -> None:
+    """A real ONNX Runtime profile: the session's first run is told apart by its ``model_run``
+    event and left out of each node's mean; a profile without those events keeps the old
+    reading (every run, the first included)."""
+    import json
+    import tempfile
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from xcelerator.targets.runtimes.onnxruntime import _node_times
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.enable_profiling = True
+    with tempfile.TemporaryDirectory() as d:
+        so.profile_file_prefix = str(Path(d) / "p")
+        sess = ort.InferenceSession(str(tiny_onnx), so, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        x = np.random.default_rng(0).random([int(v) for v in inp.shape]).astype(np.float32)
+        for _ in range(6):
+            sess.run(None, {inp.name: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")
+    assert len(runs) == 6
+    nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    name = nodes[0]["name"][: -len("_kernel_time")]
+    mine = [e for e in nodes if e["name"] == name + "_kernel_time"]
+    first = sum(e["dur"] for e in mine if e["ts"] <= runs[0][1]) / 1000
+    later = sum(e["dur"] for e in mine if e["ts"] > runs[0][1]) / 1000
+    got = {x["name"]: x["mean_ms"] for x in _node_times(events, 5)}
+    assert got[name] == pytest.approx(later / 5)
+    # make the first run 100x slower: the reading does not move
+    slow = [dict(e, dur=e["dur"] * 100) if e in mine and e["ts"] <= runs[0][1] else e for e in events]
+    assert {x["name"]: x["mean_ms"] for x in _node_times(slow, 5)}[name] == pytest.approx(later / 5)
+    old = [e for e in events if e.get("name") != "model_run"]
+    assert {x["name"]: x["mean_ms"] for x in _node_times(old, 5)}[name] == pytest.approx((first + later) / 6)
+
+
 def test_torch_and_litert_targets_measure_zoo_exports(fast_plan: Plan) -> None:
     zm = parse_name("mobilenet_v2_0.35_96")
     m = measure(materialize(zm, "torch"), parse_target("torch?threads=1"), fast_plan.replace(layers=True))

@@ -118,18 +118,31 @@ class Adapter:
             prof = sess.end_profiling()
             with open(prof) as f:
                 events = json.load(f)
-        acc: dict[str, list[Any]] = {}
-        for ev in events:
-            if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
-                continue
-            node = ev["name"][: -len("_kernel_time")]
-            op = ev.get("args", {}).get("op_name", "?")
-            acc.setdefault(node, [op, 0.0])[1] += ev["dur"] / 1000.0
-        # the first profiled run (a warm-up inside the session) is included in the events
-        n = runs + 1
-        # a control-flow node's time contains its subgraph's kernels, which are reported too: each
-        # kernel is counted once, under its own name, and the node's own overhead is unattributed
-        layers = [
-            {"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items() if v[0] not in _CONTROL_FLOW
-        ]
-        return layers, sum(e2e) / len(e2e)
+        return _node_times(events, runs), sum(e2e) / len(e2e)
+
+
+def _node_times(events: list[dict[str, Any]], runs: int) -> list[dict[str, Any]]:
+    """Each node's mean time over the profiled runs after the session's first.
+
+    The profile also holds the new session's first run, with its one-time costs (buffers
+    allocated, caches cold); averaged in, it inflated every node by a share that differs from
+    node to node. Runs are told apart by the profiler's ``model_run`` events; a profile without
+    them keeps the older reading (the total over every run, the first included, divided by the
+    number of runs).
+
+    A control-flow node's time contains its subgraph's kernels, which are reported too: each
+    kernel is counted once, under its own name, and the node's own overhead is unattributed."""
+    spans = sorted((int(e["ts"]), int(e["ts"]) + int(e.get("dur", 0))) for e in events if e.get("name") == "model_run")
+    skip_until = spans[0][1] if len(spans) == runs + 1 else None
+    acc: dict[str, list[Any]] = {}
+    for ev in events:
+        if ev.get("cat") != "Node" or not str(ev.get("name", "")).endswith("_kernel_time"):
+            continue
+        node = ev["name"][: -len("_kernel_time")]
+        op = ev.get("args", {}).get("op_name", "?")
+        entry = acc.setdefault(node, [op, 0.0])
+        if skip_until is not None and int(ev.get("ts", 0)) <= skip_until:
+            continue
+        entry[1] += ev["dur"] / 1000.0
+    n = runs if skip_until is not None else runs + 1
+    return [{"name": k, "op_type": v[0], "mean_ms": v[1] / n} for k, v in acc.items() if v[0] not in _CONTROL_FLOW]
