@@ -144,7 +144,11 @@ class _Bag:
         n: int,
         seed: int,
         groups: np.ndarray | None = None,
+        early_stopping: int | None = None,
     ) -> _Bag:
+        """With ``early_stopping``, each member grows up to ``n_estimators`` trees and stops
+        when its out-of-bag rows (whole models it did not draw) stopped improving for that many
+        rounds: how many trees the data supports is found per fit, not fixed."""
         import lightgbm as lgb
 
         rng = np.random.default_rng(seed)
@@ -158,9 +162,20 @@ class _Bag:
             counts = dict(zip(*np.unique(pick, return_counts=True), strict=True))
             w = np.array([counts.get(x, 0) for x in g], dtype=np.float64)
             ds = lgb.Dataset(X, t, weight=w, free_raw_data=True)
-            b = lgb.train(_lgb_params(params, seed + i), ds, num_boost_round=params["n_estimators"])
-            boosters.append(b)
             out = w == 0
+            if early_stopping and out.sum() > 10:
+                valid = lgb.Dataset(X[out], t[out], reference=ds)
+                b = lgb.train(
+                    _lgb_params(params, seed + i),
+                    ds,
+                    num_boost_round=params["n_estimators"],
+                    valid_sets=[valid],
+                    callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
+                )
+                b = lgb.Booster(model_str=b.model_to_string(num_iteration=b.best_iteration))
+            else:
+                b = lgb.train(_lgb_params(params, seed + i), ds, num_boost_round=params["n_estimators"])
+            boosters.append(b)
             if out.any():
                 oob_sum[out] += b.predict(X[out])
                 oob_cnt[out] += 1
@@ -384,20 +399,29 @@ class GBMPredictor(LatencyPredictor):
 
 # ----------------------------------------------------------------------------- layer-level
 class LayerPredictor(LatencyPredictor):
-    """Per-kernel LightGBM on profiled node times, summed and calibrated on end-to-end times."""
+    """Per-kernel LightGBM on profiled node times, summed and calibrated on end-to-end times.
+
+    Each bag member grows up to ``n_estimators`` trees and stops early on its out-of-bag models
+    (``early_stopping_rounds``): a fixed 300 trees underfit the 25k kernel rows of 400 networks
+    (5-fold on 500 mixed networks, layer predictor within ±10 %: 66.0 % with 300 trees, 70.6 %
+    with 1000)."""
 
     kind = "layer"
     min_samples = 10
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = GBMPredictor._parameter_constraints
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **GBMPredictor._parameter_constraints,
+        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
     def __init__(
         self,
-        n_estimators: int = 300,
+        n_estimators: int = 3000,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
         min_child_samples: int = 10,
         n_members: int = 5,
         random_state: int = 0,
+        early_stopping_rounds: int | None = 50,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -405,6 +429,7 @@ class LayerPredictor(LatencyPredictor):
         self.min_child_samples = min_child_samples
         self.n_members = n_members
         self.random_state = random_state
+        self.early_stopping_rounds = early_stopping_rounds
 
     def fit(self, X: Sequence[Any], y: Any, layers: Sequence[LayerList | None] | None = None) -> LayerPredictor:
         stats, arr = self._check_fit_input(X, y)
@@ -432,7 +457,13 @@ class LayerPredictor(LatencyPredictor):
                 f"(need at least {self.min_samples}); measure with --layers"
             )
         self.bag_ = _Bag.fit(
-            np.array(rows), np.array(targets), self.get_params(), self.n_members, self.random_state, np.array(groups)
+            np.array(rows),
+            np.array(targets),
+            self.get_params(),
+            self.n_members,
+            self.random_state,
+            np.array(groups),
+            early_stopping=self.early_stopping_rounds,
         )
         # End-to-end time from the kernel sums: a linear map weighted by 1/y² (least squares on
         # relative error, as the predictor is judged; unweighted, the largest networks set the
