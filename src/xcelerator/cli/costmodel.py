@@ -154,8 +154,13 @@ def fit(
     target: Target,
     out: Annotated[str, typer.Option("--out", "-o", help="predictor file to write (JSON)")],
     kind: Annotated[
-        str, typer.Option("--kind", "-k", help="ensemble (gbm + layer) | gbm | layer | lstm | adapted")
-    ] = "ensemble",
+        str | None,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="layer (the default; ensemble with --members) | ensemble (gbm + layer) | gbm | lstm | adapted",
+        ),
+    ] = None,
     base: Annotated[
         str | None, typer.Option("--base", help="for --kind adapted: the predictor of another target to carry over")
     ] = None,
@@ -174,6 +179,8 @@ def fit(
     from xcelerator.costmodel.model import CostModel
 
     mem = [m.strip() for m in members.split(",") if m.strip()] if members is not None else None
+    if kind is None:
+        kind = "ensemble" if mem is not None else "layer"
     with common.progress(None, f"fitting {kind}"):
         cm = CostModel.fit(common.store(), target, kind=kind, base=base, test=test, seed=seed, members=mem)
     path = cm.save(out)

@@ -1,7 +1,7 @@
 """``xc.CostModel``: fit a latency predictor on stored measurements, predict a model's latency at
 its input shape, save and load. ``xcel costmodel fit|predict`` are this class on the command line.
 
-    cm = xc.CostModel.fit("xcel.db", target="onnxruntime?threads=1", kind="ensemble")
+    cm = xc.CostModel.fit("xcel.db", target="onnxruntime?threads=1", kind="layer")
     cm.predict("det.onnx", shape={"x": (1, 3, 640, 640)})  # {"model", "latency_ms", "low_ms", ...}
     cm.save("ort.json"); xc.CostModel.load("ort.json")
 """
@@ -41,21 +41,25 @@ class CostModel:
         db: Any,
         target: str,
         *,
-        kind: str = "ensemble",
+        kind: str | None = None,
         base: str | Path | CostModel | None = None,
         test: float | None = None,
         seed: int = 0,
         members: list[str] | None = None,
     ) -> CostModel:
         """Fit on ``db``'s successful measurements of ``target`` (one plan and input spec).
-        ``kind``: ensemble, gbm, layer, lstm, adapted (then ``base``: another target's model to
-        carry over). ``members``: for the ensemble, its predictors (default gbm and layer; adding
-        lstm is more accurate and fits several times slower, BENCHMARKS.md ``costmodel-mixed-ref``).
+
+        ``kind``: layer (the default: the most accurate on held-out corpus networks and on zoo
+        and real models, BENCHMARKS.md ``costmodel-mixed-ref``), ensemble (the default when
+        ``members`` are given), gbm, lstm, adapted (then ``base``: another target's model to
+        carry over). ``members``: for the ensemble, its predictors (default gbm and layer).
         ``test``: hold out this fraction and report on it."""
         from xcelerator.costmodel import predictors as P
         from xcelerator.costmodel.crossdevice import metrics
         from xcelerator.costmodel.samples import from_store, split
 
+        if kind is None:
+            kind = "ensemble" if members is not None else "layer"
         params: dict[str, Any] = {}
         if kind == "adapted":
             if base is None:

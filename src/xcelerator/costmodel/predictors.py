@@ -11,8 +11,9 @@ end-to-end latencies in ms. Three predictors:
   whole models rather than from separate kernel test cases.
 * ``LSTMPredictor``: the cost-model seed's sequence model (an LSTM over the layer rows), in
   PyTorch.
-* ``EnsemblePredictor`` (the default of ``xcel costmodel fit``): the geometric mean of the GBM
-  and the layer predictor.
+* ``EnsemblePredictor``: the geometric mean of the GBM and the layer predictor (the default of
+  ``xcel costmodel fit`` until the layer predictor split kernels as the runtime fuses them and
+  calibrated per op family; it is now ahead of the ensemble, and ``layer`` is the default).
 * ``AdaptedPredictor``: a predictor of one target carried over to another from a few
   signature measurements.
 
@@ -792,10 +793,12 @@ class LSTMPredictor(LatencyPredictor):
 # ----------------------------------------------------------------------------- ensemble
 class EnsemblePredictor(LatencyPredictor):
     """The geometric mean of several predictors (by default the model-level GBM and the
-    layer-level predictor: their errors are only partly correlated, so the mean is better
-    than either on held-out networks). Its interval is the narrower member's: the mean's errors
-    partly cancel, so it is at least as accurate as its better member; the members' mean spread
-    plus their disagreement covered 94% of held-out mixed networks instead of 80%."""
+    layer-level predictor: their errors are only partly correlated, so the mean beat either
+    while the two were about as accurate; since the layer predictor splits kernels as the
+    runtime fuses them and is calibrated per op family, it is well ahead of the GBM and alone
+    ahead of the mean, BENCHMARKS.md ``costmodel-mixed-ref``). Its interval is the narrower
+    member's; the members' mean spread plus their disagreement covered 94% of held-out mixed
+    networks instead of 80%."""
 
     kind = "ensemble"
     min_samples = 10
