@@ -488,11 +488,11 @@ def _point_index(name: str) -> int:
 
 # ----------------------------------------------------------------------------- 3. transfer
 def carry_over(S1: Samples, base_idx: list[int], S2: Samples, size: int = 20) -> tuple[np.ndarray, dict[str, Any]]:
-    """The ensemble fitted on ``S1[base_idx]`` carried to the second target's ``S2`` from
-    ``size`` signature networks (chosen on the base's predictions alone): the measured latencies
-    of S2's other networks, and each method's predictions of them (ours, one scale factor, a
-    GBM fitted on the signature networks alone)."""
-    base = P.make("ensemble").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
+    """The default predictor (``layer``) fitted on ``S1[base_idx]`` carried to the second
+    target's ``S2`` from ``size`` signature networks (chosen on the base's predictions alone):
+    the measured latencies of S2's other networks, and each method's predictions of them (ours,
+    one scale factor, a GBM fitted on the signature networks alone)."""
+    base = P.make("layer").fit(S1.take(base_idx).stats, S1.y_ms[base_idx], layers=S1.take(base_idx).layers)
     sig = statistical_signature(base.predict(S2.stats), size)
     rest = [i for i in range(len(S2)) if i not in sig]
     signature, others = S2.take(sig), S2.take(rest)
@@ -540,8 +540,8 @@ def transfer(store: Store) -> tuple[str, dict[str, Any]]:
 def transfer_mixed(
     store: Store, count: int, targets: list[str], reference: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Issue 18, item 4, on the mixed corpus: the ensemble fitted on the source target (ONNX
-    Runtime) carried over to each second target from 20 signature networks, chosen from the
+    """Issue 18, item 4, on the mixed corpus: the default (layer) predictor fitted on the source
+    target (ONNX Runtime) carried over to each second target from 20 signature networks, chosen from the
     source predictions only (evenly spaced in predicted latency), scored on the second target's
     other networks; against one scale factor and a GBM fitted on the 20 alone. With
     ``reference`` the second target's networks are measured side by side with it too, so both
