@@ -9,7 +9,9 @@ Three views of one ``GraphStats``:
   activation, and log1p of MACs, FLOPs, params, bytes read and written, channels in and out,
   kernel, stride, groups, input and output spatial size. A kernel is named after its last
   output tensor, which is how ONNX Runtime's profiler names a fused node, so profiled times
-  can be matched to it (``match_layers``).
+  can be matched to it (``match_layers``). ``fuse=True`` (the layer predictor's split) also
+  merges what ONNX Runtime runs as one node in a transformer: MatMul + bias, residual Add +
+  LayerNormalization, the erf GELU.
 * **model** (``model_vector``): totals and per-family sums of those columns (what a model-level
   regressor sees).
 * **seed encoding**: ``graphstats.encode13`` (56 × 13), the cost-model seed's layer rows.
