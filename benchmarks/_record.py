@@ -29,16 +29,14 @@ def machine() -> str:
         pass
     cpu = info.get("model name", cpu)
     flags = set(info.get("flags", "").split())
-    isa = next((x for x in ("avx512f", "avx2", "avx", "sse4_2") if x in flags), "")
-    detail = ", ".join(
-        x
-        for x in (
-            f"family {info['cpu family']} model {info['model']}" if "cpu family" in info and "model" in info else "",
-            isa.replace("avx512f", "avx512"),
-        )
-        if x
-    )
-    return f"{cpu}{f' ({detail})' if detail else ''}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    detail = []
+    if "cpu family" in info and "model" in info:
+        detail.append(f"family {info['cpu family']} model {info['model']}")
+    isa = next((x for x in ("avx512f", "avx2", "avx", "sse4_2") if x in flags), None)
+    if isa:
+        detail.append(isa.replace("avx512f", "avx512"))
+    named = f"{cpu} ({', '.join(detail)})" if detail else cpu
+    return f"{named}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def commit() -> str:

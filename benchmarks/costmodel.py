@@ -340,17 +340,17 @@ def mixed(
     # own targets, so this bounds the layer predictor from above, up to averaging out noise.
     probe = P.LayerPredictor()
     probe.fuse_ = True
-    fam_cols = [P.KERNEL_COLUMNS.index(f"is_{f}") for f in P.FAMILIES]
     G = np.zeros((len(S), len(P.FAMILIES)))
     counts = np.zeros(len(S))
     for j, (s, lay) in enumerate(zip(S.stats, S.layers, strict=True)):
         mat, ks, _ = probe._kernels(s)
         counts[j] = len(ks)
+        fam = P._kernel_families(mat)
         for k, ms in P.match_layers(ks, lay).items():
-            G[j, int(np.argmax(mat[k, fam_cols]))] += ms
+            G[j, fam[k]] += ms
     pred = np.zeros(len(S))
     for tr, te in KFold(5, shuffle=True, random_state=0).split(S.y_ms):
-        keep = [i for i in range(len(P.FAMILIES)) if (G[tr, i] > 0).mean() >= 0.1]
+        keep = [i for i in range(len(P.FAMILIES)) if (G[tr, i] > 0).mean() >= P._MIN_FAMILY_SHARE]
         rest = [i for i in range(len(P.FAMILIES)) if i not in keep]
 
         def design(ix: np.ndarray, keep: list[int] = keep, rest: list[int] = rest) -> np.ndarray:

@@ -179,12 +179,10 @@ def fit(
     from xcelerator.costmodel.model import CostModel
 
     mem = [m.strip() for m in members.split(",") if m.strip()] if members is not None else None
-    if kind is None:
-        kind = "ensemble" if mem is not None else "layer"
-    with common.progress(None, f"fitting {kind}"):
+    with common.progress(None, f"fitting {kind or 'the default predictor'}"):
         cm = CostModel.fit(common.store(), target, kind=kind, base=base, test=test, seed=seed, members=mem)
     path = cm.save(out)
-    doc: dict[str, object] = {"predictor": str(path), "kind": kind, "target": cm.target, "n_train": cm.n_train}
+    doc: dict[str, object] = {"predictor": str(path), "kind": cm.kind, "target": cm.target, "n_train": cm.n_train}
     if mem is not None:
         doc["members"] = mem
     if cm.test is not None:
@@ -192,7 +190,7 @@ def fit(
     if json:
         common.emit_json(doc)
         return
-    common.out.print(f"{kind} predictor fitted on {cm.n_train} measurements of {cm.target} → {path}")
+    common.out.print(f"{cm.kind} predictor fitted on {cm.n_train} measurements of {cm.target} → {path}")
     if cm.test is not None:
         _table([_metric_row("held-out", doc["test"])], "held-out measurements")  # type: ignore[arg-type]
 

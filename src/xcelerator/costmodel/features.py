@@ -214,6 +214,9 @@ def kernels(stats: GraphStats, fuse: bool = False) -> tuple[list[Kernel], list[s
     return out, sorted(set(ignored))
 
 
+_MATMUL_FUSED = {("MatMul", "Add"): "Gemm", ("MatMul", "Mul"): "FusedMatMul"}  # ONNX Runtime's op after the fusion
+
+
 def _fuse_patterns(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
     """Merge the kernels ONNX Runtime executes as one node (its profiles name them so):
 
@@ -261,10 +264,7 @@ def _fuse_patterns(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
                 and consumers.get(p.name, 0) == 1
                 and all(n.op_type in _ANCHORS or n.op_type in ("Add", "Mul") for n in p.nodes)
             ):
-                fused = "Gemm" if p.op_type == "MatMul" and head.op_type == "Add" else None
-                if p.op_type == "MatMul" and head.op_type == "Mul":
-                    fused = "FusedMatMul"
-                absorb(p, k, fused)
+                absorb(p, k, _MATMUL_FUSED.get((p.op_type, head.op_type)))
                 continue
         if head.op_type == "LayerNormalization" and len(k.nodes) == 1 and head.inputs:
             p = producer(head.inputs[0])

@@ -441,11 +441,11 @@ class LayerPredictor(LatencyPredictor):
         # split apart they left much of its profile unmatched (median share of profiled time
         # matched, 500 mixed networks: vit 73 -> 94 %, text 75 -> 97 %)
         self.fuse_ = True
+        split = [self._kernels(s)[:2] for s in stats]
         rows, targets, groups = [], [], []
-        for i, (s, lay) in enumerate(zip(stats, layers, strict=True)):
+        for i, ((mat, ks), lay) in enumerate(zip(split, layers, strict=True)):
             if not lay:
                 continue
-            mat, ks, _ = self._kernels(s)
             for k, ms in match_layers(ks, lay).items():
                 if ms > 0:
                     rows.append(mat[k])
@@ -473,12 +473,14 @@ class LayerPredictor(LatencyPredictor):
         # profiler adds its own time to every node it times, so the profiled kernels overstate
         # the end-to-end time by a constant per kernel (about 2 µs here), and how far the
         # profile over- or under-states a family's share differs by family (see _calibrate).
-        present = (np.array(_family_counts(self, stats)) > 0).mean(0)
-        self.calib_families_: list[str] | None = [f for f, share in zip(FAMILIES, present, strict=True) if share >= 0.1]
-        sums = self._member_sums(stats)  # members × models × groups
-        counts = np.array([len(self._kernels(s)[1]) for s in stats])
-        self._calibrate(self._design(sums.mean(0), stats, counts), arr)
-        pred = self._calibrated(self._design(sums.mean(0), stats, counts))
+        mats = [mat for mat, _ in split]
+        present = np.mean([np.isin(np.arange(len(FAMILIES)), _kernel_families(m)) for m in mats], axis=0)
+        common = [f for f, share in zip(FAMILIES, present, strict=True) if share >= _MIN_FAMILY_SHARE]
+        self.calib_families_: list[str] | None = common
+        counts = np.array([len(ks) for _, ks in split])
+        A = self._design(self._member_sums(mats).mean(0), counts)  # members' mean per model × group
+        self._calibrate(A, arr)
+        pred = self._calibrated(A)
         self.calib_sigma_ = float(np.std(np.log(np.maximum(pred, 1e-9)) - np.log(arr)))
         self.n_kernel_rows_ = len(rows)
         return self
@@ -488,31 +490,29 @@ class LayerPredictor(LatencyPredictor):
         fusion-aware splitting keep the plain split)."""
         return kernel_matrix(s, fuse=getattr(self, "fuse_", False))
 
-    def _design(self, sums: np.ndarray, stats: list[GraphStats], counts: np.ndarray | None = None) -> np.ndarray:
-        """Columns: the kernel-time sums (one per calibrated family, then the rest; or one
-        total), then the kernel count."""
-        if counts is None:
-            counts = np.array([len(self._kernels(s)[1]) for s in stats])
-        return np.column_stack([sums.reshape(len(stats), -1), counts])
+    @staticmethod
+    def _design(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Columns: the kernel-time sums (models × groups: one per calibrated family, then the
+        rest; or one total), then the kernel count."""
+        return np.column_stack([sums, counts])
 
     def _groups(self) -> int:
         fams = getattr(self, "calib_families_", None)
         return 1 if fams is None else len(fams) + 1
 
-    def _member_sums(self, stats: list[GraphStats]) -> np.ndarray:
-        """Members × models × groups: each bag member's predicted kernel times summed per
-        calibrated family (the last group holds every other kernel), or in total."""
+    def _member_sums(self, mats: list[np.ndarray]) -> np.ndarray:
+        """Members × models × groups: each bag member's predicted kernel times of each model's
+        kernel rows ``mats`` summed per calibrated family (the last group holds every other
+        kernel), or in total."""
         fams = getattr(self, "calib_families_", None)
         slot = np.full(len(FAMILIES), self._groups() - 1)
         for g, f in enumerate(fams or ()):
             slot[FAMILIES.index(f)] = g
-        fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
-        out = np.zeros((len(self.bag_.boosters), len(stats), self._groups()))
-        for j, s in enumerate(stats):
-            mat = self._kernels(s)[0]
+        out = np.zeros((len(self.bag_.boosters), len(mats), self._groups()))
+        for j, mat in enumerate(mats):
             if len(mat):
                 t = np.exp(self.bag_.predict_all(mat))  # members × kernels
-                g = slot[np.argmax(mat[:, fam_cols], axis=1)]
+                g = slot[_kernel_families(mat)]
                 for k in range(self._groups()):
                     out[:, j, k] = t[:, g == k].sum(1)
         return out
@@ -562,9 +562,10 @@ class LayerPredictor(LatencyPredictor):
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "calib_")
-        sums = self._member_sums(stats)
-        counts = np.array([len(self._kernels(s)[1]) for s in stats])
-        preds = np.stack([self._calibrated(self._design(m, stats, counts)) for m in sums])
+        split = [self._kernels(s)[:2] for s in stats]
+        counts = np.array([len(ks) for _, ks in split])
+        sums = self._member_sums([mat for mat, _ in split])
+        preds = np.stack([self._calibrated(self._design(m, counts)) for m in sums])
         logs = np.log(np.maximum(preds, 1e-9))
         return logs.mean(0), np.sqrt(logs.std(0) ** 2 + self.calib_sigma_**2)
 
@@ -592,15 +593,13 @@ class LayerPredictor(LatencyPredictor):
         self.calib_families_ = d.get("calib_families")
 
 
-def _family_counts(layer: LayerPredictor, stats: list[GraphStats]) -> list[list[int]]:
-    """Per model, how many kernels of each op family (``FAMILIES`` order) it has."""
-    fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
-    out = []
-    for s in stats:
-        mat = layer._kernels(s)[0]
-        fam = np.argmax(mat[:, fam_cols], axis=1) if len(mat) else np.zeros(0, dtype=int)
-        out.append(np.bincount(fam, minlength=len(FAMILIES)).tolist())
-    return out
+_FAMILY_COLUMNS = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
+_MIN_FAMILY_SHARE = 0.1  # a family gets its own calibration weight when this share of models has it
+
+
+def _kernel_families(mat: np.ndarray) -> np.ndarray:
+    """The op family (index into ``FAMILIES``) of each kernel row."""
+    return np.argmax(mat[:, _FAMILY_COLUMNS], axis=1) if len(mat) else np.zeros(0, dtype=int)
 
 
 # ----------------------------------------------------------------------------- LSTM
@@ -851,15 +850,13 @@ def _adapt_features(stats: GraphStats, base_log: float) -> list[float]:
 
 def _family_times(layer: LayerPredictor, stats: list[GraphStats]) -> np.ndarray:
     """Per model: the layer predictor's kernel times summed per op family, and the kernel count."""
-    fam_cols = [KERNEL_COLUMNS.index(f"is_{f}") for f in FAMILIES]
     out = np.zeros((len(stats), len(FAMILIES) + 1))
     for j, s in enumerate(stats):
         mat, ks, _ = layer._kernels(s)
         if not len(mat):
             continue
         t = np.exp(layer.bag_.predict_all(mat)).mean(0)
-        fam = np.argmax(mat[:, fam_cols], axis=1)
-        out[j, : len(FAMILIES)] = np.bincount(fam, weights=t, minlength=len(FAMILIES))
+        out[j, : len(FAMILIES)] = np.bincount(_kernel_families(mat), weights=t, minlength=len(FAMILIES))
         out[j, -1] = len(ks)
     return out
 
