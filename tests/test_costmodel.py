@@ -166,6 +166,44 @@ def test_transformer_profiles_match_kernels_split_as_onnx_runtime_fuses(
         )
 
 
+@pytest.mark.parametrize("family_name", ["resnet", "bottleneck"])
+def test_residual_sums_merge_into_the_convolution_onnx_runtime_accumulates_them_in(
+    family_name: str, tmp_path: Path, fast_plan
+) -> None:  # type: ignore[no-untyped-def]
+    """ONNX Runtime's CPU provider runs Conv + residual Add + Relu as one node named after the
+    convolution, so its profile has no entry for the Add or the Relu. Split at level 1, every
+    residual Add and the Relu after it are kernels no profiled time lands on; at level 2 they
+    sit inside a convolution (``fused_sum`` set) and every such kernel gets its time."""
+    from xcelerator.costmodel.features import DETAIL_COLUMNS
+    from xcelerator.measure.core import measure
+    from xcelerator.models.export import export_onnx
+    from xcelerator.models.spaces import get_space
+    from xcelerator.targets.registry import parse_target
+
+    space = get_space("mixed", families=family_name)
+    module, example = space.build({"index": 0})
+    a = load_artifact(export_onnx(module, example, tmp_path / f"{family_name}.onnx"))
+    m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok" and m.layers and a.stats is not None
+    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
+    residual = [n for n in a.stats.nodes if n.op_type == "Add" and len(n.inputs) == 2]
+    assert residual
+    level1, _ = kernels(a.stats, fuse=True)
+    got1 = match_layers(level1, prof)
+    idle = [k for i, k in enumerate(level1) if i not in got1 and k.op_type in ("Add", "Relu")]
+    assert len(idle) >= len(residual)  # the runtime left no entry for them
+    mat, level2, _ = kernel_matrix(a.stats, fuse=2)
+    assert mat.shape == (len(level2), len(KERNEL_COLUMNS) + len(DETAIL_COLUMNS))
+    summed = [i for i, k in enumerate(level2) if any(n in residual for n in k.nodes)]
+    assert len(summed) == len(residual)
+    assert all(level2[i].op_type == "Conv" for i in summed)
+    assert all(mat[i, len(KERNEL_COLUMNS) + DETAIL_COLUMNS.index("fused_sum")] == 1 for i in summed)
+    got2 = match_layers(level2, prof)
+    assert all(got2.get(i, 0) > 0 for i in summed)
+    assert not [k for i, k in enumerate(level2) if i not in got2 and k.op_type in ("Add", "Relu")]
+    assert sum(got2.values()) == pytest.approx(sum(got1.values()), rel=1e-6)  # same time, other kernels
+
+
 # ----------------------------------------------------------------------------- predictors
 @pytest.mark.parametrize("kind", ["gbm", "layer", "lstm", "ensemble"])
 def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats], tmp_path: Path) -> None:
@@ -515,9 +553,13 @@ def test_layer_calibration_removes_profiler_overhead_and_a_family_bias(family: l
     assert np.median(rel) < 0.05 < np.median(np.abs(raw / y[45:] - 1)) - 0.15
     again = P.from_json(est.to_json())
     np.testing.assert_allclose(again.predict(family[45:]), est.predict(family[45:]), rtol=1e-9)
-    # a file saved before fusion-aware splitting and family weights: one total and the kernel
-    # count, as it was written then, and the kernels split as it was trained
-    old = est.to_json()
+    # a file saved before fusion-aware splitting and family weights: trees on the plain split's
+    # columns, one total and the kernel count, as it was written then; it predicts with the
+    # kernels split as it was trained
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(P.LayerPredictor, "split_level", 0)
+        plain_fit = P.LayerPredictor(n_members=2).fit(family[:45], y[:45], layers=layers[:45])
+    old = plain_fit.to_json()
     for key in ("fuse", "calib_families"):
         old["state"].pop(key)
     old["state"]["calib_coef"], old["state"]["calib_intercept"] = [1.0, 0.0], 0.0

@@ -154,10 +154,11 @@ def characterize(
 
     ``strategy="active"`` (the nn-Meter idea, at model level): a pool of ``pool * count``
     networks is exported, a random fifth of ``count`` is measured first, then batches of
-    ``batch`` (default a tenth of ``count``) are picked where a bagged LightGBM predictor fitted
-    on what is measured so far disagrees most with itself (the spread of its members' log
-    predictions on the first target), until ``count`` networks are measured. ``random``
-    measures the first ``count`` of the corpus (a prefix of the pool).
+    ``batch`` (default a tenth of ``count``) are picked where the predictor fitted on what is
+    measured so far is least sure (the widest 80 % interval on the first target), until
+    ``count`` networks are measured: the default ``layer`` predictor when the plan profiles
+    layers (a corpus plan does), a bagged LightGBM otherwise. ``random`` measures the first
+    ``count`` of the corpus (a prefix of the pool).
 
     ``reference`` (a zoo name or a model file): every network is measured side by side with it
     (``measure.core.measure_against``), so its label can be taken relative to the reference
@@ -220,8 +221,7 @@ def _active(
 ) -> CharacterizeResult:
     import numpy as np
 
-    from xcelerator.costmodel.predictors import GBMPredictor
-    from xcelerator.costmodel.samples import labels_of
+    from xcelerator.costmodel.samples import from_store
     from xcelerator.measure.session import for_target
 
     first = tgts[0]
@@ -239,20 +239,18 @@ def _active(
         _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
         res.batches.append(len(picked))
     while len(picked) < count:
-        rows = [d for d in store.samples(first.uri) if d.get("plan") == plan_d]
-        ok = dict(zip([d["sha256"] for d in rows], labels_of(rows)[0].tolist(), strict=True)) if rows else {}
-        have = [i for i in picked if runs_on_first[i].sha256 in ok]
+        rows = [d for d in store.samples(first.uri) if d.get("plan") == plan_d and d.get("stats")]
+        S = from_store(store, first.uri, plan=plan_d) if rows else None
+        ok = {} if S is None else {h: j for j, h in enumerate(S.sha256)}
+        have = [ok[runs_on_first[i].sha256] for i in picked if runs_on_first[i].sha256 in ok]
         rest = [i for i in range(len(pool_arts)) if i not in set(picked)]
         if not rest:
             break
         n = min(step, count - len(picked), len(rest))
-        if len(have) >= GBMPredictor.min_samples:
-            est = GBMPredictor(n_estimators=200, random_state=seed + len(picked))
-            est.fit([runs_on_first[i].stats for i in have], [ok[runs_on_first[i].sha256] for i in have])
-            P = est.bag_.predict_all(
-                np.stack([_vector(runs_on_first[i].stats) for i in rest])
-            )  # members × candidates, log ms
-            spread = P.std(0)
+        est = _unsure_model(S, have, plan.layers, seed + len(picked)) if S is not None else None
+        if est is not None:
+            _, lo, hi = est.predict_interval([runs_on_first[i].stats for i in rest])
+            spread = np.log(hi / lo)
             order = [rest[j] for j in np.argsort(-spread, kind="stable")]
         else:  # too few successes to fit: keep drawing in corpus order
             order = rest
@@ -265,10 +263,20 @@ def _active(
     return res
 
 
-def _vector(stats: Any) -> Any:
-    from xcelerator.costmodel.features import model_vector
+def _unsure_model(S: Any, have: list[int], layers: bool, seed: int) -> Any:
+    """The predictor whose interval steers active sampling, fitted on the measured ``have``
+    of ``S``: the default ``layer`` predictor when every one has a per-node profile (replayed
+    on 500 mixed networks it reached a given accuracy with fewer networks than random
+    sampling; a bagged GBM's spread did not: docs/costmodel.md), else a bagged LightGBM; None
+    while too few are measured to fit either."""
+    from xcelerator.costmodel.predictors import GBMPredictor, LayerPredictor
 
-    return model_vector(stats)[0]
+    sub = S.take(have)
+    if layers and len(sub) >= LayerPredictor.min_samples and all(sub.layers):
+        return LayerPredictor(random_state=seed).fit(sub.stats, sub.y_ms, layers=sub.layers)
+    if len(sub) >= GBMPredictor.min_samples:
+        return GBMPredictor(n_estimators=200, random_state=seed).fit(sub.stats, sub.y_ms)
+    return None
 
 
 def _measure_indices(

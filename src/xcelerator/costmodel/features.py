@@ -139,6 +139,13 @@ NUMERIC = (
     "hw_out",
 )
 KERNEL_COLUMNS = (*(f"is_{f}" for f in FAMILIES), "fused_act", *NUMERIC)
+# appended by the layer predictor's split (``fuse=2``): what makes one kernel of a family run
+# slower than another of the same size on a vector unit. A residual sum accumulated into the
+# convolution's output; the activation's kind (a ReLU or clip is free in the store, a
+# hard-swish or sigmoid is not); the output width (the vector loops run along it); channels
+# modulo 16 (the blocked layouts pad to 8 or 16 channels); padding.
+DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16", "pad")
+_CHEAP_ACTS = {"Relu", "Clip", "LeakyRelu", "BatchNormalization"}
 
 
 @dataclass
@@ -150,7 +157,7 @@ class Kernel:
     family: str
     nodes: list[NodeStats] = field(default_factory=list)
 
-    def row(self) -> list[float]:
+    def row(self, detail: bool = False) -> list[float]:
         head = self.nodes[0]
         fam = "dwconv" if self.family == "conv" and head.groups > 1 and head.groups == head.in_channels else self.family
         ins, outs = head.input_shape, self.nodes[-1].output_shape
@@ -172,18 +179,32 @@ class Kernel:
             hw_in,
             hw_out,
         ]
-        return [
+        row = [
             *(1.0 if fam == f else 0.0 for f in FAMILIES),
             float(len(self.nodes) > 1),
             *(math.log1p(max(float(v), 0.0)) for v in vals),
         ]
+        if detail:
+            acts = [n.op_type for n in self.nodes[1:] if n.op_type in _FUSABLE]
+            kind = 0.0 if not acts else 1.0 if all(a in _CHEAP_ACTS for a in acts) else 2.0
+            row += [
+                float(any(n.op_type in ("Add", "Sum") and len(n.inputs) == 2 for n in self.nodes[1:])),
+                kind,
+                math.log1p(float(outs[3]) if len(outs) == 4 else 1.0),
+                float(int(c_in) % 16),
+                float(int(c_out) % 16),
+                float(max(head.pads, default=0)),
+            ]
+        return row
 
 
-def kernels(stats: GraphStats, fuse: bool = False) -> tuple[list[Kernel], list[str]]:
+def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], list[str]]:
     """The graph's kernels in execution order, and the op types left out (unknown to us).
 
     ``fuse`` also applies the graph fusions ONNX Runtime makes at its default optimization level
-    (seen in its profiles, where the fused nodes vanish): see ``_fuse_patterns``."""
+    (seen in its profiles, where the fused nodes vanish): see ``_fuse_patterns``; ``fuse=2``
+    also the residual sum (and the ReLU after it) that a convolution accumulates into its
+    output (``_fuse_conv_sum``). ``True`` is level 1, as files saved before level 2 say."""
     consumers: dict[str, int] = {}
     for n in stats.nodes:
         for t in n.inputs:
@@ -211,6 +232,8 @@ def kernels(stats: GraphStats, fuse: bool = False) -> tuple[list[Kernel], list[s
         open_k = k if n.op_type in _ANCHORS else None
     if fuse:
         out = _fuse_patterns(out, consumers)
+    if int(fuse) >= 2:
+        out = _fuse_conv_sum(out, consumers)
     return out, sorted(set(ignored))
 
 
@@ -316,9 +339,56 @@ def _gelu(erf: Kernel, producer: Any, consumers: dict[str, int], ks: list[Kernel
         absorb(div, k, "Gelu")
 
 
-def kernel_matrix(stats: GraphStats, fuse: bool = False) -> tuple[np.ndarray, list[Kernel], list[str]]:
+def _fuse_conv_sum(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
+    """Merge a residual Add into the convolution that produces one of its inputs, and a ReLU-like
+    activation that alone reads the sum into that too: ONNX Runtime's CPU provider runs
+    Conv + Add (+ Relu) as one node (the NCHWc convolution's ``Sum`` input, or ``FusedConv``
+    with its ``Z`` input), naming it after the convolution, so its profiled time holds the
+    sum's. The convolution must have no activation of its own, its output read by the Add
+    alone, and the Add must not broadcast; its first input is preferred, as the runtime does.
+    Where the runtime does not fuse (channels off its block size, say), the Add's and ReLU's
+    own profile entries are matched to the merged kernel by node name, so its time is still
+    whole; the ``fused_sum`` column tells the kernel model what it holds."""
+    by_out = {k.name: k for k in ks}
+    gone: set[int] = set()
+    summed: set[int] = set()
+    for k in ks:
+        head = k.nodes[0]
+        if len(k.nodes) == 1 and head.op_type in ("Add", "Sum") and len(head.inputs) == 2:
+            for t in head.inputs:
+                p = by_out.get(t)
+                if (
+                    p is not None
+                    and id(p) not in gone
+                    and p.op_type == "Conv"
+                    and all(n.op_type in ("Conv", "BatchNormalization") for n in p.nodes)
+                    and consumers.get(t, 0) == 1
+                    and p.nodes[-1].output_shape == head.output_shape
+                ):
+                    p.nodes.append(head)
+                    p.name = k.name
+                    by_out[k.name] = p
+                    gone.add(id(k))
+                    summed.add(id(p))
+                    break
+        elif len(k.nodes) == 1 and head.op_type in _FUSABLE - {"BatchNormalization"} and len(head.inputs) == 1:
+            p = by_out.get(head.inputs[0])
+            if p is not None and id(p) in summed and consumers.get(head.inputs[0], 0) == 1:
+                p.nodes.append(head)
+                p.name = k.name
+                by_out[k.name] = p
+                gone.add(id(k))
+                summed.discard(id(p))
+    return [k for k in ks if id(k) not in gone]
+
+
+def kernel_matrix(stats: GraphStats, fuse: bool | int = False) -> tuple[np.ndarray, list[Kernel], list[str]]:
+    """Kernel rows of ``stats`` (``KERNEL_COLUMNS``, and ``DETAIL_COLUMNS`` after them at
+    ``fuse=2``), the kernels, and the op types left out."""
     ks, ignored = kernels(stats, fuse)
-    mat = np.array([k.row() for k in ks], dtype=np.float64).reshape(len(ks), len(KERNEL_COLUMNS))
+    detail = int(fuse) >= 2
+    width = len(KERNEL_COLUMNS) + (len(DETAIL_COLUMNS) if detail else 0)
+    mat = np.array([k.row(detail) for k in ks], dtype=np.float64).reshape(len(ks), width)
     return mat, ks, ignored
 
 
