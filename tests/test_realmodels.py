@@ -191,6 +191,32 @@ def test_cost_model_features_at_the_given_shape() -> None:
     assert large.inputs[0].shape == (1, 3, 640, 640)
 
 
+def test_kernels_are_what_the_runtime_runs_on_a_paddle_export(fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """PP-OCR's direction classifier, exported from Paddle, holds 308 Constant nodes, convolutions
+    whose residual Add and activation ONNX Runtime runs inside them, and ReLUs after its sums.
+    Split at level 2, nearly every kernel gets profiled time from a real profile at its real
+    shape: the constants are folded away, the sums sit in their convolutions. At level 1 most
+    kernels were ones the runtime never runs, and the layer model predicted each of them."""
+    from xcelerator.costmodel.features import kernels, match_layers
+    from xcelerator.measure.core import measure
+    from xcelerator.models.artifact import at_shapes, load_artifact
+    from xcelerator.targets.registry import parse_target
+
+    cls = at_shapes(load_artifact(real("ocr_cls")), {"x": (1, 3, 48, 192)})
+    m = measure(cls, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok" and m.layers and cls.stats is not None
+    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
+    n_const = sum(n.op_type == "Constant" for n in cls.stats.nodes)
+    assert n_const > 100
+    level1, _ = kernels(cls.stats, fuse=True)
+    level2, _ = kernels(cls.stats, fuse=2)
+    idle1 = [k for i, k in enumerate(level1) if i not in match_layers(level1, prof)]
+    idle2 = [k for i, k in enumerate(level2) if i not in match_layers(level2, prof)]
+    assert len(idle1) > n_const
+    assert not any(n.op_type == "Constant" for k in level2 for n in k.nodes)
+    assert len(idle2) <= 0.1 * len(level2), [k.op_type for k in idle2]
+
+
 def test_report_never_sets_one_shape_beside_another(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from xcelerator.report.records import comparison_record
     from xcelerator.store.db import Store

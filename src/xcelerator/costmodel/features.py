@@ -204,7 +204,8 @@ def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], 
     ``fuse`` also applies the graph fusions ONNX Runtime makes at its default optimization level
     (seen in its profiles, where the fused nodes vanish): see ``_fuse_patterns``; ``fuse=2``
     also the residual sum (and the ReLU after it) that a convolution accumulates into its
-    output (``_fuse_conv_sum``). ``True`` is level 1, as files saved before level 2 say."""
+    output (``_fuse_conv_sum``), and leaves out what is computed from constants alone (folded
+    when the session loads). ``True`` is level 1, as files saved before level 2 say."""
     consumers: dict[str, int] = {}
     for n in stats.nodes:
         for t in n.inputs:
@@ -212,7 +213,14 @@ def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], 
     out: list[Kernel] = []
     ignored: list[str] = []
     open_k: Kernel | None = None
+    folded: set[str] = set()  # tensors computed from constants alone (level 2)
     for n in stats.nodes:
+        if int(fuse) >= 2 and all(t in folded for t in n.inputs):
+            # a Constant, or a node whose every input is an initializer or folded: the runtime
+            # folds it when the session loads and never runs it (exporters that emit Constant
+            # nodes, as Paddle's does, had hundreds of them predicted at a few µs each)
+            folded.update(n.outputs)
+            continue
         fam = _FAMILY.get(n.op_type)
         if fam is None:
             ignored.append(n.op_type)
