@@ -344,3 +344,32 @@ def test_xc_search_and_pareto_stay_callable_after_their_packages_are_imported(tm
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 2 and all(ln.startswith("bad input:") for ln in lines), r.stdout
+
+
+def test_a_network_the_converter_refuses_is_recorded_and_the_corpus_goes_on(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """ncnn's converter (pnnx) refuses silero-vad (a state, a scalar rate, an ``If``): measuring
+    a corpus that holds it on ncnn records that network's failure with pnnx's words and
+    measures the others; a second pass counts the failure as stored, not as work to redo."""
+    from tests import realmodels
+    from xcelerator.costmodel.characterize import CharacterizeResult, _measure_indices
+    from xcelerator.models.artifact import load_artifact
+    from xcelerator.models.export import resolve_model
+    from xcelerator.store.db import Store
+    from xcelerator.targets.registry import parse_target
+
+    try:
+        refused = load_artifact(realmodels.path("silero_vad"))
+    except realmodels.Unreachable as e:
+        pytest.skip(str(e))
+    good = resolve_model("mobilenet_v2_0.35_96", "onnx")
+    store = Store(str(tmp_path / "c.db"))
+    t = parse_target("ncnn?threads=1")
+    res = CharacterizeResult()
+    _measure_indices([0, 1], [refused, good], [t], store, fast_plan, res, None, False, None)
+    assert (res.measured, res.failed, res.skipped) == (2, 1, 0)
+    [(_, bad)] = store.measurements(status="failed")
+    assert bad.model == refused.name and "pnnx could not convert" in bad.error
+    assert [r["name"] for r in store.samples(t.uri)] == [good.name]
+    again = CharacterizeResult()
+    _measure_indices([0, 1], [refused, good], [t], store, fast_plan, again, None, True, None)
+    assert (again.measured, again.failed, again.skipped) == (0, 0, 2)

@@ -279,6 +279,32 @@ def _unsure_model(S: Any, have: list[int], layers: bool, seed: int) -> Any:
     return None
 
 
+def _not_converted(art: Artifact, target: Target, plan: Plan, why: str) -> Any:
+    """The failed measurement of a network that ``target``'s converter could not take."""
+    import time
+
+    from xcelerator.measure.records import Measurement, RoundResult
+
+    now = time.time()
+    return Measurement(
+        model=art.name,
+        artifact_sha256=art.sha256,
+        target=target.label,
+        plan=plan,
+        status="failed",
+        error=why,
+        rounds=(RoundResult.failure(0, "failed", why, now, now, detail=why),),
+        stats=None,
+        init_ms=None,
+        first_run_ms=None,
+        peak_rss_kib=None,
+        rss_before_load_kib=None,
+        rss_after_load_kib=None,
+        started=now,
+        finished=now,
+    )
+
+
 def _measure_indices(
     indices: Sequence[int],
     onnx_arts: list[Artifact],
@@ -297,8 +323,27 @@ def _measure_indices(
     from xcelerator.measure.session import for_target
 
     plan_d = plan.to_dict()
-    # each target gets the corpus in the format it runs (converted once, cached)
-    as_run = {(i, t.uri): for_target(onnx_arts[i], t) for i in indices for t in tgts}
+    # each target gets the corpus in the format it runs (converted once, cached); a network the
+    # target's converter cannot take is that network's failure on that target, recorded with
+    # the converter's words, not the end of the corpus (pnnx refuses a few generated networks)
+    as_run: dict[tuple[int, str], Artifact] = {}
+    unconverted: list[tuple[Artifact, Target, str]] = []
+    for i in indices:
+        for t in tgts:
+            try:
+                as_run[(i, t.uri)] = for_target(onnx_arts[i], t)
+            except BadInputError as e:
+                if store.measured(onnx_arts[i].sha256, t.uri, plan_d):
+                    res.skipped += 1
+                else:
+                    unconverted.append((onnx_arts[i], t, str(e)))
+    for art, t, why in unconverted:
+        store.add(_not_converted(art, t, plan, why), art, t)
+        res.measured += 1
+        res.failed += 1
+        log.warning("%s on %s: %s", art.name, t.label, why)
+        if progress:
+            progress(f"{art.name} on {t.label}: failed ({why})")
     stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(
@@ -309,6 +354,8 @@ def _measure_indices(
     todo: list[tuple[Artifact, Target]] = []
     for i in indices:
         for t in tgts:
+            if (i, t.uri) not in as_run:
+                continue
             art = as_run[(i, t.uri)]
             if (art.sha256, t.uri) in stored:
                 res.skipped += 1
