@@ -373,3 +373,19 @@ def test_a_network_the_converter_refuses_is_recorded_and_the_corpus_goes_on(tmp_
     again = CharacterizeResult()
     _measure_indices([0, 1], [refused, good], [t], store, fast_plan, again, None, True, None)
     assert (again.measured, again.failed, again.skipped) == (0, 0, 2)
+
+
+def test_conversion_with_a_relative_cache_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``XCEL_CACHE=.xcel/cache`` (relative, as the benchmarks set it): pnnx runs in its output
+    directory, and handed relative paths it converted nothing, so every network of a corpus
+    failed on ncnn."""
+    from xcelerator.measure.session import for_target
+    from xcelerator.models.export import resolve_model
+    from xcelerator.targets.registry import parse_target
+
+    art = resolve_model("mobilenet_v2_0.35_96", "onnx")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XCEL_CACHE", "rel/cache")
+    got = for_target(art, parse_target("ncnn?threads=1"))
+    assert got.format == "ncnn" and Path(got.path).is_absolute() and Path(got.path).exists()
+    assert Path(got.path).is_relative_to(tmp_path / "rel" / "cache")

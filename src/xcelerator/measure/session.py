@@ -68,7 +68,8 @@ def takes(target: Target, fmt: str) -> bool:
 
 
 def _cache() -> Path:
-    return Path(os.environ.get("XCEL_CACHE") or Path.home() / ".cache" / "xcelerator") / "converted"
+    # absolute: converters run in their own directories, and the cached path is reused from others
+    return (Path(os.environ.get("XCEL_CACHE") or Path.home() / ".cache" / "xcelerator") / "converted").resolve()
 
 
 def convert(art: Artifact, spec: RuntimeSpec) -> Artifact:

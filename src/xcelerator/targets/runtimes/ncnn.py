@@ -62,7 +62,9 @@ def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> 
         dims = ",".join(str(d) for d in t["shape"])
         kind = {"float32": "f32", "float16": "f16", "int64": "i64", "int32": "i32", "int8": "i8", "uint8": "u8"}
         shapes.append(f"[{dims}]{kind.get(t['dtype'], 'f32')}")
-    stem = os.path.join(out_dir, "model")
+    # pnnx runs in out_dir, so every path it is given must be absolute (a relative cache
+    # directory was doubled and every conversion failed)
+    stem = os.path.join(os.path.abspath(out_dir), "model")
     argv = [
         exe,
         os.path.abspath(path),
