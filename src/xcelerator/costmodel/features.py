@@ -144,10 +144,7 @@ KERNEL_COLUMNS = (*(f"is_{f}" for f in FAMILIES), "fused_act", *NUMERIC)
 # convolution's output; the activation's kind (a ReLU or clip is free in the store, a
 # hard-swish or sigmoid is not); the output width (the vector loops run along it); channels
 # modulo 16 (the blocked layouts pad to 8 or 16 channels); padding.
-DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16", "pad", "op", "prev_family")
-# the op of a kernel within its family (Resize and Add are both elementwise, MaxPool and
-# AveragePool both pools), as a stable code a tree can split on
-_OP_CODE = {op: float(i) for i, op in enumerate(sorted({*_FAMILY, "FusedMatMul", "Gelu", "SkipLayerNormalization"}))}
+DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16", "pad")
 _CHEAP_ACTS = {"Relu", "Clip", "LeakyRelu", "BatchNormalization"}
 
 
@@ -162,7 +159,7 @@ class Kernel:
 
     def row(self, detail: bool = False) -> list[float]:
         head = self.nodes[0]
-        fam = _family_of(self)
+        fam = "dwconv" if self.family == "conv" and head.groups > 1 and head.groups == head.in_channels else self.family
         ins, outs = head.input_shape, self.nodes[-1].output_shape
         hw_in = float(ins[2] * ins[3]) if len(ins) == 4 else 1.0
         hw_out = float(outs[2] * outs[3]) if len(outs) == 4 else 1.0
@@ -393,28 +390,13 @@ def _fuse_conv_sum(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
     return [k for k in ks if id(k) not in gone]
 
 
-def _family_of(k: Kernel) -> str:
-    """The family of a kernel as its row names it (a depthwise convolution apart)."""
-    head = k.nodes[0]
-    return "dwconv" if k.family == "conv" and head.groups > 1 and head.groups == head.in_channels else k.family
-
-
 def kernel_matrix(stats: GraphStats, fuse: bool | int = False) -> tuple[np.ndarray, list[Kernel], list[str]]:
     """Kernel rows of ``stats`` (``KERNEL_COLUMNS``, and ``DETAIL_COLUMNS`` after them at
     ``fuse=2``), the kernels, and the op types left out."""
     ks, ignored = kernels(stats, fuse)
     detail = int(fuse) >= 2
     width = len(KERNEL_COLUMNS) + (len(DETAIL_COLUMNS) if detail else 0)
-    rows = [k.row(detail) for k in ks]
-    if detail:
-        # what feeds each kernel: the family of the kernel that produced its first input (-1 for
-        # a graph input), as a depthwise convolution's output feeds a pointwise one
-        made_by = {o: k for k in ks for n in k.nodes for o in n.outputs}
-        for k, row in zip(ks, rows, strict=True):
-            src = made_by.get(k.nodes[0].inputs[0]) if k.nodes[0].inputs else None
-            fam = -1.0 if src is None else float(FAMILIES.index(_family_of(src)))
-            row += [_OP_CODE.get(k.op_type, -1.0), fam]
-    mat = np.array(rows, dtype=np.float64).reshape(len(ks), width)
+    mat = np.array([k.row(detail) for k in ks], dtype=np.float64).reshape(len(ks), width)
     return mat, ks, ignored
 
 
