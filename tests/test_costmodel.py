@@ -590,3 +590,14 @@ def test_adapted_keeps_the_map_with_the_smallest_leave_one_out_error(family: lis
     again = P.from_json(few.to_json())
     np.testing.assert_allclose(again.predict(family[5:]), few.predict(family[5:]), rtol=1e-9)
     assert np.median(np.abs(few.predict(family[5:]) / y2[5:] - 1)) < 0.2
+
+
+def test_statistics_without_node_inputs_keep_their_kernels_at_level_2(family: list[GraphStats]) -> None:
+    """Statistics stored before nodes listed their input tensors cannot tell a constant from
+    anything: level 2 folds nothing there, instead of every node."""
+    import dataclasses
+
+    s = family[0]
+    bare = dataclasses.replace(s, nodes=tuple(dataclasses.replace(n, inputs=()) for n in s.nodes))
+    ks = kernels(bare, fuse=2)[0]
+    assert ks and sum(len(k.nodes) for k in ks) == len(bare.nodes)  # every node in a kernel

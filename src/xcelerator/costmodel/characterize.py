@@ -333,6 +333,8 @@ def _measure_indices(
             try:
                 as_run[(i, t.uri)] = for_target(onnx_arts[i], t)
             except BadInputError as e:
+                if e.__cause__ is None:  # not the converter failing on this network: a missing tool
+                    raise
                 if store.measured(onnx_arts[i].sha256, t.uri, plan_d):
                     res.skipped += 1
                 else:

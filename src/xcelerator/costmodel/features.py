@@ -214,8 +214,10 @@ def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], 
     ignored: list[str] = []
     open_k: Kernel | None = None
     folded: set[str] = set()  # tensors computed from constants alone (level 2)
+    # statistics stored before nodes listed their inputs cannot tell a constant from anything
+    fold = int(fuse) >= 2 and any(n.inputs for n in stats.nodes)
     for n in stats.nodes:
-        if int(fuse) >= 2 and all(t in folded for t in n.inputs):
+        if fold and all(t in folded for t in n.inputs):
             # a Constant, or a node whose every input is an initializer or folded: the runtime
             # folds it when the session loads and never runs it (exporters that emit Constant
             # nodes, as Paddle's does, had hundreds of them predicted at a few µs each)

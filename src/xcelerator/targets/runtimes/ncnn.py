@@ -55,8 +55,10 @@ def _pnnx() -> str | None:
 def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> str:
     """ONNX → ncnn ``.param``/``.bin`` with pnnx at the inputs' shapes."""
     exe = _pnnx()
-    if exe is None:
-        raise RuntimeError("converting ONNX to ncnn needs pnnx: pip install pnnx")
+    if exe is None:  # the machine's lack, not this network's: the whole run stops on it
+        from xcelerator.errors import BadInputError
+
+        raise BadInputError("converting ONNX to ncnn needs pnnx: pip install pnnx")
     shapes = []
     for t in inputs:
         dims = ",".join(str(d) for d in t["shape"])
