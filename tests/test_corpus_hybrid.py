@@ -389,3 +389,45 @@ def test_conversion_with_a_relative_cache_directory(tmp_path: Path, monkeypatch:
     got = for_target(art, parse_target("ncnn?threads=1"))
     assert got.format == "ncnn" and Path(got.path).is_absolute() and Path(got.path).exists()
     assert Path(got.path).is_relative_to(tmp_path / "rel" / "cache")
+
+
+def test_resize_mode_is_kept_and_old_statistics_are_brought_up_to_date(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """A detection head upsamples by nearest neighbour and a segmentation decoder bilinearly: the
+    statistics keep each Resize's mode and the layer split gives it a column. Statistics stored
+    before the mode was kept are brought up to date from the file (``Store.refresh_stats``,
+    which ``characterize`` calls on the networks it loads), measurements untouched."""
+    import dataclasses
+
+    from xcelerator.costmodel.features import DETAIL_COLUMNS, KERNEL_COLUMNS, kernel_matrix
+    from xcelerator.costmodel.samples import from_store
+    from xcelerator.measure.core import measure
+    from xcelerator.models.artifact import load_artifact
+    from xcelerator.models.export import export_onnx
+    from xcelerator.models.spaces import get_space
+    from xcelerator.store.db import Store
+    from xcelerator.targets.registry import parse_target
+
+    arts = {}
+    for fam in ("detect", "segment"):
+        module, example = get_space("mixed", families=fam).build({"index": 0})
+        arts[fam] = load_artifact(export_onnx(module, example, tmp_path / f"{fam}.onnx"))
+    modes = {fam: {n.mode for n in a.stats.nodes if n.op_type == "Resize"} for fam, a in arts.items()}  # type: ignore[union-attr]
+    assert modes == {"detect": {"nearest"}, "segment": {"linear"}}
+    col = len(KERNEL_COLUMNS) + DETAIL_COLUMNS.index("resize_mode")
+    seg = arts["segment"]
+    assert seg.stats is not None
+    mat, ks, _ = kernel_matrix(seg.stats, fuse=2)
+    assert {mat[i, col] for i, k in enumerate(ks) if k.op_type == "Resize"} == {2.0}
+    # stored as an older version would have: no mode
+    old = dataclasses.replace(
+        seg, stats=dataclasses.replace(seg.stats, nodes=tuple(dataclasses.replace(n, mode="") for n in seg.stats.nodes))
+    )
+    store = Store(str(tmp_path / "s.db"))
+    t = parse_target("onnxruntime?threads=1")
+    store.add(measure(old, t, fast_plan.replace(layers=True)), old, t)
+    before = from_store(store, t.uri)
+    assert not any(n.mode for n in before.stats[0].nodes)
+    assert store.refresh_stats([seg]) == 1 and store.refresh_stats([seg]) == 0
+    after = from_store(store, t.uri)
+    assert {n.mode for n in after.stats[0].nodes if n.op_type == "Resize"} == {"linear"}
+    assert after.y_ms[0] == before.y_ms[0] and store.count() == 1

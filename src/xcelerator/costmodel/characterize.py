@@ -339,6 +339,9 @@ def _measure_indices(
                     res.skipped += 1
                 else:
                     unconverted.append((onnx_arts[i], t, str(e)))
+    # statistics of stored networks computed by an older version are brought up to date, so a
+    # corpus measured before a feature existed (a Resize's mode) can be fitted with it
+    store.refresh_stats(list(as_run.values()))
     for art, t, why in unconverted:
         store.add(_not_converted(art, t, plan, why), art, t)
         res.measured += 1

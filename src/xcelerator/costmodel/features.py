@@ -143,8 +143,11 @@ KERNEL_COLUMNS = (*(f"is_{f}" for f in FAMILIES), "fused_act", *NUMERIC)
 # slower than another of the same size on a vector unit. A residual sum accumulated into the
 # convolution's output; the activation's kind (a ReLU or clip is free in the store, a
 # hard-swish or sigmoid is not); the output width (the vector loops run along it); channels
-# modulo 16 (the blocked layouts pad to 8 or 16 channels); padding.
-DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16", "pad")
+# modulo 16 (the blocked layouts pad to 8 or 16 channels); padding; a Resize's mode.
+DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16", "pad", "resize_mode")
+# a Resize's interpolation (0: not a Resize, or statistics stored before the mode was kept): a
+# nearest-neighbour upsample copies, a bilinear one reads four inputs per output
+_RESIZE_MODE = {"nearest": 1.0, "linear": 2.0, "cubic": 3.0}
 _CHEAP_ACTS = {"Relu", "Clip", "LeakyRelu", "BatchNormalization"}
 
 
@@ -194,6 +197,7 @@ class Kernel:
                 float(int(c_in) % 16),
                 float(int(c_out) % 16),
                 float(max(head.pads, default=0)),
+                max((_RESIZE_MODE.get(n.mode, 4.0) if n.mode else 0.0 for n in self.nodes), default=0.0),
             ]
         return row
 

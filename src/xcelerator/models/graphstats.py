@@ -77,6 +77,7 @@ class NodeStats:
     pads: tuple[int, ...] = ()
     outputs: tuple[str, ...] = ()  # output tensor names: runtimes name fused kernels after them
     inputs: tuple[str, ...] = ()  # input tensor names (to see which nodes a runtime fuses)
+    mode: str = ""  # Resize/Upsample: nearest, linear or cubic (a bilinear upsample costs several times a nearest one)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ def _attr(node: Any, name: str, default: Any) -> Any:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
     return default
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def graph_stats(model: Any) -> GraphStats:
@@ -228,6 +233,7 @@ def graph_stats(model: Any) -> GraphStats:
                 pads=pads,
                 outputs=tuple(str(o) for o in node.output if o),
                 inputs=tuple(str(x) for x in node.input if x and x not in init_sizes),
+                mode=_text(_attr(node, "mode", b"nearest")) if op in ("Resize", "Upsample") else "",
             )
         )
     total_params = sum(init_sizes.values())

@@ -178,6 +178,25 @@ class Store:
             s.flush()
         return row
 
+    def refresh_stats(self, artifacts: Sequence[Artifact]) -> int:
+        """Store the graph statistics of ``artifacts`` that are stored with other ones (computed
+        by an older version: a field added since, such as a Resize's mode); returns how many
+        changed. Measurements are untouched: the same file, better described."""
+        changed = 0
+        try:
+            with self.session() as s:
+                for a in artifacts:
+                    row = s.get(ArtifactRow, a.sha256)
+                    if row is None or a.stats is None:
+                        continue
+                    new = json.loads(json.dumps(a.to_dict(with_nodes=True)["stats"]))  # as stored
+                    if row.stats != new:
+                        row.stats = new
+                        changed += 1
+        except SQLAlchemyError as e:
+            raise BadInputError(f"cannot write to database '{self.url}': {str(e).splitlines()[0]}") from e
+        return changed
+
     def add(self, m: Measurement, artifact: Artifact, target: Target) -> int:
         """Store one measurement with its rounds and layers, atomically. Returns its id."""
         try:
