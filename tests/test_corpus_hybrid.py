@@ -378,17 +378,25 @@ def test_a_network_the_converter_refuses_is_recorded_and_the_corpus_goes_on(tmp_
 def test_conversion_with_a_relative_cache_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``XCEL_CACHE=.xcel/cache`` (relative, as the benchmarks set it): pnnx runs in its output
     directory, and handed relative paths it converted nothing, so every network of a corpus
-    failed on ncnn."""
+    failed on ncnn. And the copy pnnx writes beside its input does not stay in the user's
+    directory."""
+    import shutil
+
     from xcelerator.measure.session import for_target
+    from xcelerator.models.artifact import load_artifact
     from xcelerator.models.export import resolve_model
     from xcelerator.targets.registry import parse_target
 
-    art = resolve_model("mobilenet_v2_0.35_96", "onnx")
+    mine = tmp_path / "models"
+    mine.mkdir()
+    art = load_artifact(shutil.copy(resolve_model("mobilenet_v2_0.35_96", "onnx").path, mine))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XCEL_CACHE", "rel/cache")
     got = for_target(art, parse_target("ncnn?threads=1"))
     assert got.format == "ncnn" and Path(got.path).is_absolute() and Path(got.path).exists()
     assert Path(got.path).is_relative_to(tmp_path / "rel" / "cache")
+    # and nothing of pnnx's is left beside the model it converted
+    assert sorted(p.name for p in mine.iterdir()) == ["mobilenet_v2_0.35_96.onnx"]
 
 
 def test_resize_mode_is_kept_and_old_statistics_are_brought_up_to_date(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]

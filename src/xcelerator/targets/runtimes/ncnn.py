@@ -79,7 +79,15 @@ def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> 
         f"pnnxpy={stem}_pnnx.py",
         f"pnnxonnx={stem}.pnnx.onnx",
     ]
-    proc = subprocess.run(argv, cwd=out_dir, capture_output=True, text=True, timeout=900)
+    # pnnx leaves a simplified copy of its input beside the input (<model>.pnnxsim.onnx): in the
+    # user's directory, not ours; it goes, unless it was there before
+    beside = os.path.splitext(os.path.abspath(path))[0] + ".pnnxsim.onnx"
+    had = os.path.exists(beside)
+    try:
+        proc = subprocess.run(argv, cwd=out_dir, capture_output=True, text=True, timeout=900)
+    finally:
+        if not had and os.path.exists(beside):
+            os.remove(beside)
     if proc.returncode != 0 or not os.path.exists(stem + ".param"):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"pnnx could not convert {os.path.basename(path)}: {' | '.join(tail)}")
