@@ -244,21 +244,21 @@ def mixed_corpus(S: Samples, prefix: str) -> Samples:
     return S.take([i for i, n in enumerate(S.names) if n.startswith(prefix)])
 
 
-def active_replay(S: Samples, seeds: int, step: int, upto: int | None = None) -> dict[str, Any]:
+def active_replay(S: Samples, seeds: int, step: int) -> dict[str, Any]:
     """Random against active sampling, replayed on the measured corpus: a fifth held out for
     scoring, the rest the pool; both start from the same ``step`` random networks, then random
     adds the next ``step`` in a random order, active the ``step`` where the predictor fitted on
     what it has is least sure (``characterize --strategy active``'s rule and model: the layer
-    predictor, as the corpus has profiles), up to ``upto`` networks."""
+    predictor, as the corpus has profiles)."""
     from sklearn.model_selection import train_test_split
 
-    from xcelerator.costmodel.characterize import _unsure_model
+    from xcelerator.costmodel.characterize import _unsure_model, unsure_first
 
     out: dict[str, Any] = {"random": {}, "active": {}}
     for seed in range(seeds):
         pool, test = train_test_split(np.arange(len(S)), test_size=0.2, random_state=seed)
         rng = np.random.default_rng(seed)
-        order = [int(i) for i in rng.permutation(pool)][:upto]
+        order = [int(i) for i in rng.permutation(pool)]
         for strategy in ("random", "active"):
             have = order[:step]
             rest = [i for i in order if i not in set(have)]
@@ -271,8 +271,7 @@ def active_replay(S: Samples, seeds: int, step: int, upto: int | None = None) ->
                 if strategy == "random":
                     pick = rest[:step]
                 else:
-                    _, lo, hi = est.predict_interval([S.stats[i] for i in rest])
-                    pick = [rest[j] for j in np.argsort(-np.log(hi / lo), kind="stable")[:step]]
+                    pick = [rest[j] for j in unsure_first(est, [S.stats[i] for i in rest])[:step]]
                 have = have + pick
                 rest = [i for i in rest if i not in set(pick)]
             log(f"active replay seed {seed} {strategy}: ±10 % {out[strategy][len(have)][-1]:.1f} at {len(have)}")

@@ -219,7 +219,6 @@ def _active(
     seed: int,
     refs: dict[str, Artifact],
 ) -> CharacterizeResult:
-    import numpy as np
 
     from xcelerator.costmodel.samples import from_store
     from xcelerator.measure.session import for_target
@@ -239,8 +238,10 @@ def _active(
         _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
         res.batches.append(len(picked))
     while len(picked) < count:
-        rows = [d for d in store.samples(first.uri) if d.get("plan") == plan_d and d.get("stats")]
-        S = from_store(store, first.uri, plan=plan_d) if rows else None
+        try:
+            S = from_store(store, first.uri, plan=plan_d)
+        except BadInputError:  # nothing of this plan measured successfully yet
+            S = None
         ok = {} if S is None else {h: j for j, h in enumerate(S.sha256)}
         have = [ok[runs_on_first[i].sha256] for i in picked if runs_on_first[i].sha256 in ok]
         rest = [i for i in range(len(pool_arts)) if i not in set(picked)]
@@ -249,9 +250,7 @@ def _active(
         n = min(step, count - len(picked), len(rest))
         est = _unsure_model(S, have, plan.layers, seed + len(picked)) if S is not None else None
         if est is not None:
-            _, lo, hi = est.predict_interval([runs_on_first[i].stats for i in rest])
-            spread = np.log(hi / lo)
-            order = [rest[j] for j in np.argsort(-spread, kind="stable")]
+            order = [rest[j] for j in unsure_first(est, [runs_on_first[i].stats for i in rest])]
         else:  # too few successes to fit: keep drawing in corpus order
             order = rest
         new = order[:n]
@@ -277,6 +276,14 @@ def _unsure_model(S: Any, have: list[int], layers: bool, seed: int) -> Any:
     if len(sub) >= GBMPredictor.min_samples:
         return GBMPredictor(n_estimators=200, random_state=seed).fit(sub.stats, sub.y_ms)
     return None
+
+
+def unsure_first(est: Any, stats: list[Any]) -> list[int]:
+    """Positions of ``stats`` from the widest 80 % interval of ``est`` to the narrowest."""
+    import numpy as np
+
+    _, lo, hi = est.predict_interval(stats)
+    return [int(j) for j in np.argsort(-np.log(hi / lo), kind="stable")]
 
 
 def _not_converted(art: Artifact, target: Target, plan: Plan, why: str) -> Any:

@@ -366,6 +366,13 @@ def _fuse_conv_sum(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
     by_out = {k.name: k for k in ks}
     gone: set[int] = set()
     summed: set[int] = set()
+
+    def merge(into: Kernel, k: Kernel) -> None:
+        into.nodes.append(k.nodes[0])
+        into.name = k.name
+        by_out[k.name] = into
+        gone.add(id(k))
+
     for k in ks:
         head = k.nodes[0]
         if len(k.nodes) == 1 and head.op_type in ("Add", "Sum") and len(head.inputs) == 2:
@@ -379,19 +386,13 @@ def _fuse_conv_sum(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
                     and consumers.get(t, 0) == 1
                     and p.nodes[-1].output_shape == head.output_shape
                 ):
-                    p.nodes.append(head)
-                    p.name = k.name
-                    by_out[k.name] = p
-                    gone.add(id(k))
+                    merge(p, k)
                     summed.add(id(p))
                     break
         elif len(k.nodes) == 1 and head.op_type in _FUSABLE - {"BatchNormalization"} and len(head.inputs) == 1:
             p = by_out.get(head.inputs[0])
             if p is not None and id(p) in summed and consumers.get(head.inputs[0], 0) == 1:
-                p.nodes.append(head)
-                p.name = k.name
-                by_out[k.name] = p
-                gone.add(id(k))
+                merge(p, k)
                 summed.discard(id(p))
     return [k for k in ks if id(k) not in gone]
 

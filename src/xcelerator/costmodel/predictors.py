@@ -939,7 +939,6 @@ class AdaptedPredictor(LatencyPredictor):
                 fam_loo.append(math.log(max(float(Fam[i] @ w), 1e-9)) - t[i])
             loo["families"] = np.array(fam_loo)
         self.loo_rms_ = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in loo.items()}
-        self.loo_median_ = {k: float(np.median(np.abs(v))) for k, v in loo.items()}
         self.mode_ = min(self.loo_rms_, key=lambda k: self.loo_rms_[k])
         if self.mode_ == "families":
             self.weights_ = _nnls_toward(Fam, arr, s0, lam)
