@@ -282,8 +282,14 @@ MIXED_KINDS = ("gbm", "layer", "ensemble")
 ENSEMBLE_LSTM = "ensemble[gbm+layer+lstm]"  # `costmodel fit --members gbm,layer,lstm`
 
 
+LAYER_FIRST_STAGE = "layer (first stage only)"  # LayerPredictor(residual=False): the kernel sums, calibrated
+
+
 def make(kind: str) -> P.LatencyPredictor:
-    """A predictor of ``kind``, or an ensemble of chosen members written ``ensemble[a+b+c]``."""
+    """A predictor of ``kind``, or an ensemble of chosen members written ``ensemble[a+b+c]``,
+    or the layer predictor without its second stage (``LAYER_FIRST_STAGE``)."""
+    if kind == LAYER_FIRST_STAGE:
+        return P.LayerPredictor(residual=False)
     if kind.startswith("ensemble[") and kind.endswith("]"):
         return P.make("ensemble", members=kind[len("ensemble[") : -1].split("+"))
     return P.make(kind)
@@ -318,7 +324,7 @@ def mixed(
         variants.append((" (own medians)", np.array([own[n] for n in S.names])))
     cv_pred: dict[str, np.ndarray] = {}
     for suffix, y in variants:
-        for kind in kinds:
+        for kind in [*kinds, *([LAYER_FIRST_STAGE] if "layer" in kinds else [])]:
             fit_s = []
             pred = np.zeros(len(S))
             lo, hi = np.zeros(len(S)), np.zeros(len(S))
@@ -464,8 +470,9 @@ def mixed(
         "",
         "The measured-profile row is each network's own per-node profile (ONNX Runtime's profiler, one "
         "process), its kernel times summed per op family and mapped to the label by the layer predictor's "
-        "calibration fitted on the training folds: per-kernel prediction learns from these times, so it is "
-        "as far as that route goes, short of averaging noise away.",
+        "calibration fitted on the training folds. The layer predictor's first stage learns per-kernel times "
+        "from these profiles and sums them the same way; its second stage learns from the model-level features "
+        "what such a sum misses (the row without it is the first stage alone).",
         "",
         "Zoo and real third-party models at their real shapes (never in training), ensemble fitted on the whole "
         f"corpus: median |error| {res['zoo_median_abs_err']:.1f} % (goal ≤ 15 %); the layer predictor alone: "
