@@ -244,6 +244,7 @@ def _greedy_forward(train: LatencyTable, size: int, predictor: str) -> list[int]
     L = train.latency
     lg = np.log(L)
     n, nd = L.shape
+    groups = np.array(train.groups)  # a device is judged without its own model's other runs, as a new phone would be
     chosen: list[int] = []
     for _ in range(size):
         best, best_err = -1, np.inf
@@ -253,7 +254,7 @@ def _greedy_forward(train: LatencyTable, size: int, predictor: str) -> list[int]
             sig = np.array([*chosen, c])
             err = 0.0
             for d in range(nd):
-                others = np.delete(np.arange(nd), d)
+                others = np.flatnonzero(groups != groups[d])
                 p, _, _ = _neighbours(L[:, others], sig, L[sig, d])
                 err += float(np.mean(np.abs(p - lg[:, d])))
             if err < best_err:
@@ -310,8 +311,9 @@ class CrossDeviceModel:
         elif self.mode == "stacked":
             X, t = [], []
             nd = L.shape[1]
+            groups = np.array(train.groups)
             for d in range(nd):
-                others = np.delete(np.arange(nd), d)
+                others = np.flatnonzero(groups != groups[d])
                 Xd, m = self._stacked_x(L[:, others], L[self.sig, d])
                 X.append(Xd)
                 t.append(np.log(L[:, d]) - m)
