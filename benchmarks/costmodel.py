@@ -615,7 +615,7 @@ def transfer_mixed(
     return "\n".join(body) + "\n", res
 
 
-def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
+def label_noise(store: Store, every: int, target: str = T1) -> tuple[str, dict[str, Any]]:
     """How far the corpus's own labels move: every ``every``-th stored `mixed` network measured
     again now (same plan, not stored), its label against the stored one. A predictor is scored
     against one such label, so its ±10 % rate is bounded by this noise: a perfect predictor,
@@ -626,16 +626,16 @@ def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
     median."""
     from xcelerator.costmodel.characterize import corpus_dir
     from xcelerator.measure.core import measure, measure_against
-    from xcelerator.measure.session import artifact_for
+    from xcelerator.measure.session import artifact_for, for_target
     from xcelerator.models.artifact import load_artifact
     from xcelerator.targets.registry import parse_target
 
-    S = mixed_corpus(from_store(store, T1), "mixed-0/")
-    own = {r["name"]: float(r["median_ms"]) for r in store.samples(parse_target(T1).uri)}
+    S = mixed_corpus(from_store(store, target), "mixed-0/")
+    own = {r["name"]: float(r["median_ms"]) for r in store.samples(parse_target(target).uri)}
     order = np.argsort(S.y_ms)
     pick = [int(i) for i in order[::every]]
     folder = corpus_dir("mixed", 0)
-    t = parse_target(T1)
+    t = parse_target(target)
     refname = S.conditions.get("labels_reference")
     typical = S.conditions.get("labels_reference_ms")
     ref = artifact_for(str(refname), t, CORPUS_PLAN) if refname else None
@@ -643,7 +643,8 @@ def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
     pairs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in kinds}
     t0 = time.time()
     for i in pick:
-        art = load_artifact(folder / (S.names[i].rsplit("/", 1)[1] + ".onnx"))
+        # in the format the target runs (a converted copy for ncnn, as the corpus was measured)
+        art = for_target(load_artifact(folder / (S.names[i].rsplit("/", 1)[1] + ".onnx")), t)
         m = measure(art, t, CORPUS_PLAN) if ref is None else measure_against(ref, art, t, CORPUS_PLAN)
         if m.status != "ok" or m.stats is None:
             continue
@@ -673,7 +674,7 @@ def label_noise(store: Store, every: int) -> tuple[str, dict[str, Any]]:
     how = f"side by side with {refname}, as the corpus was" if ref is not None else "alone, as the corpus was"
     body = [
         f"{len(pairs['own'][0])} of the {len(S)} stored `mixed` networks (every {every}th by latency) measured "
-        f"again on ONNX Runtime, 1 thread, with the corpus plan, {how}, {res['seconds'] / 60:.0f} min; "
+        f"again on {t.label}, with the corpus plan, {how}, {res['seconds'] / 60:.0f} min; "
         "each label against the stored one.",
         "",
         "| label | latency (stored) | networks | SD of one label % | two labels within ±10 % | "
@@ -726,6 +727,12 @@ def main() -> None:
     ap.add_argument("--transfer-count", type=int, default=120, help="mixed networks measured on each second target")
     ap.add_argument("--transfer-targets", default=T2, help="comma-separated second targets (transfer-mixed)")
     ap.add_argument(
+        "--label-noise-targets",
+        default=T1,
+        help="comma-separated targets whose stored mixed labels are measured again (label-noise): every 5th "
+        "network on the source, every 3rd on a second target",
+    )
+    ap.add_argument(
         "--mixed-reference",
         default=None,
         help="characterize the mixed corpus side by side with this zoo model (labels relative to it); "
@@ -759,12 +766,18 @@ def main() -> None:
         (ROOT / ".xcel" / f"bench-costmodel-mixed{tag}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
-    if "label-noise" in parts:
-        body, res = label_noise(store, 5)
+    for target in args.label_noise_targets.split(",") if "label-noise" in parts else []:
+        # the source corpus keeps its section name; a second target's gets the runtime's name
+        slug = "" if target == T1 else "-" + target.split("?")[0]
+        every = 5 if target == T1 else 3
+        body, res = label_noise(store, every, target)
+        on = "" if target == T1 else f", {target}"
         write_section(
-            out, f"costmodel-label-noise{tag}", f"## Cost models: how far the corpus labels move{how}\n\n" + body
+            out,
+            f"costmodel-label-noise{tag}{slug}",
+            f"## Cost models: how far the corpus labels move{on}{how}\n\n" + body,
         )
-        (ROOT / ".xcel" / f"bench-costmodel-label-noise{tag}.json").write_text(
+        (ROOT / ".xcel" / f"bench-costmodel-label-noise{tag}{slug}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
     if "fit-speed" in parts:
