@@ -673,7 +673,7 @@ def label_noise(store: Store, every: int, target: str = T1) -> tuple[str, dict[s
             rows.append(f"| {name} | {label} | {len(dd)} | {100 * sd1:.1f} | {agree:.0f} | {ceiling:.0f} |")
     how = f"side by side with {refname}, as the corpus was" if ref is not None else "alone, as the corpus was"
     body = [
-        f"{len(pairs['own'][0])} of the {len(S)} stored `mixed` networks (every {every}th by latency) measured "
+        f"{len(pairs['own'][0])} of the {len(S)} stored `mixed` networks (every {_nth(every)} by latency) measured "
         f"again on {t.label}, with the corpus plan, {how}, {res['seconds'] / 60:.0f} min; "
         "each label against the stored one.",
         "",
@@ -683,6 +683,12 @@ def label_noise(store: Store, every: int, target: str = T1) -> tuple[str, dict[s
         *rows,
     ]
     return "\n".join(body) + "\n", res
+
+
+def _nth(k: int) -> str:
+    """3 → '3rd', 5 → '5th'."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def _terciles(a: np.ndarray) -> list[tuple[float, float]]:
