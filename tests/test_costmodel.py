@@ -228,6 +228,24 @@ def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats
     np.testing.assert_allclose(again.predict(test), pred, rtol=1e-6)
 
 
+def test_ensemble_weights_the_surer_member(family: list[GraphStats]) -> None:
+    """Where the layer member (it sees each kernel) is surer than the GBM, the weighted mean
+    sits closer to it than the plain mean does; a file saved before the weighting keeps the
+    plain mean."""
+    y = np.array([_latency(s) for s in family])
+    layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]
+    est = P.make("ensemble").fit(family[:45], y[:45], layers=layers[:45])
+    test = family[45:]
+    (g_mu, g_sd), (l_mu, l_sd) = (m._predict_log(test) for m in est.fitted_)
+    mu, _ = est._predict_log(test)
+    sure = l_sd < g_sd
+    assert sure.any()
+    assert np.all(np.abs(mu - l_mu)[sure] <= np.abs((g_mu + l_mu) / 2 - l_mu)[sure] + 1e-12)
+    old = est.to_json()
+    old["state"].pop("weighting")
+    np.testing.assert_allclose(np.log(P.from_json(old).predict(test)), (g_mu + l_mu) / 2, rtol=1e-9)
+
+
 def test_lstm_batches_hold_similar_lengths_within_a_row_budget() -> None:
     """Every network in exactly one batch, in the given order; no batch over ``batch_size``
     networks or (unless it is one network) over the padded-row budget."""
