@@ -533,9 +533,9 @@ class LayerPredictor(LatencyPredictor):
         of the calibrated sum. It learns from out-of-bag predictions: each network's kernel
         times summed by the bag members that never drew it, so the trees see the errors the
         first stage makes on networks it has not seen (5-fold on 500 mixed networks, within
-        ±10 %: 79.8 % without, 87.8 % with; in-sample sums did as well, 88.2 %, but would not
-        stay honest on a small corpus). The interval's calibration width becomes the second
-        stage's own 5-fold error."""
+        ±10 %: 79.8 % without, 87.6 % with; in-sample sums did as well in a probe, but would not
+        stay honest on a small corpus). The interval's calibration width is set from the
+        second stage's own 5-fold errors (below)."""
         import lightgbm as lgb
 
         oob = np.zeros(member_sums.shape[1:])
