@@ -496,6 +496,17 @@ def test_costmodel_commands(corpus_db: Path, tmp_path: Path, capsys: pytest.Capt
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     assert _xcel(corpus_db, "costmodel", "predict", str(tmp_path / "bad.onnx"), "-p", str(pred)) == 2
+    # the networks to measure on a new target to carry a layer predictor there, by design
+    lay = tmp_path / "layer.json"
+    assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--kind", "layer", "-o", str(lay)) == 0
+    capsys.readouterr()
+    args = ["costmodel", "signature", "-m", "design", "-p", str(lay), "-t", t, "-k", "5", "--json"]
+    assert _xcel(corpus_db, *args) == 0
+    sig = json.loads(capsys.readouterr().out)
+    assert sig["method"] == "design" and sig["devices"] == [t] and len(sig["signature"]) == 5
+    assert len({r["model"] for r in sig["signature"]}) == 5 and all(r["mean_ms"] > 0 for r in sig["signature"])
+    assert _xcel(corpus_db, "costmodel", "signature", "-m", "design", "-t", t) == 2
+    assert "-p FILE" in capsys.readouterr().err
     # too few measurements for an LSTM, unknown target in the store
     assert _xcel(corpus_db, "costmodel", "fit", "-t", t, "--kind", "lstm", "-o", str(tmp_path / "l.json")) == 2
     assert "too few measurements" in capsys.readouterr().err
@@ -620,6 +631,43 @@ def _without_second_stage(est: P.LayerPredictor) -> P.LayerPredictor:
     assert isinstance(est, P.LayerPredictor)
     est.resid_ = None
     return est
+
+
+def test_design_signature_pins_down_the_family_map(family: list[GraphStats]) -> None:
+    """The design signature is what it says: a higher log-determinant of its information
+    matrix than networks evenly spaced in predicted latency, so a target 3× slower on
+    convolutions is carried over from it; distinct positions, the same every time; a base
+    without layer times falls back to the even spacing; a size the networks cannot give is
+    refused."""
+    from xcelerator.costmodel.samples import statistical_signature
+
+    layers = [[(k.name, k.op_type, _latency_kernel(k)) for k in kernels(s)[0]] for s in family]
+    y1 = np.array([_latency(s) for s in family])
+    base = P.LayerPredictor(n_members=2).fit(family[:40], y1[:40], layers=layers[:40])
+    pool = family[40:]
+    sig = P.design_signature(base, pool, 8)
+    assert len(set(sig)) == 8 and sig == sorted(sig) and all(0 <= i < len(pool) for i in sig)
+    assert P.design_signature(base, pool, 8) == sig
+    even = statistical_signature(base.predict(pool), 8)
+
+    def info(ix: list[int]) -> float:
+        F = P._family_times(base, pool)
+        tot = F[:, :-1].sum(1)
+        D = np.column_stack([F[:, :-1] / tot[:, None], np.log(tot), np.log1p(F[:, -1])])
+        D = D[:, D.std(0) > 0]
+        D = (D - D.mean(0)) / D.std(0)
+        return float(np.linalg.slogdet(D[ix].T @ D[ix] + 1e-2 * np.eye(D.shape[1]))[1])
+
+    assert info(sig) > info(even)
+    slow_conv = [[(3.0 if k.op_type == "Conv" else 1.0) * _latency_kernel(k) for k in kernels(s)[0]] for s in pool]
+    y2 = np.array([sum(t) for t in slow_conv])
+    ad = P.AdaptedPredictor(base=base.to_json()).fit([pool[i] for i in sig], y2[sig])
+    rest = [i for i in range(len(pool)) if i not in sig]
+    assert np.median(np.abs(ad.predict([pool[i] for i in rest]) / y2[rest] - 1)) < 0.1
+    gbm = P.GBMPredictor().fit(family[:40], y1[:40])
+    assert P.design_signature(gbm, pool, 8) == statistical_signature(gbm.predict(pool), 8)
+    with pytest.raises(BadInputError, match="signature size 30"):
+        P.design_signature(base, pool, 30)
 
 
 def test_adapted_keeps_the_map_with_the_smallest_leave_one_out_error(family: list[GraphStats]) -> None:

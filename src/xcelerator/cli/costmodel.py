@@ -351,19 +351,45 @@ def predict(
 @app.command()
 def signature(
     method: Annotated[
-        str, typer.Option("--method", "-m", help="random | statistical | spearman | mutual_info | greedy")
+        str,
+        typer.Option("--method", "-m", help="random | statistical | spearman | mutual_info | greedy | design"),
     ],
     size: Annotated[int, typer.Option("--size", "-k", help="networks in the signature set")] = 10,
     data: Annotated[str | None, typer.Option("--data", help="phones | phones-gpu")] = None,
     target: Annotated[
         list[str] | None, typer.Option("--target", "-t", help="training targets in the store (repeatable)")
     ] = None,
+    predictor: Annotated[
+        str | None,
+        typer.Option("--predictor", "-p", help="design: the predictor to carry over (its target's networks)"),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     json: Json = False,
 ) -> None:
-    """Choose a signature set: the networks to measure on a new device."""
+    """Choose a signature set: the networks to measure on a new device. With ``-m design -p
+    FILE -t TARGET``: the networks measured on TARGET that best pin down FILE's map to a new
+    target (``--kind adapted --base FILE``), chosen from its predictions alone."""
     from xcelerator.costmodel.crossdevice import load_phone_dataset, select_signature, table_from_store
 
+    if method == "design":
+        if predictor is None or data is not None or len(target or []) != 1:
+            raise BadInputError(
+                "--method design: give the predictor to carry over (-p FILE) and the one target whose "
+                "measured networks to choose from (-t TARGET), not --data"
+            )
+        from xcelerator.costmodel.model import CostModel
+        from xcelerator.costmodel.samples import from_store
+
+        S = from_store(common.store(), (target or [""])[0])
+        idx = CostModel.load(predictor).signature(S.stats, size)
+        rows = [{"index": i, "model": S.names[i], "mean_ms": float(S.y_ms[i])} for i in idx]
+        if json:
+            common.emit_json({"method": method, "size": size, "devices": [S.target_uri], "signature": rows})
+            return
+        _table(rows, f"signature set (design, {size} of {len(S)} networks on {S.target_uri})")
+        return
+    if predictor is not None:
+        raise BadInputError("--predictor is for --method design")
     if (data is None) == (not target):
         raise BadInputError("give either --data phones or one or more --target")
     if data is not None:

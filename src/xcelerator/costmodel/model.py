@@ -98,6 +98,14 @@ class CostModel:
         est = P.load(path)
         return cls(est, est.conditions.get("target"))
 
+    def signature(self, X: Any, size: int = 20) -> list[int]:
+        """Positions of the ``size`` networks of ``X`` (graph statistics or ONNX paths) to measure
+        on a new target, to carry this model there (``fit(kind="adapted", base=...)``): chosen
+        from this model's predictions alone by design (``predictors.design_signature``)."""
+        from xcelerator.costmodel import predictors as P
+
+        return P.design_signature(self.estimator, X, size)
+
     def save(self, path: str | Path) -> Path:
         return Path(self.estimator.save(path))
 
