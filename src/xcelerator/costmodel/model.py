@@ -99,7 +99,7 @@ class CostModel:
         return cls(est, est.conditions.get("target"))
 
     def signature(self, X: Any, size: int = 20) -> list[int]:
-        """Positions of the ``size`` networks of ``X`` (graph statistics or ONNX paths) to measure
+        """Positions of the ``size`` networks of ``X`` (graph statistics or artifacts) to measure
         on a new target, to carry this model there (``fit(kind="adapted", base=...)``): chosen
         from this model's predictions alone by design (``predictors.design_signature``)."""
         from xcelerator.costmodel import predictors as P
