@@ -1015,7 +1015,9 @@ def design_signature(base: LatencyPredictor, X: Sequence[Any], size: int) -> lis
 
 
 def _family_times(layer: LayerPredictor, stats: list[GraphStats]) -> np.ndarray:
-    """Per model: the layer predictor's kernel times summed per op family, and the kernel count."""
+    """Per model: the layer predictor's kernel times summed per op family, and the kernel count.
+    The first stage's times only: the source runtime's second-stage correction applied to them
+    made the carried-over map worse (a probe, OpenVINO within ±10 %: 48 against 65 %)."""
     out = np.zeros((len(stats), len(FAMILIES) + 1))
     for j, s in enumerate(stats):
         mat, ks, _ = layer._kernels(s)
