@@ -166,6 +166,52 @@ def test_transformer_profiles_match_kernels_split_as_onnx_runtime_fuses(
         )
 
 
+def test_layout_reorders_are_the_ones_onnx_runtime_inserts(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """ONNX Runtime's CPU provider converts convolutions to a channel-blocked layout (NCHWc) and
+    reorders tensors into and out of it where a plain op reads them: profile entries named
+    ``ReorderInput_token_12`` that no graph node stands for. ``nchwc_reorders`` emulates where
+    they go; on networks whose channels are off the block, with concatenations, upsampling,
+    squeeze-excitation and a classifier head, its count of each kind equals the profile's, the
+    block size read off the profiles is one the CPU has, and every profiled reorder's time
+    lands on a reorder kernel. The layer predictor keeps the block it found."""
+    from xcelerator.costmodel.features import nchwc_block, nchwc_reorders
+    from xcelerator.measure.core import measure
+    from xcelerator.models.export import export_onnx
+    from xcelerator.models.spaces import get_space
+    from xcelerator.targets.registry import parse_target
+
+    stats, profs = [], []
+    for fam in ("segment", "mbconv", "inception", "dwsep", "fire"):
+        for i in range(2):
+            module, example = get_space("mixed", families=fam).build({"index": i})
+            a = load_artifact(export_onnx(module, example, tmp_path / f"{fam}{i}.onnx"))
+            m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+            assert m.status == "ok" and m.layers and a.stats is not None
+            stats.append(a.stats)
+            profs.append([(x.name, x.op_type, x.mean_ms) for x in m.layers])
+    block = nchwc_block(stats, profs)
+    assert block in (8, 16)
+    n_reorders = 0
+    for s, prof in zip(stats, profs, strict=True):
+        ks = nchwc_reorders(s, block)
+        for kind in ("ReorderInput", "ReorderOutput"):
+            assert sum(k.op_type == kind for k in ks) == sum(op == kind for _, op, _ in prof), kind
+        n_reorders += len(ks)
+        _, split, _ = kernel_matrix(s, fuse=2, nchwc=block)
+        got = match_layers(split, prof)
+        assert sum(t for i, t in got.items() if split[i].op_type.startswith("Reorder")) == pytest.approx(
+            sum(ms for _, op, ms in prof if op.startswith("Reorder")), rel=1e-6
+        )
+    assert n_reorders >= 10  # the networks do need reorders: the counts above are not all zero
+    est = P.LayerPredictor(n_members=2, n_estimators=50, residual=False).fit(
+        stats, np.array([sum(ms for *_, ms in p) for p in profs]), layers=profs
+    )
+    assert est.nchwc_ == block
+    again = P.from_json(json.loads(json.dumps(est.to_json())))
+    assert again.nchwc_ == block
+    assert np.allclose(again.predict(stats), est.predict(stats))
+
+
 @pytest.mark.parametrize("family_name", ["resnet", "bottleneck"])
 def test_residual_sums_merge_into_the_convolution_onnx_runtime_accumulates_them_in(
     family_name: str, tmp_path: Path, fast_plan
