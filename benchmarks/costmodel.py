@@ -761,6 +761,11 @@ def main() -> None:
         help="characterize the mixed corpus side by side with this zoo model (labels relative to it); "
         "its sections get the suffix -ref",
     )
+    ap.add_argument(
+        "--section-suffix",
+        default="",
+        help="appended to the mixed section's name, to keep a run on another corpus (e.g. -n1000) beside it",
+    )
     args = ap.parse_args()
     tag = "-ref" if args.mixed_reference else ""
     how = f" (labels relative to {args.mixed_reference})" if args.mixed_reference else ""
@@ -783,10 +788,12 @@ def main() -> None:
         body, res = mixed(store, args.mixed_count, tuple(args.mixed_kinds.split(",")), args.mixed_reference)
         write_section(
             out,
-            f"costmodel-mixed{tag}",
-            f"## Cost models: the mixed corpus, zoo and real models{how}\n\n" + head + body,
+            f"costmodel-mixed{tag}{args.section_suffix}",
+            f"## Cost models: the mixed corpus ({args.mixed_count} networks), zoo and real models{how}\n\n"
+            + head
+            + body,
         )
-        (ROOT / ".xcel" / f"bench-costmodel-mixed{tag}.json").write_text(
+        (ROOT / ".xcel" / f"bench-costmodel-mixed{tag}{args.section_suffix}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
     for target in args.label_noise_targets.split(",") if "label-noise" in parts else []:

@@ -1023,7 +1023,9 @@ def _family_times(layer: LayerPredictor, stats: list[GraphStats]) -> np.ndarray:
     made the carried-over map worse (a probe, OpenVINO within ±10 %: 48 against 65 %)."""
     out = np.zeros((len(stats), len(FAMILIES) + 1))
     for j, s in enumerate(stats):
-        mat, ks, _ = layer._kernels(s)
+        # the network's own kernels, without the source runtime's layout reorders (another
+        # runtime lays tensors out its own way; with them, OpenVINO within ±10 %: 60 against 77 %)
+        mat, ks, _ = kernel_matrix(s, fuse=getattr(layer, "fuse_", False))
         if not len(mat):
             continue
         t = np.exp(layer.bag_.predict_all(mat)).mean(0)
