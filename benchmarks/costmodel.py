@@ -296,7 +296,11 @@ def make(kind: str) -> P.LatencyPredictor:
 
 
 def mixed(
-    store: Store, count: int, kinds: tuple[str, ...] = MIXED_KINDS, reference: str | None = None
+    store: Store,
+    count: int,
+    kinds: tuple[str, ...] = MIXED_KINDS,
+    reference: str | None = None,
+    replay_seeds: int = 3,
 ) -> tuple[str, dict[str, Any]]:
     from sklearn.model_selection import KFold
 
@@ -432,18 +436,35 @@ def mixed(
     res["zoo_median_abs_err_layer_first"] = float(np.median(errs_first)) if errs_first else None
     # active against random, replayed
     step = max(10, len(S) // 15)
-    rep = active_replay(S, seeds=3, step=step)
-    res["active_replay"] = rep
-    sizes = sorted(rep["random"])
-    arows = [f"| {n} | {rep['random'][n]:.1f} | {rep['active'][n]:.1f} |" for n in sizes]
+    replay = ["", "Active against random sampling: not replayed in this run (`--mixed-replay-seeds 0`)."]
+    if replay_seeds:
+        rep = active_replay(S, seeds=replay_seeds, step=step)
+        res["active_replay"] = rep
+        sizes = sorted(rep["random"])
+        arows = [f"| {n} | {rep['random'][n]:.1f} | {rep['active'][n]:.1f} |" for n in sizes]
+        # the sizes where the two have measured different networks (the first batch and the whole
+        # pool are the same networks for both)
+        mid = {k: [rep[k][n] for n in sizes[1:-1]] for k in ("random", "active")}
 
-    # the sizes where the two have measured different networks (the first batch and the whole
-    # pool are the same networks for both)
-    mid = {k: [rep[k][n] for n in sizes[1:-1]] for k in ("random", "active")}
+        def first(strategy: str, goal: float) -> str:
+            hit = next((n for n in sizes if rep[strategy][n] >= goal), None)
+            return str(hit) if hit is not None else f"not reached (best {max(rep[strategy].values()):.1f} %)"
 
-    def first(strategy: str, goal: float) -> str:
-        hit = next((n for n in sizes if rep[strategy][n] >= goal), None)
-        return str(hit) if hit is not None else f"not reached (best {max(rep[strategy].values()):.1f} %)"
+        replay = [
+            "",
+            f"Active against random sampling, replayed on this corpus ({replay_seeds} seeds, a fifth held out, "
+            f"batches of {step}, the layer predictor, active picking its widest intervals): share of held-out "
+            "networks within ±10 % against the number of networks measured. Measurements to reach ±10 % ≥ 90 %: "
+            f"random {first('random', 90)}, active {first('active', 90)}. Mean ±10 % over the sizes between the "
+            f"first and the whole pool: random {np.mean(mid['random']):.1f} %, active "
+            f"{np.mean(mid['active']):.1f} %; active ahead at "
+            f"{sum(a > r for a, r in zip(mid['active'], mid['random'], strict=True))} of {len(mid['random'])} "
+            f"sizes, behind at {sum(a < r for a, r in zip(mid['active'], mid['random'], strict=True))}.",
+            "",
+            "| networks measured | random ±10 % | active ±10 % |",
+            "|---:|---:|---:|",
+            *arows,
+        ]
 
     measured_txt = (
         f"this run measured {r.measured} in {char_s / 60:.1f} min, {r.skipped} were stored"
@@ -487,18 +508,7 @@ def mixed(
         "error % (layer, first stage only) |",
         "|---|---:|---:|---|---:|---:|",
         *zrows,
-        "",
-        f"Active against random sampling, replayed on this corpus (3 seeds, a fifth held out, batches of {step}, "
-        "the layer predictor, active picking its widest intervals): share of held-out networks within ±10 % "
-        f"against the number of networks measured. Measurements to reach ±10 % ≥ 90 %: random "
-        f"{first('random', 90)}, active {first('active', 90)}. Mean ±10 % over the sizes between the first and "
-        f"the whole pool: random {np.mean(mid['random']):.1f} %, active {np.mean(mid['active']):.1f} %; active "
-        f"ahead at {sum(a > r for a, r in zip(mid['active'], mid['random'], strict=True))} of {len(mid['random'])} "
-        f"sizes, behind at {sum(a < r for a, r in zip(mid['active'], mid['random'], strict=True))}.",
-        "",
-        "| networks measured | random ±10 % | active ±10 % |",
-        "|---:|---:|---:|",
-        *arows,
+        *replay,
     ]
     return "\n".join(body) + "\n", res
 
@@ -762,6 +772,12 @@ def main() -> None:
         "its sections get the suffix -ref",
     )
     ap.add_argument(
+        "--mixed-replay-seeds",
+        type=int,
+        default=3,
+        help="seeds of the active-against-random replay in the mixed part (0: not replayed)",
+    )
+    ap.add_argument(
         "--section-suffix",
         default="",
         help="appended to the mixed section's name, to keep a run on another corpus (e.g. -n1000) beside it",
@@ -785,7 +801,13 @@ def main() -> None:
         body, _ = transfer(store)
         write_section(out, "costmodel-transfer", "## Cost models: carry-over to a second target\n\n" + head + body)
     if "mixed" in parts:
-        body, res = mixed(store, args.mixed_count, tuple(args.mixed_kinds.split(",")), args.mixed_reference)
+        body, res = mixed(
+            store,
+            args.mixed_count,
+            tuple(args.mixed_kinds.split(",")),
+            args.mixed_reference,
+            replay_seeds=args.mixed_replay_seeds,
+        )
         write_section(
             out,
             f"costmodel-mixed{tag}{args.section_suffix}",

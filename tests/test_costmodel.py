@@ -210,6 +210,13 @@ def test_layout_reorders_are_the_ones_onnx_runtime_inserts(tmp_path: Path, fast_
     again = P.from_json(json.loads(json.dumps(est.to_json())))
     assert again.nchwc_ == block
     assert np.allclose(again.predict(stats), est.predict(stats))
+    # carried to another target, the family times hold the network's own kernels, not this
+    # runtime's reorders (the last column is the kernel count)
+    fam = P._family_times(est, stats)
+    assert [int(c) for c in fam[:, -1]] == [len(kernels(s, fuse=2)[0]) for s in stats]
+    assert [len(est._kernels(s)[1]) for s in stats] == [
+        len(kernels(s, fuse=2)[0]) + len(nchwc_reorders(s, block)) for s in stats
+    ]
 
 
 @pytest.mark.parametrize("family_name", ["resnet", "bottleneck"])
