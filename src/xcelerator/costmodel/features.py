@@ -202,6 +202,15 @@ class Kernel:
         return row
 
 
+def _consumers(stats: GraphStats) -> dict[str, int]:
+    """How many node inputs read each tensor."""
+    out: dict[str, int] = {}
+    for n in stats.nodes:
+        for t in n.inputs:
+            out[t] = out.get(t, 0) + 1
+    return out
+
+
 def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], list[str]]:
     """The graph's kernels in execution order, and the op types left out (unknown to us).
 
@@ -210,10 +219,7 @@ def kernels(stats: GraphStats, fuse: bool | int = False) -> tuple[list[Kernel], 
     also the residual sum (and the ReLU after it) that a convolution accumulates into its
     output (``_fuse_conv_sum``), and leaves out what is computed from constants alone (folded
     when the session loads). ``True`` is level 1, as files saved before level 2 say."""
-    consumers: dict[str, int] = {}
-    for n in stats.nodes:
-        for t in n.inputs:
-            consumers[t] = consumers.get(t, 0) + 1
+    consumers = _consumers(stats)
     out: list[Kernel] = []
     ignored: list[str] = []
     open_k: Kernel | None = None
@@ -422,14 +428,8 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
     reordered back once (ReorderOutput). On the 500 ``mixed`` networks this gives exactly the
     count of both that ONNX Runtime 1.32's profiles hold, on every network. Their time had been
     left to the end-to-end calibration; as kernels they are learned from their profiled times."""
-    prod: dict[str, NodeStats] = {}
-    for n in stats.nodes:
-        for o in n.outputs:
-            prod[o] = n
-    uses: dict[str, int] = {}
-    for n in stats.nodes:
-        for t in n.inputs:
-            uses[t] = uses.get(t, 0) + 1
+    prod = {o: n for n in stats.nodes for o in n.outputs}
+    uses = _consumers(stats)
     blocked: dict[str, list[int]] = {}  # tensor -> [logical channels, reads still plain]
     reorder_in: list[str] = []
 
@@ -448,19 +448,13 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
         if op == "Conv" and ins:
             g = max(n.groups, 1)
             per_group = n.in_channels // g
-            if g > 1:
-                depthwise = per_group == 1 and n.out_channels == g
-                ok = depthwise or (
-                    n.out_channels % block == 0 and per_group % block == 0 and (n.out_channels // g) % block == 0
-                )
-                if ok:
-                    read(ins[0])
-                    make(n, n.out_channels)
-            elif per_group < block:  # reads the plain input directly
-                make(n, n.out_channels)
-            else:
+            depthwise = per_group == 1 and n.out_channels == g
+            aligned = n.out_channels % block == 0 and per_group % block == 0 and (n.out_channels // g) % block == 0
+            if g > 1 and not (depthwise or aligned):
+                continue
+            if g > 1 or per_group >= block:  # one group with fewer channels reads the plain input
                 read(ins[0])
-                make(n, n.out_channels)
+            make(n, n.out_channels)
             continue
         if op in ("MaxPool", "AveragePool") and ins:
             p = prod.get(ins[0])
@@ -499,9 +493,9 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
     ):
         for t in tensors:
             p = prod.get(t)
-            if p is None:  # a graph input
-                shape = next((m.input_shape for m in stats.nodes if m.inputs and m.inputs[0] == t), ())
-                size = next((m.input_bytes for m in stats.nodes if m.inputs and m.inputs[0] == t), 0)
+            if p is None:  # a graph input: its first reader's input
+                r = next((m for m in stats.nodes if m.inputs and m.inputs[0] == t), None)
+                shape, size = (r.input_shape, r.input_bytes) if r is not None else ((), 0)
             else:
                 shape, size = p.output_shape, p.output_bytes
             c = int(shape[1]) if len(shape) == 4 else 0

@@ -989,8 +989,10 @@ def design_signature(base: LatencyPredictor, X: Sequence[Any], size: int) -> lis
     because scikit-learn and scipy have no greedy D-optimal subset selection). Against networks
     evenly spaced in predicted latency (``samples.statistical_signature``), on 120 mixed
     networks carried from ONNX Runtime, scored on the networks neither signature holds: within
-    ±10 % on OpenVINO 77 against 70 % and 73 against 73 %, on ncnn 46 against 36 % and 38
-    against 23 % (base fitted on all 500 source networks, or on the 380 the target never ran).
+    ±10 % on OpenVINO 77 against 66 % and 65 against 69 %, on ncnn 42 against 28 % and 40
+    against 38 % (base fitted on all 500 source networks, or on the 380 the target never ran;
+    BENCHMARKS.md ``costmodel-transfer-mixed-ref``: 20 networks make these move by a point or so
+    per network).
     A base without a layer-level member falls back to the even spacing."""
     from xcelerator.costmodel.samples import statistical_signature
 
