@@ -257,6 +257,41 @@ def test_residual_sums_merge_into_the_convolution_onnx_runtime_accumulates_them_
     assert sum(got2.values()) == pytest.approx(sum(got1.values()), rel=1e-6)  # same time, other kernels
 
 
+def test_a_fused_relu_and_a_fused_clip_are_told_apart(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """ONNX Runtime runs a depthwise convolution and the ReLU or ReLU6 (a Clip) after it as one
+    profiled node, so the two kernels differ only in the activation's kind. MLAS applies a ReLU
+    inside the convolution and a clip in a pass of its own: split level 3 gives them different
+    kinds (1 and 2), level 2 (files saved before) the same one."""
+    import torch
+    from torch import nn
+
+    from xcelerator.costmodel.features import DETAIL_COLUMNS
+    from xcelerator.measure.core import measure
+    from xcelerator.models.export import export_onnx
+    from xcelerator.targets.registry import parse_target
+
+    col = len(KERNEL_COLUMNS) + DETAIL_COLUMNS.index("act_kind")
+    kinds: dict[str, dict[int, set[float]]] = {}
+    for name, act in (("relu", nn.ReLU()), ("relu6", nn.ReLU6()), ("hswish", nn.Hardswish())):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1, groups=32), act)
+        a = load_artifact(export_onnx(net.eval(), (torch.randn(1, 3, 56, 56),), tmp_path / f"{name}.onnx"))
+        assert a.stats is not None
+        m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+        assert m.status == "ok" and m.layers
+        prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
+        assert not [p for p in prof if p[1] in ("Relu", "Clip")]  # fused into the convolutions
+        kinds[name] = {}
+        for level in (2, 3):
+            mat, ks, _ = kernel_matrix(a.stats, fuse=level)
+            dw = [i for i, k in enumerate(ks) if k.op_type == "Conv" and k.nodes[0].groups > 1]
+            assert len(dw) == 1 and dw[0] in match_layers(ks, prof)  # one kernel, its time profiled
+            kinds[name][level] = {float(mat[dw[0], col])}
+    assert kinds["relu"][2] == kinds["relu6"][2] == {1.0}
+    assert kinds["relu"][3] == {1.0} and kinds["relu6"][3] == {2.0}
+    assert kinds["hswish"][2] == {2.0} and kinds["hswish"][3] == {3.0}
+
+
 # ----------------------------------------------------------------------------- predictors
 @pytest.mark.parametrize("kind", ["gbm", "layer", "lstm", "ensemble"])
 def test_predictor_learns_fits_and_roundtrips(kind: str, family: list[GraphStats], tmp_path: Path) -> None:

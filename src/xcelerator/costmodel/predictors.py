@@ -419,8 +419,9 @@ class LayerPredictor(LatencyPredictor):
     # convolution's residual sum and adds the detail columns (5-fold on 500 mixed networks,
     # within ±10 %: 68.8 % at level 1, 73.8 % with the detail columns alone, 71.0 % with the
     # sum alone, 77.0 % with both; 79.8 % with profiles on the labels' scale and a Resize's
-    # mode); a saved file keeps the level it was trained at
-    split_level = 2
+    # mode); 3 tells a fused ReLU from a clip (``features._act_kind``); a saved file keeps the
+    # level it was trained at
+    split_level = 3
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **GBMPredictor._parameter_constraints,
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left"), None],
