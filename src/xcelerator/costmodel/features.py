@@ -139,7 +139,7 @@ NUMERIC = (
     "hw_out",
 )
 KERNEL_COLUMNS = (*(f"is_{f}" for f in FAMILIES), "fused_act", *NUMERIC)
-# appended by the layer predictor's split (``fuse=2``): what makes one kernel of a family run
+# appended by the layer predictor's split (``fuse`` 2 or 3): what makes one kernel of a family run
 # slower than another of the same size on a vector unit. A residual sum accumulated into the
 # convolution's output; the activation's kind (``_act_kind``); the output width (the vector
 # loops run along it); channels modulo 16 (the blocked layouts pad to 8 or 16 channels);
@@ -563,7 +563,7 @@ def kernel_matrix(
     stats: GraphStats, fuse: bool | int = False, nchwc: int = 0
 ) -> tuple[np.ndarray, list[Kernel], list[str]]:
     """Kernel rows of ``stats`` (``KERNEL_COLUMNS``, and ``DETAIL_COLUMNS`` after them at
-    ``fuse=2``), the kernels, and the op types left out. ``nchwc``: a block size adds the
+    ``fuse`` 2 or 3, whose activation kinds differ: ``_act_kind``), the kernels, and the op types left out. ``nchwc``: a block size adds the
     layout reorders ONNX Runtime inserts (``nchwc_reorders``) as kernels."""
     ks, ignored = kernels(stats, fuse)
     if nchwc:
