@@ -563,8 +563,9 @@ def kernel_matrix(
     stats: GraphStats, fuse: bool | int = False, nchwc: int = 0
 ) -> tuple[np.ndarray, list[Kernel], list[str]]:
     """Kernel rows of ``stats`` (``KERNEL_COLUMNS``, and ``DETAIL_COLUMNS`` after them at
-    ``fuse`` 2 or 3, whose activation kinds differ: ``_act_kind``), the kernels, and the op types left out. ``nchwc``: a block size adds the
-    layout reorders ONNX Runtime inserts (``nchwc_reorders``) as kernels."""
+    ``fuse`` 2 or 3, whose activation kinds differ: ``_act_kind``), the kernels, and the op
+    types left out. ``nchwc``: a block size adds the layout reorders ONNX Runtime inserts
+    (``nchwc_reorders``) as kernels."""
     ks, ignored = kernels(stats, fuse)
     if nchwc:
         ks = ks + nchwc_reorders(stats, nchwc)
