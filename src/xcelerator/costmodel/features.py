@@ -162,10 +162,10 @@ def _act_kind(acts: list[str], level: int) -> float:
     folded BatchNormalization only, 1 ReLU, 2 clip or leaky ReLU, 3 any other."""
     if level < 3:
         return 0.0 if not acts else 1.0 if all(a in _CHEAP_ACTS for a in acts) else 2.0
-    kind = 0.0
-    for a in acts:
-        kind = max(kind, 0.0 if a == "BatchNormalization" else 1.0 if a == "Relu" else 2.0 if a in _CHEAP_ACTS else 3.0)
-    return kind
+    return max((_ACT_KIND_3.get(a, 3.0) for a in acts), default=0.0)
+
+
+_ACT_KIND_3 = {"BatchNormalization": 0.0, "Relu": 1.0, "Clip": 2.0, "LeakyRelu": 2.0}
 
 
 @dataclass
