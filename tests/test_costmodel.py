@@ -219,6 +219,57 @@ def test_layout_reorders_are_the_ones_onnx_runtime_inserts(tmp_path: Path, fast_
     ]
 
 
+def test_convolutions_off_a_multiple_of_four_channels_stay_plain(tmp_path: Path, fast_plan) -> None:  # type: ignore[no-untyped-def]
+    """A one-group convolution reading 18 or 22 channels and a depthwise one of 6 channels run
+    in plain NCHW, so the tensors around them are reordered; at 20 and 24 channels, and a
+    depthwise one of 8, they are blocked. ``nchwc_reorders`` gives the profile's count of each
+    kind on a network holding every case (it blocked them all before)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from xcelerator.costmodel.features import nchwc_block, nchwc_reorders
+    from xcelerator.measure.core import measure
+    from xcelerator.targets.registry import parse_target
+
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [], [], "x"
+
+    def conv(cin: int, cout: int, group: int = 1, k: int = 1) -> None:
+        nonlocal x
+        y = f"c{len(nodes)}"
+        w = (rng.standard_normal((cout, cin // group, k, k)) * 0.1).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, y + "_w"))
+        nodes.append(helper.make_node("Conv", [x, y + "_w"], [y], group=group, pads=[k // 2] * 4))
+        x = y
+
+    for mid in (18, 20, 22, 24):  # 32 -> mid -> 32, one group
+        conv(32, mid)
+        conv(mid, 32)
+    for ch in (6, 8):  # 32 -> ch -> depthwise ch -> 32
+        conv(32, ch)
+        conv(ch, ch, group=ch, k=3)
+        conv(ch, 32)
+    graph = helper.make_graph(
+        nodes,
+        "channels",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 14, 14])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 32, 14, 14])],
+        inits,
+    )
+    path = tmp_path / "channels.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    a = load_artifact(path)
+    m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
+    assert m.status == "ok" and m.layers and a.stats is not None
+    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
+    block = nchwc_block([a.stats], [prof])
+    assert block in (8, 16)
+    ks = nchwc_reorders(a.stats, block)
+    counts = {kind: sum(k.op_type == kind for k in ks) for kind in ("ReorderInput", "ReorderOutput")}
+    assert counts == {kind: sum(op == kind for _, op, _ in prof) for kind in counts}
+    assert counts["ReorderOutput"] >= 3  # the plain convolutions are reordered around
+
+
 @pytest.mark.parametrize("family_name", ["resnet", "bottleneck"])
 def test_residual_sums_merge_into_the_convolution_onnx_runtime_accumulates_them_in(
     family_name: str, tmp_path: Path, fast_plan

@@ -426,6 +426,12 @@ def _fuse_conv_sum(ks: list[Kernel], consumers: dict[str, int]) -> list[Kernel]:
 _NCHWC_FOLLOW = {"Relu", "Sigmoid", "Tanh", "BatchNormalization"}
 _NCHWC_FUSED_ONLY = {"Clip", "LeakyRelu", "HardSigmoid", "HardSwish"}
 _NCHWC_BLOCKS = (4, 8, 16)  # the MLAS NCHWc block sizes tried against profiles (NEON, AVX2, AVX-512)
+# A one-group Conv reading at least a block of channels, and a depthwise one, is blocked only
+# when its channels are a multiple of 4 (ONNX Runtime 1.32 at block 16, read off its optimized
+# graphs: 20, 24, 28, 36, 44 input channels blocked, 18, 22, 26 left plain; depthwise 4, 8, 12,
+# 20, 24 blocked, 6, 10, 18, 22 left plain). PaddleOCR's classifier has squeeze-excitation
+# convolutions of 22 and 50 channels.
+_NCHWC_CHANNEL_STEP = 4
 
 
 def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
@@ -435,9 +441,9 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
 
     Written here, not asked of ONNX Runtime, because a cost model predicts from graph statistics
     (no model file, no session). It follows the transformer's rules: a Conv of one group is
-    blocked when it reads at least ``block`` channels (its output padded up to the block; with
-    fewer input channels it reads plain NCHW), a depthwise or block-aligned grouped Conv when
-    its channels allow; MaxPool/AveragePool on block-aligned channels; Add/Sum of blocked
+    blocked when it reads fewer than ``block`` channels (as plain NCHW) or a multiple of 4 (its
+    output padded up to the block), a depthwise Conv of a multiple of 4 channels and a
+    block-aligned grouped Conv; MaxPool/AveragePool on block-aligned channels; Add/Sum of blocked
     tensors of equal channels, Mul only of equal shapes (a squeeze-excitation scale is not),
     Concat of block-aligned blocked inputs, activations, BatchNormalization and Resize stay
     blocked; every other op reads plain tensors. A plain tensor a blocked op reads is reordered
@@ -467,7 +473,9 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
             per_group = n.in_channels // g
             depthwise = per_group == 1 and n.out_channels == g
             aligned = n.out_channels % block == 0 and per_group % block == 0 and (n.out_channels // g) % block == 0
-            if g > 1 and not (depthwise or aligned):
+            if g > 1 and not ((depthwise and g % _NCHWC_CHANNEL_STEP == 0) or aligned):
+                continue
+            if g == 1 and per_group >= block and per_group % _NCHWC_CHANNEL_STEP:
                 continue
             if g > 1 or per_group >= block:  # one group with fewer channels reads the plain input
                 read(ins[0])
@@ -484,7 +492,9 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
             continue
         chans = [blocked[t][0] for t in ins]
         if op in ("Add", "Sum", "Mul"):
-            if len(set(chans)) == 1 and (op != "Mul" or len({prod[t].output_shape for t in ins}) == 1):
+            # a constant operand (Paddle's ``x + 3``) is a plain tensor: the op reads plain
+            same = op != "Mul" or len({prod[t].output_shape for t in ins}) == 1
+            if len(ins) >= 2 and len(set(chans)) == 1 and same:
                 for t in ins:
                     read(t)
                 make(n, chans[0])

@@ -159,6 +159,10 @@ def graph_stats(model: Any) -> GraphStats:
         dims = list(init.dims)
         shapes[init.name] = (dims, _DTYPE_BYTES.get(init.data_type, 4))
         init_sizes[init.name] = int(np.prod(dims)) if dims else 1
+    # a Constant node's output is a constant like an initializer (runtimes fold it when the model
+    # loads): listed among a node's inputs it made Paddle's ``x + 3`` look like a sum of two
+    # tensors, to the fusion rules and to the NCHWc reorders (features.nchwc_reorders)
+    constants = {o for node in g.node if node.op_type == "Constant" for o in node.output}
     counted: set[str] = set()
     nodes: list[NodeStats] = []
     hist: dict[str, int] = {}
@@ -232,7 +236,7 @@ def graph_stats(model: Any) -> GraphStats:
                 input_shape=tuple(int(x) for x in ins[0][0]) if ins and ins[0] else (),
                 pads=pads,
                 outputs=tuple(str(o) for o in node.output if o),
-                inputs=tuple(str(x) for x in node.input if x and x not in init_sizes),
+                inputs=tuple(str(x) for x in node.input if x and x not in init_sizes and x not in constants),
                 mode=_text(_attr(node, "mode", b"nearest")) if op in ("Resize", "Upsample") else "",
             )
         )
