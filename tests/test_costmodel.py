@@ -268,6 +268,18 @@ def test_convolutions_off_a_multiple_of_four_channels_stay_plain(tmp_path: Path,
     counts = {kind: sum(k.op_type == kind for k in ks) for kind in ("ReorderInput", "ReorderOutput")}
     assert counts == {kind: sum(op == kind for _, op, _ in prof) for kind in counts}
     assert counts["ReorderOutput"] >= 3  # the plain convolutions are reordered around
+    # and in the same places as the reorder nodes of ONNX Runtime's own optimized graph
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    opt = onnx.load(tmp_path / "optimized.onnx")
+    placed = {f"ReorderInput:{n.input[0]}" for n in opt.graph.node if n.op_type == "ReorderInput"}
+    placed |= {f"ReorderOutput:{n.output[0]}" for n in opt.graph.node if n.op_type == "ReorderOutput"}
+    assert {k.name for k in ks} == placed
 
 
 @pytest.mark.parametrize("family_name", ["resnet", "bottleneck"])
