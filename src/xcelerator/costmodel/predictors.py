@@ -993,9 +993,10 @@ def design_signature(base: LatencyPredictor, X: Sequence[Any], size: int) -> lis
     networks carried from ONNX Runtime, scored on the networks neither signature holds: within
     ±10 % on OpenVINO 77 against 66 % and 65 against 69 %, on ncnn 42 against 28 % and 40
     against 38 % (base fitted on all 500 source networks, or on the 380 the target never ran;
-    level-2 base). With the level-3 base (BENCHMARKS.md ``costmodel-transfer-mixed-ref``): on
-    OpenVINO 72 against 74 % and 64 against 64 %, on ncnn 40 against 34 % and 40 against 39 %.
-    20 networks make these move by a point or so per network. A base without a layer-level
+    level-2 base). With the level-3 base and the NCHWc reorders placed as ONNX Runtime places
+    them (BENCHMARKS.md ``costmodel-transfer-mixed-ref``): on OpenVINO 74 against 72 % and 71
+    against 64 %, on ncnn 40 against 30 % and 37 against 42 %. 20 networks make these move by a
+    point or so per network. A base without a layer-level
     member falls back to the even spacing."""
     from xcelerator.costmodel.samples import statistical_signature
 
