@@ -449,9 +449,10 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
     blocked; every other op reads plain tensors. A plain tensor a blocked op reads is reordered
     once (ReorderInput); a blocked tensor that any plain op or the graph output reads is
     reordered back once (ReorderOutput). On the 500 ``mixed`` networks this places both exactly
-    where ONNX Runtime 1.32's optimized graph has them, tensor by tensor, on every network (479
-    before a constant operand read plain), and on PP-OCR's classifier and detector. Their time had been
-    left to the end-to-end calibration; as kernels they are learned from their profiled times."""
+    where ONNX Runtime 1.32's optimized graph has them, tensor by tensor, on every network (on 479
+    while convolutions off a multiple of 4 channels were blocked), and on PP-OCR's classifier and
+    detector. Their time had been left to the end-to-end calibration; as kernels they are learned
+    from their profiled times."""
     prod = {o: n for n in stats.nodes for o in n.outputs}
     uses = _consumers(stats)
     blocked: dict[str, list[int]] = {}  # tensor -> [logical channels, reads still plain]
