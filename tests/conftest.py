@@ -18,6 +18,25 @@ def _seed() -> None:
     np.random.seed(0)
 
 
+def profiled_reorders(artifact, plan):  # type: ignore[no-untyped-def]
+    """Measure ``artifact`` on ONNX Runtime (1 thread) with its per-node profile, read the NCHWc
+    block off that profile, and check that ``nchwc_reorders`` counts as many ReorderInput and
+    ReorderOutput nodes as the profile holds. The emulated reorder kernels and those counts."""
+    from xcelerator.costmodel.features import nchwc_block, nchwc_reorders
+    from xcelerator.measure.core import measure
+    from xcelerator.targets.registry import parse_target
+
+    m = measure(artifact, parse_target("onnxruntime?threads=1"), plan.replace(layers=True))
+    assert m.status == "ok" and m.layers and artifact.stats is not None
+    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
+    block = nchwc_block([artifact.stats], [prof])
+    assert block in (8, 16)
+    ks = nchwc_reorders(artifact.stats, block)
+    counts = {kind: sum(k.op_type == kind for k in ks) for kind in ("ReorderInput", "ReorderOutput")}
+    assert counts == {kind: sum(op == kind for _, op, _ in prof) for kind in counts}
+    return ks, counts
+
+
 def make_conv_model(path: Path, cin: int = 3, cout: int = 8, hw: int = 16, k: int = 3, classes: int = 10) -> Path:
     """A small real ONNX model: Conv(k, pad) -> Relu -> GlobalAveragePool -> Flatten -> Gemm."""
     import onnx

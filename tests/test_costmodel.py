@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_conv_model
+from tests.conftest import make_conv_model, profiled_reorders
 from xcelerator.cli.main import main
 from xcelerator.costmodel import predictors as P
 from xcelerator.costmodel.crossdevice import (
@@ -227,10 +227,6 @@ def test_convolutions_off_a_multiple_of_four_channels_stay_plain(tmp_path: Path,
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from xcelerator.costmodel.features import nchwc_block, nchwc_reorders
-    from xcelerator.measure.core import measure
-    from xcelerator.targets.registry import parse_target
-
     rng = np.random.default_rng(0)
     nodes, inits, x = [], [], "x"
 
@@ -258,15 +254,7 @@ def test_convolutions_off_a_multiple_of_four_channels_stay_plain(tmp_path: Path,
     )
     path = tmp_path / "channels.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    a = load_artifact(path)
-    m = measure(a, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
-    assert m.status == "ok" and m.layers and a.stats is not None
-    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
-    block = nchwc_block([a.stats], [prof])
-    assert block in (8, 16)
-    ks = nchwc_reorders(a.stats, block)
-    counts = {kind: sum(k.op_type == kind for k in ks) for kind in ("ReorderInput", "ReorderOutput")}
-    assert counts == {kind: sum(op == kind for _, op, _ in prof) for kind in counts}
+    ks, counts = profiled_reorders(load_artifact(path), fast_plan)
     assert counts["ReorderOutput"] >= 3  # the plain convolutions are reordered around
     # and in the same places as the reorder nodes of ONNX Runtime's own optimized graph
     import onnxruntime as ort

@@ -223,20 +223,10 @@ def test_layout_reorders_on_a_paddle_export(fast_plan) -> None:  # type: ignore[
     convolutions read 22 and 50 channels (left in plain NCHW). ``nchwc_reorders`` gives the
     profile's count of each kind, 24 and 35 at this machine's block; it counted 42 and 53 while
     the Constant's output passed for a tensor and every convolution for a blocked one."""
-    from xcelerator.costmodel.features import nchwc_block, nchwc_reorders
-    from xcelerator.measure.core import measure
+    from tests.conftest import profiled_reorders
     from xcelerator.models.artifact import at_shapes, load_artifact
-    from xcelerator.targets.registry import parse_target
 
-    cls = at_shapes(load_artifact(real("ocr_cls")), {"x": (1, 3, 48, 192)})
-    m = measure(cls, parse_target("onnxruntime?threads=1"), fast_plan.replace(layers=True))
-    assert m.status == "ok" and m.layers and cls.stats is not None
-    prof = [(x.name, x.op_type, x.mean_ms) for x in m.layers]
-    block = nchwc_block([cls.stats], [prof])
-    assert block in (8, 16)
-    ks = nchwc_reorders(cls.stats, block)
-    counts = {kind: sum(k.op_type == kind for k in ks) for kind in ("ReorderInput", "ReorderOutput")}
-    assert counts == {kind: sum(op == kind for _, op, _ in prof) for kind in counts}
+    _, counts = profiled_reorders(at_shapes(load_artifact(real("ocr_cls")), {"x": (1, 3, 48, 192)}), fast_plan)
     assert min(counts.values()) >= 10
 
 

@@ -149,6 +149,7 @@ DETAIL_COLUMNS = ("fused_sum", "act_kind", "w_out", "c_in_mod16", "c_out_mod16",
 # nearest-neighbour upsample copies, a bilinear one reads four inputs per output
 _RESIZE_MODE = {"nearest": 1.0, "linear": 2.0, "cubic": 3.0}
 _CHEAP_ACTS = {"Relu", "Clip", "LeakyRelu", "BatchNormalization"}
+_ACT_KIND_3 = {"BatchNormalization": 0.0, "Relu": 1.0, "Clip": 2.0, "LeakyRelu": 2.0}
 
 
 def _act_kind(acts: list[str], level: int) -> float:
@@ -163,9 +164,6 @@ def _act_kind(acts: list[str], level: int) -> float:
     if level < 3:
         return 0.0 if not acts else 1.0 if all(a in _CHEAP_ACTS for a in acts) else 2.0
     return max((_ACT_KIND_3.get(a, 3.0) for a in acts), default=0.0)
-
-
-_ACT_KIND_3 = {"BatchNormalization": 0.0, "Relu": 1.0, "Clip": 2.0, "LeakyRelu": 2.0}
 
 
 @dataclass

@@ -996,8 +996,8 @@ def design_signature(base: LatencyPredictor, X: Sequence[Any], size: int) -> lis
     level-2 base). With the level-3 base and the NCHWc reorders placed as ONNX Runtime places
     them (BENCHMARKS.md ``costmodel-transfer-mixed-ref``): on OpenVINO 74 against 72 % and 71
     against 64 %, on ncnn 40 against 30 % and 37 against 42 %. 20 networks make these move by a
-    point or so per network. A base without a layer-level
-    member falls back to the even spacing."""
+    point or so per network. A base without a layer-level member falls back to the even
+    spacing."""
     from xcelerator.costmodel.samples import statistical_signature
 
     stats = _as_stats(X)
