@@ -549,15 +549,15 @@ def carry_over(S1: Samples, base_idx: list[int], S2: Samples, size: int = 20) ->
     return others.y_ms, preds
 
 
-def target_folds(S1: Samples, S2: Samples, folds: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+def target_folds(base: dict[str, Any], S2: Samples, folds: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
     """What more of the second target's own networks buys, ``folds``-fold over all of them: the
-    carried-over map (the base fitted on every source network) fitted on the training folds
+    carried-over map (from ``base``, the layer predictor fitted on every source network, as
+    JSON) fitted on the training folds
     (about 96 of 120 networks instead of 20), and the layer predictor and a GBM fitted on the
     target's training folds alone (the layer one on the target's own per-node profiles). The
     target's labels and each method's cross-validated predictions."""
     from sklearn.model_selection import KFold
 
-    base = P.make("layer").fit(S1.stats, S1.y_ms, layers=S1.layers).to_json()
     n_train = len(S2) - len(S2) // folds
     names = (
         f"adapted (ours), on {n_train} target networks",
@@ -621,6 +621,7 @@ def transfer_mixed(
     S1 = mixed_corpus(from_store(store, T1), "mixed-0/")
     res: dict[str, Any] = {"source_n": len(S1)}
     rows = []
+    base_all = P.make("layer").fit(S1.stats, S1.y_ms, layers=S1.layers).to_json()  # for target_folds
     for t2 in targets:
         t0 = time.time()
         r = characterize("mixed", count, [t2], store, plan=CORPUS_PLAN, progress=None, reference=reference)
@@ -643,7 +644,7 @@ def transfer_mixed(
                 f"transfer-mixed {t2} {variant}: ±10 % {res[f'{t2}/{variant}/adapted (ours)']['within10']:.1f}, "
                 f"design signature {res[f'{t2}/{variant}/adapted (ours) (design signature)']['within10']:.1f}"
             )
-        y, preds = target_folds(S1, S2)
+        y, preds = target_folds(base_all, S2)
         for name, pr in preds.items():
             m = metrics(y, pr)
             res[f"{t2}/5-fold/{name}"] = m
