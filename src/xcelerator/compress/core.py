@@ -25,7 +25,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,14 @@ class Candidate:
     feasible: bool = False
     error: str | None = None
     space: PruneSpace | None = field(default=None, repr=False, compare=False)
+    artifact: str | None = None  # the file that ships: the ONNX, or the runtime's own INT8 file
+    runtime: str | None = None
+    target: str | None = None
+    precision: str = "fp32"
+    fp32_ops: tuple[str, ...] = ()  # ops an INT8 candidate keeps in FP32
+    torch_accuracy: float | None = None  # the torch module's score; ``accuracy`` is the deployed file's
+    accuracy_flag: str | None = None  # deployed and torch accuracy apart by more than the tolerance
+    reused: str | None = None  # the trial whose trained network this candidate took over
 
     @property
     def module(self) -> nn.Module:
@@ -92,6 +100,14 @@ class Candidate:
             "curve": [list(c) for c in self.curve],
             "feasible": self.feasible,
             "error": self.error,
+            "artifact": self.artifact,
+            "runtime": self.runtime,
+            "target": self.target,
+            "precision": self.precision,
+            "fp32_ops": list(self.fp32_ops),
+            "torch_accuracy": self.torch_accuracy,
+            "accuracy_flag": self.accuracy_flag,
+            "reused": self.reused,
         }
 
 
@@ -115,9 +131,15 @@ class OptimizeResult:
     seconds: float
     out: str
     latency: dict[str, Any] | None = None  # --latency predicted|hybrid: candidates measured and predicted
+    per_runtime: dict[str, Candidate] = field(default_factory=dict)  # the best on each target searched
+    closest: tuple[dict[str, Any], ...] = ()  # no faster candidate: the closest ones and what held each back
+    sensitivity: dict[str, Any] | None = None  # each group pruned alone, accuracy without fine-tuning
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "per_runtime": {k: c.to_dict() for k, c in self.per_runtime.items()},
+            "closest": list(self.closest),
+            "sensitivity": self.sensitivity,
             "latency": self.latency,
             "study": self.study.study_name,
             "objectives": list(self.objectives),
@@ -306,6 +328,12 @@ def optimize(
     confirm: bool | Plan = True,
     warm_start: Sequence[float] = (0.25, 0.5),
     progress: Callable[[str], None] | None = None,
+    precision: Sequence[str] | str = ("fp32",),
+    calibration: Any = None,
+    targets: Sequence[str] | None = None,
+    round_channels: int | Sequence[int] | str | None = "auto",
+    deployed_accuracy: bool = True,
+    sensitivity: bool = True,
 ) -> OptimizeResult:
     """Search pruned versions of ``module`` for the fastest one on ``target`` that meets
     ``constraints`` (see the module docstring).
@@ -328,6 +356,19 @@ def optimize(
     the default ``Plan`` or the ``Plan`` given. ``warm_start``: uniform
     ratios tried right after the baseline (every group pruned alike; the natural first guesses,
     and the uniform-width reference inside the study) before the sampler takes over.
+
+    ``precision``: ``("fp32", "int8")`` makes precision a search dimension; an int8 candidate is
+    quantized by its runtime's own tool (``RuntimeSpec.quantize``) on ``calibration`` (a few
+    hundred of your inputs: a tensor, an iterable of batches or an ``.npz``). ``targets``: several
+    runtimes, each a search dimension value (``target`` is then the first). ``round_channels``:
+    pruned widths snapped to a multiple (``"auto"``: the channel block of the targets' CPU
+    kernels, 16 with AVX-512, 8 otherwise; 1 or None: no rounding; several: a search dimension).
+    ``deployed_accuracy``: ``evaluate`` scores the shipped file through ``deployed`` (the torch
+    module's score is kept as ``torch_accuracy``); constraints apply to the deployed score.
+    ``sensitivity``: each group is first pruned alone at a few ratios and scored without
+    fine-tuning (``compress.sensitivity``); the warm start is then, for each level of
+    ``warm_start``, every group pruned as far as one common loss allows (smallest level first),
+    instead of every group pruned alike.
     """
     from xcelerator.search.problem import parse_objectives
     from xcelerator.search.study import SearchConfig, run_search
@@ -344,18 +385,30 @@ def optimize(
 
     for c in constraints:
         parse_constraint(c)
+    from xcelerator.compress.deploy import Calibration, check_precisions
     from xcelerator.measure.session import takes
     from xcelerator.targets.registry import parse_target
 
-    tgt = parse_target(target)
-    if not takes(tgt, "onnx"):
-        raise BadInputError(f"target {target}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
-    tgt.open().check()
+    uris = list(dict.fromkeys(targets)) if targets else [target]
+    tgts = [parse_target(u) for u in uris]
+    for u, tgt in zip(uris, tgts, strict=True):
+        if not takes(tgt, "onnx"):
+            raise BadInputError(f"target {u}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
+        tgt.open().check()
+    target = uris[0]
+    precisions = check_precisions([precision] if isinstance(precision, str) else precision, tgts, calibration)
+    if (len(uris) > 1 or "int8" in precisions) and (latency not in (None, "measured") or cost_model is not None):
+        raise BadInputError(
+            "latency predicted/hybrid: a cost model predicts the FP32 graph on one runtime; "
+            "search precision and runtimes with measured latency (leave cost_model out)"
+        )
     example = as_tuple(example_inputs)
     base_score = check_inputs(module, example, evaluate, train)
+    cal = Calibration.make(calibration, example) if calibration is not None else None
     space = PruneSpace(
-        module, example, max_ratio=max_ratio, max_groups=max_groups, blocks=blocks, resolutions=resolutions
-    )
+        module, example, max_ratio=max_ratio, max_groups=max_groups, blocks=blocks, resolutions=resolutions,
+        round_to=_round_choices(round_channels, tgts), precisions=precisions, targets=uris,
+    )  # fmt: skip
     outdir = Path(out)
     url, store = _storage(db, outdir)
     if isinstance(executor, str):
@@ -374,6 +427,8 @@ def optimize(
         early_stop=early_stop,
         finetune_baseline=finetune_baseline,
         constraints=tuple(constraints),
+        calibration=cal,
+        deployed_accuracy=deployed_accuracy,
     )
     ev.set_bound(accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"
@@ -409,8 +464,17 @@ def optimize(
         cm = cost_model if isinstance(cost_model, CostModel) else CostModel.load(cost_model)
         cm.check_target(target)
         pre = pretrain(sampler, space, cm, evaluate, steps=pretrain_steps, progress=None)
-    if warm_start and strategy != "dqn" and not resume:
-        _enqueue_uniform(url, name, space, warm_start, objs)
+    sens = None
+    if strategy != "dqn" and not resume:
+        warm = [{k: r for k in space.default_point() if k.startswith("ratio:")} for r in warm_start]
+        if sensitivity and space.groups and warm_start:
+            from xcelerator.compress.sensitivity import measure_sensitivity, schedule
+
+            sens = measure_sensitivity(space, evaluate)
+            warm = schedule(space, sens, warm_start)
+            if progress:
+                progress(f"sensitivity: {len(space.groups)} groups scored in {sens.seconds:.1f} s")
+        _enqueue_start(url, name, space, warm, objs)
     res = run_search(
         cfg,
         url,
@@ -444,6 +508,7 @@ def optimize(
         best, confirmed = confirm_best(cands, baseline, target, store, plan_c, objs)
         if best is not None and best.trial != baseline.trial:
             speedup = confirmed[best.trial].speedup
+    per_runtime = _per_target(cands, baseline, confirmed)
     outdir.mkdir(parents=True, exist_ok=True)
     result = OptimizeResult(
         baseline=baseline,
@@ -460,13 +525,76 @@ def optimize(
         seconds=time.time() - t0,
         out=str(outdir),
         latency=res.latency,
+        per_runtime=per_runtime,
+        closest=() if best is not None and best.trial != baseline.trial else _closest(cands, baseline),
+        sensitivity=sens.to_dict() if sens is not None else None,
     )
     return result
 
 
-def _enqueue_uniform(url: str, name: str, space: PruneSpace, ratios: Sequence[float], objs: Sequence[str]) -> None:
-    """Queue the baseline and the uniform points of a new study (run_search queues the baseline
-    only into an empty study, so it goes first here)."""
+def _round_choices(given: int | Sequence[int] | str | None, targets: Sequence[Any]) -> int | list[int]:
+    """``round_channels`` as PruneSpace takes it: ``"auto"`` is the widest channel block among
+    the targets' runtimes (``RuntimeSpec.channel_multiple``), None is 1 (no rounding)."""
+    if given is None:
+        return 1
+    if isinstance(given, str):
+        if given != "auto":
+            raise BadInputError(f"round_channels {given!r}: expected 'auto', a positive integer or several")
+        return max(t.spec.channel_multiple() if t.spec else 8 for t in targets)
+    if isinstance(given, int):
+        return given
+    return [int(r) for r in given]
+
+
+def _per_target(
+    cands: Sequence[Candidate], baseline: Candidate, confirmed: dict[int, Confirmed]
+) -> dict[str, Candidate]:
+    """The fastest feasible candidate on each target (by the final side-by-side run where it was
+    in it, else by the study's measurement); the baseline where nothing on a target beats it."""
+    out: dict[str, Candidate] = {}
+
+    def speed(c: Candidate) -> float:
+        conf = confirmed.get(c.trial)
+        return (conf.median_ms if conf is not None and conf.median_ms is not None else c.latency_ms) or math.inf
+
+    for c in sorted((c for c in cands if c.feasible and c.latency_ms is not None), key=speed):
+        out.setdefault(c.target or baseline.target or "", c)
+    return out
+
+
+def _closest(cands: Sequence[Candidate], baseline: Candidate, n: int = 5) -> tuple[dict[str, Any], ...]:
+    """Why nothing beat the baseline: the fastest candidates that ran (or were stopped), each
+    with its accuracy, latency and what held it back."""
+    base_ms = baseline.latency_ms or math.inf
+    rows = []
+    for c in cands:
+        if c.trial == baseline.trial:
+            continue
+        if c.state == "COMPLETE" and c.latency_ms is not None:
+            if c.latency_ms >= base_ms:
+                why = f"not faster: {c.latency_ms:.4g} ms against the baseline's {base_ms:.4g} ms"
+            elif not c.feasible:
+                why = "misses a constraint" + (f" (accuracy {c.accuracy:.4f})" if c.accuracy is not None else "")
+            else:
+                why = "faster and feasible, but slower than the baseline in the final side-by-side run"
+        else:
+            why = c.error or c.state.lower()
+        rows.append({"trial": c.trial, "state": c.state, "precision": c.precision, "target": c.target,
+                     "accuracy": c.accuracy, "latency_ms": c.latency_ms, "why": why})  # fmt: skip
+    rows.sort(key=lambda r: (r["latency_ms"] is None, r["latency_ms"] or 0.0))
+    return tuple(rows[:n])
+
+
+def _enqueue_start(
+    url: str, name: str, space: PruneSpace, warm: Sequence[dict[str, float]], objs: Sequence[str]
+) -> None:
+    """Queue the first points of a new study (run_search queues the baseline only into an
+    empty study, so it goes first here): the baseline; the unpruned network in every other
+    precision and on every other target (quantize-only, runtime-only: the one-step alternatives
+    the search must beat); then every group pruned alike at each of ``ratios``, in the last
+    precision asked (int8 when asked) on the first target: the ``warm`` ratios (snapped to the
+    grid). A point that builds a network already queued in the same precision and target is
+    left out."""
     from xcelerator.search.problem import DIRECTIONS
 
     storage = optuna.storages.RDBStorage(url)
@@ -477,16 +605,34 @@ def _enqueue_uniform(url: str, name: str, space: PruneSpace, ratios: Sequence[fl
         storage=storage,
         directions=[DIRECTIONS[o] for o in objs],  # type: ignore[misc]
     )
-    st.enqueue_trial(space.default_point(), user_attrs={"role": "baseline"})
-    grid = [p.values() for p in space.params() if p.name.startswith("ratio:")]
-    for r in ratios:
-        if not space.groups:
-            break
-        on_grid = min(grid[0], key=lambda v: abs(v - r))
-        st.enqueue_trial(
-            {**space.default_point(), **{f"ratio:{g.name}": on_grid for g in space.groups}},
-            user_attrs={"role": "uniform"},
-        )
+    base = space.default_point()
+    queued = {space.arch_id(base)}
+    st.enqueue_trial(base, user_attrs={"role": "baseline"})
+
+    def queue(point: dict[str, Any], role: str) -> None:
+        key = space.arch_id(point)
+        if key not in queued:
+            queued.add(key)
+            st.enqueue_trial(point, user_attrs={"role": role})
+
+    deploy = {}
+    if len(space.precisions) > 1:
+        deploy["precision"] = space.precisions
+    if len(space.targets) > 1:
+        deploy["target"] = space.targets
+    import itertools
+
+    for combo in itertools.product(*deploy.values()):
+        queue({**base, **dict(zip(deploy, combo, strict=True))}, "deploy")
+    grids = {p.name: p.values() for p in space.params() if p.name.startswith("ratio:")}
+    last = {"precision": space.precisions[-1]} if len(space.precisions) > 1 else {}
+    for ratios in warm if space.groups else ():
+        snapped = {k: _nearest(grids[k], r) for k, r in ratios.items() if k in grids}
+        queue({**base, **last, **snapped}, "warm start")
+
+
+def _nearest(values: Sequence[Any], r: float) -> Any:
+    return min(values, key=lambda x: abs(float(x) - r))
 
 
 def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:
@@ -528,6 +674,14 @@ def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[s
         feasible=t.state == optuna.trial.TrialState.COMPLETE and all(v <= 0 for v in ua.get("constraints", [0.0])),
         error=ua.get("error") or ua.get("pruned"),
         space=space,
+        artifact=ua.get("artifact") or ua.get("onnx"),
+        runtime=ua.get("runtime"),
+        target=ua.get("target"),
+        precision=str(ua.get("precision") or "fp32"),
+        fp32_ops=tuple(ua.get("fp32_ops", ())),
+        torch_accuracy=ua.get("torch_accuracy"),
+        accuracy_flag=ua.get("accuracy_flag"),
+        reused=ua.get("reused"),
     )
 
 
@@ -618,10 +772,14 @@ def confirm_best(
         key=lambda c: c.latency_ms or math.inf,
     )
     pick = feasible[: max(1, contenders)] if list(objectives) == ["latency"] else feasible[:1]
+    # the fastest on every other target searched is in the run too (the best per runtime)
+    firsts = {c.target: c for c in reversed(feasible) if c.target not in (None, baseline.target)}
+    pick += [c for c in firsts.values() if c not in pick]
     chosen = list({c.trial: c for c in [baseline, *pick, *extra] if c.onnx}.values())
-    pairs = prepare([c.onnx for c in chosen if c.onnx], [target], plan=plan)
+    pairs = [prepare([c.artifact or c.onnx or ""], [c.target or target], plan=plan)[0] for c in chosen]
+    pairs = [(replace(a, name=f"trial {c.trial}"), t) for (a, t), c in zip(pairs, chosen, strict=True)]
     comp = execute(pairs, plan, store=store)
-    ms = list(comp.measurements)  # one per model, in order
+    ms = list(comp.measurements)  # one per pair, in order
     ref = ms[0]
     out: dict[int, Confirmed] = {}
     for c, m in zip(chosen, ms, strict=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ import optuna
 import torch
 from torch import nn
 
+from xcelerator.compress.deploy import Calibration, deploy_file, deployed
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import Plan
@@ -29,6 +31,8 @@ from xcelerator.search.hybrid import consult, skip_attrs
 
 log = logging.getLogger(__name__)
 
+SHIPPED = ("artifact", "precision", "runtime", "target", "torch_accuracy", "accuracy_source", "deploy_seconds",
+           "accuracy_flag", "reused")  # fmt: skip  # what a candidate's trial records of the file that ships
 OPTIMIZE_PLAN = Plan(
     min_rounds=3, max_rounds=5, min_seconds=0.2, max_seconds=0.5, rel_ci=0.02, warmup_runs=5, timeout=120
 )
@@ -58,16 +62,23 @@ class ConstraintHalvingPruner(optuna.pruners.BasePruner):
     candidate made from this rung to the end, is still below the bound (no bound: halving alone).
     """
 
-    def __init__(self, bound: float | None, reduction_factor: int = 3) -> None:
+    def __init__(self, bound: float | None, reduction_factor: int = 3, min_observed: int = 3) -> None:
         self.bound = bound
         self.eta = reduction_factor
+        self.min_observed = min_observed
 
     def best_gain(self, study: optuna.Study, step: int) -> float:
+        """How much a candidate may still gain from ``step`` to the end: the largest gain a
+        finished candidate made, plus the spread of those gains (a new candidate beats the
+        largest of k gains one time in k + 1). Infinite until ``min_observed`` candidates have
+        finished: with one or two curves a first rung stopped most candidates."""
         gains = []
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             if step in t.intermediate_values and t.value is not None:
                 gains.append(float(t.value) - float(t.intermediate_values[step]))
-        return max(gains) if gains else math.inf
+        if len(gains) < self.min_observed:
+            return math.inf
+        return max(gains) + statistics.pstdev(gains)
 
     def halving(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, step: int) -> bool:
         scores = [
@@ -113,7 +124,15 @@ def _number(v: Any, what: str) -> float:
 
 
 class OptimizeEvaluator:
-    """``train_stage`` (prune, fine-tune by rungs, export) and ``measure_stage`` (the device)."""
+    """``train_stage`` (prune, fine-tune by rungs, export) and ``measure_stage`` (quantize for
+    the candidate's runtime, score the file that ships, measure it on the device).
+
+    A network is trained once per run: a point that builds the same network as an earlier one
+    (another precision or target, or ratios that round to the same widths) reuses its
+    fine-tuned weights and learning curve, kept beside the trial files as ``s-<structure>.json``.
+    The accuracy a candidate is judged by is the deployed file's: the user's ``evaluate`` gets
+    ``deployed(file, target)``; the torch module's score is kept beside it as ``torch_accuracy``.
+    """
 
     def __init__(
         self,
@@ -131,11 +150,16 @@ class OptimizeEvaluator:
         reinit: bool = False,
         finetune_baseline: bool = False,
         constraints: tuple[str, ...] = (),
+        calibration: Calibration | None = None,
+        deployed_accuracy: bool = True,
+        tolerance: float = 0.01,
     ) -> None:
         from xcelerator.targets.registry import parse_target
 
         self.space, self.train_fn, self.evaluate_fn = space, train, evaluate
         self.target = parse_target(target)
+        self.targets = {t: parse_target(t) for t in (*space.targets, target)}  # parsed once, by URI
+        self.calibration, self.deployed_accuracy, self.tolerance = calibration, deployed_accuracy, tolerance
         self.epochs, self.plan, self.out, self.store = epochs, plan, Path(out), store
         self.early_stop, self.reinit = early_stop, reinit
         self.finetune_baseline, self.constraints = finetune_baseline, tuple(constraints)
@@ -168,9 +192,26 @@ class OptimizeEvaluator:
         self.fidelity.add_trial(t)
 
     # ------------------------------------------------------------------ stages
+    def _trained(self, point: dict[str, Any]) -> Path:
+        return self.out / "trials" / f"s-{self.space.structure_id(point)}.json"
+
     def train_stage(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
-        t0 = time.perf_counter()
         point = self.space.check(point)
+        precision, target = self.space.deployment(point)
+        done_before = self._trained(point)
+        if done_before.exists():  # this network was trained in this run: its weights serve again
+            prev = json.loads(done_before.read_text())
+            if prev.get("pruned"):
+                return {**prev, "epochs": 0, "train_seconds": 0.0, "reused": prev.get("tag")}
+            return {**prev, "point": point, "tag": tag, "precision": precision, "target": target,
+                    "train_seconds": 0.0, "train_wall": 0.0, "reused": prev.get("tag")}  # fmt: skip
+        prep = self._train(point, tag)
+        done_before.parent.mkdir(parents=True, exist_ok=True)
+        done_before.write_text(json.dumps({k: v for k, v in prep.items() if k not in ("point", "train_wall")}))
+        return {**prep, "precision": precision, "target": target}
+
+    def _train(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
         baseline = self.space.is_default(point)
         try:
             module = self.space.apply(point)
@@ -202,6 +243,7 @@ class OptimizeEvaluator:
                     self.fidelity.tell(ftrial, state=optuna.trial.TrialState.PRUNED)
                     per_epoch = spent / max(1, done)
                     return {
+                        "tag": tag,
                         "pruned": f"accuracy {acc:.4f} after {done} of {self.epochs} epochs cannot reach the bound",
                         "curve": curve,
                         "epochs": done,
@@ -231,15 +273,61 @@ class OptimizeEvaluator:
             "train_wall": time.perf_counter() - t0,
         }
 
+    def deploy_stage(self, prep: dict[str, Any]) -> dict[str, Any]:
+        """The file that ships for this candidate (quantized by the target runtime's own tool
+        when its precision is int8) and the user's ``evaluate`` on it. A quantizer that fails
+        fails this candidate with its root cause."""
+        onnx_path = Path(prep["onnx"])
+        tgt = self.targets.get(prep.get("target") or self.target.uri, self.target)
+        precision = prep.get("precision") or "fp32"
+        t0 = time.perf_counter()
+        try:
+            artifact = deploy_file(onnx_path, tgt, precision, self.calibration, self.out / "deploy")
+        except BadInputError:
+            raise
+        except Exception as e:
+            why = str(e).splitlines()[0][:200] if str(e) else ""
+            raise RuntimeError(f"{precision} on {tgt.runtime} failed: {type(e).__name__}: {why}") from None
+        torch_acc = float(prep["accuracy"])
+        acc, source = torch_acc, "torch"
+        if self.deployed_accuracy:
+            try:
+                module = deployed(artifact, tgt)
+            except BadInputError as e:  # a runtime that does not hand outputs back here
+                log.info("accuracy from the torch module: %s", e)
+            else:
+                with torch.no_grad():
+                    acc, source = _number(self.evaluate_fn(module), "evaluate"), "deployed"
+        out = {
+            "artifact": str(artifact),
+            "precision": precision,
+            "runtime": tgt.runtime,
+            "target": tgt.uri,
+            "torch_accuracy": torch_acc,
+            "accuracy_source": source,
+            "deploy_seconds": round(time.perf_counter() - t0, 2),
+        }
+        if source == "deployed" and abs(acc - torch_acc) > self.tolerance:
+            out["accuracy_flag"] = (
+                f"the deployed file scores {acc:.4f}, the torch module {torch_acc:.4f} "
+                f"(apart by more than {self.tolerance:g})"
+            )
+        return {**prep, **out, "accuracy": acc}
+
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
         from xcelerator.search.evaluators import measure_candidate
 
         t1 = time.perf_counter()
+        prep = self.deploy_stage(prep)
         onnx_path = Path(prep["onnx"])
+        artifact = Path(prep["artifact"])
+        tgt = self.targets.get(prep["target"], self.target)
+        shipped = {k: prep[k] for k in SHIPPED if k in prep}
         oracle = getattr(self, "oracle", None)
         decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
         if predicted is not None:  # the prediction settles it (search/hybrid.py)
             return predicted, {
+                **shipped,
                 "arch": self.space.arch_id(prep["point"]),
                 "onnx": str(onnx_path),
                 "state_dict": prep["state_dict"],
@@ -250,7 +338,7 @@ class OptimizeEvaluator:
                 **skip_attrs(decision),
             }
         values, m, record = measure_candidate(
-            onnx_path, f"optimize-{prep['tag']}", prep["accuracy"], self.target, self.plan
+            artifact, f"optimize-{prep['tag']}", prep["accuracy"], tgt, self.plan, graph=onnx_path
         )
         if m.status != "ok" or m.stats is None:
             return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
@@ -258,6 +346,7 @@ class OptimizeEvaluator:
             oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
         own_kib = values["memory"] * 1024
         attrs = {
+            **shipped,
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
             "state_dict": prep["state_dict"],
@@ -272,7 +361,7 @@ class OptimizeEvaluator:
         }
         if decision is not None:
             attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
-        onnx_path.with_suffix(".json").write_text(
+        artifact.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}},
                 indent=1,

@@ -76,6 +76,19 @@ class _Resize(nn.Module):
         return self.inner(x, *rest)
 
 
+def snap(channels: int, ratio: float, multiple: int) -> int:
+    """The channels kept when ``ratio`` of ``channels`` is pruned, rounded to the nearest
+    multiple of ``multiple`` (at least one multiple). A layer narrower than two multiples is
+    rounded to the largest power-of-two fraction of ``multiple`` it holds twice, so that a small
+    layer is not pruned away whole."""
+    m = max(1, int(multiple))
+    while m > 1 and channels < 2 * m:
+        m //= 2
+    want = channels * (1.0 - ratio)
+    keep = max(m, round(want / m) * m)
+    return min(channels, keep)
+
+
 def as_tuple(example: Any) -> tuple[torch.Tensor, ...]:
     if isinstance(example, torch.Tensor):
         return (example,)
@@ -119,8 +132,11 @@ class PruneSpace(Space):
         max_groups: int = 8,
         blocks: bool = True,
         resolutions: Sequence[int] | None = None,
-        round_to: int | None = None,
+        round_to: int | Sequence[int] | None = None,
         ignored: Sequence[str] = (),
+        precisions: Sequence[str] = ("fp32",),
+        targets: Sequence[str] = (),
+        max_ratios: dict[str, float] | None = None,
     ) -> None:
         try:
             import torch_pruning  # noqa: F401
@@ -135,7 +151,16 @@ class PruneSpace(Space):
         self.module = module
         self.example = as_tuple(example_inputs)
         self.max_ratio = max_ratio
-        self.round_to = round_to
+        rounds = [round_to] if isinstance(round_to, int) or round_to is None else list(round_to)
+        bad = [r for r in rounds if r is not None and (not isinstance(r, int) or r < 1)]
+        if bad or not rounds:
+            raise BadInputError(f"round_channels {round_to!r}: expected a positive integer (1: no rounding) or several")
+        self.round_choices = tuple(dict.fromkeys(int(r or 1) for r in rounds))
+        self.round_to = self.round_choices[0]
+        self.precisions = tuple(precisions)
+        self.targets = tuple(targets)
+        self.max_ratios = dict(max_ratios or {})
+        self._structures: dict[str, str] = {}
         self.ignored_names = tuple(ignored)
         self.skipped: list[Skipped] = []
         try:
@@ -200,7 +225,6 @@ class PruneSpace(Space):
             pruning_ratio=0.0,
             pruning_ratio_dict=ratios or {},
             ignored_layers=self._ignored_modules(model),
-            round_to=self.round_to,
         )
 
     def _find_groups(self, max_groups: int) -> list[ChannelGroup]:
@@ -218,6 +242,7 @@ class PruneSpace(Space):
             ) from None
         names = {m: n for n, m in model.named_modules()}
         found: list[tuple[str, int]] = []
+        self.root_channels: dict[str, int] = {}
         for g in groups:
             root = g[0].dep.target.module
             name = names.get(root)
@@ -232,6 +257,7 @@ class PruneSpace(Space):
                 self.skipped.append(Skipped(name, why))
                 continue
             found.append((name, int(ch)))
+            self.root_channels[name] = int(ch)
         found.sort(key=lambda item: self.order.get(item[0], len(self.order)))
         if not found:
             return []
@@ -331,20 +357,70 @@ class PruneSpace(Space):
 
     # ---------------------------------------------------------------- Space protocol
     def params(self) -> list[Param]:
-        ps = [Param(f"ratio:{g.name}", "float", 0.0, self.max_ratio, RATIO_STEP, default=0.0) for g in self.groups]
+        ps = [
+            Param(f"ratio:{g.name}", "float", 0.0, self.max_ratios.get(g.name, self.max_ratio), RATIO_STEP, default=0.0)
+            for g in self.groups
+        ]
         ps += [Param(f"drop:{_slug(b)}", "int", 0, 1, 1, default=0) for b in self.blocks]
         if len(self.resolutions) > 1:
             ps.append(Param("resolution", "choice", choices=tuple(self.resolutions), default=self.resolutions[0]))
+        if len(self.round_choices) > 1:
+            ps.append(Param("round_channels", "choice", choices=self.round_choices, default=self.round_choices[0]))
+        if len(self.precisions) > 1:
+            ps.append(Param("precision", "choice", choices=self.precisions, default=self.precisions[0]))
+        if len(self.targets) > 1:
+            ps.append(Param("target", "choice", choices=self.targets, default=self.targets[0]))
         return ps
+
+    DEPLOY_KEYS = ("precision", "target")
+
+    def deployment(self, point: dict[str, Any]) -> tuple[str, str]:
+        """(precision, target) of a point: its own choice where the space searches them."""
+        p = self.check(point)
+        return (
+            str(p.get("precision", self.precisions[0] if self.precisions else "fp32")),
+            str(p.get("target", self.targets[0] if self.targets else "")),
+        )
+
+    def widths(self, point: dict[str, Any]) -> dict[str, Any]:
+        """What the point builds: every conv/linear layer's output width, the blocks removed and
+        the resolution. Points that differ only in ratios that round to the same widths build
+        the same network."""
+        p = self.check(point)
+        model = self._apply(p)
+        inner = model.inner if isinstance(model, _Resize) else model
+        out: dict[str, Any] = {
+            n: int(getattr(m, "out_channels", getattr(m, "out_features", 0)))
+            for n, m in inner.named_modules()
+            if _is_layer(m)
+        }
+        out["resolution"] = int(p.get("resolution", self.resolutions[0]))
+        return out
+
+    def structure_id(self, point: dict[str, Any]) -> str:
+        """One id per network built (see ``widths``), whatever the precision and target."""
+        p = {k: v for k, v in self.check(point).items() if k not in self.DEPLOY_KEYS}
+        key = json.dumps(p, sort_keys=True)
+        if key not in self._structures:
+            text = json.dumps(self.widths(p), sort_keys=True)
+            self._structures[key] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._structures[key]
 
     def to_spec(self, point: dict[str, Any]) -> None:
         return None
 
     def arch_id(self, point: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(self.check(point), sort_keys=True).encode()).hexdigest()[:16]
+        """The network built (``structure_id``) with its precision and target: a point that
+        builds a network already evaluated in the same way is the same candidate."""
+        precision, target = self.deployment(point)
+        text = f"{self.structure_id(point)}|{precision}|{target}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def is_default(self, point: dict[str, Any]) -> bool:
-        return self.check(point) == self.check(self.default_point())
+        """Whether the point builds the unchanged network (its precision and target aside)."""
+        strip = self.DEPLOY_KEYS
+        p = {k: v for k, v in self.check(point).items() if k not in strip}
+        return p == {k: v for k, v in self.check(self.default_point()).items() if k not in strip}
 
     def build(self, point: dict[str, Any], seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         return self.apply(point), self.example
@@ -373,12 +449,16 @@ class PruneSpace(Space):
                 model.set_submodule(b, nn.Identity())
         named = dict(model.named_modules())
         ratios: dict[nn.Module, float] = {}
+        multiple = int(p.get("round_channels", self.round_to))
         for g in self.groups:
             r = float(p.get(f"ratio:{g.name}", 0.0))
             if r > 0:
                 for root in g.roots:
                     if root in named:  # gone with a removed block
-                        ratios[named[root]] = r
+                        c = self.root_channels.get(root, 0)
+                        keep = snap(c, r, multiple)
+                        if keep < c:  # the exact share, so torch-pruning keeps ``keep`` channels
+                            ratios[named[root]] = (c - keep) / c - 1e-9
         if ratios:
             self._pruner(model, ratios).step()
         res = int(p.get("resolution", self.resolutions[0]))

@@ -35,10 +35,18 @@ SEARCH_PLAN = Plan(
 
 
 def measure_candidate(
-    onnx_path: Path, name: str, accuracy: float, target: Any, plan: Plan, spec: dict[str, Any] | None = None
+    onnx_path: Path,
+    name: str,
+    accuracy: float,
+    target: Any,
+    plan: Plan,
+    spec: dict[str, Any] | None = None,
+    graph: Path | None = None,
 ) -> tuple[dict[str, float], Any, dict[str, Any]]:
     """Measure one exported candidate on ``target``: (objective values, the Measurement, the record
-    the driver stores). The values are empty when the measurement failed."""
+    the driver stores). The values are empty when the measurement failed. ``graph``: the ONNX
+    file MACs and parameters are counted on when the measured file has no graph statistics of
+    its own (an OpenVINO IR)."""
     from xcelerator.measure.session import for_target
 
     art = for_target(load_artifact(onnx_path, name=name, spec=spec), target)
@@ -46,15 +54,16 @@ def measure_candidate(
     record = {"measurement": m.to_dict(), "artifact": art.to_dict(with_nodes=True), "target": target.uri}
     if m.status != "ok" or m.stats is None:
         return {}, m, record
-    assert art.stats is not None
+    stats = art.stats if art.stats is not None or graph is None else load_artifact(graph).stats
+    assert stats is not None
     own_kib = (m.peak_rss_kib or 0) - (m.rss_before_load_kib or 0)
     values = {
         "accuracy": accuracy,
         "error": 1 - accuracy,
         "latency": m.stats.median_ms,
         "memory": own_kib / 1024,
-        "macs": float(art.stats.macs),
-        "params": float(art.stats.params),
+        "macs": float(stats.macs),
+        "params": float(stats.params),
         "size": float(onnx_path.stat().st_size),
     }
     return values, m, record

@@ -22,6 +22,7 @@ import importlib
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class RuntimeSpec:
     variants: tuple[str, ...]
     file: str  # the self-contained file the runner loads the adapter from
     source: str = "builtin"
+    int8: str = ""  # how it quantizes to INT8 (its module's ``INT8`` and ``quantize``), empty: it does not
     impl: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -105,6 +107,7 @@ class RuntimeSpec:
             variants=tuple(getattr(mod, "VARIANTS", ("",))),
             file=str(Path(file).resolve()),
             source=source,
+            int8=str(getattr(mod, "INT8", "")) if callable(getattr(mod, "quantize", None)) else "",
             impl=mod,
         )
 
@@ -119,6 +122,29 @@ class RuntimeSpec:
                 f"(it converts: {', '.join(self.converts) or 'nothing'})"
             )
         return str(self.impl.convert(path, fmt, str(out_dir), inputs))
+
+    def quantize(self, path: str, out_dir: Path, calibration: list[dict[str, Any]], exclude: Sequence[str] = ()) -> str:
+        """``path`` quantized to INT8 by this runtime's own tool (see ``INT8``), calibrated on
+        ``calibration`` (one feed dict a batch), the nodes in ``exclude`` left in FP32."""
+        if not self.int8:
+            raise BadInputError(f"runtime {self.name} has no INT8 quantizer here; {int8_choices()}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return str(self.impl.quantize(path, str(out_dir), calibration, list(exclude)))
+
+    def channel_multiple(self) -> int:
+        """The channel count its CPU kernels block by (its module's ``channel_multiple()``; 8
+        when it does not say): pruned widths snapped to it keep the fast layout."""
+        fn = getattr(self.impl, "channel_multiple", None)
+        try:
+            return int(fn()) if callable(fn) else 8
+        except Exception:
+            return 8
+
+
+def int8_choices() -> str:
+    """The sentence naming the runtimes that quantize to INT8 here."""
+    names = [n for n, r in runtimes().items() if r.int8]
+    return f"int8 is available on: {', '.join(names) or 'none'}"
 
 
 @functools.cache

@@ -24,6 +24,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "precision": {"help": "precision (fp16 for TensorRT)", "choices": ["fp32", "fp16"]},
 }
 VARIANTS = ("", "provider=cuda", "provider=tensorrt")
+INT8 = "quantize_static: QDQ, int8 weights per channel, uint8 activations, calibrated on the user's inputs"
 _CONTROL_FLOW = ("If", "Loop", "Scan")
 _EP = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
@@ -32,6 +33,81 @@ def _has_nvidia() -> bool:
     import shutil
 
     return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+
+
+def channel_multiple() -> int:
+    """The channel count MLAS's NCHWc kernels block by on this CPU: 16 with AVX-512, else 8
+    (``costmodel.features.nchwc_reorders`` places the layout reorders by the same rule)."""
+    return 16 if "avx512f" in _cpu_flags() else 8
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def quantize(path: str, out_dir: str, calibration: list[dict[str, Any]], exclude: list[str]) -> str:
+    """``path`` as a static INT8 ONNX model (QDQ), calibrated on ``calibration`` (one feed dict a
+    batch); the nodes named in ``exclude`` stay FP32. The graph is pre-processed first (shape
+    inference and ONNX Runtime's own optimizations, as its quantization docs ask); where that
+    fails on a graph (symbolic shape inference on some Reshapes), the raw graph is quantized and
+    a warning says so. Without VNNI (an AVX2-only x86 CPU) weights use 7 bits, the range the
+    docs recommend there against saturation."""
+    import logging
+    import os
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.it = iter(calibration)
+
+        def get_next(self) -> dict[str, Any] | None:
+            return next(self.it, None)
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    pre = os.path.join(out_dir, f"{stem}.pre.onnx")
+    out = os.path.join(out_dir, f"{stem}.int8.onnx")
+    src = path
+    prev = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # its "consider pre-processing" advice, once per call
+    try:
+        try:
+            quant_pre_process(path, pre, skip_symbolic_shape=False)
+            src = pre
+        except Exception as e:
+            logging.disable(prev)
+            logging.getLogger(__name__).warning(
+                "quantization pre-processing failed (%s: %s); quantizing the graph as exported",
+                type(e).__name__,
+                str(e).splitlines()[0][:200] if str(e) else "",
+            )
+            logging.disable(logging.WARNING)
+        flags = _cpu_flags()
+        vnni = bool({"avx512_vnni", "avx_vnni"} & flags) or "asimd" in flags or not flags
+        quantize_static(
+            src,
+            out,
+            _Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            reduce_range=not vnni,
+            nodes_to_exclude=list(exclude),
+        )
+    finally:
+        logging.disable(prev)
+        if os.path.exists(pre):
+            os.remove(pre)
+    return out
 
 
 def probe(options: dict[str, str]) -> tuple[bool, str]:
@@ -102,6 +178,10 @@ class Adapter:
 
     def run(self) -> None:
         self.sess.run(None, self.feeds)
+
+    def infer(self, feeds: dict[str, Any]) -> list[Any]:
+        """The outputs for ``feeds`` (``xc.deployed`` runs a file through here)."""
+        return list(self.sess.run(None, feeds))
 
     def info(self) -> dict[str, Any]:
         return {"providers": self.sess.get_providers()}
