@@ -28,7 +28,16 @@ def register(app: typer.Typer) -> None:
         ] = None,
         shape: Annotated[str | None, typer.Option("--shape", help="input shape, e.g. 1,3,224,224")] = None,
         config: Annotated[Path | None, typer.Option("--config", help="YAML file of these settings")] = None,
-        target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+        target: Annotated[
+            list[str] | None, typer.Option("--target", "-t", help="repeatable: the runtime becomes a search dimension")
+        ] = None,
+        precision: Annotated[str | None, typer.Option("--precision", help="fp32,int8 (a search dimension)")] = None,
+        calibration: Annotated[
+            str | None, typer.Option("--calibration", help="int8: .npz of your inputs, one array per model input")
+        ] = None,
+        round_channels: Annotated[
+            str | None, typer.Option("--round-channels", help="auto (runtime block), 1 (off), 8, 16 or 8,16")
+        ] = None,
         constraint: Annotated[
             list[str] | None,
             typer.Option("--constraint", "-c", help="accuracy>=baseline-0.005, latency<=5 (repeatable)"),
@@ -83,7 +92,11 @@ def register(app: typer.Typer) -> None:
             "evaluate": evaluate,
             "example": example,
             "shape": shp,
-            "target": target,
+            "target": target[0] if target else None,
+            "targets": list(target) if target and len(target) > 1 else None,
+            "precision": precision.split(",") if precision else None,
+            "calibration": calibration,
+            "round_channels": _round(round_channels) if round_channels else None,
             "constraints": constraint,
             "objectives": objectives.split(",") if objectives else None,
             "budget": budget,
@@ -106,34 +119,8 @@ def register(app: typer.Typer) -> None:
         module, ex, train_fn, eval_fn = cfg.load()
         exe = make_executor(executor, None, 2 if executor == "ray" else 1)
         with common.progress(cfg.budget, "optimize") as advance:
-            res = run(
-                module,
-                ex,
-                train=train_fn,
-                evaluate=eval_fn,
-                target=cfg.target,
-                objectives=cfg.objectives,
-                constraints=cfg.constraints,
-                budget=cfg.budget,
-                strategy=cfg.strategy,
-                epochs=cfg.epochs,
-                early_stop=cfg.early_stop,
-                executor=exe,
-                db=common.store(),
-                out=cfg.out,
-                study=cfg.study,
-                resume=resume,
-                seed=cfg.seed,
-                max_ratio=cfg.max_ratio,
-                max_groups=cfg.max_groups,
-                blocks=cfg.blocks,
-                resolutions=cfg.resolutions,
-                policy=cfg.policy,
-                cost_model=cfg.cost_model,
-                latency=cfg.latency,
-                confirm=cfg.confirm,
-                progress=advance,
-            )
+            res = run(module, ex, train=train_fn, evaluate=eval_fn, executor=exe, db=common.store(), resume=resume,
+                      progress=advance, **cfg.run_kwargs())  # fmt: skip
         written = write_outputs(res, Path(cfg.out))
         doc = {**res.to_dict(), "written": written}
         if json:
@@ -144,9 +131,19 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
+def _round(text: str) -> str | int | list[int]:
+    if text == "auto":
+        return text
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BadInputError(f"--round-channels {text!r}: expected auto, an integer (8) or several (8,16)") from None
+    return vals[0] if len(vals) == 1 else vals
+
+
 def _print(doc: dict) -> None:  # type: ignore[type-arg]
     t = Table(title=f"optimize {doc['study']}: {', '.join(doc['constraints']) or 'no constraints'}")
-    for c in ("trial", "state", "accuracy", "latency ms (95% CI)", "MACs", "epochs"):
+    for c in ("trial", "state", "precision", "runtime", "accuracy", "latency ms (95% CI)", "MACs", "epochs"):
         t.add_column(c)
     front = set(doc["pareto"])
     for c in doc["trials"]:
@@ -159,6 +156,8 @@ def _print(doc: dict) -> None:  # type: ignore[type-arg]
         t.add_row(
             f"{c['trial']}{mark}",
             c["state"].lower(),
+            c.get("precision") or "fp32",
+            c.get("runtime") or "-",
             f"{c['accuracy']:.4f}" if c["accuracy"] is not None else "-",
             lat,
             f"{c['macs']:.3g}" if c["macs"] else "-",
@@ -166,10 +165,16 @@ def _print(doc: dict) -> None:  # type: ignore[type-arg]
         )
     common.out.print(t)
     b, best, sp = doc["baseline"], doc["best"], doc["speedup"]
-    if best is None:
-        common.out.print("no candidate met the constraints")
-        return
-    line = f"best: trial {best['trial']}, accuracy {best['accuracy']:.4f} (baseline {b['accuracy']:.4f})"
+    if best is None or best["trial"] == b["trial"]:
+        common.out.print("no candidate met the constraints and beat the baseline; the closest:")
+        for r in doc.get("closest", []):
+            common.out.print(escape(f"  trial {r['trial']} ({r['precision']}): {r['why']}"))
+        if best is None:
+            return
+    line = (
+        f"best: trial {best['trial']} ({best.get('precision') or 'fp32'} on {best.get('runtime') or '-'}), "
+        f"accuracy {best['accuracy']:.4f} (baseline {b['accuracy']:.4f})"
+    )
     if sp:
         line += f", {sp['speedup']:.2f}x faster [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] ({sp['verdict']})"
     common.out.print(escape(line))

@@ -12,9 +12,16 @@
     strategy: tpe
     epochs: 3
 
-The folder gets ``best.onnx`` and ``best.pt`` (the best candidate's state dict),
-``optimize.json`` (the whole result) and ``report.html`` (accuracy against measured latency and
-against MACs, every candidate, the front); the study lives in the project database.
+    targets: [onnxruntime?threads=1, openvino?threads=1]   # optional: the runtime is searched
+    precision: [fp32, int8]       # optional: INT8 by each runtime's own quantizer
+    calibration: calib.npz        # int8: a few hundred of your inputs, one array per model input
+    round_channels: auto          # pruned widths snapped to the runtimes' channel block (or 8, 16, [8, 16])
+
+The folder gets the file to deploy (``best.onnx``: FP32, or INT8 QDQ for ONNX Runtime;
+``best.xml``/``best.bin`` for OpenVINO; ``best-<runtime>.*``, the best on each runtime searched),
+``best.pt`` (the best candidate's state dict), ``optimize.json`` (the whole result) and
+``report.html`` (accuracy of the deployed files against measured latency and against MACs, one
+colour per precision, one marker per runtime, the front); the study lives in the project database.
 """
 
 from __future__ import annotations
@@ -56,6 +63,18 @@ class OptimizeConfig:
     cost_model: str | None = None  # dqn: pre-train on it; and the latency oracle's predictor
     latency: str | None = None  # predicted | measured | hybrid (default hybrid with a cost model)
     confirm: bool = True  # measure baseline and best again, interleaved, for the speed-up's CI
+    targets: list[str] | None = None  # several runtimes: each a value of the search's runtime dimension
+    precision: list[str] = field(default_factory=lambda: ["fp32"])  # fp32, int8 (a search dimension)
+    calibration: str | None = None  # .npz of your own inputs, one array per model input (int8)
+    round_channels: str | int | list[int] | None = "auto"  # auto: the runtimes' channel block
+    sensitivity: bool = True  # score each group pruned alone first; shapes the warm start
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """The settings ``xc.optimize`` takes as they are (the references are loaded by ``load``)."""
+        names = ("target", "objectives", "constraints", "budget", "strategy", "epochs", "early_stop", "study",
+                 "seed", "out", "max_ratio", "max_groups", "blocks", "resolutions", "policy", "cost_model", "latency",
+                 "confirm", "targets", "precision", "calibration", "round_channels", "sensitivity")  # fmt: skip
+        return {k: getattr(self, k) for k in names}
 
     @classmethod
     def from_yaml(cls, path: Path) -> OptimizeConfig:
@@ -128,9 +147,15 @@ def write_outputs(result: Any, out: Path) -> dict[str, str]:
     doc = result.to_dict()
     best = result.best
     if best is not None and best.onnx and best.state_dict:
-        shutil.copyfile(best.onnx, out / "best.onnx")
+        art = Path(best.artifact or best.onnx)
+        written["artifact"] = _ship(art, out / "best")
+        written["onnx"] = written["artifact"] if art.suffix == ".onnx" else _ship(Path(best.onnx), out / "best")
         shutil.copyfile(best.state_dict, out / "best.pt")
-        written.update(onnx=str(out / "best.onnx"), state_dict=str(out / "best.pt"))
+        written["state_dict"] = str(out / "best.pt")
+        if len(result.per_runtime) > 1:
+            for c in result.per_runtime.values():
+                if c.runtime and (c.artifact or c.onnx):
+                    written[f"artifact:{c.runtime}"] = _ship(Path(c.artifact or c.onnx), out / f"best-{c.runtime}")
     (out / "optimize.json").write_text(json.dumps(_strict(doc), indent=1, allow_nan=False))
     written["json"] = str(out / "optimize.json")
     from xcelerator.report.html import build
@@ -143,6 +168,15 @@ def write_outputs(result: Any, out: Path) -> dict[str, str]:
     )
     written["report"] = rep["html"]
     return written
+
+
+def _ship(src: Path, stem: Path) -> str:
+    """``src`` copied to ``stem`` + its suffix, with an OpenVINO IR's weights beside it."""
+    dest = stem.with_suffix(src.suffix)
+    shutil.copyfile(src, dest)
+    if src.suffix == ".xml" and src.with_suffix(".bin").exists():
+        shutil.copyfile(src.with_suffix(".bin"), dest.with_suffix(".bin"))
+    return str(dest)
 
 
 def _strict(doc: Any) -> Any:

@@ -68,6 +68,7 @@ def measure_sensitivity(
 
     t0 = time.perf_counter()
     default = space.default_point()
+
     def score(point: dict[str, Any]) -> float:
         m = space.apply(point).eval()  # torch-pruning traces with autograd: no no_grad around it
         with torch.no_grad():

@@ -376,9 +376,14 @@ def _studies(r: dict[str, Any]) -> list[Panel]:
 
 
 # ----------------------------------------------------------------------------- matplotlib
+_PRECISION_COLOURS = {"fp32": "#1f77b4", "int8": "#ff7f0e"}
+_RUNTIME_SYMBOLS = ("circle", "square", "triangle-up", "diamond", "cross", "x", "pentagon")
+
+
 def _optimize(r: dict[str, Any]) -> list[Panel]:
     """``xc.optimize``'s candidates: accuracy against measured latency (with the 95 % CI) and
-    against MACs, the baseline, the best and the accuracy-latency front marked."""
+    against MACs, one colour per precision and one marker per runtime; the baseline, the best
+    and the accuracy-latency front marked over them."""
     go = _go()
     done = [t for t in r["trials"] if t["state"] == "COMPLETE" and t["latency_ms"] is not None]
     if not done:
@@ -386,26 +391,29 @@ def _optimize(r: dict[str, Any]) -> list[Panel]:
     front = set(r["pareto"])
     base = r["baseline"]["trial"]
     best = r["best"]["trial"] if r.get("best") else None
+    runtimes = list(dict.fromkeys(t.get("runtime") or "onnxruntime" for t in done))
+    kinds = list(dict.fromkeys((t.get("precision") or "fp32", t.get("runtime") or "onnxruntime") for t in done))
     out = []
     for key, field, label in (("latency", "latency_ms", "measured latency (ms)"), ("macs", "macs", "MACs")):
         fig = go.Figure()
-        groups = (
-            (
-                "other candidates",
-                [t for t in done if t["trial"] not in front and t["trial"] != base],
-                "#9aa5b1",
-                7,
-                "circle",
-            ),
-            ("front", [t for t in done if t["trial"] in front], "#d62728", 10, "circle"),
-            ("baseline", [t for t in done if t["trial"] == base], "#1f77b4", 14, "star"),
-            ("best", [t for t in done if t["trial"] == best], "#2ca02c", 14, "diamond"),
-        )
-        for name, ts, color, size, symbol in groups:
+        groups: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
+        for prec, rt in kinds:
+            ts = [t for t in done if (t.get("precision") or "fp32", t.get("runtime") or "onnxruntime") == (prec, rt)]
+            symbol = _RUNTIME_SYMBOLS[runtimes.index(rt) % len(_RUNTIME_SYMBOLS)]
+            groups.append((f"{prec} on {rt}", ts, {"color": _PRECISION_COLOURS.get(prec, "#9aa5b1"), "size": 8,
+                                                   "symbol": symbol}))  # fmt: skip
+        ring = {"color": "rgba(0,0,0,0)", "size": 15, "line": {"width": 2}}
+        groups += [
+            ("front", [t for t in done if t["trial"] in front], {**ring, "line": {"color": "#d62728", "width": 2}}),
+            ("baseline", [t for t in done if t["trial"] == base], {"color": "#7f7f7f", "size": 16, "symbol": "star"}),
+            ("best", [t for t in done if t["trial"] == best], {**ring, "size": 20, "symbol": "diamond-open",
+                                                               "line": {"color": "#2ca02c", "width": 3}}),
+        ]  # fmt: skip
+        for name, ts, marker in groups:
             if not ts:
                 continue
             err = None
-            if field == "latency_ms":
+            if field == "latency_ms" and name not in ("front", "best"):
                 err = {
                     "type": "data",
                     "array": [(t["latency_ci"] or [0, t["latency_ms"]])[1] - t["latency_ms"] for t in ts],
@@ -417,9 +425,9 @@ def _optimize(r: dict[str, Any]) -> list[Panel]:
                     y=[t["accuracy"] for t in ts],
                     mode="markers",
                     name=name,
-                    marker={"color": color, "size": size, "symbol": symbol},
+                    marker=marker,
                     error_x=err,
-                    text=[f"trial {t['trial']}: {t['point']}" for t in ts],
+                    text=[f"trial {t['trial']} ({t.get('precision') or 'fp32'}): {t['point']}" for t in ts],
                     hoverinfo="text+x+y",
                 )
             )
