@@ -655,6 +655,7 @@ def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[s
 
     ua = confirmed_attrs(t.user_attrs, confirmed or {})  # a hybrid run's front point measured at the end
     vals = ua.get("values_all") or {}
+    precision, target = space.deployment(dict(t.params))  # also for a candidate that failed or stopped
     ci = ua.get("latency_ci")
     return Candidate(
         trial=t.number,
@@ -675,14 +676,20 @@ def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[s
         error=ua.get("error") or ua.get("pruned"),
         space=space,
         artifact=ua.get("artifact") or ua.get("onnx"),
-        runtime=ua.get("runtime"),
-        target=ua.get("target"),
-        precision=str(ua.get("precision") or "fp32"),
+        runtime=ua.get("runtime") or (_runtime_of(target) if target else None),
+        target=ua.get("target") or target or None,
+        precision=str(ua.get("precision") or precision),
         fp32_ops=tuple(ua.get("fp32_ops", ())),
         torch_accuracy=ua.get("torch_accuracy"),
         accuracy_flag=ua.get("accuracy_flag"),
         reused=ua.get("reused"),
     )
+
+
+def _runtime_of(target: str) -> str:
+    from xcelerator.targets.registry import parse_target
+
+    return parse_target(target).runtime
 
 
 def _front(cands: Sequence[Candidate], objectives: Sequence[str]) -> tuple[Candidate, ...]:
