@@ -591,10 +591,10 @@ def _enqueue_start(
     """Queue the first points of a new study (run_search queues the baseline only into an
     empty study, so it goes first here): the baseline; the unpruned network in every other
     precision and on every other target (quantize-only, runtime-only: the one-step alternatives
-    the search must beat); then every group pruned alike at each of ``ratios``, in the last
-    precision asked (int8 when asked) on the first target: the ``warm`` ratios (snapped to the
-    grid). A point that builds a network already queued in the same precision and target is
-    left out."""
+    the search must beat); then the pruned networks of the warm start (the ``warm`` ratios,
+    snapped to the grid), each in all the precisions asked (int8 first: INT8 is faster on most
+    networks, not on all) on the first target. A point that builds a network already queued in
+    the same precision and target is left out."""
     from xcelerator.search.problem import DIRECTIONS
 
     storage = optuna.storages.RDBStorage(url)
@@ -625,10 +625,11 @@ def _enqueue_start(
     for combo in itertools.product(*deploy.values()):
         queue({**base, **dict(zip(deploy, combo, strict=True))}, "deploy")
     grids = {p.name: p.values() for p in space.params() if p.name.startswith("ratio:")}
-    last = {"precision": space.precisions[-1]} if len(space.precisions) > 1 else {}
+    precisions = [{"precision": p} for p in reversed(space.precisions)] if len(space.precisions) > 1 else [{}]
     for ratios in warm if space.groups else ():
         snapped = {k: _nearest(grids[k], r) for k, r in ratios.items() if k in grids}
-        queue({**base, **last, **snapped}, "warm start")
+        for prec in precisions:  # the second precision of a network costs no training (it is reused)
+            queue({**base, **prec, **snapped}, "warm start")
 
 
 def _nearest(values: Sequence[Any], r: float) -> Any:
