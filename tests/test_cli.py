@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
 FAST = ["--rounds", "1..2", "--max-time", "0.2", "--min-time", "0.05", "--warmup", "1", "--rel-ci", "5%"]
@@ -224,8 +225,13 @@ def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path
     assert 0 <= b["accuracy_ci"][0] <= b["accuracy"] <= b["accuracy_ci"][1] <= 1 and b["median_ms"] > 0
     trials = doc["optimize"]["trials"]
     assert trials[0]["trial"] == 0 and len(trials) == 3
+    # the precision is searched: the quantize-only point follows the baseline, every trial says its precision
+    assert [t["precision"] for t in trials[:2]] == ["fp32", "int8"]
     if doc["best"] is not None:
-        assert Path(doc["best"]["onnx"]).exists()
+        assert Path(doc["best"]["onnx"]).exists() and doc["best"]["artifact"] == doc["best"]["onnx"]
+        # its onnx is the deployed file: INT8 QDQ when the best is int8
+        ops = {n.op_type for n in onnx.load(doc["best"]["onnx"]).graph.node}
+        assert ("QuantizeLinear" in ops) == (doc["best"]["precision"] == "int8")
         lo, hi = doc["speedup_ci"]
         assert lo <= doc["speedup"] <= hi
         assert doc["best"]["val_accuracy"] >= trials[0]["accuracy"] - 0.005 - 1e-9  # the constraint held (validation)

@@ -206,7 +206,8 @@ def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str,
     b, x = part["baseline"], part["best"]
     if x:
         console.print(
-            f"[bold]best[/bold] trial {x['trial']}: {x['median_ms']:.3f} ms vs baseline {b['median_ms']:.3f} ms "
+            f"[bold]best[/bold] trial {x['trial']} ({x['precision']}): {x['median_ms']:.3f} ms "
+            f"vs baseline {b['median_ms']:.3f} ms "
             f"({part['speedup']:.2f}x), test accuracy {x['accuracy']:.4f} vs {b['accuracy']:.4f}"
         )
     return part
@@ -257,8 +258,8 @@ def _report(doc: dict[str, Any]) -> str:
             "",
             "Accuracy here is on the validation split (selection); the result below is on the test set.",
             "",
-            "| trial | state | point | latency ms | MACs | val accuracy | feasible |",
-            "|---|---|---|---|---|---|---|",
+            "| trial | state | precision | point | latency ms | MACs | val accuracy (deployed file) | feasible |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for t in o["trials"]:
             lat = f"{t['latency_ms']:.4g}" if t["latency_ms"] is not None else "-"
@@ -267,17 +268,22 @@ def _report(doc: dict[str, Any]) -> str:
             pt = ", ".join(f"{k.split(':')[-1]}={v}" for k, v in t["point"].items() if v)
             lines.append(
                 f"| {t['trial']}{' (baseline)' if t['trial'] == o['baseline']['trial'] else ''} | {t['state']} | "
-                f"{pt or 'unchanged'} | {lat} | {macs} | {acc} | {'yes' if t['feasible'] else 'no'} |"
+                f"{t.get('precision') or 'fp32'} | {pt or 'unchanged'} | {lat} | {macs} | {acc} | "
+                f"{'yes' if t['feasible'] else 'no'} |"
             )
     lines += ["", "## Result (test set, measured side by side)", ""]
-    lines += ["| model | trial | median ms (95% CI) | MACs | test accuracy (95% CI) |", "|---|---|---|---|---|"]
+    lines += [
+        "| model | trial | precision | median ms (95% CI) | MACs | test accuracy of the file (95% CI) |",
+        "|---|---|---|---|---|---|",
+    ]
     for k in ("baseline", "best", "flops_proxy"):
         row = doc.get(k)
         if not row:
             continue
         cims = row["ci_ms"] or [float("nan")] * 2
         lines.append(
-            f"| {k} | {row['trial']} | {row['median_ms']:.4g} ({cims[0]:.4g}–{cims[1]:.4g}) | {row['macs']:.3g} | "
+            f"| {k} | {row['trial']} | {row.get('precision', 'fp32')} | {row['median_ms']:.4g} "
+            f"({cims[0]:.4g}–{cims[1]:.4g}) | {row['macs']:.3g} | "
             f"{row['accuracy']:.4f} ({row['accuracy_ci'][0]:.4f}–{row['accuracy_ci'][1]:.4f}) |"
         )
     if doc.get("best") and doc.get("speedup_ci") and doc.get("accuracy_drop_ci"):

@@ -3,15 +3,17 @@ can believe.
 
 1. The baseline is trained from scratch for ``pretrain`` epochs (cached in XCEL_CACHE, keyed by
    dataset, network, epochs and seed).
-2. ``xc.optimize`` prunes it. Every candidate, and the baseline too (``finetune_baseline``), is
-   fine-tuned for ``finetune`` passes over the same fine-tuning subset of the training set, so
-   all have the same training budget. Selection is on the validation split carved from the
-   training set.
+2. ``xc.optimize`` prunes it and searches the precision with it (FP32, or INT8 by ONNX
+   Runtime's own quantizer, calibrated on 256 training images). Every candidate, and the
+   baseline too (``finetune_baseline``), is fine-tuned for ``finetune`` passes over the same
+   fine-tuning subset of the training set, so all have the same training budget. Selection is on
+   the validation split carved from the training set, scored on each candidate's deployed file.
 3. The MACs proxy's choice is the feasible candidate with the fewest MACs; the measured choice
    is the feasible candidate with the lowest measured latency. The baseline and both choices
    are measured again side by side, interleaved round by round, for speed-ups with CIs.
-4. Accuracy is reported on the held-out test images only: each with a Wilson 95% CI, and the
-   paired drop (baseline minus best, the same images) with a bootstrap CI.
+4. Accuracy is reported on the held-out test images only, of the deployed files (``xc.deployed``:
+   the file run by the runtime): each with a Wilson 95% CI, and the paired drop (baseline minus
+   best, the same images) with a bootstrap CI.
 """
 
 from __future__ import annotations
@@ -84,10 +86,12 @@ def optimize_part(
     say: Callable[[str], None] = print,
     progress: Callable[[str], None] | None = None,
     side_by_side: Any = None,
+    precision: tuple[str, ...] = ("fp32", "int8"),
 ) -> dict[str, Any]:
     """See the module docstring; ``side_by_side``: the ``Plan`` of the final interleaved
     measurement (default: ``Plan()``, the full protocol)."""
     from xcelerator.compress.core import confirm_best, optimize
+    from xcelerator.compress.deploy import deployed
     from xcelerator.measure.plan import Plan
 
     t0 = time.time()
@@ -105,7 +109,8 @@ def optimize_part(
         return accuracy(module, data.x_val, data.y_val)
 
     say(
-        f"optimize: {budget.trials} candidates on {target}, each (and the baseline) fine-tuned "
+        f"optimize: {budget.trials} candidates on {target} ({', '.join(precision)}), "
+        "each (and the baseline) fine-tuned "
         f"{budget.finetune} x {budget.finetune_images} images; selection on {len(data.y_val)} validation images"
     )
     res = optimize(
@@ -126,6 +131,8 @@ def optimize_part(
         seed=seed,
         confirm=False,
         progress=progress,
+        precision=precision,
+        calibration=data.x_train[:256] if "int8" in precision else None,
     )
     feasible = [c for c in res.trials if c.feasible and c.latency_ms is not None]
     proxy = min(feasible, key=lambda c: (c.macs or 0, c.latency_ms or 0)) if feasible else None
@@ -136,11 +143,11 @@ def optimize_part(
         res.trials, res.baseline, target, store, side_by_side or Plan(), extra=[proxy] if proxy else []
     )
     chosen = {"baseline": res.baseline, "best": best, "flops_proxy": proxy}
-    onnx: dict[str, str] = {}
+    onnx: dict[str, str] = {}  # the deployed files: INT8 QDQ or FP32 ONNX, raw [N, 1, 28, 28] input
     for k, c in chosen.items():
-        if c is not None and c.onnx:
+        if c is not None and (c.artifact or c.onnx):
             dest = out / f"{k}.onnx"
-            dest.write_bytes(Path(c.onnx).read_bytes())
+            dest.write_bytes(Path(c.artifact or c.onnx or "").read_bytes())
             onnx[k] = str(dest.resolve())
     speedups = {k: conf[c.trial].speedup for k, c in chosen.items() if c is not None and k != "baseline"}
     speedups = {k: v for k, v in speedups.items() if v is not None}
@@ -154,7 +161,7 @@ def optimize_part(
         if c is None:
             doc_models[k] = None
             continue
-        pred = predictions(c.module, data.x_test)
+        pred = predictions(deployed(onnx[k], c.target or target), data.x_test)
         r = (pred == data.y_test).numpy()
         right[k] = r
         m = conf[c.trial]
@@ -166,6 +173,9 @@ def optimize_part(
             "accuracy": float(r.mean()),
             "accuracy_ci": [lo, hi],
             "val_accuracy": c.accuracy,
+            "precision": c.precision,
+            "artifact": onnx[k],
+            "torch_val_accuracy": c.torch_accuracy,
             "median_ms": m.median_ms,
             "ci_ms": m.ci,
             "macs": c.macs,
@@ -186,6 +196,10 @@ def optimize_part(
         "accuracy_drop": drop[0] if drop else None,
         "accuracy_drop_ci": [drop[1], drop[2]] if drop else None,
         "proxy_accuracy_drop_ci": [proxy_drop[1], proxy_drop[2]] if proxy_drop else None,
+        "per_runtime": {
+            t: {"trial": c.trial, "precision": c.precision, "latency_ms": c.latency_ms, "val_accuracy": c.accuracy}
+            for t, c in res.per_runtime.items()
+        },
         "optimize": res.to_dict(),
         "budget": {
             "pretrain_epochs": budget.pretrain,
