@@ -355,3 +355,53 @@ def test_a_quantizer_that_fails_fails_that_trial_and_the_search_goes_on(tmp_path
     failed = [s for s in states.values() if s[1] == "int8"]
     assert failed and all(s[0] == "FAIL" and "int8 on onnxruntime failed: ValueError" in (s[2] or "") for s in failed)
     assert "Unsupported model IR version" in (failed[0][2] or "")
+
+
+class Outlier(nn.Module):
+    """A plain CNN; ``spike()`` then scales one channel between the first two convolutions by
+    1000 and the second convolution's weights back, which leaves the function as it is and ruins
+    a per-tensor INT8 activation range (a known way INT8 loses accuracy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16)
+        self.c2, self.c3 = nn.Conv2d(16, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.c2(torch.relu(self.b1(self.c1(x)))))
+        return self.fc(torch.relu(self.c3(h)).mean((2, 3)))
+
+    def spike(self) -> Outlier:
+        with torch.no_grad():
+            self.b1.weight[0] *= 1000
+            self.b1.bias[0] *= 1000
+            self.c2.weight[:, 0] /= 1000
+        return self
+
+
+def test_int8_that_breaks_accuracy_keeps_the_ops_that_need_fp32(tmp_path: Path) -> None:
+    import xcelerator as xc
+    from xcelerator.compress.deploy import quantized_ops
+
+    torch.manual_seed(5)
+    net, x, tr, train, evaluate = _user(Outlier(), seed=5)
+    before = evaluate(net)
+    net.spike()
+    assert evaluate(net) == pytest.approx(before, abs=1e-6)
+    res = xc.optimize(
+        net, x[:1], train=train, evaluate=evaluate, precision=("fp32", "int8"), calibration=x[tr[:200]], budget=2,
+        epochs=1, constraints=["accuracy>=baseline-0.02"], out=tmp_path / "s", plan=FAST, confirm=False,
+        sensitivity=False, warm_start=(),
+    )  # fmt: skip
+    q = res.trials[1]
+    assert q.precision == "int8" and q.state == "COMPLETE", q.error
+    ua = res.study.trials[1].user_attrs
+    # INT8 of everything lost accuracy; the file kept a few ops in FP32 and meets the bound
+    assert ua["int8_accuracy"] < res.baseline.accuracy - 0.02
+    assert q.fp32_ops and q.feasible and q.accuracy >= res.baseline.accuracy - 0.02
+    assert set(q.fp32_ops) == set(q.fp32_cost) and all(0 <= c["macs_share"] <= 1 for c in q.fp32_cost.values())
+    # read back from the file: the ops it names are not quantized, the others are
+    left = quantized_ops(Path(q.artifact or ""))
+    assert not set(q.fp32_ops) & set(left) and left
+    assert evaluate(deployed(q.artifact, ORT)) == pytest.approx(q.accuracy, abs=1e-6)

@@ -69,6 +69,7 @@ class Candidate:
     target: str | None = None
     precision: str = "fp32"
     fp32_ops: tuple[str, ...] = ()  # ops an INT8 candidate keeps in FP32
+    fp32_cost: dict[str, dict[str, float]] = field(default_factory=dict)  # each: accuracy recovered alone, MACs
     torch_accuracy: float | None = None  # the torch module's score; ``accuracy`` is the deployed file's
     accuracy_flag: str | None = None  # deployed and torch accuracy apart by more than the tolerance
     reused: str | None = None  # the trial whose trained network this candidate took over
@@ -105,6 +106,7 @@ class Candidate:
             "target": self.target,
             "precision": self.precision,
             "fp32_ops": list(self.fp32_ops),
+            "fp32_cost": self.fp32_cost,
             "torch_accuracy": self.torch_accuracy,
             "accuracy_flag": self.accuracy_flag,
             "reused": self.reused,
@@ -429,6 +431,7 @@ def optimize(
         constraints=tuple(constraints),
         calibration=cal,
         deployed_accuracy=deployed_accuracy,
+        ship_files=getattr(executor, "name", "") == "ray",
     )
     ev.set_bound(accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"
@@ -681,6 +684,7 @@ def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[s
         target=ua.get("target") or target or None,
         precision=str(ua.get("precision") or precision),
         fp32_ops=tuple(ua.get("fp32_ops", ())),
+        fp32_cost=dict(ua.get("fp32_cost", {})),
         torch_accuracy=ua.get("torch_accuracy"),
         accuracy_flag=ua.get("accuracy_flag"),
         reused=ua.get("reused"),

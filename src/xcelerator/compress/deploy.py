@@ -183,6 +183,88 @@ def deploy_file(
     return Path(spec.quantize(str(onnx), folder, calibration.feeds(names), exclude))
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """An INT8 file with some compute ops kept in FP32: which, what each recovered alone
+    (accuracy gained when only it stays FP32) and its share of the network's MACs."""
+
+    path: Path
+    accuracy: float
+    fp32_ops: tuple[str, ...]
+    costs: dict[str, dict[str, float]]
+
+
+def quantized_ops(path: Path) -> list[str]:
+    """The compute nodes (Conv, MatMul, Gemm) of a QDQ model that read a dequantized weight or
+    activation: the names ONNX Runtime's quantizer takes in ``nodes_to_exclude``."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dq = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return [n.name for n in graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and set(n.input) & dq]
+
+
+def int8_fallback(
+    onnx_path: Path,
+    target: Target,
+    calibration: Calibration,
+    out_dir: Path,
+    score: Any,
+    bound: float,
+    int8_path: Path,
+    int8_accuracy: float,
+    max_ops: int = 12,
+) -> Fallback | None:
+    """Per-op precision fallback for an INT8 candidate that misses ``bound`` (ONNX files: ONNX
+    Runtime's ``nodes_to_exclude``). Each quantized compute op is first kept in FP32 alone and
+    the file scored (``score(path) -> accuracy``, the user's ``evaluate`` on the deployed file);
+    then ops are kept in FP32 one more at a time, in the order of what they recovered alone
+    (largest first; among equals, the fewest MACs first), until the file meets ``bound``. Order
+    matters less than it seems: an activation quantized between two ops stays quantized until
+    both are kept, so a pair can recover what neither does alone. None when all of them together
+    do not reach the bound. With more than ``max_ops`` quantized ops, the ``max_ops`` with the
+    fewest MACs are tried (keeping a heavy op in FP32 gives back the speed INT8 was for)."""
+    from xcelerator.models.artifact import load_artifact
+
+    ops = quantized_ops(int8_path)
+    stats = load_artifact(onnx_path).stats
+    macs = {n.name: n.macs for n in stats.nodes} if stats else {}
+    total = float(sum(macs.values()) or 1)
+    if len(ops) > max_ops:
+        ops = sorted(ops, key=lambda n: macs.get(n, 0))[:max_ops]
+    gains: dict[str, float] = {}
+    for i, op in enumerate(ops):
+        f = deploy_file(onnx_path, target, "int8", calibration, out_dir / f"alone-{i}", exclude=[op])
+        gains[op] = score(f) - int8_accuracy
+    order = sorted(gains, key=lambda o: (-gains[o], macs.get(o, 0)))
+    kept: list[str] = []
+    found: tuple[Path, float] | None = None
+    for op in order:
+        kept.append(op)
+        f = deploy_file(onnx_path, target, "int8", calibration, out_dir / f"keep-{len(kept)}", exclude=kept)
+        acc = score(f)
+        if acc >= bound:
+            found = (f, acc)
+            break
+    if found is None:
+        return None
+    for op in list(kept[:-1]):  # then back to INT8 each op the bound does without (the last one was needed)
+        trial = [o for o in kept if o != op]
+        f = deploy_file(
+            onnx_path,
+            target,
+            "int8",
+            calibration,
+            out_dir / f"without-{len(kept)}-{op.strip('/').replace('/', '_')}",
+            exclude=trial,
+        )
+        acc = score(f)
+        if acc >= bound:
+            kept, found = trial, (f, acc)
+    costs = {o: {"accuracy_alone": round(gains[o], 6), "macs_share": round(macs.get(o, 0) / total, 6)} for o in kept}
+    return Fallback(found[0], found[1], tuple(kept), costs)
+
+
 class DeployedModule(nn.Module):
     """A model file run by a runtime in this process, as a module (see ``deployed``)."""
 

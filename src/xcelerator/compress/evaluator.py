@@ -23,7 +23,7 @@ import optuna
 import torch
 from torch import nn
 
-from xcelerator.compress.deploy import Calibration, deploy_file, deployed
+from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import Plan
@@ -31,8 +31,11 @@ from xcelerator.search.hybrid import consult, skip_attrs
 
 log = logging.getLogger(__name__)
 
-SHIPPED = ("artifact", "precision", "runtime", "target", "torch_accuracy", "accuracy_source", "deploy_seconds",
-           "accuracy_flag", "reused")  # fmt: skip  # what a candidate's trial records of the file that ships
+# what a candidate's trial records of the file that ships
+SHIPPED = (
+    "artifact", "precision", "runtime", "target", "torch_accuracy", "accuracy_source", "deploy_seconds",
+    "accuracy_flag", "reused", "fp32_ops", "fp32_cost", "int8_accuracy",
+)  # fmt: skip
 OPTIMIZE_PLAN = Plan(
     min_rounds=3, max_rounds=5, min_seconds=0.2, max_seconds=0.5, rel_ci=0.02, warmup_runs=5, timeout=120
 )
@@ -149,10 +152,12 @@ class OptimizeEvaluator:
         reduction_factor: int = 3,
         reinit: bool = False,
         finetune_baseline: bool = False,
+        ship_files: bool = False,
         constraints: tuple[str, ...] = (),
         calibration: Calibration | None = None,
         deployed_accuracy: bool = True,
         tolerance: float = 0.01,
+        fallback: bool = True,
     ) -> None:
         from xcelerator.targets.registry import parse_target
 
@@ -160,6 +165,8 @@ class OptimizeEvaluator:
         self.target = parse_target(target)
         self.targets = {t: parse_target(t) for t in (*space.targets, target)}  # parsed once, by URI
         self.calibration, self.deployed_accuracy, self.tolerance = calibration, deployed_accuracy, tolerance
+        self.fallback = fallback  # int8 below the bound: keep the ops that cost most in FP32 (ONNX Runtime)
+        self.ship_files = ship_files  # workers on other machines: the candidate's files travel back in the result
         self.epochs, self.plan, self.out, self.store = epochs, plan, Path(out), store
         self.early_stop, self.reinit = early_stop, reinit
         self.finetune_baseline, self.constraints = finetune_baseline, tuple(constraints)
@@ -176,6 +183,12 @@ class OptimizeEvaluator:
         state = dict(self.__dict__)
         state["store"] = None
         return state
+
+    def after_baseline(self, values: dict[str, float], attrs: dict[str, Any]) -> None:
+        """The baseline as trained in a worker sets the bound here, in the driver, too (the
+        copies the workers get next are made from this object)."""
+        if self.constraints and attrs.get("torch_accuracy") is not None:
+            self.set_bound(accuracy_bound(self.constraints, float(attrs["torch_accuracy"])))
 
     def set_bound(self, bound: float | None) -> None:
         """The accuracy candidates must reach (known once the baseline is scored)."""
@@ -290,15 +303,25 @@ class OptimizeEvaluator:
             raise RuntimeError(f"{precision} on {tgt.runtime} failed: {type(e).__name__}: {why}") from None
         torch_acc = float(prep["accuracy"])
         acc, source = torch_acc, "torch"
+        fallback: dict[str, Any] = {}
         if self.deployed_accuracy:
             try:
-                module = deployed(artifact, tgt)
+                acc, source = self._score(artifact, tgt), "deployed"
             except BadInputError as e:  # a runtime that does not hand outputs back here
                 log.info("accuracy from the torch module: %s", e)
-            else:
-                with torch.no_grad():
-                    acc, source = _number(self.evaluate_fn(module), "evaluate"), "deployed"
+            if (
+                precision == "int8" and self.fallback and source == "deployed" and artifact.suffix == ".onnx"
+                and self.bound is not None and acc < self.bound <= torch_acc
+            ):  # fmt: skip  # INT8 broke a network that meets the bound: keep some ops in FP32
+                fb = int8_fallback(
+                    onnx_path, tgt, self.calibration, self.out / "deploy" / f"{onnx_path.stem}-fallback",  # type: ignore[arg-type]
+                    lambda f: self._score(f, tgt), self.bound, artifact, acc,
+                )  # fmt: skip
+                if fb is not None:
+                    fallback = {"fp32_ops": list(fb.fp32_ops), "fp32_cost": fb.costs, "int8_accuracy": acc}
+                    artifact, acc = fb.path, fb.accuracy
         out = {
+            **fallback,
             "artifact": str(artifact),
             "precision": precision,
             "runtime": tgt.runtime,
@@ -313,6 +336,12 @@ class OptimizeEvaluator:
                 f"(apart by more than {self.tolerance:g})"
             )
         return {**prep, **out, "accuracy": acc}
+
+    def _score(self, path: Path, target: Any) -> float:
+        """The user's ``evaluate`` on a file run by ``target``'s runtime."""
+        module = deployed(path, target)
+        with torch.no_grad():
+            return _number(self.evaluate_fn(module), "evaluate")
 
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
         from xcelerator.search.evaluators import measure_candidate
@@ -367,6 +396,8 @@ class OptimizeEvaluator:
                 indent=1,
             )
         )
+        if self.ship_files:
+            attrs["_files"] = _files(onnx_path, artifact, Path(prep["state_dict"]))
         return values, attrs
 
     def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
@@ -378,6 +409,16 @@ class OptimizeEvaluator:
     def measure_resources(self) -> dict[str, float]:
         r = self.target.resource
         return {r: 1.0} if r else {}
+
+
+def _files(*paths: Path) -> dict[str, bytes]:
+    """The bytes of a candidate's files (an OpenVINO IR's weights included), by path."""
+    out = {}
+    for p in paths:
+        for q in (p, p.with_suffix(".bin")) if p.suffix == ".xml" else (p,):
+            if q.exists():
+                out[str(q)] = q.read_bytes()
+    return out
 
 
 def _reinit(module: nn.Module) -> None:

@@ -263,6 +263,7 @@ def run_search(
         rec = attrs.pop("_record", None)
         if rec is not None and store is not None:  # only the driver writes the store
             attrs["measurement_id"] = _store_record(store, rec)
+        _land(attrs.pop("_files", None))
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
         if attrs.get("pruned"):
@@ -277,6 +278,9 @@ def run_search(
         if baseline is None and trial.user_attrs.get("role") == "baseline":
             baseline = values
             study.set_user_attr("baseline", values)
+            hook = getattr(evaluator, "after_baseline", None)  # optional, like a sampler's after_trial
+            if hook is not None:  # before the evaluator is shared with the workers (Ray: copies)
+                hook(values, attrs)
         if baseline is None:
             raise RunFailedError("the baseline (trial 0) has no result")
         viol = [c.violation(values, baseline) for c in constraints]
@@ -396,6 +400,16 @@ def run_search(
 
 CONFIRMED = "on the front at the end: measured then"
 SETTLED = "could still enter the front at the end: measured then"
+
+
+def _land(files: dict[str, bytes] | None) -> None:
+    """Files a worker made (its candidate's model files) written where the attrs say they are,
+    when the driver does not see them: a worker on another machine writes its own disk."""
+    for path, data in (files or {}).items():
+        p = Path(path)
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
 
 
 def _store_record(store: Any, rec: dict[str, Any]) -> Any:
