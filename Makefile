@@ -57,6 +57,8 @@ bench: setup
 	$(BIN)/python benchmarks/search.py --strategies gp --seeds 3 --section search-gp
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/joint.py
+	$(BIN)/python benchmarks/rounding.py
 	$(BIN)/python benchmarks/costmodel.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/ray_farm.py

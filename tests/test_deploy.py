@@ -251,21 +251,14 @@ def test_a_hugging_face_vit_comes_out_int8_scored_on_its_file(tmp_path: Path) ->
     Runtime's quantizer (pre-processing may fail on its Reshapes; then the raw graph is quantized)."""
     transformers = pytest.importorskip("transformers")
     import xcelerator as xc
-
-    class Logits(nn.Module):
-        def __init__(self, m: nn.Module) -> None:
-            super().__init__()
-            self.m = m
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.m(pixel_values=x).logits
+    from tests.test_optimize import HFLogits
 
     cfg = transformers.ViTConfig(
         image_size=16, patch_size=4, num_channels=1, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, num_labels=10,
     )  # fmt: skip
     torch.manual_seed(0)
-    net, x, tr, train, evaluate = _user(Logits(transformers.ViTForImageClassification(cfg)), size=16)
+    net, x, tr, train, evaluate = _user(HFLogits(transformers.ViTForImageClassification(cfg)), size=16)
     res = xc.optimize(
         net, x[:1], train=train, evaluate=evaluate, precision=("fp32", "int8"), calibration=x[tr[:100]],
         budget=3, epochs=1, constraints=["accuracy>=baseline-0.05"], out=tmp_path / "v", plan=FAST, confirm=False,

@@ -96,6 +96,17 @@ class TinyViT(nn.Module):
         return self.head(x.mean(1))
 
 
+class HFLogits(nn.Module):
+    """A Hugging Face image classifier as a plain module: pixels in, logits out."""
+
+    def __init__(self, m: nn.Module) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.m(pixel_values=x).logits
+
+
 def _onnx_macs(module: nn.Module, example: torch.Tensor, path: Path) -> int:
     from xcelerator.models.artifact import load_artifact
     from xcelerator.models.export import export_onnx
@@ -434,21 +445,12 @@ def test_a_hugging_face_vit_keeps_its_attention_whole_and_prunes_its_mlp() -> No
     """A network nobody here wrote (transformers' ViT, tiny config): its attention is plain
     Linear layers tied to a head count it keeps as a number, so their widths stay; the MLPs shrink."""
     transformers = pytest.importorskip("transformers")
-
-    class Logits(nn.Module):
-        def __init__(self, m: nn.Module) -> None:
-            super().__init__()
-            self.m = m
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.m(pixel_values=x).logits
-
     cfg = transformers.ViTConfig(
         image_size=32, patch_size=8, num_channels=1, hidden_size=64, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=128, num_labels=10,
     )  # fmt: skip
     torch.manual_seed(0)
-    net, x = Logits(transformers.ViTForImageClassification(cfg)).eval(), torch.rand(1, 1, 32, 32)
+    net, x = HFLogits(transformers.ViTForImageClassification(cfg)).eval(), torch.rand(1, 1, 32, 32)
     space = PruneSpace(net, x)
     pruned = space.apply({**space.default_point(), **{f"ratio:{g.name}": 0.5 for g in space.groups}})
     widths = {n: m.out_features for n, m in pruned.named_modules() if isinstance(m, nn.Linear)}

@@ -160,15 +160,9 @@ def test_targets_ray_lists_the_devices(ray_local, capsys) -> None:  # type: igno
     assert devs == {"device:a", "device:b"}
 
 
-@pytest.mark.slow  # ~140 s; parallel search on Ray is in the fast suite
-def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """xc.optimize with the Ray executor: the user's own train/evaluate travel to the workers,
-    candidates run two at a time, the study in the driver's database is complete."""
+def _digits_example():  # type: ignore[no-untyped-def]
+    """The example user file, registered so that Ray ships its functions by value."""
     import importlib
-
-    import xcelerator as xc
-    from xcelerator.executors import make_executor
-    from xcelerator.measure.plan import Plan
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
     try:
@@ -176,6 +170,19 @@ def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Pat
     finally:
         sys.path.pop(0)
     ray.cloudpickle.register_pickle_by_value(d)
+    return d
+
+
+@pytest.mark.slow  # ~140 s; parallel search on Ray is in the fast suite
+def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """xc.optimize with the Ray executor: the user's own train/evaluate travel to the workers,
+    candidates run two at a time, the study in the driver's database is complete."""
+
+    import xcelerator as xc
+    from xcelerator.executors import make_executor
+    from xcelerator.measure.plan import Plan
+
+    d = _digits_example()
     fast = Plan(min_rounds=2, max_rounds=2, min_seconds=0.05, max_seconds=0.2, warmup_runs=2, timeout=60)
     res = xc.optimize(
         d.build(), d.example_inputs(), train=d.train, evaluate=d.evaluate, budget=4, epochs=1, strategy="random",
@@ -185,3 +192,28 @@ def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Pat
     assert all(c.state in ("COMPLETE", "PRUNED", "FAIL") for c in res.trials)
     done = [c for c in res.trials if c.state == "COMPLETE"]
     assert len(done) >= 2 and all(c.latency_ms and Path(c.onnx or "").exists() for c in done)
+
+
+@pytest.mark.slow  # ~120 s
+def test_optimize_searches_int8_on_ray_and_files_come_back(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The joint search on Ray: INT8 files are made and scored in the workers and every
+    candidate's file is there for the driver (on one machine the workers' disk is the driver's,
+    so this does not show a file crossing machines)."""
+
+    import xcelerator as xc
+    from xcelerator.executors import make_executor
+    from xcelerator.measure.plan import Plan
+
+    d = _digits_example()
+    x = d.splits()["train"][0][:128]
+    fast = Plan(min_rounds=2, max_rounds=2, min_seconds=0.05, max_seconds=0.2, warmup_runs=2, timeout=60)
+    res = xc.optimize(
+        d.build(), d.example_inputs(), train=d.train, evaluate=d.evaluate, budget=4, epochs=1, strategy="random",
+        executor=make_executor("ray", None, 2), out=tmp_path / "o", plan=fast, confirm=False, warm_start=(0.5,),
+        precision=("fp32", "int8"), calibration=x, finetune_baseline=True, constraints=["accuracy>=baseline-0.02"],
+    )  # fmt: skip
+    assert res.trials[0].state == "COMPLETE" and res.trials[1].precision == "int8"
+    int8 = [c for c in res.trials if c.state == "COMPLETE" and c.precision == "int8"]
+    assert int8 and all(Path(c.artifact or "").exists() and c.artifact.endswith(".int8.onnx") for c in int8)  # type: ignore[union-attr]
+    ua = res.study.trials[0].user_attrs
+    assert ua["torch_accuracy"] == pytest.approx(res.trials[0].torch_accuracy)
