@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -398,3 +399,55 @@ def test_int8_that_breaks_accuracy_keeps_the_ops_that_need_fp32(tmp_path: Path) 
     left = quantized_ops(Path(q.artifact or ""))
     assert not set(q.fp32_ops) & set(left) and left
     assert evaluate(deployed(q.artifact, ORT)) == pytest.approx(q.accuracy, abs=1e-6)
+
+
+def test_distillation_hands_the_users_train_a_teacher(tmp_path: Path) -> None:
+    import xcelerator as xc
+    from xcelerator.compress.distill import Teacher
+
+    net, x, tr, train, evaluate = _user(SENet(24), seed=6)
+    with torch.no_grad():
+        ref = net(x[:8])
+    seen: list[Any] = []
+
+    def train_kd(m: nn.Module, epochs: int, teacher: Teacher) -> nn.Module:
+        seen.append(teacher)
+        opt = torch.optim.Adam(m.parameters(), 1e-3)
+        m.train()
+        for _ in range(epochs):
+            for b in tr[:256].split(64):
+                opt.zero_grad()
+                teacher.loss(m(x[b]), x[b], None).backward()  # the user's loop, their loss replaced
+                opt.step()
+        return m
+
+    res = xc.optimize(
+        net, x[:1], train=train_kd, evaluate=evaluate, distill=True, budget=2, epochs=1, out=tmp_path / "k",
+        plan=FAST, confirm=False, sensitivity=False, warm_start=(0.5,), constraints=[],
+    )  # fmt: skip
+    assert res.trials[1].state == "COMPLETE" and seen and all(isinstance(t, Teacher) for t in seen)
+    with torch.no_grad():
+        assert torch.allclose(seen[0](x[:8]), ref)  # the teacher is the baseline, frozen
+    logits = torch.zeros(8, 10, requires_grad=True)
+    kd = seen[0].loss(logits, x[:8], None)
+    kd.backward()
+    assert kd.item() > 0 and logits.grad is not None and logits.grad.abs().sum() > 0
+    with pytest.raises(BadInputError, match="train must take a third argument"):
+        xc.optimize(net, x[:1], train=train, evaluate=evaluate, distill=True, budget=2, out=tmp_path / "n")
+
+
+def test_when_nothing_beats_the_baseline_the_result_says_why(tmp_path: Path) -> None:
+    import xcelerator as xc
+
+    net, x, tr, train, evaluate = _user(SENet(24), seed=8)
+    res = xc.optimize(
+        net, x[:1], train=train, evaluate=evaluate, precision=("fp32", "int8"), calibration=x[tr[:64]], budget=4,
+        epochs=1, constraints=["accuracy>=baseline+0.5"], out=tmp_path / "w", plan=FAST, confirm=False,
+    )  # fmt: skip
+    assert res.best is None or res.best.trial == res.baseline.trial
+    assert res.closest and len(res.closest) <= 5
+    ran = [r for r in res.closest if r["state"] == "COMPLETE"]
+    assert ran and all("misses a constraint" in r["why"] or "not faster" in r["why"] for r in ran)
+    lat = [r["latency_ms"] for r in res.closest if r["latency_ms"] is not None]
+    assert lat == sorted(lat)
+    assert {r["precision"] for r in res.closest} <= {"fp32", "int8"}

@@ -63,6 +63,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
         ] = None,
+        distill: Annotated[
+            bool | None, typer.Option("--distill/--no-distill", help="train(module, epochs, teacher)")
+        ] = None,
         confirm: Annotated[
             bool | None,
             typer.Option("--confirm/--no-confirm", help="measure baseline and best again, interleaved (speed-up CI)"),
@@ -107,6 +110,7 @@ def register(app: typer.Typer) -> None:
             "cost_model": cost_model,
             "latency": latency,
             "confirm": confirm,
+            "distill": distill,
             "study": study,
             "seed": seed,
             "out": str(out) if out else None,

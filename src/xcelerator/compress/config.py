@@ -68,13 +68,12 @@ class OptimizeConfig:
     calibration: str | None = None  # .npz of your own inputs, one array per model input (int8)
     round_channels: str | int | list[int] | None = "auto"  # auto: the runtimes' channel block
     sensitivity: bool = True  # score each group pruned alone first; shapes the warm start
+    distill: bool = False  # train(module, epochs, teacher): candidates learn from the baseline too
 
     def run_kwargs(self) -> dict[str, Any]:
-        """The settings ``xc.optimize`` takes as they are (the references are loaded by ``load``)."""
-        names = ("target", "objectives", "constraints", "budget", "strategy", "epochs", "early_stop", "study",
-                 "seed", "out", "max_ratio", "max_groups", "blocks", "resolutions", "policy", "cost_model", "latency",
-                 "confirm", "targets", "precision", "calibration", "round_channels", "sensitivity")  # fmt: skip
-        return {k: getattr(self, k) for k in names}
+        """The settings ``xc.optimize`` takes as they are: all but the references ``load`` reads."""
+        refs = ("model", "train", "evaluate", "example", "shape")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in refs}
 
     @classmethod
     def from_yaml(cls, path: Path) -> OptimizeConfig:

@@ -336,6 +336,7 @@ def optimize(
     round_channels: int | Sequence[int] | str | None = "auto",
     deployed_accuracy: bool = True,
     sensitivity: bool = True,
+    distill: bool = False,
 ) -> OptimizeResult:
     """Search pruned versions of ``module`` for the fastest one on ``target`` that meets
     ``constraints`` (see the module docstring).
@@ -370,40 +371,20 @@ def optimize(
     ``sensitivity``: each group is first pruned alone at a few ratios and scored without
     fine-tuning (``compress.sensitivity``); the warm start is then, for each level of
     ``warm_start``, every group pruned as far as one common loss allows (smallest level first),
-    instead of every group pruned alike.
+    instead of every group pruned alike. ``distill``: candidates learn from the baseline too:
+    ``train(module, epochs, teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen;
+    ``teacher.loss(logits, inputs, labels)`` is the distillation loss); the baseline itself is
+    trained with ``train(module, epochs)``.
     """
+    from xcelerator.compress.deploy import Calibration
     from xcelerator.search.problem import parse_objectives
     from xcelerator.search.study import SearchConfig, run_search
 
     t0 = time.time()
     objs = parse_objectives(list(objectives))
-    if budget < 1:
-        raise BadInputError(f"budget {budget}: must be >= 1")
-    if epochs < 0:
-        raise BadInputError(f"epochs {epochs}: must be >= 0")
-    if strategy not in STRATEGIES:
-        raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
-    from xcelerator.search.problem import parse_constraint
-
-    for c in constraints:
-        parse_constraint(c)
-    from xcelerator.compress.deploy import Calibration, check_precisions
-    from xcelerator.measure.session import takes
-    from xcelerator.targets.registry import parse_target
-
-    uris = list(dict.fromkeys(targets)) if targets else [target]
-    tgts = [parse_target(u) for u in uris]
-    for u, tgt in zip(uris, tgts, strict=True):
-        if not takes(tgt, "onnx"):
-            raise BadInputError(f"target {u}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
-        tgt.open().check()
+    _check_settings(budget, epochs, strategy, constraints)
+    uris, tgts, precisions = _deployments(target, targets, precision, calibration, latency, cost_model)
     target = uris[0]
-    precisions = check_precisions([precision] if isinstance(precision, str) else precision, tgts, calibration)
-    if (len(uris) > 1 or "int8" in precisions) and (latency not in (None, "measured") or cost_model is not None):
-        raise BadInputError(
-            "latency predicted/hybrid: a cost model predicts the FP32 graph on one runtime; "
-            "search precision and runtimes with measured latency (leave cost_model out)"
-        )
     example = as_tuple(example_inputs)
     base_score = check_inputs(module, example, evaluate, train)
     cal = Calibration.make(calibration, example) if calibration is not None else None
@@ -418,78 +399,27 @@ def optimize(
 
         executor = make_executor(executor, None, 2 if executor == "ray" else 1)
     ev = OptimizeEvaluator(
-        space,
-        train,
-        evaluate,
-        target,
-        epochs=epochs,
-        plan=plan or OPTIMIZE_PLAN,
-        out=outdir,
-        store=store,
-        early_stop=early_stop,
-        finetune_baseline=finetune_baseline,
-        constraints=tuple(constraints),
-        calibration=cal,
-        deployed_accuracy=deployed_accuracy,
-        ship_files=getattr(executor, "name", "") == "ray",
-    )
+        space, train, evaluate, target, epochs=epochs, plan=plan or OPTIMIZE_PLAN, out=outdir, store=store,
+        early_stop=early_stop, finetune_baseline=finetune_baseline, constraints=tuple(constraints), calibration=cal,
+        deployed_accuracy=deployed_accuracy, ship_files=getattr(executor, "name", "") == "ray",
+        teacher=_teacher(module, train) if distill else None,
+    )  # fmt: skip
     ev.set_bound(accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"
     if resume:
         _remember(ev, url, name)
-    cfg = SearchConfig(
-        space="prune",
-        objectives=objs,
-        constraints=list(constraints),
-        strategy=strategy,
-        trials=budget,
-        target=target,
-        study=name,
-        seed=seed,
-        out=str(outdir),
-    )
+    cfg = SearchConfig(space="prune", objectives=objs, constraints=list(constraints), strategy=strategy,
+                       trials=budget, target=target, study=name, seed=seed, out=str(outdir))  # fmt: skip
     sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
-    oracle = None
-    if latency not in (None, "measured") or (latency is None and cost_model is not None):
-        from xcelerator.search.hybrid import LatencyOracle
-        from xcelerator.search.problem import parse_constraint
-
-        if latency not in (None, "measured") and cost_model is None:
-            raise BadInputError(f"latency {latency!r} needs a cost model for the target (cost_model=...)")
-        if "memory" in objs:
-            raise BadInputError(f"latency {latency or 'hybrid'}: memory as an objective needs every candidate measured")
-        oracle = LatencyOracle.make(latency, cost_model, target, [parse_constraint(c) for c in constraints], objs)
+    oracle = _oracle(latency, cost_model, target, constraints, objs)
     pre: dict[str, Any] = {}
     if strategy == "dqn" and cost_model is not None and not resume:
-        from xcelerator.compress.policy import pretrain
-        from xcelerator.costmodel.model import CostModel
-
-        cm = cost_model if isinstance(cost_model, CostModel) else CostModel.load(cost_model)
-        cm.check_target(target)
-        pre = pretrain(sampler, space, cm, evaluate, steps=pretrain_steps, progress=None)
+        pre = _pretrain(sampler, space, cost_model, target, evaluate, pretrain_steps)
     sens = None
     if strategy != "dqn" and not resume:
-        warm = [{k: r for k in space.default_point() if k.startswith("ratio:")} for r in warm_start]
-        if sensitivity and space.groups and warm_start:
-            from xcelerator.compress.sensitivity import measure_sensitivity, schedule
-
-            sens = measure_sensitivity(space, evaluate)
-            warm = schedule(space, sens, warm_start)
-            if progress:
-                progress(f"sensitivity: {len(space.groups)} groups scored in {sens.seconds:.1f} s")
-        _enqueue_start(url, name, space, warm, objs)
-    res = run_search(
-        cfg,
-        url,
-        store=store,
-        progress=progress,
-        resume=resume,
-        evaluator=ev,
-        executor=executor,
-        space=space,
-        sampler=sampler,
-        oracle=oracle,
-    )
+        sens = _warm_start(url, name, space, evaluate, warm_start, sensitivity, objs, progress)
+    res = run_search(cfg, url, store=store, progress=progress, resume=resume, evaluator=ev, executor=executor,
+                     space=space, sampler=sampler, oracle=oracle)  # fmt: skip
     if strategy == "dqn" and policy:
         from xcelerator.compress.policy import save_policy
 
@@ -499,7 +429,6 @@ def optimize(
     cands = tuple(_candidate(t, space, conf) for t in st.get_trials(deepcopy=False) if t.state.is_finished())
     baseline = next((c for c in cands if c.trial == (res.baseline or {}).get("number", 0)), cands[0])
     best = next((c for c in cands if res.best and c.trial == res.best["number"]), None)
-    front = _front(cands, objs)
     saved = _saved(cands, ev.epochs)
     if pre:
         saved.update(pretrain_steps=float(pre["steps"]), pretrain_predictions=float(pre["evaluations"]),
@@ -511,28 +440,103 @@ def optimize(
         best, confirmed = confirm_best(cands, baseline, target, store, plan_c, objs)
         if best is not None and best.trial != baseline.trial:
             speedup = confirmed[best.trial].speedup
-    per_runtime = _per_target(cands, baseline, confirmed)
     outdir.mkdir(parents=True, exist_ok=True)
-    result = OptimizeResult(
-        baseline=baseline,
-        best=best,
-        trials=cands,
-        pareto=front,
-        study=st,
-        constraints=tuple(constraints),
-        objectives=tuple(objs),
-        space=space.describe(),
-        speedup=speedup,
-        saved=saved,
-        confirmed=confirmed,
-        seconds=time.time() - t0,
-        out=str(outdir),
-        latency=res.latency,
-        per_runtime=per_runtime,
+    return OptimizeResult(
+        baseline=baseline, best=best, trials=cands, pareto=_front(cands, objs), study=st,
+        constraints=tuple(constraints), objectives=tuple(objs), space=space.describe(), speedup=speedup, saved=saved,
+        confirmed=confirmed, seconds=time.time() - t0, out=str(outdir), latency=res.latency,
+        per_runtime=_per_target(cands, baseline, confirmed),
         closest=() if best is not None and best.trial != baseline.trial else _closest(cands, baseline),
         sensitivity=sens.to_dict() if sens is not None else None,
-    )
-    return result
+    )  # fmt: skip
+
+
+def _check_settings(budget: int, epochs: int, strategy: str, constraints: Sequence[str]) -> None:
+    from xcelerator.search.problem import parse_constraint
+
+    if budget < 1:
+        raise BadInputError(f"budget {budget}: must be >= 1")
+    if epochs < 0:
+        raise BadInputError(f"epochs {epochs}: must be >= 0")
+    if strategy not in STRATEGIES:
+        raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+    for c in constraints:
+        parse_constraint(c)
+
+
+def _deployments(
+    target: str, targets: Sequence[str] | None, precision: Sequence[str] | str, calibration: Any, latency: Any,
+    cost_model: Any,
+) -> tuple[list[str], list[Any], tuple[str, ...]]:  # fmt: skip
+    """The targets (each parsed once, usable here and taking ONNX) and precisions searched,
+    checked before anything runs."""
+    from xcelerator.compress.deploy import check_precisions
+    from xcelerator.measure.session import takes
+    from xcelerator.targets.registry import parse_target
+
+    uris = list(dict.fromkeys(targets)) if targets else [target]
+    tgts = [parse_target(u) for u in uris]
+    for u, tgt in zip(uris, tgts, strict=True):
+        if not takes(tgt, "onnx"):
+            raise BadInputError(f"target {u}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
+        tgt.open().check()
+    precisions = check_precisions([precision] if isinstance(precision, str) else precision, tgts, calibration)
+    if (len(uris) > 1 or "int8" in precisions) and (latency not in (None, "measured") or cost_model is not None):
+        raise BadInputError(
+            "latency predicted/hybrid: a cost model predicts the FP32 graph on one runtime; "
+            "search precision and runtimes with measured latency (leave cost_model out)"
+        )
+    return uris, tgts, precisions
+
+
+def _oracle(latency: str | None, cost_model: Any, target: str, constraints: Sequence[str], objs: list[str]) -> Any:
+    """The hybrid/predicted latency oracle (``search.hybrid``), None when every candidate is measured."""
+    if latency in (None, "measured") and not (latency is None and cost_model is not None):
+        return None
+    from xcelerator.search.hybrid import LatencyOracle
+    from xcelerator.search.problem import parse_constraint
+
+    if latency not in (None, "measured") and cost_model is None:
+        raise BadInputError(f"latency {latency!r} needs a cost model for the target (cost_model=...)")
+    if "memory" in objs:
+        raise BadInputError(f"latency {latency or 'hybrid'}: memory as an objective needs every candidate measured")
+    return LatencyOracle.make(latency, cost_model, target, [parse_constraint(c) for c in constraints], objs)
+
+
+def _pretrain(sampler: Any, space: PruneSpace, cost_model: Any, target: str, evaluate: Any, steps: int) -> Any:
+    from xcelerator.compress.policy import pretrain
+    from xcelerator.costmodel.model import CostModel
+
+    cm = cost_model if isinstance(cost_model, CostModel) else CostModel.load(cost_model)
+    cm.check_target(target)
+    return pretrain(sampler, space, cm, evaluate, steps=steps, progress=None)
+
+
+def _warm_start(
+    url: str, name: str, space: PruneSpace, evaluate: Any, levels: Sequence[float], sensitivity: bool,
+    objs: list[str], progress: Callable[[str], None] | None,
+) -> Any:  # fmt: skip
+    """Queue the study's first points (``_enqueue_start``): the warm start is shaped by the
+    groups' sensitivity when asked (returned), else every group pruned alike at each level."""
+    warm = [{k: r for k in space.default_point() if k.startswith("ratio:")} for r in levels]
+    sens = None
+    if sensitivity and space.groups and levels:
+        from xcelerator.compress.sensitivity import measure_sensitivity, schedule
+
+        sens = measure_sensitivity(space, evaluate)
+        warm = schedule(space, sens, levels)
+        if progress:
+            progress(f"sensitivity: {len(space.groups)} groups scored in {sens.seconds:.1f} s")
+    _enqueue_start(url, name, space, warm, objs)
+    return sens
+
+
+def _teacher(module: nn.Module, train: Any) -> Any:
+    from xcelerator.compress.distill import Teacher, takes_teacher
+
+    if not takes_teacher(train):
+        raise BadInputError("distill=True: train must take a third argument, train(module, epochs, teacher)")
+    return Teacher(module)
 
 
 def _round_choices(given: int | Sequence[int] | str | None, targets: Sequence[Any]) -> int | list[int]:

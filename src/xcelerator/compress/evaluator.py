@@ -158,6 +158,7 @@ class OptimizeEvaluator:
         deployed_accuracy: bool = True,
         tolerance: float = 0.01,
         fallback: bool = True,
+        teacher: Any = None,
     ) -> None:
         from xcelerator.targets.registry import parse_target
 
@@ -165,6 +166,7 @@ class OptimizeEvaluator:
         self.target = parse_target(target)
         self.targets = {t: parse_target(t) for t in (*space.targets, target)}  # parsed once, by URI
         self.calibration, self.deployed_accuracy, self.tolerance = calibration, deployed_accuracy, tolerance
+        self.teacher = teacher  # distill=True: a Teacher (the baseline, frozen) for the user's train
         self.fallback = fallback  # int8 below the bound: keep the ops that cost most in FP32 (ONNX Runtime)
         self.ship_files = ship_files  # workers on other machines: the candidate's files travel back in the result
         self.epochs, self.plan, self.out, self.store = epochs, plan, Path(out), store
@@ -242,7 +244,8 @@ class OptimizeEvaluator:
         for budget in plan:
             if budget > done:
                 t1 = time.perf_counter()
-                ret = self.train_fn(module, budget - done)
+                extra = (self.teacher,) if self.teacher is not None and not baseline else ()
+                ret = self.train_fn(module, budget - done, *extra)
                 if isinstance(ret, nn.Module):
                     module = ret
                 spent += time.perf_counter() - t1
