@@ -25,6 +25,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
 VARIANTS = ("",)
 
 
+def channel_multiple() -> int:
+    """MNN packs channels by 4 (its C4 layout); measured here (BENCHMARKS.md, optimize-rounding)
+    its latency fell with every width step, with no larger block to respect."""
+    return 4
+
+
 def probe(options: dict[str, str]) -> tuple[bool, str]:
     # not imported here: importing MNN prints the CPU's features on stdout (which --json owns)
     import importlib.util

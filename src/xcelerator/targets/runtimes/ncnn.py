@@ -34,6 +34,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
 VARIANTS = ("",)
 
 
+def channel_multiple() -> int:
+    """ncnn packs channels by its SIMD width (elempack): 16 with AVX-512, 8 with AVX, 4 on ARM.
+    Measured here (BENCHMARKS.md, optimize-rounding): 92 and 90 channels ran slower than 96,
+    and 72 slower than 80, on an AVX-512 CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        return 4
+    return 16 if "avx512f" in flags else 8 if "avx" in flags else 4
+
+
 def probe(options: dict[str, str]) -> tuple[bool, str]:
     try:
         import ncnn
