@@ -36,8 +36,9 @@ VARIANTS = ("",)
 
 def channel_multiple() -> int:
     """ncnn packs channels by its SIMD width (elempack): 16 with AVX-512, 8 with AVX, 4 on ARM.
-    Measured here (BENCHMARKS.md, optimize-rounding): 92 and 90 channels ran slower than 96,
-    and 72 slower than 80, on an AVX-512 CPU."""
+    Measured here on an AVX-512 CPU (BENCHMARKS.md, optimize-rounding): 92 and 90 channels ran
+    slower than 96 in two runs; between multiples of 16 the order changed from run to run (ncnn
+    also picks its convolution kernels by channel count)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
