@@ -54,18 +54,20 @@ def main() -> None:
         f"- wall time {wall / 60:.1f} min (goal: ≤ 10), of which the baseline's pre-training "
         f"{bud['pretrain_seconds'] / 60:.1f} min ({how}); peak RSS of the driver {peak:.0f} MiB",
         f"- zoo part: {len(doc['compare'])} measurements on {', '.join(doc['targets'])}",
-        f"- optimize: {len(o['trials'])} candidates (tpe, the baseline first), each and the baseline fine-tuned "
+        f"- optimize: {len(o['trials'])} candidates (tpe, the baseline first; precision "
+        f"{'/'.join(dict.fromkeys(t['precision'] for t in o['trials']))} searched), each and the baseline fine-tuned "
         f"{bud['finetune_passes']} × {bud['finetune_images']} images after {bud['pretrain_epochs']} epochs of "
         f"pre-training; constraint {', '.join(o['constraints'])} on {doc['val_images']} validation images; "
         f"{o['saved']['stopped_early']:.0f} stopped early",
         "",
-        "| model | trial | MACs | median ms (95% CI) | test accuracy (95% CI) |",
-        "|---|---|---|---|---|",
+        "| model | trial | precision | MACs | median ms (95% CI) | test accuracy of the deployed file (95% CI) |",
+        "|---|---|---|---|---|---|",
     ]
     for k, m in (("baseline", b), ("measured choice", x), ("MACs proxy's choice", p)):
         if m:
             rows.append(
-                f"| {k} | {m['trial']} | {m['macs']:.3g} | {m['median_ms']:.4g} ({_ci(m['ci_ms'], fmt='.4g')}) | "
+                f"| {k} | {m['trial']} | {m['precision']} | {m['macs']:.3g} | {m['median_ms']:.4g} "
+                f"({_ci(m['ci_ms'], fmt='.4g')}) | "
                 f"{m['accuracy']:.4f} ({_ci(m['accuracy_ci'], fmt='.4f')}) |"
             )
     rows.append("")
