@@ -370,11 +370,12 @@ def optimize(
     module's score is kept as ``torch_accuracy``); constraints apply to the deployed score.
     ``sensitivity``: each group is first pruned alone at a few ratios and scored without
     fine-tuning (``compress.sensitivity``); the warm start is then, for each level of
-    ``warm_start``, every group pruned as far as one common loss allows (smallest level first),
-    instead of every group pruned alike. ``distill``: candidates learn from the baseline too:
-    ``train(module, epochs, teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen;
-    ``teacher.loss(logits, inputs, labels)`` is the distillation loss); the baseline itself is
-    trained with ``train(module, epochs)``.
+    ``warm_start`` (a share of the MACs to remove), the groups pruned in the proportions one
+    common loss allows (smallest level first), instead of every group pruned alike at that
+    ratio. ``distill``: candidates learn from the baseline too: ``train(module, epochs,
+    teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen; ``teacher.loss(logits,
+    inputs, labels)`` is the distillation loss); the baseline itself is trained with
+    ``train(module, epochs)``.
     """
     from xcelerator.compress.deploy import Calibration
     from xcelerator.search.problem import parse_objectives
@@ -602,6 +603,7 @@ def _enqueue_start(
     snapped to the grid), each in all the precisions asked (int8 first: INT8 is faster on most
     networks, not on all) on the first target. A point that builds a network already queued in
     the same precision and target is left out."""
+    from xcelerator.compress.sensitivity import nearest
     from xcelerator.search.problem import DIRECTIONS
 
     storage = optuna.storages.RDBStorage(url)
@@ -634,13 +636,9 @@ def _enqueue_start(
     grids = {p.name: p.values() for p in space.params() if p.name.startswith("ratio:")}
     precisions = [{"precision": p} for p in reversed(space.precisions)] if len(space.precisions) > 1 else [{}]
     for ratios in warm if space.groups else ():
-        snapped = {k: _nearest(grids[k], r) for k, r in ratios.items() if k in grids}
+        snapped = {k: nearest(grids[k], r) for k, r in ratios.items() if k in grids}
         for prec in precisions:  # the second precision of a network costs no training (it is reused)
             queue({**base, **prec, **snapped}, "warm start")
-
-
-def _nearest(values: Sequence[Any], r: float) -> Any:
-    return min(values, key=lambda x: abs(float(x) - r))
 
 
 def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:
