@@ -136,7 +136,6 @@ class PruneSpace(Space):
         ignored: Sequence[str] = (),
         precisions: Sequence[str] = ("fp32",),
         targets: Sequence[str] = (),
-        max_ratios: dict[str, float] | None = None,
     ) -> None:
         try:
             import torch_pruning  # noqa: F401
@@ -159,8 +158,8 @@ class PruneSpace(Space):
         self.round_to = self.round_choices[0]
         self.precisions = tuple(precisions)
         self.targets = tuple(targets)
-        self.max_ratios = dict(max_ratios or {})
         self._structures: dict[str, str] = {}
+        self.root_channels: dict[str, int] = {}  # each group root's output channels, found with the groups
         self.ignored_names = tuple(ignored)
         self.skipped: list[Skipped] = []
         try:
@@ -242,7 +241,6 @@ class PruneSpace(Space):
             ) from None
         names = {m: n for n, m in model.named_modules()}
         found: list[tuple[str, int]] = []
-        self.root_channels: dict[str, int] = {}
         for g in groups:
             root = g[0].dep.target.module
             name = names.get(root)
@@ -357,10 +355,7 @@ class PruneSpace(Space):
 
     # ---------------------------------------------------------------- Space protocol
     def params(self) -> list[Param]:
-        ps = [
-            Param(f"ratio:{g.name}", "float", 0.0, self.max_ratios.get(g.name, self.max_ratio), RATIO_STEP, default=0.0)
-            for g in self.groups
-        ]
+        ps = [Param(f"ratio:{g.name}", "float", 0.0, self.max_ratio, RATIO_STEP, default=0.0) for g in self.groups]
         ps += [Param(f"drop:{_slug(b)}", "int", 0, 1, 1, default=0) for b in self.blocks]
         if len(self.resolutions) > 1:
             ps.append(Param("resolution", "choice", choices=tuple(self.resolutions), default=self.resolutions[0]))
@@ -418,9 +413,7 @@ class PruneSpace(Space):
 
     def is_default(self, point: dict[str, Any]) -> bool:
         """Whether the point builds the unchanged network (its precision and target aside)."""
-        strip = self.DEPLOY_KEYS
-        p = {k: v for k, v in self.check(point).items() if k not in strip}
-        return p == {k: v for k, v in self.check(self.default_point()).items() if k not in strip}
+        return self.structure_id(point) == self.structure_id(self.default_point())
 
     def build(self, point: dict[str, Any], seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         return self.apply(point), self.example
