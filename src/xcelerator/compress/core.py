@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import math
 import tempfile
@@ -693,7 +694,9 @@ def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[s
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _runtime_of(target: str) -> str:
+    """The runtime a target names (parsed once per process: parsing reads the targets file)."""
     from xcelerator.targets.registry import parse_target
 
     return parse_target(target).runtime

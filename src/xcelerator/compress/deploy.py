@@ -167,8 +167,10 @@ def deploy_file(
     calibration: Calibration | None,
     out_dir: Path,
     exclude: Sequence[str] = (),
+    names: Sequence[str] | None = None,
 ) -> Path:
-    """The file to ship for ``onnx`` on ``target`` in ``precision`` (see the module docstring)."""
+    """The file to ship for ``onnx`` on ``target`` in ``precision`` (see the module docstring);
+    ``names``: the model's input names, when the caller has them (else read from the file)."""
     if precision == "fp32":
         return onnx
     spec = target.spec
@@ -176,9 +178,10 @@ def deploy_file(
         raise BadInputError(f"unknown runtime {target.runtime}")
     if calibration is None:
         raise BadInputError("precision int8: needs calibration data")
-    from xcelerator.models.artifact import load_artifact
+    if names is None:
+        from xcelerator.models.artifact import load_artifact
 
-    names = [t.name for t in load_artifact(onnx).inputs]
+        names = [t.name for t in load_artifact(onnx).inputs]
     folder = out_dir / f"{onnx.stem}-{target.runtime}"
     return Path(spec.quantize(str(onnx), folder, calibration.feeds(names), exclude))
 
@@ -227,21 +230,26 @@ def int8_fallback(
     from xcelerator.models.artifact import load_artifact
 
     ops = quantized_ops(int8_path)
-    stats = load_artifact(onnx_path).stats
+    art = load_artifact(onnx_path)  # read once: every file below is quantized from it
+    names = [t.name for t in art.inputs]
+    stats = art.stats
     macs = {n.name: n.macs for n in stats.nodes} if stats else {}
     total = float(sum(macs.values()) or 1)
     if len(ops) > max_ops:
         ops = sorted(ops, key=lambda n: macs.get(n, 0))[:max_ops]
+
+    def quantize(folder: str, fp32: list[str]) -> Path:
+        return deploy_file(onnx_path, target, "int8", calibration, out_dir / folder, exclude=fp32, names=names)
+
     gains: dict[str, float] = {}
     for i, op in enumerate(ops):
-        f = deploy_file(onnx_path, target, "int8", calibration, out_dir / f"alone-{i}", exclude=[op])
-        gains[op] = score(f) - int8_accuracy
+        gains[op] = score(quantize(f"alone-{i}", [op])) - int8_accuracy
     order = sorted(gains, key=lambda o: (-gains[o], macs.get(o, 0)))
     kept: list[str] = []
     found: tuple[Path, float] | None = None
     for op in order:
         kept.append(op)
-        f = deploy_file(onnx_path, target, "int8", calibration, out_dir / f"keep-{len(kept)}", exclude=kept)
+        f = quantize(f"keep-{len(kept)}", kept)
         acc = score(f)
         if acc >= bound:
             found = (f, acc)
@@ -250,14 +258,7 @@ def int8_fallback(
         return None
     for op in list(kept[:-1]):  # then back to INT8 each op the bound does without (the last one was needed)
         trial = [o for o in kept if o != op]
-        f = deploy_file(
-            onnx_path,
-            target,
-            "int8",
-            calibration,
-            out_dir / f"without-{len(kept)}-{op.strip('/').replace('/', '_')}",
-            exclude=trial,
-        )
+        f = quantize(f"without-{len(kept)}-{op.strip('/').replace('/', '_')}", trial)
         acc = score(f)
         if acc >= bound:
             kept, found = trial, (f, acc)
@@ -284,7 +285,8 @@ class DeployedModule(nn.Module):
         self.path, self.target = Path(path), target
         self.art = load_artifact(path)
         self.adapter = adapter_cls(target.runtime_opts)
-        self.batch = [s.shape[0] if s.shape and isinstance(s.shape[0], int) else None for s in self.art.inputs]
+        first = self.art.inputs[0].shape if self.art.inputs else ()
+        self.fixed_batch = first[0] if first and isinstance(first[0], int) else None  # None: any batch
         # a parameter-free module still answers ``next(module.parameters()).device``
         self._device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
         self._loaded_for: tuple[tuple[int, ...], ...] | None = None
@@ -309,7 +311,7 @@ class DeployedModule(nn.Module):
             a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
             arrays.append(a.astype(s.dtype, copy=False) if s.dtype else a)
         n = int(arrays[0].shape[0]) if arrays[0].ndim else 1
-        fixed = self.batch[0]
+        fixed = self.fixed_batch
         if fixed is None or fixed == n:
             outs = self._run(arrays)
         else:  # the file has a fixed batch: run it in slices of that batch
