@@ -26,7 +26,7 @@ from xcelerator.compress.prune import PruneSpace, snap
 from xcelerator.compress.sensitivity import Sensitivity, measure_sensitivity, schedule
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import Plan
-from xcelerator.models.export import export_onnx
+from xcelerator.models.export import export_onnx, export_pt2
 from xcelerator.targets.registry import parse_target, runtimes
 
 FAST = Plan(min_rounds=2, max_rounds=2, min_seconds=0.05, max_seconds=0.2, warmup_runs=2, timeout=60)
@@ -132,12 +132,24 @@ def test_int8_by_each_runtimes_own_quantizer_and_the_deployed_module(tmp_path: P
     with torch.no_grad():
         vout = deployed(qx, OV)(x[:50])
     assert (vout.argmax(1) == ref.argmax(1)).float().mean() >= 0.9
+    # ExecuTorch: from the torch program exported beside the ONNX, FP32 lowered to XNNPACK and
+    # INT8 by its XNNPACK PT2E quantizer; both run by ExecuTorch, batch-1 programs sample by sample
+    export_pt2(net, (x[:1],), fp32.with_suffix(".pt2"))
+    et = parse_target("executorch?threads=1")
+    fe = deploy_file(fp32, et, "fp32", None, tmp_path / "e")
+    qe = deploy_file(fp32, et, "int8", cal, tmp_path / "e")
+    assert fe.suffix == qe.suffix == ".pte" and fe != qe
+    with torch.no_grad():
+        eout, qeout = deployed(fe, et)(x[:50]), deployed(qe, et)(x[:50])
+    assert torch.allclose(eout, ref, atol=1e-4)
+    assert not torch.allclose(qeout, ref, atol=1e-4)  # quantized: the numbers moved
+    assert (qeout.argmax(1) == ref.argmax(1)).float().mean() >= 0.9
 
 
 def test_runtimes_say_whether_they_quantize_and_calibration_is_checked() -> None:
     have = {n for n, r in runtimes().items() if r.int8}
-    assert {"onnxruntime", "openvino"} <= have
-    with pytest.raises(BadInputError, match="int8 is available on: onnxruntime, openvino"):
+    assert {"onnxruntime", "openvino", "executorch"} <= have
+    with pytest.raises(BadInputError, match="int8 is available on: onnxruntime, openvino, executorch"):
         runtimes()["ncnn"].quantize("x.onnx", Path("."), [])
     ex = (torch.zeros(1, 1, 8, 8),)
     with pytest.raises(BadInputError, match=r"the input has shape \(300, 1, 4, 8\); expected N x 1 x 8 x 8"):
@@ -243,6 +255,30 @@ def test_joint_search_of_pruning_precision_and_runtime(tmp_path: Path) -> None:
     json.dumps(res.to_dict(), allow_nan=False)
 
 
+def test_a_mobile_runtime_in_the_search_ships_its_own_program(tmp_path: Path) -> None:
+    """ExecuTorch (XNNPACK) searched in FP32 and INT8: its candidates start from the torch
+    program, are scored by ExecuTorch itself, and the file written out is the ``.pte``."""
+    import xcelerator as xc
+    from xcelerator.compress.config import write_outputs
+
+    et = "executorch?threads=1"
+    net, x, tr, train, evaluate = _user(SENet(), seed=2)
+    res = xc.optimize(
+        net, x[:1], train=train, evaluate=evaluate, targets=[et], precision=("fp32", "int8"),
+        calibration=x[tr[:200]], budget=3, epochs=1, constraints=["accuracy>=baseline-0.02"],
+        out=tmp_path / "o", plan=FAST, confirm=FAST, seed=0,
+    )  # fmt: skip
+    done = [c for c in res.trials if c.state == "COMPLETE"]
+    assert {c.precision for c in done} == {"fp32", "int8"} and {c.runtime for c in done} == {"executorch"}
+    for c in done:
+        assert c.artifact is not None and c.artifact.endswith(f".{c.precision}.pte")
+        assert c.accuracy == pytest.approx(evaluate(deployed(c.artifact, et)))  # the file's own score
+    assert res.trials[1].precision == "int8" and res.trials[1].reused == "0000"  # the unpruned network, quantized
+    assert res.best is not None
+    written = write_outputs(res, tmp_path / "out")
+    assert Path(written["artifact"]).name == "best.pte" and Path(written["onnx"]).name == "best.onnx"
+
+
 def _unpruned(res) -> dict:  # type: ignore[no-untyped-def,type-arg]
     return {k: v for k, v in res.trials[0].point.items() if k.startswith(("ratio:", "drop:", "resolution"))}
 
@@ -308,7 +344,7 @@ def test_xcel_optimize_int8_writes_the_file_to_deploy(tmp_path: Path) -> None:
     "flags,message",
     [
         (["--precision", "int8", "--calibration", "calib.npz", "-t", "ncnn?threads=1"],
-         "runtime ncnn has no INT8 quantizer here; int8 is available on: onnxruntime, openvino"),
+         "runtime ncnn has no INT8 quantizer here; int8 is available on: onnxruntime, openvino, executorch"),
         (["--precision", "int8", "--calibration", "bad.npz"],
          "the input has shape (128, 1, 4, 8); expected N x 1 x 8 x 8"),
         (["--precision", "int8"], "precision int8: needs calibration data"),

@@ -479,8 +479,10 @@ def _deployments(
     uris = list(dict.fromkeys(targets)) if targets else [target]
     tgts = [parse_target(u) for u in uris]
     for u, tgt in zip(uris, tgts, strict=True):
-        if not takes(tgt, "onnx"):
-            raise BadInputError(f"target {u}: candidates are ONNX; this target takes {'/'.join(tgt.formats)}")
+        if not (takes(tgt, "onnx") or takes(tgt, "torch")):
+            raise BadInputError(
+                f"target {u}: candidates are ONNX or torch programs; this target takes {'/'.join(tgt.formats)}"
+            )
         tgt.open().check()
     precisions = check_precisions([precision] if isinstance(precision, str) else precision, tgts, calibration)
     if (len(uris) > 1 or "int8" in precisions) and (latency not in (None, "measured") or cost_model is not None):

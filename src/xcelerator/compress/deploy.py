@@ -3,9 +3,11 @@
 * ``Calibration``: a few hundred of the user's own inputs (a tensor, an iterable of batches or
   an ``.npz``), checked against the model's inputs once, on entry, and handed to a runtime's
   quantizer as feed dicts.
-* ``deploy_file``: the candidate's FP32 ONNX as the target runs it, in the precision asked:
-  ``int8`` by the runtime's own quantizer (``RuntimeSpec.quantize``: ONNX Runtime's
-  ``quantize_static`` QDQ, NNCF for OpenVINO), FP32 as exported.
+* ``deploy_file``: the candidate as the target runs it, in the precision asked: ``int8`` by the
+  runtime's own quantizer (``RuntimeSpec.quantize``: ONNX Runtime's ``quantize_static`` QDQ,
+  NNCF for OpenVINO, ExecuTorch's XNNPACK PT2E quantizer), FP32 as exported. A runtime that
+  takes ONNX starts from the candidate's ONNX; one that takes torch programs (ExecuTorch) from
+  the ``.pt2`` exported beside it (``source_format``).
 * ``deployed(path, target)``: an ``nn.Module`` whose ``forward`` runs the file on the target's
   runtime in this process (torch tensors in and out, any batch), so the user's unchanged
   ``evaluate(module)`` scores the file that ships, not the torch module it came from.
@@ -171,19 +173,47 @@ def deploy_file(
 ) -> Path:
     """The file to ship for ``onnx`` on ``target`` in ``precision`` (see the module docstring);
     ``names``: the model's input names, when the caller has them (else read from the file)."""
-    if precision == "fp32":
-        return onnx
     spec = target.spec
     if spec is None:
         raise BadInputError(f"unknown runtime {target.runtime}")
-    if calibration is None:
+    program = source_format(target) == "torch"
+    if precision == "fp32" and not (program and "torch" not in spec.formats):
+        return onnx.with_suffix(".pt2") if program else onnx
+    if precision != "fp32" and calibration is None:
         raise BadInputError("precision int8: needs calibration data")
     if names is None:
         from xcelerator.models.artifact import load_artifact
 
         names = [t.name for t in load_artifact(onnx).inputs]
     folder = out_dir / f"{onnx.stem}-{target.runtime}"
-    return Path(spec.quantize(str(onnx), folder, calibration.feeds(names), exclude))
+    if not program:
+        assert calibration is not None
+        return Path(spec.quantize(str(onnx), folder, calibration.feeds(names), exclude))
+    source = onnx.with_suffix(".pt2")
+    if not source.exists():
+        raise RuntimeError(f"{target.runtime} starts from the candidate's torch program; {source.name} was not exported")
+    folder.mkdir(parents=True, exist_ok=True)
+    if precision == "fp32":
+        made = Path(spec.convert(str(source), "torch", folder, []))
+    else:
+        assert calibration is not None
+        made = Path(spec.quantize(str(source), folder, calibration.feeds(names), exclude))
+    final = folder / f"{onnx.stem}.{precision}{made.suffix}"
+    made.replace(final)
+    import shutil
+
+    shutil.copyfile(onnx, final.with_suffix(".onnx"))  # its inputs and graph statistics, read beside it
+    return final
+
+
+def source_format(target: Target) -> str:
+    """The format a candidate reaches ``target`` in: ``onnx`` where its runtime runs or converts
+    ONNX, ``torch`` (the ExportedProgram ``.pt2`` exported beside the ONNX) where it takes only
+    torch programs (ExecuTorch)."""
+    spec = target.spec
+    if spec is None or "onnx" in spec.formats or "onnx" in spec.converts:
+        return "onnx"
+    return "torch" if "torch" in spec.formats or "torch" in spec.converts else "onnx"
 
 
 @dataclass(frozen=True)
@@ -278,7 +308,7 @@ class DeployedModule(nn.Module):
             raise BadInputError(f"unknown runtime {target.runtime}")
         adapter_cls = getattr(spec.impl, "Adapter", None)
         if adapter_cls is None or not hasattr(adapter_cls, "infer"):
-            runs = [n for n in ("onnxruntime", "openvino") if n != target.runtime]
+            runs = [n for n in ("onnxruntime", "openvino", "executorch") if n != target.runtime]
             raise BadInputError(
                 f"runtime {target.runtime} does not hand outputs back here; a deployed file runs on {', '.join(runs)}"
             )

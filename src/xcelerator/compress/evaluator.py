@@ -23,7 +23,7 @@ import optuna
 import torch
 from torch import nn
 
-from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback
+from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback, source_format
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.measure.plan import Plan
@@ -276,6 +276,10 @@ class OptimizeEvaluator:
 
         module.eval()
         onnx_path = export_onnx(module, self.space.example, folder / f"{tag}.onnx")
+        if any(source_format(t) == "torch" for t in self.targets.values()):  # ExecuTorch starts from a program
+            from xcelerator.models.export import export_pt2
+
+            export_pt2(module, self.space.example, folder / f"{tag}.pt2")
         torch.save(module.state_dict(), folder / f"{tag}.pt")
         return {
             "point": point,

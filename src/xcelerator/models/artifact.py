@@ -231,16 +231,18 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
                 raise BadInputError(f"{p}: OpenVINO IR needs its weights file {extra.name} beside it")
             inputs = _openvino_inputs(p)
         elif fmt in ("ncnn", "mnn", "executorch"):
-            # inputs come from the ONNX/.pt2 it was converted from (session.convert keeps them);
-            # a bare file has none known here, and runs with the runtime's own input shapes
+            # inputs come from the ONNX/.pt2 it was converted from (session.convert keeps them, and
+            # an ONNX kept beside it gives them below); a bare file has none known here, and runs
+            # with the runtime's own input shapes
             extra = p.with_suffix(".bin") if fmt == "ncnn" and p.with_suffix(".bin").exists() else None
             inputs = ()
         else:
             inputs = _torch_inputs(p, fmt)
-        sibling = p.with_suffix(".onnx")
+        sibling = p.with_suffix(".onnx")  # the graph it was made from, where kept beside it
         if sibling.exists():
             try:
-                _, stats = _load_onnx(sibling)
+                graph_inputs, stats = _load_onnx(sibling)
+                inputs = inputs or graph_inputs
             except BadInputError:
                 stats = None
     return Artifact(

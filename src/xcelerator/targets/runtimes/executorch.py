@@ -19,6 +19,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "threads": {"help": "XNNPACK threadpool size (0: runtime default)", "integer": True},
 }
 VARIANTS = ("",)
+INT8 = (
+    "XNNPACK PT2E quantizer: int8 weights per channel, int8 activations, calibrated on the user's inputs, "
+    "lowered to XNNPACK"
+)
 
 
 def probe(options: dict[str, str]) -> tuple[bool, str]:
@@ -38,15 +42,49 @@ def probe(options: dict[str, str]) -> tuple[bool, str]:
 def convert(path: str, fmt: str, out_dir: str, inputs: list[dict[str, Any]]) -> str:
     """A ``.pt2`` ExportedProgram → a ``.pte`` lowered to XNNPACK."""
     import torch
+
+    return _lower(torch.export.load(path), os.path.join(out_dir, "model.pte"))
+
+
+def _lower(ep: Any, out: str) -> str:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    ep = torch.export.load(path)
     prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
-    out = os.path.join(out_dir, "model.pte")
     with open(out, "wb") as f:
         f.write(prog.buffer)
     return out
+
+
+def quantize(path: str, out_dir: str, calibration: list[dict[str, Any]], exclude: list[str]) -> str:
+    """A ``.pt2`` ExportedProgram as an INT8 ``.pte``: ExecuTorch's XNNPACK quantizer (PT2E,
+    symmetric, per-channel weights) prepared on the program's module, calibrated on
+    ``calibration`` (one feed dict a batch, in the program's input order), converted, exported
+    again and lowered to XNNPACK. Ops cannot be kept in FP32 by name here (``exclude``): the
+    quantizer names modules, not the ONNX nodes the per-op fallback names."""
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if exclude:
+        raise ValueError("ExecuTorch's XNNPACK quantizer here keeps no op in FP32 by ONNX node name")
+    if not calibration:
+        raise ValueError("no calibration inputs")
+    ep = torch.export.load(path)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(ep.module(), quantizer)
+    args = None
+    with torch.no_grad():
+        for feed in calibration:
+            args = tuple(torch.from_numpy(a) for a in feed.values())
+            prepared(*args)
+    converted = convert_pt2e(prepared)
+    assert args is not None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return _lower(torch.export.export(converted, args), os.path.join(out_dir, f"{stem}.int8.pte"))
 
 
 class Adapter:
@@ -71,6 +109,13 @@ class Adapter:
 
     def run(self) -> None:
         self.module.forward(self.args)
+
+    def infer(self, feeds: dict[str, Any]) -> list[Any]:
+        """The outputs for ``feeds``, in the program's input order (``xc.deployed`` runs a file
+        through here)."""
+        import torch
+
+        return [o.numpy() for o in self.module.forward([torch.from_numpy(a) for a in feeds.values()])]
 
     def info(self) -> dict[str, Any]:
         return {"threads": int(self.pl._threadpool_get_thread_count())}
