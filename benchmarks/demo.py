@@ -89,6 +89,16 @@ def main() -> None:
         )
     elif doc.get("proxy_same_choice"):
         rows.append("- the MACs proxy would have chosen the same candidate")
+    for t, r in (doc.get("per_runtime") or {}).items():
+        if r.get("baseline_trial") is not None:  # another runtime searched, measured against its own FP32
+            rows.append(
+                f"- on {t}: trial {r['trial']} ({r['precision']}) {r['median_ms']:.4g} ms against the unpruned "
+                f"FP32 network's {r['baseline_median_ms']:.4g} ms there, **{r['speedup']:.2f}×** (95% CI "
+                f"{_ci(r['speedup_ci'])}); test accuracy {r['accuracy']:.4f} ({_ci(r['accuracy_ci'], fmt='.4f')}) "
+                f"against {r['baseline_accuracy']:.4f}, paired drop 95% CI {_ci(r['accuracy_drop_ci'], 100)} points"
+            )
+        elif r.get("error"):
+            rows.append(f"- on {t}: {r['error']}")
     body = "\n".join(rows)
     write_section(Path(args.out), "demo", "Demo: xc.optimize on Fashion-MNIST (`make demo`)", body)
     print(body)

@@ -197,7 +197,7 @@ def test_zoo_targets_and_db_export(tmp_path: Path, tiny_onnx: Path) -> None:
     assert len(doc["measurements"]) == 1 and doc["measurements"][0]["rounds"]
 
 
-@pytest.mark.slow  # ~100 s; every runtime is profiled by test_conformance.py in the fast suite
+@pytest.mark.slow  # ~3 min; every runtime is profiled by test_conformance.py in the fast suite
 @pytest.mark.timeout(1200)
 def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path) -> None:
     r = xcel("--db", "demo.db", "demo", "--quick", "--out", "out", "--json", cwd=tmp_path, timeout=1100)
@@ -224,9 +224,16 @@ def test_quick_demo_profiles_and_compares_on_every_usable_runtime(tmp_path: Path
     b = doc["baseline"]
     assert 0 <= b["accuracy_ci"][0] <= b["accuracy"] <= b["accuracy_ci"][1] <= 1 and b["median_ms"] > 0
     trials = doc["optimize"]["trials"]
-    assert trials[0]["trial"] == 0 and len(trials) == 3
-    # the precision is searched: the quantize-only point follows the baseline, every trial says its precision
-    assert [t["precision"] for t in trials[:2]] == ["fp32", "int8"]
+    assert trials[0]["trial"] == 0 and len(trials) == 4
+    # the precision and the runtime are searched: the quantize-only point follows the baseline, then
+    # the unpruned network on the mobile runtime in each precision; every trial says its precision
+    assert [t["precision"] for t in trials] == ["fp32", "int8", "fp32", "int8"]
+    assert [t["runtime"] for t in trials] == ["onnxruntime", "onnxruntime", "executorch", "executorch"]
+    et = doc["per_runtime"]["executorch?threads=1"]
+    assert Path(et["artifact"]).suffix == ".pte" and Path(et["artifact"]).exists()
+    assert et["baseline_trial"] == 2 and et["precision"] in ("fp32", "int8")
+    assert et["speedup_ci"] is None or et["speedup_ci"][0] <= et["speedup"] <= et["speedup_ci"][1]
+    assert 0 <= et["accuracy_ci"][0] <= et["accuracy"] <= et["accuracy_ci"][1] <= 1
     if doc["best"] is not None:
         assert Path(doc["best"]["onnx"]).exists() and doc["best"]["artifact"] == doc["best"]["onnx"]
         # its onnx is the deployed file: INT8 QDQ when the best is int8

@@ -192,6 +192,13 @@ def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str,
 
     budget = QUICK if quick else BUDGETS[name]
     data = load(name, folder)
+    from xcelerator.targets.registry import runtimes
+
+    et = runtimes().get("executorch")
+    usable, why = et.probe({}) if et is not None else (False, "not registered")
+    mobile = ("executorch?threads=1",) if usable else ()
+    if not usable:
+        console.print(escape(f"the mobile runtime is left out of the search: executorch: {why}"))
     with Progress(console=console) as prog:
         task = prog.add_task("optimize", total=budget.trials)
         part = optimize_part(
@@ -199,6 +206,7 @@ def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str,
             out.resolve(),
             st,
             budget,
+            mobile=mobile,
             say=lambda m: console.print(escape(m)),
             progress=lambda d: prog.update(task, description=d[:70], advance=1),
             side_by_side=Plan(min_rounds=3, max_rounds=4, min_seconds=0.1, max_seconds=0.3) if quick else None,
@@ -306,4 +314,17 @@ def _report(doc: dict[str, Any]) -> str:
         ]
     elif doc.get("proxy_same_choice"):
         lines += ["The MACs proxy would have chosen the same candidate."]
+    lines += [_runtime_line(t, r) for t, r in (doc.get("per_runtime") or {}).items() if r.get("baseline_trial") is not None]
     return "\n".join(lines) + "\n"
+
+
+def _runtime_line(target: str, r: dict[str, Any]) -> str:
+    """One sentence on the best on another runtime searched, against the unpruned FP32 network there."""
+    ci = r.get("speedup_ci") or [r["speedup"], r["speedup"]]
+    d = r["accuracy_drop_ci"]
+    return (
+        f"On {target}: trial {r['trial']} ({r['precision']}, {Path(r['artifact']).name}) runs {r['speedup']:.2f}× "
+        f"as fast as the unpruned FP32 network there (95% CI {ci[0]:.2f}–{ci[1]:.2f}); test accuracy "
+        f"{r['accuracy']:.4f} against {r['baseline_accuracy']:.4f} (paired drop 95% CI {100 * d[0]:.2f} to "
+        f"{100 * d[1]:.2f} points)."
+    )

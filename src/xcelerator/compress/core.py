@@ -627,11 +627,11 @@ def _enqueue_start(
             queued.add(key)
             st.enqueue_trial(point, user_attrs={"role": role})
 
-    deploy = {}
-    if len(space.precisions) > 1:
-        deploy["precision"] = space.precisions
+    deploy = {}  # the first target's other precisions first, then each other target's
     if len(space.targets) > 1:
         deploy["target"] = space.targets
+    if len(space.precisions) > 1:
+        deploy["precision"] = space.precisions
     import itertools
 
     for combo in itertools.product(*deploy.values()):
