@@ -314,7 +314,9 @@ def _report(doc: dict[str, Any]) -> str:
         ]
     elif doc.get("proxy_same_choice"):
         lines += ["The MACs proxy would have chosen the same candidate."]
-    lines += [_runtime_line(t, r) for t, r in (doc.get("per_runtime") or {}).items() if r.get("baseline_trial") is not None]
+    lines += [
+        _runtime_line(t, r) for t, r in (doc.get("per_runtime") or {}).items() if r.get("baseline_trial") is not None
+    ]
     return "\n".join(lines) + "\n"
 
 

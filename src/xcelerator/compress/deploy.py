@@ -191,7 +191,9 @@ def deploy_file(
         return Path(spec.quantize(str(onnx), folder, calibration.feeds(names), exclude))
     source = onnx.with_suffix(".pt2")
     if not source.exists():
-        raise RuntimeError(f"{target.runtime} starts from the candidate's torch program; {source.name} was not exported")
+        raise RuntimeError(
+            f"{target.runtime} starts from the candidate's torch program; {source.name} was not exported"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     if precision == "fp32":
         made = Path(spec.convert(str(source), "torch", folder, []))

@@ -94,6 +94,7 @@ def _on_runtime(res: Any, target: str, data: DemoData, out: Path, store: Any, pl
     from xcelerator.compress.deploy import deployed
 
     mine = [c for c in res.trials if c.target == target]
+
     def network(c: Any) -> dict[str, Any]:
         return {k: v for k, v in c.point.items() if k not in ("precision", "target")}
 

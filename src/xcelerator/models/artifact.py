@@ -155,6 +155,39 @@ def _tflite_inputs(path: Path) -> tuple[TensorSpec, ...]:
     )
 
 
+_ET_DTYPES = {
+    0: "uint8",
+    1: "int8",
+    2: "int16",
+    3: "int32",
+    4: "int64",
+    5: "float16",
+    6: "float32",
+    7: "float64",
+    11: "bool",
+}
+
+
+def _executorch_inputs(path: Path) -> tuple[TensorSpec, ...]:
+    """A ``.pte`` program's inputs from its own method metadata (named ``input``, ``input_1``, ...
+    as a program keeps no names); none when ExecuTorch is not installed or cannot read it."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+    except ImportError:
+        return ()
+    try:
+        meta = portable_lib._load_for_executorch(str(path)).method_meta("forward")
+        infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    except Exception:
+        return ()
+    return tuple(
+        TensorSpec(
+            "input" if i == 0 else f"input_{i}", tuple(int(d) for d in t.sizes()), _ET_DTYPES.get(int(t.dtype()), "")
+        )
+        for i, t in enumerate(infos)
+    )
+
+
 def _openvino_inputs(path: Path) -> tuple[TensorSpec, ...]:
     try:
         import openvino as ov
@@ -236,6 +269,8 @@ def load_artifact(path: str | Path, name: str = "", spec: dict[str, Any] | None 
             # with the runtime's own input shapes
             extra = p.with_suffix(".bin") if fmt == "ncnn" and p.with_suffix(".bin").exists() else None
             inputs = ()
+            if fmt == "executorch" and not p.with_suffix(".onnx").exists():
+                inputs = _executorch_inputs(p)
         else:
             inputs = _torch_inputs(p, fmt)
         sibling = p.with_suffix(".onnx")  # the graph it was made from, where kept beside it
