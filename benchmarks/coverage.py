@@ -3,6 +3,10 @@
 
     python benchmarks/coverage.py [--repeats 20] [--ab-repeats 10] [--calibration-runs 5]
                                   [--skip-ab] [--section NAME] [--out BENCHMARKS.md]
+    python benchmarks/coverage.py --fresh [--repeats 20]   # the section coverage-fresh
+
+``--fresh``: a new user's first profiles, one fresh database for all runs, no calibration: the
+shipped prior first, then what the database learns (``coverage_fresh``).
 
 0. Calibration: ``xcel calibrate`` with its default models (none of the three below) learns the
    target's spread between runs into a database.
@@ -139,6 +143,134 @@ def coverage(repeats: int, work: Path, calibrated: Path) -> dict[str, Any]:
             "runs_detail": rs,
         }
     return out
+
+
+def _calibrated_from_prior_run() -> Any:
+    """The calibration ``benchmarks/prior.py`` measured (its models' spreads, kept in the shipped
+    ``prior.json``), as a target calibration pooled with the prior: what a user who ran
+    ``xcel calibrate`` once would get."""
+    from xcelerator.measure.stats import NoisePoint, RunNoise, with_prior
+
+    doc = json.loads((ROOT / "src" / "xcelerator" / "measure" / "prior.json").read_text())
+    m = doc["measured"]
+    pts = tuple(
+        NoisePoint("", p["name"], p["latency_ms"], p["sd"], m["runs"] - 1, m["runs"], m["rounds"]) for p in m["models"]
+    )
+    return with_prior(RunNoise(TARGET, pts, source="calibrated"), TARGET), m
+
+
+def coverage_fresh(repeats: int, work: Path) -> dict[str, Any]:
+    """A new user: one fresh database for every run, default ``profile`` runs of the three
+    models interleaved, so the first runs of a model have the shipped prior and later ones what
+    the database learned of the target (its ``model history``, pooled with the prior). For each
+    run: does its CI contain the median of the other runs' medians, and what share of the other
+    runs' medians does it contain (pairwise, a repeat at a random other time). The calibrated
+    half-width is computed on the same runs (their round medians) with the calibration
+    ``benchmarks/prior.py`` measured, and the rounds-only one from the round medians alone."""
+    import math
+
+    from xcelerator.measure.stats import compute
+
+    cal, cal_meta = _calibrated_from_prior_run()
+    paths = {m: materialize(parse_name(m), "onnx").path for m in MODELS}
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
+    db = work / "fresh.db"
+    t_start = time.time()
+    for i in range(repeats):
+        for m in MODELS if i % 2 == 0 else list(reversed(MODELS)):
+            code, doc, wall = xcel("profile", paths[m], "-t", TARGET, db=db)
+            s = ((doc.get("measurements") or [{}])[0]).get("stats") or {}
+            meds = s.get("round_medians_ms") or []
+            c = compute([[x] for x in meds], noise=cal) if len(meds) >= 2 else None
+            r = compute([[x] for x in meds]) if len(meds) >= 2 else None
+            runs[m].append(
+                {
+                    "code": code, "median": s.get("median_ms"), "lo": s.get("ci_low_ms"), "hi": s.get("ci_high_ms"),
+                    "basis": s.get("ci_basis"), "detail": s.get("ci_detail"), "between_sd": s.get("between_run_sd"),
+                    "cal_lo": c.ci_low_ms if c else None, "cal_hi": c.ci_high_ms if c else None,
+                    "rlo": r.ci_low_ms if r else None, "rhi": r.ci_high_ms if r else None,
+                    "round_medians": meds, "wall": wall, "t": time.time() - t_start,
+                }
+            )  # fmt: skip
+            print(f"{m} run {i + 1}: {s.get('median_ms')} [{s.get('ci_low_ms')}, {s.get('ci_high_ms')}] "
+                  f"{s.get('ci_basis')}", flush=True)  # fmt: skip
+    out: dict[str, Any] = {"_calibration": cal_meta, "_minutes": (time.time() - t_start) / 60}
+    for m, rs in runs.items():
+        ok = [r for r in rs if r["median"] is not None]
+        row: dict[str, Any] = {"runs": len(rs), "ok": len(ok), "runs_detail": rs}
+        for key, lo, hi in (("live", "lo", "hi"), ("calibrated", "cal_lo", "cal_hi"), ("rounds", "rlo", "rhi")):
+            hits, pair, halves = [], [], []
+            for i, r in enumerate(ok):
+                if r[lo] is None:
+                    continue
+                others = [o["median"] for j, o in enumerate(ok) if j != i]
+                hits.append(r[lo] <= statistics.median(others) <= r[hi])
+                pair.append(sum(r[lo] <= x <= r[hi] for x in others) / len(others))
+                halves.append((r[hi] - r[lo]) / 2 / r["median"])
+            row[key] = {
+                "coverage": sum(hits) / len(hits) if hits else None,
+                "pairwise": statistics.mean(pair) if pair else None,
+                "half_width": statistics.mean(halves) if halves else None,
+            }
+        by_basis: dict[str, list[float]] = {}
+        for i, r in enumerate(ok):
+            others = statistics.median([o["median"] for j, o in enumerate(ok) if j != i])
+            by_basis.setdefault(str(r["basis"]), []).append(float(r["lo"] <= others <= r["hi"]))
+        meds = [r["median"] for r in ok]
+        row.update(
+            by_basis={b: {"runs": len(v), "coverage": statistics.mean(v)} for b, v in by_basis.items()},
+            half_first=(ok[0]["hi"] - ok[0]["lo"]) / 2 / ok[0]["median"] if ok else None,
+            half_last=(ok[-1]["hi"] - ok[-1]["lo"]) / 2 / ok[-1]["median"] if ok else None,
+            median_ms=statistics.median(meds) if meds else None,
+            rel_sd_of_medians=statistics.stdev([math.log(x) for x in meds]) if len(meds) > 2 else None,
+            spread=(max(meds) - min(meds)) / statistics.median(meds) if meds else None,
+            wall_s=statistics.median([r["wall"] for r in rs]),
+        )
+        out[m] = row
+    return out
+
+
+def render_fresh(res: dict[str, Any]) -> str:
+    cov = res["fresh"]
+    cal = cov["_calibration"]
+    L = [
+        f"A new user's first runs: {res['repeats']} default `xcel profile` runs per model (no `--ci`, no "
+        f"calibration), the three models interleaved over {cov['_minutes']:.1f} min, all into one fresh database, "
+        f"target `{TARGET}`. The first runs of a model have the shipped prior (`ci_basis` `prior`); once the "
+        "database holds three runs of a model, its history pooled with the prior (`model history`). A run's 95% CI "
+        "should contain the median of the other runs' medians (coverage; pairwise: the share of the other runs' "
+        "medians it contains). Beside it, on the same runs: the CI a calibrated database gives (the calibration "
+        f"`benchmarks/prior.py` measured on {cal['date']}: {cal['runs']} runs of its five models) and the CI of the "
+        "rounds alone (`--ci rounds`); both recomputed from each run's round medians.\n",
+        "| model | median ms | runs ok | coverage (goal ≥ 90%) | pairwise | mean half-width | half-width first → "
+        "last run | by basis | calibrated: coverage / half-width | rounds only: coverage / half-width | SD of run "
+        "medians (log) | wall s per run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    covs = []
+    for m in MODELS:
+        r = cov[m]
+        live, c, ro = r["live"], r["calibrated"], r["rounds"]
+        if live["coverage"] is None:
+            L.append(f"| {m} | - | {r['ok']}/{r['runs']} | - | - | - | - | - | - | - | - | - |")
+            continue
+        covs.append(live["coverage"])
+        bb = ", ".join(f"{b} {100 * x['coverage']:.0f}% of {x['runs']}" for b, x in r["by_basis"].items())
+        sd = r["rel_sd_of_medians"]
+        L.append(
+            f"| {m} | {r['median_ms']:.3g} | {r['ok']}/{r['runs']} | {100 * live['coverage']:.0f}% | "
+            f"{100 * live['pairwise']:.0f}% | {100 * live['half_width']:.1f}% | {100 * r['half_first']:.1f}% → "
+            f"{100 * r['half_last']:.1f}% | {bb} | {100 * c['coverage']:.0f}% / {100 * c['half_width']:.1f}% | "
+            f"{100 * ro['coverage']:.0f}% / {100 * ro['half_width']:.1f}% | "
+            f"{'-' if sd is None else f'{100 * sd:.1f}%'} | {r['wall_s']:.1f} |"
+        )
+    if covs:
+        L.append(
+            f"\nLowest coverage over the models: {100 * min(covs):.0f}% "
+            f"({'meets' if min(covs) >= 0.9 else 'misses'} the 90% goal for "
+            f"{'every model' if min(covs) >= 0.9 else 'at least one model'})."
+        )
+    return "\n".join(L) + "\n"
 
 
 MODES = {"side by side": (), "apart": ("--apart",)}
@@ -325,9 +457,24 @@ def main() -> None:
     ap.add_argument("--calibration-over", type=float, default=600.0)
     ap.add_argument("--section", default="coverage-spaced", help="the BENCHMARKS.md section to write")
     ap.add_argument("--skip-ab", action="store_true")
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="a new user's runs: one fresh database that learns as it goes, no calibration (section coverage-fresh)",
+    )
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     res: dict[str, Any] = {"repeats": args.repeats, "ab_repeats": args.ab_repeats}
+    if args.fresh:
+        with tempfile.TemporaryDirectory() as d:
+            res["fresh"] = coverage_fresh(args.repeats, Path(d))
+        (ROOT / ".xcel").mkdir(exist_ok=True)
+        (ROOT / ".xcel" / "bench-coverage-fresh.json").write_text(json.dumps(res, indent=1))
+        body = render_fresh(res)
+        section = "coverage-fresh" if args.section == "coverage-spaced" else args.section
+        write_section(Path(args.out), section, "A first profile's CI: the prior, learning as it goes", body)
+        print(body)
+        return
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         partial = ROOT / ".xcel" / "bench-coverage.partial.json"

@@ -12,6 +12,7 @@ the MACs proxy's choice runs than the measured choice.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -44,6 +45,8 @@ def main() -> None:
         t0 = time.perf_counter()
         doc = run_demo(Path(d) / "out", db=f"sqlite:///{d}/demo.db")
         wall = time.perf_counter() - t0
+        (ROOT / ".xcel").mkdir(exist_ok=True)
+        (ROOT / ".xcel" / "bench-demo.json").write_text(json.dumps(doc, indent=1, default=str))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     o = doc["optimize"]
     b, x, p = doc["baseline"], doc.get("best"), doc.get("flops_proxy")
@@ -99,6 +102,17 @@ def main() -> None:
             )
         elif r.get("error"):
             rows.append(f"- on {t}: {r['error']}")
+        mine = [c for c in o["trials"] if c.get("target") == t and c["trial"] != o["baseline"]["trial"]]
+        if mine and r.get("baseline_trial") is not None:
+            rows.append(
+                "  - its candidates (validation accuracy of the deployed file, study latency): "
+                + "; ".join(
+                    f"trial {c['trial']} {c.get('precision')} "
+                    + (f"{c['accuracy']:.4f}, {c['latency_ms']:.4g} ms" if c["latency_ms"] is not None else c["state"])
+                    + ("" if c["feasible"] else " (infeasible)")
+                    for c in mine
+                )
+            )
     body = "\n".join(rows)
     write_section(Path(args.out), "demo", "Demo: xc.optimize on Fashion-MNIST (`make demo`)", body)
     print(body)

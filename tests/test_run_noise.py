@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.test_cli import one_line_error, xcel
-from xcelerator.measure.stats import RunNoise, compute, run_noise
+from xcelerator.measure.stats import BASES, PRIOR_DF, RunNoise, compute, prior_noise, run_noise, with_prior
 
 
 def _runs(rng: np.random.Generator, median: float, sd_b: float, n_runs: int, k: int = 6) -> list[list[list[float]]]:
@@ -103,11 +103,25 @@ def test_calibrate_then_profile_on_onnxruntime(tmp_path: Path, tiny_onnx: Path) 
     r = xcel("--db", "cal.db", "profile", str(third), *prof, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["measurements"][0]["stats"]
-    assert s["ci_basis"].startswith("rounds + target calibration (2 models, 6 runs)")
+    assert s["ci_basis"] == "calibrated"
+    assert s["ci_detail"].startswith("rounds + target calibration (2 models, 6 runs)")
+    assert "pooled with the shipped prior" in s["ci_detail"]
     assert s["between_run_sd"] is not None and s["ci_low_ms"] <= s["median_ms"] <= s["ci_high_ms"]
+    # a fresh database: the shipped prior, and the one line saying how to narrow it
     r = xcel("--db", "plain.db", "profile", str(third), *prof, cwd=tmp_path)
     s = json.loads(r.stdout)["measurements"][0]["stats"]
-    assert s["ci_basis"] == "rounds" and s["between_run_sd"] is None
+    assert s["ci_basis"] == "prior" and s["between_run_sd"] > 0 and "shipped prior" in s["ci_detail"]
+    assert "xcel calibrate" in r.stderr
+    # this run's rounds only, when asked
+    r = xcel("--db", "plain.db", "profile", str(third), *prof, "--ci", "rounds", cwd=tmp_path)
+    s = json.loads(r.stdout)["measurements"][0]["stats"]
+    assert s["ci_basis"] == "rounds only" and s["between_run_sd"] is None
+    # learned as it goes: with three runs of the model in the database, its history (pooled with the prior)
+    r = xcel("--db", "plain.db", "profile", str(third), *prof, cwd=tmp_path)
+    s = json.loads(r.stdout)["measurements"][0]["stats"]
+    assert s["ci_basis"] == "model history" and "pooled with the shipped prior" in s["ci_detail"]
+    r = xcel("--db", "plain.db", "profile", str(third), *prof, "--ci", "sometimes", cwd=tmp_path)
+    assert r.returncode == 2 and "--ci 'sometimes': expected auto" in one_line_error(r)
 
 
 def test_calibrate_bad_input_exit_2(tmp_path: Path, tiny_onnx: Path) -> None:
@@ -117,3 +131,34 @@ def test_calibrate_bad_input_exit_2(tmp_path: Path, tiny_onnx: Path) -> None:
         from xcelerator.store.db import Store
 
         assert Store(str(tmp_path / "cal.db")).count() == 0  # nothing was measured
+
+
+def test_the_shipped_prior_covers_by_latency_class_and_gives_way_to_what_is_learned() -> None:
+    """The prior: a step by latency class, measured here (its machine and date inside), as
+    PRIOR_DF degrees of freedom; a learned spread pooled with it moves toward the learned one as
+    its degrees of freedom grow."""
+    prior = prior_noise("t")
+    assert prior.source == "prior" and prior.machine and len(prior.points) >= 3
+    bounds = [p.latency_ms for p in prior.points]
+    assert bounds == sorted(bounds)
+    for p in prior.points:  # a latency just under a class's bound gets that class's spread
+        sd, df, detail = prior.sd_at(p.latency_ms * 0.999)
+        assert (sd, df) == (p.sd, PRIOR_DF) and p.name in detail
+    rng = np.random.default_rng(3)
+    run = _runs(rng, 2.0, 0.1, 1)[0]
+    plain, wide = compute(run), compute(run, noise=with_prior(None, "t"))
+    assert (plain.ci_basis, wide.ci_basis) == ("rounds only", "prior") and set(BASES) >= {"prior", "rounds only"}
+    assert wide.ci_low_ms <= plain.ci_low_ms and wide.ci_high_ms >= plain.ci_high_ms
+    assert with_prior(None, "t", ci="rounds") is None
+    # a quiet target learned from repeats: the pooled spread lies between the two and nears the
+    # learned one with more runs
+    p_sd = prior.sd_at(2.0)[0]
+    pooled = []
+    for n in (3, 8, 40):
+        learned = run_noise("t", [("a" * 64, "m", _summary(_runs(rng, 2.0, 0.005, n)))], source="model history")
+        assert learned is not None
+        sd, df, detail = with_prior(learned, "t").sd_at(2.0)
+        assert learned.points[0].sd < sd < p_sd and df == n - 1 + PRIOR_DF and "pooled" in detail
+        pooled.append(sd)
+    assert pooled[0] > pooled[1] > pooled[2]
+    assert compute(run, noise=with_prior(learned, "t")).ci_basis == "model history"

@@ -151,7 +151,7 @@ def calibrate(
         for pair in pairs if i % 2 == 0 else list(reversed(pairs)):
             if progress is not None:
                 progress(f"{pair[0].name}, run {i + 1} of {runs}")
-            session.execute([pair], p, store=st)
+            session.execute([pair], p, store=st, purpose="calibration")
     return st.run_noise(parse_target(target).uri)
 
 

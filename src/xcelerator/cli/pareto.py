@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         shape: Shapes = None,
         dim: Dims = None,
         fill: Fills = None,
+        confirm: Annotated[
+            bool,
+            typer.Option(
+                "--confirm/--no-confirm",
+                help="measure the points near the front again side by side before declaring it (default on)",
+            ),
+        ] = True,
         json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Estimate the Pareto front of execution time and peak memory (and output error) over
@@ -71,6 +78,7 @@ def register(app: typer.Typer) -> None:
                 plan=plan,
                 store=common.store(),
                 progress=advance,
+                confirm=confirm,
             )
         points = doc.points
         fr = front(points, doc.with_error)
@@ -81,13 +89,15 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)  # every configuration failed: the work ran and produced nothing
             return
         t = Table(title=f"Pareto front: {len(fr)} of {len(points)} measured ({doc.size} in the space) → {out}")
-        for c in ("id", "ms", "95% CI", "peak RSS MiB", *(["output error"] if doc.with_error else []), "setting"):
+        for c in ("id", "ms", "95% CI", "confirmed", "peak RSS MiB", *(["output error"] if doc.with_error else []),
+                  "setting"):  # fmt: skip
             t.add_column(c, justify="left" if c == "setting" else "right")
         for p in sorted(fr, key=lambda p: p.exec_time):
             t.add_row(
                 str(p.id),
                 f"{p.exec_time:.4g}",
                 f"{p.ci_low:.4g}–{p.ci_high:.4g}",
+                "side by side" if p.confirmed else "-",
                 f"{p.max_rss / 1024:.1f}",
                 *([f"{p.error:.2e}"] if doc.with_error else []),
                 escape(p.setting),

@@ -60,6 +60,9 @@ class Plan:
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     dims: tuple[tuple[str, int], ...] = ()
     fills: tuple[tuple[str, float], ...] = ()
+    # "auto": the CI covers a repeat (the target's spread between runs: calibrated, learned from
+    # the store's history, or the shipped prior); "rounds": this run's rounds only
+    ci: str = "auto"
 
     def __post_init__(self) -> None:
         checks = [
@@ -83,6 +86,7 @@ class Plan:
             (self.threads is None or self.threads >= 1, "threads", "an integer >= 1"),
             (self.input in ("random", "zeros", "npz"), "input", "one of random, zeros, npz"),
             (self.input != "npz" or bool(self.npz), "npz", "a .npz file when input is npz"),
+            (self.ci in ("auto", "rounds"), "ci", "auto or rounds"),
         ]
         for ok, name, what in checks:
             if not ok:
@@ -134,6 +138,7 @@ def make_plan(
     shapes: list[str] | None = None,
     dims: list[str] | None = None,
     fills: list[str] | None = None,
+    ci: str = "auto",
 ) -> Plan:
     """A Plan from the command line's options (``--runs`` fixes the count, ``--rounds N`` or
     ``MIN..MAX``, ``--input random|zeros|FILE.npz``); bad values raise ``BadInputError``."""
@@ -146,6 +151,9 @@ def make_plan(
         "seed": seed,
         "energy": energy,
     }
+    if ci not in ("auto", "rounds"):
+        raise BadInputError(f"--ci {ci!r}: expected auto (the CI covers a repeat) or rounds (this run's rounds only)")
+    kw["ci"] = ci
     if runs is not None:
         kw.update(min_runs=runs, max_runs=runs, min_seconds=0.0, max_seconds=max(max_time or 0, 3600.0))
     if min_time is not None:

@@ -233,6 +233,7 @@ class Measurement:
     finished: float = 0.0
     inputs: tuple[dict[str, Any], ...] = ()
     quiet: dict[str, Any] | None = None  # measure/conditions.py: {"quiet", "reasons", "busy"}
+    purpose: str = ""  # "calibration" for ``xcel calibrate``'s runs (the store's spread is then ``calibrated``)
 
     @property
     def samples_ms(self) -> list[float]:
@@ -271,6 +272,7 @@ class Measurement:
                 rounds_ci_level=s.rounds_ci_level,
                 between_run_sd=s.between_run_sd,
                 ci_basis=s.ci_basis,
+                ci_detail=s.ci_detail,
             )
         return {
             "model": self.model,
@@ -298,6 +300,7 @@ class Measurement:
             "plan": self.plan.to_dict(),
             "started": self.started,
             "finished": self.finished,
+            "purpose": self.purpose or None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,4 +337,5 @@ class Measurement:
             finished=d.get("finished", 0.0),
             inputs=tuple(d.get("inputs") or ()),
             quiet=d.get("quiet"),
+            purpose=d.get("purpose") or "",
         )

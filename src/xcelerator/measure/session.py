@@ -214,6 +214,16 @@ def prepare(
     return pairs
 
 
+def noise_for(store: Any, target_uri: str, ci: str = "auto") -> Any:
+    """The spread between runs a CI on ``target_uri`` is widened by (``measure.stats``): none
+    with ``ci="rounds"``; what ``store`` learned of the target (a calibration, or repeated runs
+    of its models), pooled with the shipped prior; the prior alone where it learned nothing."""
+    from xcelerator.measure.stats import with_prior
+
+    learned = store.run_noise(target_uri) if store is not None and ci != "rounds" else None
+    return with_prior(learned, target_uri, ci)
+
+
 def execute(
     pairs: Sequence[tuple[Artifact, Target]],
     plan: Plan,
@@ -221,20 +231,20 @@ def execute(
     progress: ProgressFn | None = None,
     on_start: Callable[[int], None] | None = None,
     side_by_side: bool = True,
+    purpose: str = "",
 ) -> Comparison:
     """Measure the pairs interleaved, store each result, return them as a comparison
-    (``side_by_side``: see ``measure_many``)."""
+    (``side_by_side``: see ``measure_many``). Each CI covers a repeat by the target's spread
+    between runs (``noise_for``). ``purpose``: kept with each stored measurement
+    (``calibration`` for ``xcel calibrate``)."""
     several = len({a.name for a, _ in pairs}) > 1 or len({t.label for _, t in pairs}) > 1
-    noise = None
-    if store is not None:  # the targets' spread between runs, learned from repeats in the store
-        by_uri = {t.uri: store.run_noise(t.uri) for _, t in pairs}
-        noise = [by_uri[t.uri] for _, t in pairs]
+    noise = [noise_for(store, t.uri, plan.ci) for _, t in pairs]
     ms = measure_many(
         pairs, plan, on_start=on_start, progress=progress, paired=several, noise=noise, side_by_side=side_by_side
     )
     if store is not None:
         for (a, t), m in zip(pairs, ms, strict=True):
-            store.add(m, a, t)
+            store.add(replace(m, purpose=purpose) if purpose else m, a, t)
     models = tuple(dict.fromkeys(a.name for a, _ in pairs))
     targets = tuple(dict.fromkeys(t.label for _, t in pairs))
     return Comparison(models, targets, tuple(ms))

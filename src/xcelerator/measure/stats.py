@@ -13,14 +13,24 @@ pooled within-process one, never below the fastest run. The same interval decide
 adding rounds (``Plan``), so what stops the measurement is what is reported.
 
 Rounds taken within one run do not sample how the machine's state drifts over minutes; a
-``RunNoise`` learned from repeated runs in the store (``xcel calibrate``) adds that spread to
-the interval (``compute(..., noise=)``), so that it covers the median of a repeat minutes later.
+``RunNoise`` adds that spread to the interval (``compute(..., noise=)``), so that it covers the
+median of a repeat minutes later. Its basis (``Stats.ci_basis``) is one of ``BASES``:
+
+* ``calibrated``: the target's spread from an ``xcel calibrate`` run in the store;
+* ``model history``: no calibration, but the store holds repeated runs of models on the target
+  (every ``profile``/``compare`` adds some: runs of one model minutes apart are calibration data);
+* ``prior``: neither; a conservative spread by latency class, measured here and shipped with
+  the package (``prior.json``: its machine, date and command inside);
+* ``rounds only``: asked for (``--ci rounds``): the interval covers this run's rounds only.
+
+A learned spread is pooled with the prior as ``PRIOR_DF`` pseudo-degrees of freedom, so one
+repeated model does not narrow the interval at once, and a handful of runs outweigh the prior.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,7 +72,8 @@ class Stats:
     # the spread of the median between runs on this target (relative SD, from ``RunNoise``) that
     # the CI includes; None when the target is not calibrated (the CI then covers this run only)
     between_run_sd: float | None = None
-    ci_basis: str = "rounds"
+    ci_basis: str = "rounds only"  # one of BASES
+    ci_detail: str = ""  # what the spread was learned from, in words
 
     @property
     def rel_ci(self) -> float:
@@ -159,9 +170,10 @@ def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | No
         lo, hi = min(lo, rlo), max(hi, rhi)
         lo = max(lo, float(x.min()))  # this run's median is never below its fastest run
     between: float | None = None
-    basis = "rounds"
+    basis, detail = "rounds only", f"the spread of this run's {len(meds)} rounds"
     if noise is not None:  # another run's median may well be below this run's fastest (one round too)
-        between, df_b, basis = noise.sd_at(med, sha256)
+        between, df_b, detail = noise.sd_at(med, sha256)
+        basis = noise.source
         if noise.rounds > len(meds):  # runs shorter than the calibrated ones spread more
             between *= float(np.sqrt(noise.rounds / len(meds)))
         half = t_quantile(0.5 + level / 2, max(df_b, 1)) * between
@@ -187,6 +199,7 @@ def compute(rounds: list[list[float]], level: float = 0.95, noise: RunNoise | No
         rounds_ci_level=rounds_level,
         between_run_sd=between,
         ci_basis=basis,
+        ci_detail=detail,
     )
 
 
@@ -222,6 +235,9 @@ class RunNoise:
 
     target: str
     points: tuple[NoisePoint, ...]
+    source: str = "calibrated"  # calibrated | model history | prior (``BASES``)
+    prior: RunNoise | None = None  # pooled in as PRIOR_DF pseudo-degrees of freedom (``with_prior``)
+    machine: str = ""  # the prior's: where and when it was measured
 
     @property
     def df(self) -> int:
@@ -233,7 +249,20 @@ class RunNoise:
         return min((p.rounds for p in self.points), default=0)
 
     def sd_at(self, latency_ms: float, sha256: str = "") -> tuple[float, int, str]:
-        """(relative SD, degrees of freedom, basis) at a median of ``latency_ms``."""
+        """(relative SD, degrees of freedom, what it was learned from) at a median of
+        ``latency_ms``; a learned spread pooled with the prior, when it has one."""
+        sd, df, detail = self._learned(latency_ms, sha256)
+        if self.prior is None:
+            return sd, df, detail
+        p_sd, p_df, _ = self.prior._learned(latency_ms)
+        pooled = float(np.sqrt((p_df * p_sd**2 + df * sd**2) / (p_df + df)))
+        return pooled, df + p_df, f"{detail}, pooled with the shipped prior ({p_sd:.1%} here, as {p_df} df)"
+
+    def _learned(self, latency_ms: float, sha256: str = "") -> tuple[float, int, str]:
+        if self.source == "prior":  # a step by latency class: the class's upper bound above this latency
+            pts = sorted(self.points, key=lambda p: p.latency_ms)
+            p = next((p for p in pts if latency_ms < p.latency_ms), pts[-1])
+            return p.sd, p.df, f"the shipped prior for {p.name} ({self.machine})"
         own = next((p for p in self.points if sha256 and p.sha256 == sha256 and p.df >= 4), None)
         if own is not None:
             return own.sd, own.df, f"rounds + {own.runs} earlier runs of this model"
@@ -260,12 +289,45 @@ class RunNoise:
         return float(np.exp(ly)), a.df + b.df, basis
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "points": [asdict(p) for p in self.points], "df": self.df}
+        return {"target": self.target, "points": [asdict(p) for p in self.points], "df": self.df, "source": self.source}
 
 
-def run_noise(target: str, groups: Sequence[tuple[str, str, Sequence[tuple[float, int]]]]) -> RunNoise | None:
+BASES = ("calibrated", "model history", "prior", "rounds only")
+PRIOR_DF = 4  # the prior weighs as much as one model run five times
+
+
+def prior_noise(target: str = "") -> RunNoise:
+    """The shipped prior (``prior.json``): per latency class (upper bound in ms), a relative SD
+    of whole runs' medians measured on this project's machine (the largest of the calibration
+    models in that class, so it errs wide), counted as ``PRIOR_DF`` degrees of freedom."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).with_name("prior.json")).read_text())
+    m = doc["measured"]
+    pts = tuple(
+        NoisePoint("", c["name"], float(c["below_ms"]), float(c["sd"]), PRIOR_DF, PRIOR_DF + 1, int(m["rounds"]))
+        for c in doc["classes"]
+    )
+    return RunNoise(target, pts, source="prior", machine=f"{m['machine']}, {m['date']}")
+
+
+def with_prior(learned: RunNoise | None, target: str, ci: str = "auto") -> RunNoise | None:
+    """The spread a measurement on ``target`` adds to its CI: none with ``ci="rounds"``; the
+    prior where nothing was learned; else what was learned (``Store.run_noise``), pooled with
+    the prior."""
+    if ci == "rounds":
+        return None
+    prior = prior_noise(target)
+    return prior if learned is None else replace(learned, prior=prior)
+
+
+def run_noise(
+    target: str, groups: Sequence[tuple[str, str, Sequence[tuple[float, int]]]], source: str = "calibrated"
+) -> RunNoise | None:
     """``RunNoise`` from repeated runs: ``groups`` are (sha256, name, runs), each run its
-    (median ms, rounds). A model needs 3 or more runs; None when no model has."""
+    (median ms, rounds). A model needs 3 or more runs; None when no model has. ``source``:
+    ``calibrated`` or ``model history`` (``BASES``)."""
     pts = []
     for sha, name, runs in groups:
         ok = [(m, k) for m, k in runs if m and m > 0]
@@ -275,4 +337,4 @@ def run_noise(target: str, groups: Sequence[tuple[str, str, Sequence[tuple[float
         lat = float(np.exp(np.median(logs)))
         rounds = int(np.median([k for _, k in ok]))
         pts.append(NoisePoint(sha, name, lat, float(logs.std(ddof=1)), len(ok) - 1, len(ok), rounds))
-    return RunNoise(target, tuple(sorted(pts, key=lambda p: p.latency_ms))) if pts else None
+    return RunNoise(target, tuple(sorted(pts, key=lambda p: p.latency_ms)), source=source) if pts else None

@@ -3,6 +3,11 @@
 Objectives: execution time (median, with its 95 % CI) and peak RSS (KiB), both minimized; an
 output error (or accuracy drop) is a third objective when precision changes.
 
+**Fronts that hold**: before the front is declared, the points near it (``near_front``) are
+measured again side by side, interleaved round by round, and each one's time is its paired
+ratio to the fastest of them (the A/B protocol: the machine's drift is shared by all and
+cancels), so two runs agree on which configurations form the front (``confirmed`` in the dump).
+
 **Dominance that respects noise**: ``a`` dominates ``b`` only when ``a`` is no worse in every
 objective and better in one *beyond the noise*: for time, ``a``'s CI lies entirely below
 ``b``'s; for memory, ``a`` uses at least ``rss_tol`` (2 %) less; for error, ``a``'s is lower by
@@ -52,6 +57,7 @@ class Point:
     setting: str = ""
     status: str = "ok"
     note: str = ""
+    confirmed: bool = False  # time re-measured side by side with the others near the front (``near_front``)
 
     def objectives(self, with_error: bool) -> list[float]:
         v = [self.exec_time, float(self.max_rss)]
@@ -81,6 +87,19 @@ def dominates(a: Point, b: Point, with_error: bool = False, noise: bool = True) 
 def front(points: Sequence[Point], with_error: bool = False, noise: bool = True) -> list[Point]:
     ok = [p for p in points if p.status == "ok"]
     return [p for p in ok if not any(dominates(q, p, with_error, noise) for q in ok if q is not p)]
+
+
+def near_front(points: Sequence[Point], with_error: bool = False, drift: float = 0.15, limit: int = 12) -> list[Point]:
+    """The points a repeat could put on the front: those on it when every time CI is widened by
+    ``drift`` (a run's median moves by 5-16 % between runs here, so a point just outside the
+    front in one run may be on it in the next), fastest first, at most ``limit``. These are the
+    ones ``pareto`` measures again side by side before it declares the front."""
+    wide = [
+        Point(p.id, p.exec_time, p.ci_low / (1 + drift), p.ci_high * (1 + drift), p.max_rss, p.error, status=p.status)
+        for p in points
+    ]
+    ids = {p.id for p in front(wide, with_error)}
+    return sorted((p for p in points if p.id in ids), key=lambda p: p.exec_time)[:limit]
 
 
 def igd(
@@ -209,6 +228,7 @@ class FrontDoc:
     size: int = 0
     choices: list[list[str]] = field(default_factory=list)
     with_error: bool = False
+    before_confirmation: list[Point] = field(default_factory=list)  # the confirmed points as first measured
 
     def to_json(self) -> dict[str, Any]:
         fr = front(self.points, self.with_error)
@@ -221,6 +241,8 @@ class FrontDoc:
             "solutions": [{"id": p.id, "exec_time": p.exec_time, "max_rss": p.max_rss} for p in measured],
             "configs": {str(p.id): p.setting for p in measured},
             "front": [p.id for p in fr],
+            # the points whose time was measured again side by side before the front was declared
+            "confirmed": [p.id for p in self.points if p.confirmed],
             # ours
             "format": "xcelerator-pareto/1",
             "space": self.space,
@@ -232,6 +254,7 @@ class FrontDoc:
             "choices": self.choices,
             "with_error": self.with_error,
             "evaluated": [asdict(p) for p in self.points],
+            "before_confirmation": [asdict(p) for p in self.before_confirmation],
         }
 
     def save(self, path: str | Path) -> Path:

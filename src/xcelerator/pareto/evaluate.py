@@ -4,6 +4,7 @@ changes, its output error against fp32 (or its accuracy drop on a labelled .npz)
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,10 @@ from xcelerator.pareto.space import Config, ConfigSpace, QuantizeSpace
 
 PARETO_PLAN = Plan(
     min_rounds=2, max_rounds=3, min_seconds=0.2, max_seconds=1.0, rel_ci=0.02, warmup_runs=3, timeout=120
+)
+# the side-by-side run that confirms the points near the front: enough paired rounds for a ratio CI
+CONFIRM_PLAN = Plan(
+    min_rounds=5, max_rounds=5, min_seconds=0.2, max_seconds=0.5, rel_ci=0.02, warmup_runs=3, timeout=120
 )
 
 
@@ -31,8 +36,8 @@ class ConfigEvaluator:
     ) -> None:
         """``noise`` (``measure.stats.RunNoise``): the target's spread between runs, which widens
         every configuration's CI so that noise-aware dominance compares intervals that cover a
-        repeat; without it, the calibration stored in ``store`` for the configuration's target
-        (``xcel calibrate``), if any."""
+        repeat; without it, what ``store`` learned of the configuration's target pooled with the
+        shipped prior (``measure.session.noise_for``)."""
         self.space, self.plan, self.store, self.repeats, self.runs = space, plan, store, repeats, runs
         self.noise = noise
         self._noise_by_uri: dict[str, Any] = {}
@@ -67,11 +72,50 @@ class ConfigEvaluator:
         s = m.stats
         return Point(cfg.id, s.median_ms, s.ci_low_ms, s.ci_high_ms, int(m.peak_rss_kib or 0), None, cfg.setting)
 
+    def confirm(self, points: list[Point], with_error: bool, plan: Plan = CONFIRM_PLAN) -> list[int]:
+        """The points near the front (``pareto.core.near_front``) measured again in one run,
+        side by side and interleaved round by round; each one's time becomes its paired ratio to
+        the fastest of them times that one's median in this run (its CI the ratio's CI), so the
+        drift between this run and the estimator's measurements, shared by all, cancels. The
+        ids confirmed (in place: ``Point.confirmed``); none for command targets or fewer than
+        two points near the front."""
+        from xcelerator.measure.ab import paired
+        from xcelerator.measure.session import execute
+        from xcelerator.pareto.core import near_front
+        from xcelerator.targets.registry import parse_target
+
+        near = [p for p in near_front(points, with_error) if not self.space.config(p.id).target.startswith("cmd:")]
+        if len(near) < 2:
+            return []
+        cfgs = [self.space.config(p.id) for p in near]
+        pairs = [(replace(c.artifact, name=f"config {c.id}"), parse_target(c.target)) for c in cfgs]
+        ms = list(execute(pairs, plan, store=self.store).measurements)
+        ref = ms[0]
+        if ref.status != "ok" or ref.stats is None:
+            return []
+        base = ref.stats.median_ms
+        done = []
+        for p, m in zip(near, ms, strict=True):
+            if m.status != "ok" or m.stats is None:
+                continue
+            if m is ref:
+                p.exec_time = p.ci_low = p.ci_high = base
+            else:
+                sp = paired(ref, m)
+                if sp.speedup is None or sp.ci_low is None or sp.ci_high is None:
+                    continue
+                p.exec_time, p.ci_low, p.ci_high = base / sp.speedup, base / sp.ci_high, base / sp.ci_low
+            p.confirmed = True
+            done.append(p.id)
+        return done
+
     def _noise_for(self, uri: str) -> Any:
-        if self.noise is not None or self.store is None:
+        if self.noise is not None:
             return self.noise
         if uri not in self._noise_by_uri:
-            self._noise_by_uri[uri] = self.store.run_noise(uri)
+            from xcelerator.measure.session import noise_for
+
+            self._noise_by_uri[uri] = noise_for(self.store, uri, self.plan.ci)
         return self._noise_by_uri[uri]
 
     def _command(self, cfg: Config) -> Point:

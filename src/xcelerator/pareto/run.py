@@ -78,10 +78,13 @@ def run_pareto(
     plan: Plan | None = None,
     store: Any = None,
     progress: Callable[[str], None] | None = None,
+    confirm: bool = True,
 ) -> Any:
     """Measure up to ``budget`` configurations of ``model`` chosen by ``strategy`` (corners, brute,
     random, hlps, nsga2); returns the ``FrontDoc`` (saved to ``out`` after every point, so an
-    interruption keeps what was measured). ``doc.front()`` is the noise-aware front."""
+    interruption keeps what was measured). ``doc.front()`` is the noise-aware front; with
+    ``confirm`` the points near it are measured again side by side first (``ConfigEvaluator.confirm``;
+    the dump's ``confirmed`` lists them)."""
     from xcelerator.pareto.core import FrontDoc, run_estimator
     from xcelerator.pareto.evaluate import PARETO_PLAN, ConfigEvaluator
 
@@ -118,6 +121,13 @@ def run_pareto(
 
     try:
         run_estimator(strategy, sp, keep, budget, seed=seed, with_error=ev.with_error, progress=progress)
+        if confirm:
+            if progress:
+                progress("measuring the points near the front again, side by side")
+            import copy
+
+            first = {p.id: copy.copy(p) for p in points}
+            doc.before_confirmation = [first[i] for i in ev.confirm(points, ev.with_error)]
     finally:
         if points:
             doc.save(dest)

@@ -327,12 +327,15 @@ class Store:
 
     def run_noise(self, target_uri: str) -> Any:
         """The target's spread between runs (``measure.stats.RunNoise``) from every model measured
-        on it three or more times at the same inputs (``xcel calibrate`` makes such repeats), or
-        None when there are none. Only each measurement's median and rounds are read."""
+        on it three or more times at the same inputs (``xcel calibrate`` makes such repeats, and
+        so do repeated ``profile``/``compare`` runs), or None when there are none. Its source is
+        ``calibrated`` when a calibration run is among them, else ``model history``. Only each
+        measurement's median, rounds and purpose are read."""
         from xcelerator.measure.stats import run_noise
 
         keys = ("shapes", "dims", "fills", "input", "npz", "seed", "threads")
         groups: dict[tuple[str, str], tuple[str, list[tuple[float, int]]]] = {}
+        calibrated = False
         with self.session() as s:
             q = (
                 select(MeasurementRow.artifact_sha256, MeasurementRow.model, MeasurementRow.doc)
@@ -347,7 +350,12 @@ class Store:
                     continue
                 key = (sha, json.dumps({k: plan.get(k) for k in keys}, sort_keys=True))
                 groups.setdefault(key, (name, []))[1].append((float(stats["median_ms"]), int(stats.get("rounds") or 1)))
-        return run_noise(target_uri, [(sha, name, runs) for (sha, _), (name, runs) in groups.items()])
+                calibrated = calibrated or (doc or {}).get("purpose") == "calibration"
+        return run_noise(
+            target_uri,
+            [(sha, name, runs) for (sha, _), (name, runs) in groups.items()],
+            source="calibrated" if calibrated else "model history",
+        )
 
     def target_uris(self) -> list[str]:
         with self.session() as s:
