@@ -139,6 +139,7 @@ def calibrate(
     if runs < 3:
         raise BadInputError(f"calibrate: runs must be 3 or more (a spread needs repeats), got {runs}")
     p = plan_for(plan, **plan_kw) if plan is not None or plan_kw else Plan(min_rounds=6, max_rounds=6)
+    p = p.replace(ci="rounds")  # what it learns is each run's median; their CIs are not used
     st = _store(db)
     pairs = session.prepare(list(models or CALIBRATION_MODELS), [target], plan=p)
     if over < 0:
