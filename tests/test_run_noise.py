@@ -118,6 +118,8 @@ def test_calibrate_then_profile_on_onnxruntime(tmp_path: Path, tiny_onnx: Path) 
     assert s["ci_basis"] == "rounds only" and s["between_run_sd"] is None
     # learned as it goes: with three runs of the model in the database, its history (pooled with the prior)
     r = xcel("--db", "plain.db", "profile", str(third), *prof, cwd=tmp_path)
+    assert json.loads(r.stdout)["measurements"][0]["stats"]["ci_basis"] == "prior"  # two runs before it
+    r = xcel("--db", "plain.db", "profile", str(third), *prof, cwd=tmp_path)
     s = json.loads(r.stdout)["measurements"][0]["stats"]
     assert s["ci_basis"] == "model history" and "pooled with the shipped prior" in s["ci_detail"]
     r = xcel("--db", "plain.db", "profile", str(third), *prof, "--ci", "sometimes", cwd=tmp_path)
