@@ -159,7 +159,7 @@ def _calibrated_from_prior_run() -> Any:
     return with_prior(RunNoise(TARGET, pts, source="calibrated"), TARGET), m
 
 
-def coverage_fresh(repeats: int, work: Path) -> dict[str, Any]:
+def coverage_fresh(repeats: int, work: Path, over: float = 600.0) -> dict[str, Any]:
     """A new user: one fresh database for every run, default ``profile`` runs of the three
     models interleaved, so the first runs of a model have the shipped prior and later ones what
     the database learned of the target (its ``model history``, pooled with the prior). For each
@@ -177,6 +177,9 @@ def coverage_fresh(repeats: int, work: Path) -> dict[str, Any]:
     db = work / "fresh.db"
     t_start = time.time()
     for i in range(repeats):
+        wait = t_start + over * i / max(repeats - 1, 1) - time.time()  # spread over ``over`` seconds at least
+        if wait > 0:
+            time.sleep(wait)
         for m in MODELS if i % 2 == 0 else list(reversed(MODELS)):
             code, doc, wall = xcel("profile", paths[m], "-t", TARGET, db=db)
             s = ((doc.get("measurements") or [{}])[0]).get("stats") or {}
@@ -457,6 +460,7 @@ def main() -> None:
     ap.add_argument("--calibration-over", type=float, default=600.0)
     ap.add_argument("--section", default="coverage-spaced", help="the BENCHMARKS.md section to write")
     ap.add_argument("--skip-ab", action="store_true")
+    ap.add_argument("--over", type=float, default=600.0, help="--fresh: seconds to spread the runs over at least")
     ap.add_argument(
         "--fresh",
         action="store_true",
@@ -467,7 +471,7 @@ def main() -> None:
     res: dict[str, Any] = {"repeats": args.repeats, "ab_repeats": args.ab_repeats}
     if args.fresh:
         with tempfile.TemporaryDirectory() as d:
-            res["fresh"] = coverage_fresh(args.repeats, Path(d))
+            res["fresh"] = coverage_fresh(args.repeats, Path(d), args.over)
         (ROOT / ".xcel").mkdir(exist_ok=True)
         (ROOT / ".xcel" / "bench-coverage-fresh.json").write_text(json.dumps(res, indent=1))
         body = render_fresh(res)
