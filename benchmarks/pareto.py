@@ -112,7 +112,7 @@ def live(args: argparse.Namespace) -> None:
             f"Goal ≤ 0.1 for all three: {'met' if max(verdict) <= 0.1 else 'not met'} (largest {max(verdict):.3f}).",
         ]
     )
-    write_section(Path(args.out), "pareto-live", "Fronts that hold: two live runs against brute force", body)
+    write_section(Path(args.out), "pareto-live", "## Fronts that hold: two live runs against brute force\n\n" + body)
     print(body)
 
 

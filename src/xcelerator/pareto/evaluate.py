@@ -75,10 +75,15 @@ class ConfigEvaluator:
     def confirm(self, points: list[Point], with_error: bool, plan: Plan = CONFIRM_PLAN) -> list[int]:
         """The points near the front (``pareto.core.near_front``) measured again in one run,
         side by side and interleaved round by round; each one's time becomes its paired ratio to
-        the fastest of them times that one's median in this run (its CI the ratio's CI), so the
-        drift between this run and the estimator's measurements, shared by all, cancels. The
-        ids confirmed (in place: ``Point.confirmed``); none for command targets or fewer than
-        two points near the front."""
+        the fastest of them (free of the drift they share), placed on the scale of the
+        estimator's own measurements: the reference's time is the median, over the confirmed
+        points, of what the ratios say it was in their first measurements (so the confirmed
+        points stay comparable with the ones not measured again, whatever the machine's state
+        during this run). Its interval keeps the relative reach it had (which covers a repeat:
+        the spread between runs) around the new time, hulled with the paired ratio's: a paired
+        interval alone covers this run's rounds, and fronts judged on it alone did not hold from
+        one run to the next (section ``pareto-live``). The ids confirmed (in place:
+        ``Point.confirmed``); none for command targets or fewer than two points near the front."""
         from xcelerator.measure.ab import paired
         from xcelerator.measure.session import execute
         from xcelerator.pareto.core import near_front
@@ -93,21 +98,20 @@ class ConfigEvaluator:
         ref = ms[0]
         if ref.status != "ok" or ref.stats is None:
             return []
-        base = ref.stats.median_ms
-        done = []
-        for p, m in zip(near, ms, strict=True):
-            if m.status != "ok" or m.stats is None:
-                continue
-            if m is ref:
-                p.exec_time = p.ci_low = p.ci_high = base
-            else:
-                sp = paired(ref, m)
-                if sp.speedup is None or sp.ci_low is None or sp.ci_high is None:
-                    continue
-                p.exec_time, p.ci_low, p.ci_high = base / sp.speedup, base / sp.ci_high, base / sp.ci_low
+        ratios: dict[int, tuple[float, float, float]] = {near[0].id: (1.0, 1.0, 1.0)}  # time / the reference's
+        for p, m in zip(near[1:], ms[1:], strict=True):
+            sp = paired(ref, m) if m.status == "ok" and m.stats is not None else None
+            if sp is not None and sp.speedup and sp.ci_low and sp.ci_high:
+                ratios[p.id] = (1 / sp.speedup, 1 / sp.ci_high, 1 / sp.ci_low)
+        confirmed = [p for p in near if p.id in ratios]
+        base = statistics.median(p.exec_time / ratios[p.id][0] for p in confirmed)  # the reference, first-run scale
+        for p in confirmed:
+            r, lo, hi = ratios[p.id]
+            down, up = p.ci_low / p.exec_time, p.ci_high / p.exec_time  # its interval's reach, a repeat included
+            p.exec_time = base * r
+            p.ci_low, p.ci_high = min(base * lo, p.exec_time * down), max(base * hi, p.exec_time * up)
             p.confirmed = True
-            done.append(p.id)
-        return done
+        return [p.id for p in confirmed]
 
     def _noise_for(self, uri: str) -> Any:
         if self.noise is not None:
