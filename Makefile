@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export XCEL_CACHE ?= $(CURDIR)/.xcel/cache
 
-.PHONY: setup demo test lint typecheck unit slow bench clean realmodels fashion-mnist
+.PHONY: setup demo test lint typecheck unit slow bench bench-peers clean realmodels fashion-mnist
 
 setup: $(STAMP)
 
@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python benchmarks/runtimes.py
 	$(BIN)/python benchmarks/realshapes.py
 	$(BIN)/python benchmarks/coverage.py
+	$(BIN)/python benchmarks/coverage.py --fresh
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/search.py --strategies gp --seeds 3 --section search-gp
@@ -63,7 +64,12 @@ bench: setup
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/ray_farm.py
 	$(BIN)/python benchmarks/pareto.py
+	$(BIN)/python benchmarks/pareto.py --live
 	$(BIN)/python benchmarks/remote.py
+
+# the peers side by side (each in its own venv under .xcel/peers; see benchmarks/peers/run.py)
+bench-peers: setup fashion-mnist
+	$(BIN)/python benchmarks/peers/run.py
 
 clean:
 	rm -rf $(VENV) .xcel demo-out .pytest_cache .mypy_cache .ruff_cache
