@@ -314,11 +314,9 @@ def section(docs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="resconcat,mbnet,vit,tfcnn")
-    ap.add_argument("--runtimes", default="onnxruntime,openvino")
-    ap.add_argument("--openvino-models", default="mbnet,tfcnn", help="models also searched on OpenVINO")
+def budget_args(ap: argparse.ArgumentParser) -> None:
+    """The work every arm gets (also ``benchmarks/peers/run.py``'s): candidates, fine-tuning
+    epochs and images, the baseline's pre-training, validation and calibration images."""
     ap.add_argument("--budget", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--pretrain-images", type=int, default=20000)
@@ -326,6 +324,14 @@ def main() -> None:
     ap.add_argument("--finetune-images", type=int, default=4000)
     ap.add_argument("--val-images", type=int, default=3000)
     ap.add_argument("--calibration", type=int, default=256)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="resconcat,mbnet,vit,tfcnn")
+    ap.add_argument("--runtimes", default="onnxruntime,openvino")
+    ap.add_argument("--openvino-models", default="mbnet,tfcnn", help="models also searched on OpenVINO")
+    budget_args(ap)
     ap.add_argument("--max-drop", type=float, default=0.003)
     ap.add_argument("--out", type=Path, default=ROOT / ".xcel" / "bench-joint")
     ap.add_argument("--goal-drop", type=float, default=0.005, help="test-accuracy drop the verdicts allow")

@@ -216,13 +216,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="tfcnn,mbnet,vit")
     ap.add_argument("--peers", default=",".join(PEERS))
-    ap.add_argument("--budget", type=int, default=20)
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--pretrain-images", type=int, default=20000)
-    ap.add_argument("--pretrain-epochs", type=int, default=4)
-    ap.add_argument("--finetune-images", type=int, default=4000)
-    ap.add_argument("--val-images", type=int, default=3000)
-    ap.add_argument("--calibration", type=int, default=256)
+    import joint
+
+    joint.budget_args(ap)  # the same work as benchmarks/joint.py gives every arm
     ap.add_argument("--max-drop", type=float, default=0.01)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
