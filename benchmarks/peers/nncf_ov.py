@@ -39,6 +39,8 @@ def main() -> None:
     q = nncf.quantize(model, calib)
     ov.save_model(q, str(out / "quantize.xml"))
     rows.append({"variant": "nncf.quantize", "file": str(out / "quantize.xml"), "wall_s": time.perf_counter() - t})
+    res = {"runtime": "openvino", "rows": rows, "version": f"nncf {nncf.__version__}, openvino {ov.__version__}"}
+    (out / "result.json").write_text(json.dumps(res, indent=1))  # kept if what follows is killed
     vset = nncf.Dataset([(val["x"][i : i + 1], int(val["y"][i])) for i in range(len(val["y"]))])
     t = time.perf_counter()
     own = None
@@ -60,7 +62,6 @@ def main() -> None:
         )
     except Exception as e:  # a peer's failure is a row with its error
         rows.append({"variant": "nncf.quantize_with_accuracy_control", "error": f"{type(e).__name__}: {e}"[:300]})
-    res = {"runtime": "openvino", "rows": rows, "version": f"nncf {nncf.__version__}, openvino {ov.__version__}"}
     (out / "result.json").write_text(json.dumps(res, indent=1))
 
 

@@ -47,7 +47,7 @@ PEERS: dict[str, dict[str, Any]] = {
         "runtime": "openvino",
     },
     "torch-pruning": {
-        "script": "torch_pruning.py",
+        "script": "tp_uniform.py",
         "pins": ["torch==2.13.0", "torch-pruning==1.6.1", "onnx==1.23.2", "onnxscript", "numpy"],
         "runtime": "onnxruntime",
     },
@@ -105,11 +105,14 @@ def run_peer(peer: str, name: str, work: Path, args: argparse.Namespace) -> list
         [str(py), str(HERE / spec["script"]), str(work), str(out), *extra], capture_output=True, text=True, timeout=3600
     )
     wall = time.perf_counter() - t
-    if p.returncode != 0 or not (out / "result.json").exists():
-        tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
-        return [{"tool": peer, "runtime": spec["runtime"], "error": f"exit {p.returncode}: {tail[0][:300]}"}]
+    tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
+    why = "killed (SIGKILL)" if p.returncode == -9 else f"exit {p.returncode}: {tail[0][:300]}"
+    if not (out / "result.json").exists():
+        return [{"tool": peer, "runtime": spec["runtime"], "error": why}]
     res = json.loads((out / "result.json").read_text())
     rows = res.get("rows") or [res]
+    if p.returncode != 0:  # what it wrote before it ended, then a row for the rest
+        rows = [*rows, {"variant": "the step after these", "error": why}]
     return [
         {
             "tool": peer if len(rows) == 1 else f"{peer} ({r['variant']})",

@@ -5,7 +5,7 @@ learning rate), the classifier left whole; the user keeps the largest ratio whos
 accuracy stays within the bound (more pruning is what they take to mean faster), exported to
 ONNX as FP32. In its own environment (torch, torch-pruning, onnx, onnxscript).
 
-    python torch_pruning.py WORK OUT MODEL EPOCHS BOUND
+    python tp_uniform.py WORK OUT MODEL EPOCHS BOUND
 """
 
 from __future__ import annotations
