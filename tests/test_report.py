@@ -194,3 +194,35 @@ def test_dashboard_serves_the_study(db_with_data: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_peers_table_from_recorded_rows() -> None:
+    """``benchmarks/peers/run.py``'s table, built from the rows one run recorded (tfcnn, ORT and
+    OpenVINO columns): one line per row, the re-judged speed-up and accuracy with their CIs, a
+    failed peer as a row with its error (not a missing row), the baseline first in each column."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("peers_run", root / "benchmarks" / "peers" / "run.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    docs = json.loads((root / "tests" / "fixtures" / "peers_tfcnn.json").read_text())
+    lines = mod.table(docs).splitlines()
+    rows = [r for d in docs for r in d["rows"]]
+    assert len(lines) == 2 + len(rows)
+    for d in docs:
+        assert d["rows"][0]["tool"] == "baseline (FP32)" and d["rows"][0]["drop"] is None
+    for line, r in zip(lines[2:], rows, strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2] == r["tool"]
+        if r.get("error"):
+            assert cells[3] == f"failed: {r['error']}" and cells[4:] == ["-"] * 5
+            continue
+        assert cells[5].startswith(f"{r['test_accuracy']:.4f} [")
+        if r.get("ab"):
+            assert cells[4] == f"{r['ab']['speedup']:.2f} [{r['ab']['ci_low']:.2f}, {r['ab']['ci_high']:.2f}]"
+            drop, lo, hi = r["drop"]
+            assert lo <= drop <= hi and cells[6] == f"{100 * drop:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]"
