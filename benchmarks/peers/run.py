@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -146,11 +147,13 @@ def ours(name: str, net: Any, runtime: str, args: argparse.Namespace, data: Any,
         return float(joint.right(module, xv, yv).mean())
 
     t = time.perf_counter()
+    out = ROOT / ".xcel" / "peers" / name / f"ours-{runtime}"
+    shutil.rmtree(out, ignore_errors=True)  # an earlier run's trained networks would be reused: a fresh start
     res = xc.optimize(
         net, torch.zeros(1, 1, 28, 28), train=train, evaluate=evaluate, target=TARGETS[runtime],
         precision=("fp32", "int8"), calibration=data.x_train[: args.calibration], budget=args.budget,
         epochs=args.epochs, finetune_baseline=True, confirm=False, db=store, seed=0,
-        constraints=[f"accuracy>=baseline-{args.max_drop:g}"], out=ROOT / ".xcel" / "peers" / name / f"ours-{runtime}",
+        constraints=[f"accuracy>=baseline-{args.max_drop:g}"], out=out,
         study=f"peers-{name}-{runtime}-{int(t)}",
     )  # fmt: skip
     b = res.best
