@@ -70,7 +70,7 @@ class Stats:
     round_medians_ms: tuple[float, ...] = ()
     rounds_ci_level: float | None = None
     # the spread of the median between runs on this target (relative SD, from ``RunNoise``) that
-    # the CI includes; None when the target is not calibrated (the CI then covers this run only)
+    # the CI includes; None for a CI of this run's rounds only (``ci_basis``)
     between_run_sd: float | None = None
     ci_basis: str = "rounds only"  # one of BASES
     ci_detail: str = ""  # what the spread was learned from, in words
@@ -262,7 +262,7 @@ class RunNoise:
         if self.source == "prior":  # a step by latency class: the class's upper bound above this latency
             pts = sorted(self.points, key=lambda p: p.latency_ms)
             p = next((p for p in pts if latency_ms < p.latency_ms), pts[-1])
-            return p.sd, p.df, f"the shipped prior for {p.name} ({self.machine})"
+            return p.sd, p.df, f"the shipped prior for {p.name}"
         own = next((p for p in self.points if sha256 and p.sha256 == sha256 and p.df >= 4), None)
         if own is not None:
             return own.sd, own.df, f"rounds + {own.runs} earlier runs of this model"
@@ -297,16 +297,25 @@ PRIOR_DF = 4  # the prior weighs as much as one model run five times
 
 
 def prior_noise(target: str = "") -> RunNoise:
-    """The shipped prior (``prior.json``): per latency class (upper bound in ms), a relative SD
-    of whole runs' medians measured on this project's machine (the largest of the calibration
-    models in that class, so it errs wide), counted as ``PRIOR_DF`` degrees of freedom."""
+    """The shipped prior (``prior.json``, written by ``benchmarks/prior.py``): per latency class
+    (upper bound in ms), a relative SD of whole runs' medians, the largest any calibration on the
+    machines this project measured on showed in that class (so it errs wide), counted as
+    ``PRIOR_DF`` degrees of freedom."""
     import json
     from pathlib import Path
 
     doc = json.loads((Path(__file__).with_name("prior.json")).read_text())
     m = doc["measured"]
     pts = tuple(
-        NoisePoint("", c["name"], float(c["below_ms"]), float(c["sd"]), PRIOR_DF, PRIOR_DF + 1, int(m["rounds"]))
+        NoisePoint(
+            "",
+            f"{c['name']}: {c['from']}",
+            float(c["below_ms"]),
+            float(c["sd"]),
+            PRIOR_DF,
+            PRIOR_DF + 1,
+            int(m["rounds"]),
+        )
         for c in doc["classes"]
     )
     return RunNoise(target, pts, source="prior", machine=f"{m['machine']}, {m['date']}")

