@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,8 +178,10 @@ def deploy_file(
     if spec is None:
         raise BadInputError(f"unknown runtime {target.runtime}")
     program = source_format(target) == "torch"
-    if precision == "fp32" and not (program and "torch" not in spec.formats):
-        return onnx.with_suffix(".pt2") if program else onnx
+    if precision == "fp32" and not program:
+        return onnx
+    if precision == "fp32" and "torch" in spec.formats:  # a runtime that runs the program itself
+        return onnx.with_suffix(".pt2")
     if precision != "fp32" and calibration is None:
         raise BadInputError("precision int8: needs calibration data")
     if names is None:
@@ -202,8 +205,6 @@ def deploy_file(
         made = Path(spec.quantize(str(source), folder, calibration.feeds(names), exclude))
     final = folder / f"{onnx.stem}.{precision}{made.suffix}"
     made.replace(final)
-    import shutil
-
     shutil.copyfile(onnx, final.with_suffix(".onnx"))  # its inputs and graph statistics, read beside it
     return final
 

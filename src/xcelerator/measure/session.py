@@ -238,7 +238,8 @@ def execute(
     between runs (``noise_for``). ``purpose``: kept with each stored measurement
     (``calibration`` for ``xcel calibrate``)."""
     several = len({a.name for a, _ in pairs}) > 1 or len({t.label for _, t in pairs}) > 1
-    noise = [noise_for(store, t.uri, plan.ci) for _, t in pairs]
+    by_uri = {t.uri: noise_for(store, t.uri, plan.ci) for _, t in pairs}  # one store query per target
+    noise = [by_uri[t.uri] for _, t in pairs]
     ms = measure_many(
         pairs, plan, on_start=on_start, progress=progress, paired=several, noise=noise, side_by_side=side_by_side
     )

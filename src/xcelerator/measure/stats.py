@@ -29,8 +29,11 @@ repeated model does not narrow the interval at once, and a handful of runs outwe
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -296,15 +299,18 @@ BASES = ("calibrated", "model history", "prior", "rounds only")
 PRIOR_DF = 4  # the prior weighs as much as one model run five times
 
 
+@functools.cache
+def _prior_table() -> dict[str, Any]:
+    """``prior.json``, read once per process (every measurement session asks for the prior)."""
+    return dict(json.loads(Path(__file__).with_name("prior.json").read_text()))
+
+
 def prior_noise(target: str = "") -> RunNoise:
     """The shipped prior (``prior.json``, written by ``benchmarks/prior.py``): per latency class
     (upper bound in ms), a relative SD of whole runs' medians, the largest any calibration on the
     machines this project measured on showed in that class (so it errs wide), counted as
     ``PRIOR_DF`` degrees of freedom."""
-    import json
-    from pathlib import Path
-
-    doc = json.loads((Path(__file__).with_name("prior.json")).read_text())
+    doc = _prior_table()
     m = doc["measured"]
     pts = tuple(
         NoisePoint(

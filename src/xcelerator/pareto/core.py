@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,7 @@ def near_front(points: Sequence[Point], with_error: bool = False, drift: float =
     front judged partly on re-measured points and partly on the others changed with which points
     a limit left out (measured here: with 12 or 16 of a larger set confirmed, two runs' fronts
     ended 0.14 and 0.25-0.31 apart in normalized IGD)."""
-    wide = [
-        Point(p.id, p.exec_time, p.ci_low / (1 + drift), p.ci_high * (1 + drift), p.max_rss, p.error, status=p.status)
-        for p in points
-    ]
+    wide = [replace(p, ci_low=p.ci_low / (1 + drift), ci_high=p.ci_high * (1 + drift)) for p in points]
     ids = {p.id for p in front(wide, with_error)}
     return sorted((p for p in points if p.id in ids), key=lambda p: p.exec_time)[:limit]
 
