@@ -270,7 +270,8 @@ class RunNoise:
         if own is not None:
             return own.sd, own.df, f"rounds + {own.runs} earlier runs of this model"
         pts = [p for p in self.points if p.latency_ms > 0]
-        basis = f"rounds + target calibration ({len(pts)} models, {sum(p.runs for p in pts)} runs)"
+        learned = "calibration" if self.source == "calibrated" else "history"
+        basis = f"rounds + target {learned} ({len(pts)} models, {sum(p.runs for p in pts)} runs)"
         if len(pts) == 1 or len({round(np.log(p.latency_ms), 3) for p in pts}) < 2:
             sd = float(np.sqrt(sum(p.df * p.sd**2 for p in pts) / max(self.df, 1)))
             return sd, self.df, basis
