@@ -159,7 +159,7 @@ def run_peer(peer: str, name: str, work: Path, args: argparse.Namespace) -> list
             "chose": r.get("chose") or r.get("variant", ""),
             "own": r.get("own"),
             "version": res.get("version"),
-            "wall_s": round(wall, 1),
+            "wall_s": round(r["wall_s"] if r.get("wall_s") is not None else wall, 1),  # its own step's, if it timed it
             **({"error": r["error"]} if r.get("error") else {}),
         }
         for r in rows
