@@ -198,8 +198,9 @@ def test_dashboard_serves_the_study(db_with_data: Path) -> None:
 
 def test_the_peers_table_from_recorded_rows() -> None:
     """``benchmarks/peers/run.py``'s table, built from the rows one run recorded (tfcnn, ORT and
-    OpenVINO columns): one line per row, the re-judged speed-up and accuracy with their CIs, a
-    failed peer as a row with its error (not a missing row), the baseline first in each column."""
+    OpenVINO columns, every peer): one line per row, the re-judged speed-up and accuracy with
+    their CIs, a peer's own figure beside ours, a failed peer
+    or step as a row with its error (not a missing row), the baseline first in each column."""
     import importlib.util
     import json
     from pathlib import Path
@@ -210,6 +211,8 @@ def test_the_peers_table_from_recorded_rows() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     docs = json.loads((root / "tests" / "fixtures" / "peers_tfcnn.json").read_text())
+    tools = {r["tool"].split(" (")[0] for d in docs for r in d["rows"]}
+    assert {"xcelerator", "ort-static", "olive", "inc", "aimet", "nncf", "torch-pruning"} <= tools
     lines = mod.table(docs).splitlines()
     rows = [r for d in docs for r in d["rows"]]
     assert len(lines) == 2 + len(rows)
@@ -222,6 +225,8 @@ def test_the_peers_table_from_recorded_rows() -> None:
             assert cells[3] == f"failed: {r['error']}" and cells[4:] == ["-"] * 5
             continue
         assert cells[5].startswith(f"{r['test_accuracy']:.4f} [")
+        for k, v in (r.get("own") or {}).items():
+            assert f"{k} {v:.4f}" in cells[8]
         if r.get("ab"):
             assert cells[4] == f"{r['ab']['speedup']:.2f} [{r['ab']['ci_low']:.2f}, {r['ab']['ci_high']:.2f}]"
             drop, lo, hi = r["drop"]
