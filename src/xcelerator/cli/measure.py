@@ -12,7 +12,7 @@ from rich.table import Table
 from xcelerator.cli import common
 from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table, speedup_table
 from xcelerator.errors import BadInputError, RunFailedError
-from xcelerator.measure.plan import Plan, make_plan, parse_rel_ci
+from xcelerator.rounds.plan import Plan, make_plan, parse_rel_ci
 
 Runs = Annotated[int | None, typer.Option("--runs", help="exactly N timed runs per round (no adaptive stop)")]
 MinTime = Annotated[float | None, typer.Option("--min-time", help="at least S seconds of timed runs per round")]

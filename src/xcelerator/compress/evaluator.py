@@ -26,8 +26,8 @@ from torch import nn
 from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback, source_format
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import Plan
-from xcelerator.search.hybrid import consult, skip_attrs
+from xcelerator.nas.hybrid import consult, skip_attrs
+from xcelerator.rounds.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ConstraintHalvingPruner(optuna.pruners.BasePruner):
 def accuracy_bound(constraints: Sequence[str], baseline: float) -> float | None:
     """The accuracy that ``accuracy>=...`` constraints ask for, given the baseline's (None: no
     such constraint)."""
-    from xcelerator.search.problem import parse_constraint
+    from xcelerator.nas.problem import parse_constraint
 
     bounds = []
     for c in constraints:
@@ -351,7 +351,7 @@ class OptimizeEvaluator:
             return _number(self.evaluate_fn(module), "evaluate")
 
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        from xcelerator.search.evaluators import measure_candidate
+        from xcelerator.nas.evaluators import measure_candidate
 
         t1 = time.perf_counter()
         prep = self.deploy_stage(prep)
@@ -361,7 +361,7 @@ class OptimizeEvaluator:
         shipped = {k: prep[k] for k in SHIPPED if k in prep}
         oracle = getattr(self, "oracle", None)
         decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
-        if predicted is not None:  # the prediction settles it (search/hybrid.py)
+        if predicted is not None:  # the prediction settles it (nas/hybrid.py)
             return predicted, {
                 **shipped,
                 "arch": self.space.arch_id(prep["point"]),

@@ -35,7 +35,7 @@ class Plan:
     ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
     ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →
     size) and ``fills`` (input name → constant) set what dynamic or integer inputs get (see
-    ``measure/inputs.py``). They are part of the plan, so measurements at different inputs are
+    ``rounds/inputs.py``). They are part of the plan, so measurements at different inputs are
     never mixed: the store, reports and cost models compare plans whole.
     """
 
@@ -184,7 +184,7 @@ def input_options(
     shapes: list[str] | None = None, dims: list[str] | None = None, fills: list[str] | None = None
 ) -> dict[str, Any]:
     """``--shape``/``--dim``/``--fill`` texts as the Plan fields ``shapes``, ``dims``, ``fills``."""
-    from xcelerator.measure.inputs import parse_assignment, parse_shape
+    from xcelerator.rounds.inputs import parse_assignment, parse_shape
 
     return {
         "shapes": tuple(sorted(parse_shape(s) for s in shapes or ())),

@@ -18,11 +18,11 @@ from typing import Any
 
 from xcelerator.errors import BadInputError, MissingDependencyError, RunFailedError
 from xcelerator.measure.core import measure
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import export_onnx
 from xcelerator.models.spaces import NasBench201Space, Space
-from xcelerator.search.hybrid import consult, skip_attrs
+from xcelerator.nas.hybrid import consult, skip_attrs
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target
 from xcelerator.train.datasets import Dataset
 from xcelerator.train.trainer import train
@@ -184,7 +184,7 @@ class TrainMeasureEvaluator:
         onnx_path = Path(prep["onnx"])
         oracle = getattr(self, "oracle", None)
         decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
-        if predicted is not None:  # the prediction settles it (search/hybrid.py)
+        if predicted is not None:  # the prediction settles it (nas/hybrid.py)
             return predicted, {
                 "arch": self.space.arch_id(prep["point"]),
                 "onnx": str(onnx_path),
