@@ -208,9 +208,13 @@ def transports() -> dict[str, type[Any]]:
     from xcelerator.targets.transports.base import Transport
 
     out: dict[str, type[Any]] = {}
-    for name, ref in pkg.BUILTIN.items():
-        mod_name, _, attr = ref.partition(":")
-        out[name] = getattr(importlib.import_module(mod_name), attr)
+    for name in pkg.BUILTIN:  # each file defines one Transport subclass
+        mod = importlib.import_module(f"{pkg.__name__}.{name}")
+        (cls,) = [
+            v for v in vars(mod).values()
+            if isinstance(v, type) and issubclass(v, Transport) and v.__module__ == mod.__name__
+        ]  # fmt: skip
+        out[cls.name] = cls
     for ep in _entry_points(TRANSPORT_GROUP):
         try:
             cls = ep.load()

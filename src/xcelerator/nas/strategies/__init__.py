@@ -14,15 +14,20 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
 
 log = logging.getLogger(__name__)
 GROUP = "xcelerator.strategies"
-BUILTIN = ("tpe", "nsga2", "gp", "random", "grid", "dqn", "reinforce")
+# every file in this folder is a strategy: adding one is adding a file (listed in this order first)
+_FIRST = ("tpe", "nsga2", "gp", "random", "grid", "dqn", "reinforce")
+_HERE = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+BUILTIN = tuple([n for n in _FIRST if n in _HERE] + [n for n in _HERE if n not in _FIRST])
 CALLERS = ("search", "optimize")
 
 
