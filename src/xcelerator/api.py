@@ -35,7 +35,7 @@ def plan_for(
     base = plan or Plan()
     kw: dict[str, Any] = dict(plan_kw)
     if input != "random":  # zeros, or a .npz checked to exist
-        given = make_plan(None, None, None, "0.01", 5, None, 300.0, False, None, input, 0)
+        given = make_plan(inputs=input)
         kw.update(input=given.input, npz=given.npz)
     shapes: list[tuple[str, tuple[int, ...]]] = []
     if isinstance(shape, Mapping):
