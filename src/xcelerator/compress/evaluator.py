@@ -27,6 +27,7 @@ from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.nas.hybrid import consult, skip_attrs
+from xcelerator.nas.protocol import StagedEvaluator
 from xcelerator.rounds.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _number(v: Any, what: str) -> float:
     return float(v)
 
 
-class OptimizeEvaluator:
+class OptimizeEvaluator(StagedEvaluator):
     """``train_stage`` (prune, fine-tune by rungs, export) and ``measure_stage`` (quantize for
     the candidate's runtime, score the file that ships, measure it on the device).
 
@@ -359,7 +360,7 @@ class OptimizeEvaluator:
         artifact = Path(prep["artifact"])
         tgt = self.targets.get(prep["target"], self.target)
         shipped = {k: prep[k] for k in SHIPPED if k in prep}
-        oracle = getattr(self, "oracle", None)
+        oracle = self.oracle
         decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
         if predicted is not None:  # the prediction settles it (nas/hybrid.py)
             return predicted, {
@@ -406,12 +407,6 @@ class OptimizeEvaluator:
         if self.ship_files:
             attrs["_files"] = _files(onnx_path, artifact, Path(prep["state_dict"]))
         return values, attrs
-
-    def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
-        prep = self.train_stage(point, tag)
-        if prep.get("pruned"):
-            return {}, prep
-        return self.measure_stage(prep)
 
     def measure_resources(self) -> dict[str, float]:
         r = self.target.resource

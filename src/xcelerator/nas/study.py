@@ -26,6 +26,7 @@ from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
 from xcelerator.models.spaces import Space, get_space
 from xcelerator.nas.distributions import distributions
 from xcelerator.nas.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
+from xcelerator.nas.protocol import StagedEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def run_search(
             cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
     t0 = time.time()
     exe = executor or LocalExecutor(1)
-    staged = hasattr(evaluator, "train_stage") and hasattr(evaluator, "measure_stage")
+    staged = isinstance(evaluator, StagedEvaluator)
     measure_res: dict[str, float] = evaluator.measure_resources() if staged else {}
     ev_ref: Any = evaluator  # replaced by a shared copy once the baseline is known (Ray: one upload)
     in_flight: dict[Any, tuple[optuna.trial.Trial, dict[str, Any], str, str]] = {}
@@ -249,9 +250,8 @@ def run_search(
         if baseline is None and trial.user_attrs.get("role") == "baseline":
             baseline = values
             study.set_user_attr("baseline", values)
-            hook = getattr(evaluator, "after_baseline", None)  # optional, like a sampler's after_trial
-            if hook is not None:  # before the evaluator is shared with the workers (Ray: copies)
-                hook(values, attrs)
+            if isinstance(evaluator, StagedEvaluator):  # before it is shared with the workers (Ray: copies)
+                evaluator.after_baseline(values, attrs)
         if baseline is None:
             raise RunFailedError("the baseline (trial 0) has no result")
         viol = [c.violation(values, baseline) for c in constraints]
@@ -283,7 +283,7 @@ def run_search(
         if not staged:
             h = exe.submit(trial.number, _task_evaluate, ev_ref, point, tag)
             stage = "evaluate"
-        elif baseline is None and getattr(evaluator, "inherit", False):
+        elif baseline is None and evaluator.inherit:
             # the baseline trains here, in the driver: every later candidate inherits its weights
             prep = evaluator.train_stage(point, tag)
             h = exe.submit(trial.number, _task_measure, ev_ref, prep, resources=measure_res)
