@@ -26,7 +26,6 @@ from torch import nn
 from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback, source_format
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
-from xcelerator.nas.hybrid import consult, skip_attrs
 from xcelerator.nas.protocol import StagedEvaluator
 from xcelerator.rounds.plan import Plan
 
@@ -352,52 +351,38 @@ class OptimizeEvaluator(StagedEvaluator):
             return _number(self.evaluate_fn(module), "evaluate")
 
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        from xcelerator.nas.evaluators import measure_candidate
+        from xcelerator.nas.evaluators import judge_candidate
 
         t1 = time.perf_counter()
         prep = self.deploy_stage(prep)
         onnx_path = Path(prep["onnx"])
         artifact = Path(prep["artifact"])
         tgt = self.targets.get(prep["target"], self.target)
-        shipped = {k: prep[k] for k in SHIPPED if k in prep}
-        oracle = self.oracle
-        decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
-        if predicted is not None:  # the prediction settles it (nas/hybrid.py)
-            return predicted, {
-                **shipped,
-                "arch": self.space.arch_id(prep["point"]),
-                "onnx": str(onnx_path),
-                "state_dict": prep["state_dict"],
-                "curve": prep["curve"],
-                "epochs": prep["epochs"],
-                "train_seconds": prep["train_seconds"],
-                "seconds": round(prep["train_wall"], 2),
-                **skip_attrs(decision),
-            }
-        values, m, record = measure_candidate(
-            artifact, f"optimize-{prep['tag']}", prep["accuracy"], tgt, self.plan, graph=onnx_path
-        )
-        if m.status != "ok" or m.stats is None:
-            return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
-        if oracle is not None and decision is not None:
-            oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
-        own_kib = values["memory"] * 1024
-        attrs = {
-            **shipped,
+        j = judge_candidate(
+            self.oracle, onnx_path, prep["accuracy"], artifact, f"optimize-{prep['tag']}", tgt, self.plan,
+            graph=onnx_path,
+        )  # fmt: skip
+        if j.error:
+            return {}, {"_record": j.record, "error": j.error}
+        head = {
+            **{k: prep[k] for k in SHIPPED if k in prep},
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
             "state_dict": prep["state_dict"],
-            "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
-            "memory_kib": own_kib,
-            "curve": prep["curve"],
-            "epochs": prep["epochs"],
-            "train_seconds": prep["train_seconds"],
+        }
+        common = {"curve": prep["curve"], "epochs": prep["epochs"], "train_seconds": prep["train_seconds"]}
+        if j.measurement is None:
+            return j.values, {**head, **common, "seconds": round(prep["train_wall"], 2), **j.attrs}
+        values = j.values
+        attrs = {
+            **head,
+            "memory_kib": values["memory"] * 1024,
+            **common,
             "measure_seconds": round(time.perf_counter() - t1, 2),
             "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
-            "_record": record,
+            "_record": j.record,
+            **j.attrs,
         }
-        if decision is not None:
-            attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
         artifact.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}},
