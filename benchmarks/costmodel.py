@@ -306,9 +306,9 @@ def mixed(
 
     from xcelerator.costmodel.model import CostModel
     from xcelerator.measure.core import measure
-    from xcelerator.measure.plan import Plan
     from xcelerator.models.export import resolve_model
     from xcelerator.models.mixed import MixedSpace
+    from xcelerator.rounds.plan import Plan
     from xcelerator.targets.registry import parse_target
 
     t0 = time.time()

@@ -36,9 +36,9 @@ from _record import write_section  # noqa: E402
 import xcelerator as xc  # noqa: E402
 from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize  # noqa: E402
 from xcelerator.measure.core import measure_many  # noqa: E402
-from xcelerator.measure.plan import Plan  # noqa: E402
 from xcelerator.models.artifact import load_artifact  # noqa: E402
-from xcelerator.search.problem import hypervolume_2d  # noqa: E402
+from xcelerator.nas.problem import hypervolume_2d  # noqa: E402
+from xcelerator.rounds.plan import Plan  # noqa: E402
 from xcelerator.store.db import Store  # noqa: E402
 from xcelerator.targets.registry import parse_target  # noqa: E402
 

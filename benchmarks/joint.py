@@ -145,8 +145,8 @@ def right(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 def side_by_side(files: dict[str, Path], target: str, store: Any) -> dict[str, Any]:
     """Every file on ``target`` in one interleaved run; A/B against the first (the baseline)."""
     from xcelerator.measure.ab import paired
-    from xcelerator.measure.plan import Plan
     from xcelerator.measure.session import execute, prepare
+    from xcelerator.rounds.plan import Plan
 
     plan = Plan()
     names = list(files)

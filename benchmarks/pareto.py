@@ -31,10 +31,10 @@ os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
 from benchmarks.profiler import write_section  # noqa: E402
 
+from xcelerator.fronts.core import ESTIMATORS, Point, front, igd, run_estimator  # noqa: E402
+from xcelerator.fronts.evaluate import ConfigEvaluator  # noqa: E402
+from xcelerator.fronts.space import QuantizeSpace  # noqa: E402
 from xcelerator.models.export import resolve_model  # noqa: E402
-from xcelerator.pareto.core import ESTIMATORS, Point, front, igd, run_estimator  # noqa: E402
-from xcelerator.pareto.evaluate import ConfigEvaluator  # noqa: E402
-from xcelerator.pareto.space import QuantizeSpace  # noqa: E402
 
 
 def live(args: argparse.Namespace) -> None:
@@ -47,7 +47,7 @@ def live(args: argparse.Namespace) -> None:
     fronts as they stood before the side-by-side confirmation."""
     import tempfile
 
-    from xcelerator.pareto.run import run_pareto
+    from xcelerator.fronts.run import run_pareto
 
     model = args.model
     runs: dict[str, Any] = {}

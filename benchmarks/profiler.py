@@ -38,11 +38,11 @@ import _record  # noqa: E402  (first: it notes the commit the run starts from)
 os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 
 from xcelerator.measure.core import measure, measure_many, run_round  # noqa: E402
-from xcelerator.measure.plan import Plan  # noqa: E402
-from xcelerator.measure.runner import time_loop  # noqa: E402
 from xcelerator.models.artifact import Artifact  # noqa: E402
 from xcelerator.models.export import materialize  # noqa: E402
 from xcelerator.models.zoo import parse_name  # noqa: E402
+from xcelerator.rounds.plan import Plan  # noqa: E402
+from xcelerator.rounds.runner import time_loop  # noqa: E402
 from xcelerator.targets.registry import parse_target  # noqa: E402
 
 BARE = textwrap.dedent(

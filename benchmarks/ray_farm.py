@@ -59,8 +59,8 @@ def main() -> None:
 
     from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize, corpus
     from xcelerator.executors import LocalExecutor, RayExecutor
-    from xcelerator.search.evaluators import NasBench201Table
-    from xcelerator.search.study import SearchConfig, run_search
+    from xcelerator.nas.evaluators import NasBench201Table
+    from xcelerator.nas.study import SearchConfig, run_search
     from xcelerator.store.db import Store
 
     plan = CORPUS_PLAN.replace(min_rounds=1, max_rounds=1, layers=False)

@@ -33,9 +33,9 @@ from _record import write_section  # noqa: E402
 from tests import realmodels  # noqa: E402
 
 from xcelerator.measure.core import inputs_for, run_round  # noqa: E402
-from xcelerator.measure.plan import Plan  # noqa: E402
-from xcelerator.measure.runner import make_inputs  # noqa: E402
 from xcelerator.models.artifact import load_artifact  # noqa: E402
+from xcelerator.rounds.plan import Plan  # noqa: E402
+from xcelerator.rounds.runner import make_inputs  # noqa: E402
 from xcelerator.targets.registry import parse_target  # noqa: E402
 
 CASES: dict[str, dict[str, Any]] = {

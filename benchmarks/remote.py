@@ -27,8 +27,8 @@ from benchmarks.profiler import write_section  # noqa: E402
 from tests.test_ssh import Server, _keygen  # noqa: E402
 
 from xcelerator.measure.core import measure, measure_many  # noqa: E402
-from xcelerator.measure.plan import Plan  # noqa: E402
 from xcelerator.models.export import resolve_model  # noqa: E402
+from xcelerator.rounds.plan import Plan  # noqa: E402
 from xcelerator.targets.registry import parse_target  # noqa: E402
 from xcelerator.targets.transports import ssh  # noqa: E402
 

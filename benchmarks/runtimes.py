@@ -34,9 +34,9 @@ os.environ.setdefault("XCEL_CACHE", str(ROOT / ".xcel" / "cache"))
 from _record import write_section  # noqa: E402
 
 from xcelerator.measure.core import run_round  # noqa: E402
-from xcelerator.measure.plan import Plan  # noqa: E402
 from xcelerator.measure.session import artifact_for  # noqa: E402
 from xcelerator.models.artifact import Artifact  # noqa: E402
+from xcelerator.rounds.plan import Plan  # noqa: E402
 from xcelerator.targets.registry import parse_target, runtimes  # noqa: E402
 
 MODELS = ["mobilenet_v2_1.0_224", "resnet18_224", "squeezenet_224", "bert_tiny_s128"]

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from profiler import write_section  # noqa: E402
 
 from xcelerator.models.spaces import get_space  # noqa: E402
-from xcelerator.search.study import SearchConfig, run_search  # noqa: E402
+from xcelerator.nas.study import SearchConfig, run_search  # noqa: E402
 
 OPTS = {
     "base": "digits_net",

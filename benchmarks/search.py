@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from profiler import write_section  # noqa: E402
 
 from xcelerator.models.spaces import NasBench201Space  # noqa: E402
-from xcelerator.search.problem import hypervolume_2d, pareto_front  # noqa: E402
-from xcelerator.search.study import SearchConfig, run_search  # noqa: E402
+from xcelerator.nas.problem import hypervolume_2d, pareto_front  # noqa: E402
+from xcelerator.nas.study import SearchConfig, run_search  # noqa: E402
 
 CHECKPOINTS = (25, 50, 100, 200)
 
@@ -121,7 +121,7 @@ def main() -> None:
 
 
 def optuna_default(seed: int, budget: int) -> list[str]:
-    from xcelerator.search.evaluators import NasBench201Table
+    from xcelerator.nas.evaluators import NasBench201Table
 
     table = NasBench201Table("cifar10", seed)
     space = table.space

@@ -74,7 +74,7 @@ def tiny_onnx(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fast_plan():  # type: ignore[no-untyped-def]
-    from xcelerator.measure.plan import Plan
+    from xcelerator.rounds.plan import Plan
 
     return Plan(
         min_rounds=1,

@@ -284,3 +284,30 @@ def test_ab_verdicts_and_the_regression_gate(tmp_path: Path) -> None:
     assert len({m["artifact_sha256"] for m in doc["measurements"]}) == 2
     bad = xcel("compare", str(ref), "--fail-if-slower", "5%", "-t", "onnxruntime", cwd=tmp_path)
     assert bad.returncode == 2 and "give the reference model first" in bad.stderr
+
+
+def test_profile_and_compare_take_the_measuring_options_declared_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MeasureOptions`` is declared once and both commands show and check every one of its
+    options: the same bad ``--rounds`` is refused by both with the same one line, exit 2."""
+    import re
+    import typing
+    from dataclasses import fields
+
+    from xcelerator.cli.measure import MeasureOptions
+
+    hints = typing.get_type_hints(MeasureOptions, include_extras=True)
+    infos = [hints[f.name].__metadata__[0] for f in fields(MeasureOptions)]
+    flags = {(o.param_decls or (o.default,))[0] for o in infos}  # Typer keeps the flag in one or the other
+    assert {"--shape", "--rounds", "--ci", "--json", "--seq-len"} <= flags
+    monkeypatch.setenv("COLUMNS", "300")
+    errors = []
+    for cmd in ("profile", "compare"):
+        r = xcel(cmd, "--help", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert flags <= set(re.findall(r"--[a-z][a-z-]+", r.stdout)), cmd
+        r = xcel(cmd, "no_such_model.onnx", "--rounds", "x", cwd=tmp_path)
+        assert r.returncode == 2
+        errors.append(one_line_error(r))
+    assert errors[0] == errors[1] and "--rounds 'x'" in errors[0]

@@ -12,8 +12,8 @@ import pytest
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import measure
-from xcelerator.measure.plan import Plan
 from xcelerator.measure.session import artifact_for
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target, runtimes
 
 ALL = sorted(runtimes())

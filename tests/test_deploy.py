@@ -25,8 +25,8 @@ from xcelerator.compress.deploy import Calibration, deploy_file, deployed
 from xcelerator.compress.prune import PruneSpace, snap
 from xcelerator.compress.sensitivity import Sensitivity, measure_sensitivity, schedule
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import Plan
 from xcelerator.models.export import export_onnx, export_pt2
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target, runtimes
 
 FAST = Plan(min_rounds=2, max_rounds=2, min_seconds=0.05, max_seconds=0.2, warmup_runs=2, timeout=60)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from xcelerator.measure.core import measure
-from xcelerator.measure.plan import Plan
 from xcelerator.models.export import materialize
 from xcelerator.models.zoo import parse_name
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target, usable
 
 pytestmark = pytest.mark.gpu

@@ -11,10 +11,10 @@ import pytest
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import measure, measure_many
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import materialize
 from xcelerator.models.zoo import parse_name
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target
 
 

@@ -27,7 +27,7 @@ from tests.test_cli import xcel
 from xcelerator.compress.evaluator import ConstraintHalvingPruner, rungs
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import Plan
+from xcelerator.rounds.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits_resnet.py"
@@ -378,7 +378,7 @@ def test_a_train_that_raises_fails_that_trial_and_the_study_goes_on(tmp_path: Pa
 def test_dqn_strategy_saves_its_policy_and_a_later_run_starts_from_it(tmp_path: Path) -> None:
     import xcelerator as xc
     from xcelerator.compress.policy import load_policy
-    from xcelerator.search.rl import DQNSampler
+    from xcelerator.nas.rl import DQNSampler
 
     d = _example()
     net = d.build()
@@ -401,7 +401,7 @@ def test_dqn_pretrains_on_a_cost_models_predictions_before_the_device(tmp_path: 
     on real measurements of pruned variants) and accuracy before fine-tuning, then searches."""
     import xcelerator as xc
     from xcelerator.models.export import export_onnx
-    from xcelerator.search.rl import DQNSampler
+    from xcelerator.nas.rl import DQNSampler
     from xcelerator.store.db import Store
 
     d = _example()
@@ -425,7 +425,7 @@ def test_dqn_pretrains_on_a_cost_models_predictions_before_the_device(tmp_path: 
     )  # fmt: skip
     assert res.saved["pretrain_steps"] == 20 and res.saved["pretrain_predictions"] >= 2
     # a cost model makes the latency hybrid: the front's latencies are measured ones all the same
-    from xcelerator.search.study import confirmed_attrs
+    from xcelerator.nas.study import confirmed_attrs
 
     assert res.latency is not None and res.latency["mode"] == "hybrid"
     conf = res.study.user_attrs.get("confirmed", {})

@@ -16,9 +16,9 @@ import pytest
 from tests.conftest import make_conv_model
 from xcelerator.cli.main import main
 from xcelerator.errors import BadInputError
+from xcelerator.fronts.core import ESTIMATORS, FrontDoc, Point, dominates, front, load_front, near_front, run_estimator
+from xcelerator.fronts.space import BackendSpace, ConfigSpace, QuantizeSpace, gen_oplist, placement_space
 from xcelerator.models.artifact import load_artifact
-from xcelerator.pareto.core import ESTIMATORS, FrontDoc, Point, dominates, front, load_front, near_front, run_estimator
-from xcelerator.pareto.space import BackendSpace, ConfigSpace, QuantizeSpace, gen_oplist, placement_space
 from xcelerator.store.db import Store
 from xcelerator.targets.transports import command as C
 
@@ -283,8 +283,8 @@ def test_quantize_space_real_configurations(tmp_path: Path, fast_plan, capsys) -
     # a calibrated target's spread between runs widens each configuration's CI (issue 14, item 5)
     import math
 
+    from xcelerator.fronts.evaluate import ConfigEvaluator
     from xcelerator.measure.stats import NoisePoint, RunNoise, t_quantile
-    from xcelerator.pareto.evaluate import ConfigEvaluator
 
     noise = RunNoise("onnxruntime?threads=1", (NoisePoint("r", "ref", 1.0, 0.2, 4, 5, fast_plan.max_rounds),))
     p = ConfigEvaluator(sp, plan=fast_plan, noise=noise)(3)

@@ -18,7 +18,7 @@ from tests.conftest import make_conv_model
 from xcelerator.cli.main import main
 from xcelerator.errors import BadInputError
 from xcelerator.measure.energy import monsoon_mj_per_inference
-from xcelerator.measure.runner import Rapl
+from xcelerator.rounds.runner import Rapl
 from xcelerator.targets.registry import parse_target
 from xcelerator.targets.transports.adb import AdbTarget, parse_op_summary
 from xcelerator.targets.transports.command import parse_benchmark_model
@@ -102,8 +102,8 @@ def test_adb_on_a_real_phone(tmp_path: Path) -> None:
     if not binary:
         pytest.skip("a phone is attached but XCEL_BENCHMARK_MODEL does not name a benchmark_model binary for it")
     from xcelerator.measure.core import measure
-    from xcelerator.measure.plan import Plan
     from xcelerator.models.export import resolve_model
+    from xcelerator.rounds.plan import Plan
 
     art = resolve_model("mobilenet_v2_0.35_96", "tflite")
     t = parse_target(f"adb://{devices[0].serial}/tflite?threads=1&runs=20&op_profiling=1&binary={binary}")
@@ -180,7 +180,7 @@ def test_energy_unavailable_is_said(tmp_path: Path, monkeypatch, capsys) -> None
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is None, reason="no NVIDIA GPU here: NVML energy needs one")
 def test_nvml_energy_reader() -> None:
-    from xcelerator.measure.runner import nvml_energy
+    from xcelerator.rounds.runner import nvml_energy
 
     read, why = nvml_energy()
     if read is None:

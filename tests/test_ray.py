@@ -21,8 +21,8 @@ ray = pytest.importorskip("ray")
 
 from xcelerator.cli.main import main  # noqa: E402
 from xcelerator.executors import RayExecutor  # noqa: E402
-from xcelerator.search.study import SearchConfig, run_search  # noqa: E402
-from xcelerator.search.toy import ToySpace, toy_values  # noqa: E402
+from xcelerator.nas.study import SearchConfig, run_search  # noqa: E402
+from xcelerator.nas.toy import ToySpace, toy_values  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_optimize_trains_and_measures_candidates_on_ray(ray_local, tmp_path: Pat
 
     import xcelerator as xc
     from xcelerator.executors import make_executor
-    from xcelerator.measure.plan import Plan
+    from xcelerator.rounds.plan import Plan
 
     d = _digits_example()
     fast = Plan(min_rounds=2, max_rounds=2, min_seconds=0.05, max_seconds=0.2, warmup_runs=2, timeout=60)
@@ -202,7 +202,7 @@ def test_optimize_searches_int8_on_ray_and_files_come_back(ray_local, tmp_path: 
 
     import xcelerator as xc
     from xcelerator.executors import make_executor
-    from xcelerator.measure.plan import Plan
+    from xcelerator.rounds.plan import Plan
 
     d = _digits_example()
     x = d.splits()["train"][0][:128]

@@ -111,7 +111,7 @@ def test_study_record_front_and_hypervolume(db_with_data: Path) -> None:
 @needs_chromium
 def test_report_opens_offline_in_chromium(db_with_data: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "rep"
-    from xcelerator.pareto.core import FrontDoc, Point
+    from xcelerator.fronts.core import FrontDoc, Point
 
     pts = [Point(i, 5 - i, 4.9 - i, 5.1 - i, 1000 + 300 * i, None, f"Conv=int{i}") for i in range(4)]
     front_file = FrontDoc("name", ["Conv"], pts, space="quantize", size=4).save(tmp_path / "front.json")

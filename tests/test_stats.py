@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xcelerator.measure.runner import median_ci
 from xcelerator.measure.stats import compute, order_stat_ci
+from xcelerator.rounds.runner import median_ci
 
 
 def test_stats_agree_with_numpy() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import LayerTime, Measurement, measure
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
+from xcelerator.rounds.plan import Plan
 from xcelerator.store.db import Store
 from xcelerator.targets.registry import parse_target
 

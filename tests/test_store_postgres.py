@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from xcelerator.measure.core import measure
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
+from xcelerator.rounds.plan import Plan
 from xcelerator.store.db import Store
 from xcelerator.targets.registry import parse_target
 

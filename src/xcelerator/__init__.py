@@ -34,7 +34,7 @@ _LAZY = {
     "profile": "xcelerator.api",
     "compare": "xcelerator.api",
     "calibrate": "xcelerator.api",
-    "Plan": "xcelerator.measure.plan",
+    "Plan": "xcelerator.rounds.plan",
     "Measurement": "xcelerator.measure.records",
     "optimize": "xcelerator.compress.core",
     "deployed": "xcelerator.compress.deploy",

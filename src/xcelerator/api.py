@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from xcelerator.measure.plan import Plan, make_plan
 from xcelerator.measure.records import Measurement
+from xcelerator.rounds.plan import Plan, make_plan
 
 Shape = Mapping[str, Sequence[int]] | Sequence[int] | None
 
@@ -35,7 +35,7 @@ def plan_for(
     base = plan or Plan()
     kw: dict[str, Any] = dict(plan_kw)
     if input != "random":  # zeros, or a .npz checked to exist
-        given = make_plan(None, None, None, "0.01", 5, None, 300.0, False, None, input, 0)
+        given = make_plan(inputs=input)
         kw.update(input=given.input, npz=given.npz)
     shapes: list[tuple[str, tuple[int, ...]]] = []
     if isinstance(shape, Mapping):
@@ -183,8 +183,8 @@ def search(
     your own network use ``optimize``."""
     from pathlib import Path
 
-    from xcelerator.search.evaluators import export_best
-    from xcelerator.search.study import SearchConfig, run_search
+    from xcelerator.nas.evaluators import export_best
+    from xcelerator.nas.study import SearchConfig, run_search
 
     cfg = SearchConfig(
         space=space,
@@ -219,8 +219,8 @@ def search(
 
 def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None, **options: Any) -> Any:
     """The Pareto front of how ``model`` runs on ``target`` over a configuration space
-    (``space``: quantize, runtime-options, backend, placement); see ``xcelerator.pareto.run``.
+    (``space``: quantize, runtime-options, backend, placement); see ``xcelerator.fronts.run``.
     Returns the ``FrontDoc`` (``.points``, ``.to_json()``)."""
-    from xcelerator.pareto.run import run_pareto
+    from xcelerator.fronts.run import run_pareto
 
     return run_pareto(model, target=target, store=_store(db), **options)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import logging
 import math
 import os
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -85,3 +89,35 @@ def setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=err, show_path=False)],
         force=True,
     )
+
+
+def with_options(options: type, name: str = "opts") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options shared by several commands, declared once: the fields of the dataclass
+    ``options`` (each an ``Annotated`` Typer option with its default) are added to the decorated
+    command's parameters, and the command receives them as one ``options`` object in its
+    parameter ``name``. Typer reads a command's parameters from its signature; this rewrites
+    the signature rather than adding a dependency for option groups."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(fn).parameters.values() if p.name != name]
+        shared_hints = typing.get_type_hints(options, include_extras=True)
+        shared = [
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=shared_hints[f.name]
+            )
+            for f in dataclasses.fields(options)
+        ]
+
+        @functools.wraps(fn)
+        def command(**kw: Any) -> Any:
+            opts = options(**{f.name: kw.pop(f.name) for f in dataclasses.fields(options)})
+            return fn(**kw, **{name: opts})
+
+        del command.__wrapped__  # Typer reads the signature below, not the function's own
+        params = [*own, *shared]
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate

@@ -10,7 +10,7 @@ from rich.markup import escape
 from xcelerator.cli import common
 from xcelerator.cli.measure import Dims, Json, Rounds, Shapes
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import parse_rel_ci
+from xcelerator.rounds.plan import parse_rel_ci
 
 app = typer.Typer(no_args_is_help=True, help="latency cost models: fit, evaluate, predict, signature sets")
 
@@ -319,7 +319,7 @@ def predict(
     """Predict a model's latency at its input shape (``--shape``/``--dim`` for dynamic ones), with
     an 80% interval and warnings."""
     from xcelerator.costmodel.model import CostModel
-    from xcelerator.measure.plan import input_options
+    from xcelerator.rounds.plan import input_options
 
     cm = CostModel.load(predictor)
     if target is not None:

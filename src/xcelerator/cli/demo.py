@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from xcelerator.measure import session
-from xcelerator.measure.plan import Plan
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import probe_all, tflite_converter_available
 
 MODELS = ["mobilenet_v2_1.0_224", "resnet18_224", "bert_tiny_s128"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from xcelerator.cli import common
 from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table, speedup_table
 from xcelerator.errors import BadInputError, RunFailedError
-from xcelerator.measure.plan import Plan, make_plan, parse_rel_ci
+from xcelerator.rounds.plan import Plan, make_plan, parse_rel_ci
 
 Runs = Annotated[int | None, typer.Option("--runs", help="exactly N timed runs per round (no adaptive stop)")]
 MinTime = Annotated[float | None, typer.Option("--min-time", help="at least S seconds of timed runs per round")]
@@ -58,51 +59,59 @@ Res = Annotated[int | None, typer.Option("--resolution", help="zoo input resolut
 Seq = Annotated[int | None, typer.Option("--seq-len", help="zoo text model sequence length")]
 
 
+@dataclass(frozen=True)
+class MeasureOptions:
+    """The options ``profile`` and ``compare`` share, declared once (``common.with_options``):
+    how to measure (the Plan), how to wait for a quiet machine, and how to build a zoo model."""
+
+    runs: Runs = None
+    min_time: MinTime = None
+    max_time: MaxTime = None
+    rel_ci: RelCi = "0.01"
+    warmup: Warmup = 5
+    threads: Threads = None
+    timeout: Timeout = 300.0
+    layers: Layers = False
+    rounds: Rounds = None
+    inputs: Inputs = "random"
+    shape: Shapes = None
+    dim: Dims = None
+    fill: Fills = None
+    wait_quiet: WaitQuiet = None
+    seed: Seed = 0
+    energy: Energy = False
+    ci: Ci = "auto"
+    json: Json = False
+    width: Width = None
+    resolution: Res = None
+    seq_len: Seq = None
+
+    def plan(self) -> Plan:
+        return make_plan(
+            runs=self.runs, min_time=self.min_time, max_time=self.max_time, rel_ci=self.rel_ci, warmup=self.warmup,
+            threads=self.threads, timeout=self.timeout, layers=self.layers, rounds=self.rounds, inputs=self.inputs,
+            seed=self.seed, energy=self.energy, shapes=self.shape, dims=self.dim, fills=self.fill, ci=self.ci,
+        )  # fmt: skip
+
+    def run(self, models: list[str], targets: list[str] | None, compare: bool, **kw: Any) -> None:
+        _run(
+            models, targets or ["onnxruntime"], self.plan(), self.json, compare, wait_quiet=self.wait_quiet,
+            width=self.width, resolution=self.resolution, seq_len=self.seq_len, **kw,
+        )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
+    @common.with_options(MeasureOptions)
     def profile(
         model: Annotated[str, typer.Argument(help="model file (.onnx .tflite .xml .pt2) or zoo name")],
         target: Annotated[
             list[str] | None, typer.Option("--target", "-t", help="target URI or alias (repeatable)")
         ] = None,
-        runs: Runs = None,
-        min_time: MinTime = None,
-        max_time: MaxTime = None,
-        rel_ci: RelCi = "0.01",
-        warmup: Warmup = 5,
-        threads: Threads = None,
-        timeout: Timeout = 300.0,
-        layers: Layers = False,
-        rounds: Rounds = None,
-        inputs: Inputs = "random",
-        shape: Shapes = None,
-        dim: Dims = None,
-        fill: Fills = None,
-        wait_quiet: WaitQuiet = None,
-        seed: Seed = 0,
-        energy: Energy = False,
-        ci: Ci = "auto",
-        json: Json = False,
-        width: Width = None,
-        resolution: Res = None,
-        seq_len: Seq = None,
+        opts: MeasureOptions = MeasureOptions(),
     ) -> None:
         """Measure one model on one or more targets; store and print the result."""
-        plan = make_plan(
-            runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy,
-            shape, dim, fill, ci,
-        )  # fmt: skip
-        _run(
-            [model],
-            target or ["onnxruntime"],
-            plan,
-            json,
-            False,
-            wait_quiet=wait_quiet,
-            width=width,
-            resolution=resolution,
-            seq_len=seq_len,
-        )
+        opts.run([model], target, False)
 
     @app.command()
     def calibrate(
@@ -123,7 +132,7 @@ def register(app: typer.Typer) -> None:
         spread in their CIs, so they cover a repeat minutes later."""
         from xcelerator import api
 
-        plan = make_plan(None, None, None, "0.01", 5, threads, 300.0, False, rounds, "random", 0)
+        plan = make_plan(threads=threads, rounds=rounds)
         n = len(models or api.CALIBRATION_MODELS) * runs
         with common.progress(n, f"calibrating {target}: {n} measurements") as advance:
             noise = api.calibrate(
@@ -144,33 +153,13 @@ def register(app: typer.Typer) -> None:
         common.out.print(t)
 
     @app.command()
+    @common.with_options(MeasureOptions)
     def compare(
         models: Annotated[list[str], typer.Argument(help="model files or zoo names")],
         target: Annotated[
             list[str] | None,
             typer.Option("--target", "-t", help="target URI (repeatable); the first is the reference"),
         ] = None,
-        runs: Runs = None,
-        min_time: MinTime = None,
-        max_time: MaxTime = None,
-        rel_ci: RelCi = "0.01",
-        warmup: Warmup = 5,
-        threads: Threads = None,
-        timeout: Timeout = 300.0,
-        layers: Layers = False,
-        rounds: Rounds = None,
-        inputs: Inputs = "random",
-        shape: Shapes = None,
-        dim: Dims = None,
-        fill: Fills = None,
-        wait_quiet: WaitQuiet = None,
-        seed: Seed = 0,
-        energy: Energy = False,
-        ci: Ci = "auto",
-        json: Json = False,
-        width: Width = None,
-        resolution: Res = None,
-        seq_len: Seq = None,
         fail_if_slower: Annotated[
             str | None,
             typer.Option(
@@ -186,29 +175,14 @@ def register(app: typer.Typer) -> None:
                 "this machine share a process after a first round alone, timed in alternating blocks)",
             ),
         ] = False,
+        opts: MeasureOptions = MeasureOptions(),
     ) -> None:
         """Models × targets, interleaved round by round (A B B A): each model against the first and
         each target against the first, a speed-up with its 95% CI and a verdict from paired rounds."""
-        plan = make_plan(
-            runs, min_time, max_time, rel_ci, warmup, threads, timeout, layers, rounds, inputs, seed, energy,
-            shape, dim, fill, ci,
-        )  # fmt: skip
         gate = parse_rel_ci(fail_if_slower) if fail_if_slower is not None else None
         if gate is not None and len(models) < 2:
             raise BadInputError("--fail-if-slower compares models: give the reference model first, then the candidate")
-        _run(
-            models,
-            target or ["onnxruntime"],
-            plan,
-            json,
-            True,
-            gate=gate,
-            wait_quiet=wait_quiet,
-            side_by_side=not apart,
-            width=width,
-            resolution=resolution,
-            seq_len=seq_len,
-        )
+        opts.run(models, target, True, gate=gate, side_by_side=not apart)
 
     @app.command()
     def targets(

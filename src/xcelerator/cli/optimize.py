@@ -11,6 +11,7 @@ from rich.table import Table
 
 from xcelerator.cli import common
 from xcelerator.errors import BadInputError
+from xcelerator.nas import strategies
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +45,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         objectives: Annotated[str | None, typer.Option("--objectives", help="latency[,memory,macs,...]")] = None,
         budget: Annotated[int | None, typer.Option("--budget", help="candidates, the baseline included")] = None,
-        strategy: Annotated[str | None, typer.Option("--strategy", help="tpe, nsga2, random, dqn")] = None,
+        strategy: Annotated[
+            str | None, typer.Option("--strategy", help=", ".join(strategies.names("optimize")))
+        ] = None,
         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tuning epochs per candidate")] = None,
         early_stop: Annotated[
             bool | None, typer.Option("--early-stop/--no-early-stop", help="stop hopeless candidates between rungs")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xcelerator.cli import common
 from xcelerator.cli.measure import Dims, Fills, Shapes
-from xcelerator.pareto.run import SPACES
+from xcelerator.fronts.run import SPACES
 
 
 def register(app: typer.Typer) -> None:
@@ -54,10 +54,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Estimate the Pareto front of execution time and peak memory (and output error) over
         configurations of one model; each configuration measured on the target."""
-        from xcelerator.measure.plan import input_options
-        from xcelerator.pareto.core import front
-        from xcelerator.pareto.evaluate import PARETO_PLAN
-        from xcelerator.pareto.run import run_pareto
+        from xcelerator.fronts.core import front
+        from xcelerator.fronts.evaluate import PARETO_PLAN
+        from xcelerator.fronts.run import run_pareto
+        from xcelerator.rounds.plan import input_options
 
         plan = PARETO_PLAN.replace(**input_options(shape, dim, fill))
         with common.progress(budget, f"pareto {space}") as advance:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from xcelerator.cli import common
 from xcelerator.errors import BadInputError
+from xcelerator.nas import strategies
 
 
 def _point(text: str) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
         ] = None,
-        strategy: Annotated[str | None, typer.Option("--strategy", help="tpe, nsga2, gp, random, grid")] = None,
+        strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None,
         budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None,
         max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
         dataset: Annotated[str | None, typer.Option("--dataset")] = None,
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search a space for the best architecture under constraints (an Optuna study in the database)."""
         from xcelerator.executors import make_executor
-        from xcelerator.search.study import SearchConfig, run_search
+        from xcelerator.nas.study import SearchConfig, run_search
 
         if in_flight < 1:
             raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
@@ -118,7 +119,7 @@ def register(app: typer.Typer) -> None:
             res = run_search(cfg, st.url, store=st, progress=advance, resume=resume, executor=exe)
         doc = res.to_json()
         if res.best is not None and not cfg.benchmark:
-            from xcelerator.search.evaluators import export_best
+            from xcelerator.nas.evaluators import export_best
 
             outdir = Path(cfg.out)
             onnx = res.best["user_attrs"].get("onnx")
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build, train and measure one point of a space (the aisys2021_AutoML seed's env.py)."""
         from xcelerator.models.spaces import get_space, parse_options
-        from xcelerator.search.evaluators import TrainMeasureEvaluator
+        from xcelerator.nas.evaluators import TrainMeasureEvaluator
         from xcelerator.train.datasets import load_dataset
 
         sp = get_space(space, **parse_options(opt or []))

@@ -37,11 +37,9 @@ from torch import nn
 from xcelerator.compress.evaluator import OPTIMIZE_PLAN, OptimizeEvaluator, _number, accuracy_bound
 from xcelerator.compress.prune import PruneSpace, as_tuple
 from xcelerator.errors import BadInputError, RunFailedError
-from xcelerator.measure.plan import Plan
+from xcelerator.rounds.plan import Plan
 
 log = logging.getLogger(__name__)
-
-STRATEGIES = ("tpe", "nsga2", "random", "dqn")
 
 
 @dataclass(frozen=True)
@@ -281,22 +279,16 @@ def _first_line(e: BaseException) -> str:
 
 
 def _make_sampler(strategy: str, space: PruneSpace, seed: int, policy: str | None) -> optuna.samplers.BaseSampler:
-    if strategy == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=6)
-    if strategy == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if strategy == "dqn":
-        from xcelerator.search.rl import DQNSampler
+    """A fresh sampler of a registered strategy (``nas/strategies/``) with optimize's settings; a
+    DQN starts from the policy learned on earlier models when one is given."""
+    from xcelerator.nas import strategies
 
-        s = DQNSampler(space, seed=seed)
-        if policy and Path(policy).exists():
-            from xcelerator.compress.policy import load_policy
+    s = strategies.sampler(strategy, "optimize", space, seed)
+    if strategy == "dqn" and policy and Path(policy).exists():
+        from xcelerator.compress.policy import load_policy
 
-            load_policy(s, Path(policy))
-        return s
-    raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+        load_policy(s, Path(policy))
+    return s
 
 
 def optimize(
@@ -352,7 +344,7 @@ def optimize(
     ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
     exists) and saved to. ``latency``: ``measured`` (every candidate on the device),
     ``predicted`` (the cost model stands in) or ``hybrid`` (measured only when the cost model's
-    interval cannot settle the latency constraint or the front: ``search/hybrid.py``); the
+    interval cannot settle the latency constraint or the front: ``nas/hybrid.py``); the
     default is hybrid when ``cost_model`` is given. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
     agent first trains ``pretrain_steps`` steps on a surrogate (accuracy before fine-tuning,
     latency predicted), see ``policy.pretrain``. ``confirm``: measure the baseline and the fastest
@@ -379,8 +371,8 @@ def optimize(
     ``train(module, epochs)``.
     """
     from xcelerator.compress.deploy import Calibration
-    from xcelerator.search.problem import parse_objectives
-    from xcelerator.search.study import SearchConfig, run_search
+    from xcelerator.nas.problem import parse_objectives
+    from xcelerator.nas.study import SearchConfig, run_search
 
     t0 = time.time()
     objs = parse_objectives(list(objectives))
@@ -454,14 +446,16 @@ def optimize(
 
 
 def _check_settings(budget: int, epochs: int, strategy: str, constraints: Sequence[str]) -> None:
-    from xcelerator.search.problem import parse_constraint
+    from xcelerator.nas.problem import parse_constraint
 
     if budget < 1:
         raise BadInputError(f"budget {budget}: must be >= 1")
     if epochs < 0:
         raise BadInputError(f"epochs {epochs}: must be >= 0")
-    if strategy not in STRATEGIES:
-        raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
+    from xcelerator.nas import strategies
+
+    if strategy not in strategies.names("optimize"):
+        raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(strategies.names('optimize'))}")
     for c in constraints:
         parse_constraint(c)
 
@@ -497,8 +491,8 @@ def _oracle(latency: str | None, cost_model: Any, target: str, constraints: Sequ
     """The hybrid/predicted latency oracle (``search.hybrid``), None when every candidate is measured."""
     if latency in (None, "measured") and not (latency is None and cost_model is not None):
         return None
-    from xcelerator.search.hybrid import LatencyOracle
-    from xcelerator.search.problem import parse_constraint
+    from xcelerator.nas.hybrid import LatencyOracle
+    from xcelerator.nas.problem import parse_constraint
 
     if latency not in (None, "measured") and cost_model is None:
         raise BadInputError(f"latency {latency!r} needs a cost model for the target (cost_model=...)")
@@ -607,7 +601,7 @@ def _enqueue_start(
     networks, not on all) on the first target. A point that builds a network already queued in
     the same precision and target is left out."""
     from xcelerator.compress.sensitivity import nearest
-    from xcelerator.search.problem import DIRECTIONS
+    from xcelerator.nas.problem import DIRECTIONS
 
     storage = optuna.storages.RDBStorage(url)
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
@@ -660,7 +654,7 @@ def _remember(ev: OptimizeEvaluator, url: str, name: str) -> None:
 
 
 def _candidate(t: optuna.trial.FrozenTrial, space: PruneSpace, confirmed: dict[str, Any] | None = None) -> Candidate:
-    from xcelerator.search.study import confirmed_attrs
+    from xcelerator.nas.study import confirmed_attrs
 
     ua = confirmed_attrs(t.user_attrs, confirmed or {})  # a hybrid run's front point measured at the end
     vals = ua.get("values_all") or {}
@@ -706,7 +700,7 @@ def _runtime_of(target: str) -> str:
 
 def _front(cands: Sequence[Candidate], objectives: Sequence[str]) -> tuple[Candidate, ...]:
     """The feasible candidates no other feasible one beats on accuracy and every objective."""
-    from xcelerator.search.problem import DIRECTIONS, pareto_front
+    from xcelerator.nas.problem import DIRECTIONS, pareto_front
 
     names = list(dict.fromkeys(["accuracy", *objectives]))
     attr = {"accuracy": "accuracy", "latency": "latency_ms", "memory": "memory_kib", "macs": "macs", "params": "params"}

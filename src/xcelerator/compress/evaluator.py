@@ -26,8 +26,8 @@ from torch import nn
 from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback, source_format
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import Plan
-from xcelerator.search.hybrid import consult, skip_attrs
+from xcelerator.nas.protocol import StagedEvaluator
+from xcelerator.rounds.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ConstraintHalvingPruner(optuna.pruners.BasePruner):
 def accuracy_bound(constraints: Sequence[str], baseline: float) -> float | None:
     """The accuracy that ``accuracy>=...`` constraints ask for, given the baseline's (None: no
     such constraint)."""
-    from xcelerator.search.problem import parse_constraint
+    from xcelerator.nas.problem import parse_constraint
 
     bounds = []
     for c in constraints:
@@ -126,7 +126,7 @@ def _number(v: Any, what: str) -> float:
     return float(v)
 
 
-class OptimizeEvaluator:
+class OptimizeEvaluator(StagedEvaluator):
     """``train_stage`` (prune, fine-tune by rungs, export) and ``measure_stage`` (quantize for
     the candidate's runtime, score the file that ships, measure it on the device).
 
@@ -351,52 +351,38 @@ class OptimizeEvaluator:
             return _number(self.evaluate_fn(module), "evaluate")
 
     def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        from xcelerator.search.evaluators import measure_candidate
+        from xcelerator.nas.evaluators import judge_candidate
 
         t1 = time.perf_counter()
         prep = self.deploy_stage(prep)
         onnx_path = Path(prep["onnx"])
         artifact = Path(prep["artifact"])
         tgt = self.targets.get(prep["target"], self.target)
-        shipped = {k: prep[k] for k in SHIPPED if k in prep}
-        oracle = getattr(self, "oracle", None)
-        decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
-        if predicted is not None:  # the prediction settles it (search/hybrid.py)
-            return predicted, {
-                **shipped,
-                "arch": self.space.arch_id(prep["point"]),
-                "onnx": str(onnx_path),
-                "state_dict": prep["state_dict"],
-                "curve": prep["curve"],
-                "epochs": prep["epochs"],
-                "train_seconds": prep["train_seconds"],
-                "seconds": round(prep["train_wall"], 2),
-                **skip_attrs(decision),
-            }
-        values, m, record = measure_candidate(
-            artifact, f"optimize-{prep['tag']}", prep["accuracy"], tgt, self.plan, graph=onnx_path
-        )
-        if m.status != "ok" or m.stats is None:
-            return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
-        if oracle is not None and decision is not None:
-            oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
-        own_kib = values["memory"] * 1024
-        attrs = {
-            **shipped,
+        j = judge_candidate(
+            self.oracle, onnx_path, prep["accuracy"], artifact, f"optimize-{prep['tag']}", tgt, self.plan,
+            graph=onnx_path,
+        )  # fmt: skip
+        if j.error:
+            return {}, {"_record": j.record, "error": j.error}
+        head = {
+            **{k: prep[k] for k in SHIPPED if k in prep},
             "arch": self.space.arch_id(prep["point"]),
             "onnx": str(onnx_path),
             "state_dict": prep["state_dict"],
-            "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
-            "memory_kib": own_kib,
-            "curve": prep["curve"],
-            "epochs": prep["epochs"],
-            "train_seconds": prep["train_seconds"],
+        }
+        common = {"curve": prep["curve"], "epochs": prep["epochs"], "train_seconds": prep["train_seconds"]}
+        if j.measurement is None:
+            return j.values, {**head, **common, "seconds": round(prep["train_wall"], 2), **j.attrs}
+        values = j.values
+        attrs = {
+            **head,
+            "memory_kib": values["memory"] * 1024,
+            **common,
             "measure_seconds": round(time.perf_counter() - t1, 2),
             "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
-            "_record": record,
+            "_record": j.record,
+            **j.attrs,
         }
-        if decision is not None:
-            attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
         artifact.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}},
@@ -406,12 +392,6 @@ class OptimizeEvaluator:
         if self.ship_files:
             attrs["_files"] = _files(onnx_path, artifact, Path(prep["state_dict"]))
         return values, attrs
-
-    def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
-        prep = self.train_stage(point, tag)
-        if prep.get("pruned"):
-            return {}, prep
-        return self.measure_stage(prep)
 
     def measure_resources(self) -> dict[str, float]:
         r = self.target.resource

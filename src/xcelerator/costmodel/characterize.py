@@ -20,8 +20,8 @@ from typing import Any
 
 from xcelerator.errors import BadInputError, XcelError
 from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact, load_artifact
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import Target, parse_target
 
 # A corpus plan: fewer, shorter rounds than an interactive profile (thousands of networks), with

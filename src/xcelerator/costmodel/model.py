@@ -129,8 +129,8 @@ class CostModel:
         """The latency of ``model`` (a file or zoo name) at its input shape, with the 80% interval,
         warnings and (``layers``: the N slowest kernels, layer predictor) a kernel breakdown."""
         from xcelerator.costmodel import predictors as P
-        from xcelerator.measure.inputs import resolve_shape
         from xcelerator.models.artifact import at_shapes, is_model_file, load_artifact
+        from xcelerator.rounds.inputs import resolve_shape
 
         if is_model_file(model):
             art = load_artifact(model)

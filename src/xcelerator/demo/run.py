@@ -148,7 +148,7 @@ def optimize_part(
     the full protocol)."""
     from xcelerator.compress.core import confirm_best, optimize
     from xcelerator.compress.deploy import deployed
-    from xcelerator.measure.plan import Plan
+    from xcelerator.rounds.plan import Plan
 
     t0 = time.time()
     say(f"baseline: {type(baseline_for(data.name)).__name__}, {budget.pretrain} epochs on {len(data.y_train)} images")

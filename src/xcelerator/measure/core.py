@@ -17,11 +17,11 @@ from typing import Any
 from xcelerator.errors import BadInputError
 from xcelerator.measure import stats as st
 from xcelerator.measure.conditions import assess, busy_processes
-from xcelerator.measure.inputs import InputSpec, check_names
-from xcelerator.measure.inputs import resolve as resolve_inputs
-from xcelerator.measure.plan import Plan
 from xcelerator.measure.records import LayerTime, Measurement, RoundRequest, RoundResult
 from xcelerator.models.artifact import Artifact
+from xcelerator.rounds.inputs import InputSpec, check_names
+from xcelerator.rounds.inputs import resolve as resolve_inputs
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import Target
 
 log = logging.getLogger(__name__)

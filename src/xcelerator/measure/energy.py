@@ -4,7 +4,7 @@ The monitor writes ``Time(ms),Main(mA),Main Voltage(V)`` rows, time relative to 
 started recording (``t0``, seconds since the epoch, which the user notes or the monitor's
 software prints). The inference window is the measurement's timed loop (absolute times); the
 energy over it is the trapezoid integral of current × voltage, divided by the number of
-inferences. RAPL and NVML readings are taken by the runner itself (``measure/runner.py``).
+inferences. RAPL and NVML readings are taken by the runner itself (``rounds/runner.py``).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from typing import Any
 
 from xcelerator.errors import BadInputError
 from xcelerator.measure.core import Measurement, ProgressFn, check_runnable, measure_many
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import Artifact
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import RuntimeSpec, Target, parse_target
 
 ZOO_FORMATS = ("onnx", "torch", "tflite", "openvino")  # what a zoo model is exported to directly
@@ -204,7 +204,7 @@ def prepare(
             art = artifact_for(model, t, plan, **zoo_kw)
             pairs.append((replace(art, name=names[model]) if names[model] != art.name else art, t))
     if plan is not None:
-        from xcelerator.measure.inputs import check_names
+        from xcelerator.rounds.inputs import check_names
 
         check_names([a for a, _ in pairs], plan.shapes, plan.dims, plan.fills)
     for a, t in pairs:

@@ -125,7 +125,7 @@ def timeline_record(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def pareto_record(path: str) -> dict[str, Any]:
     """A configuration front (``xcel pareto --out``): every measured point with its setting, the
     noise-aware front marked."""
-    from xcelerator.pareto.core import front, load_front
+    from xcelerator.fronts.core import front, load_front
 
     d = load_front(path)
     ok = [p for p in d.points if p.status == "ok"]
@@ -177,11 +177,11 @@ def study_record(study: Any) -> dict[str, Any]:
     default evaluator, on the last objective)."""
     import optuna
 
-    from xcelerator.search.problem import DIRECTIONS, hypervolume_2d, pareto_front
+    from xcelerator.nas.problem import DIRECTIONS, hypervolume_2d, pareto_front
 
     cfg = study.user_attrs.get("config", {})
     objectives = list(cfg.get("objectives", [])) or [f"objective {i}" for i in range(len(study.directions))]
-    from xcelerator.search.study import confirmed_trial
+    from xcelerator.nas.study import confirmed_trial
 
     trials = study.get_trials(deepcopy=False)
     confirmed = study.user_attrs.get("confirmed", {})

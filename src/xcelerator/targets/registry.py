@@ -208,9 +208,13 @@ def transports() -> dict[str, type[Any]]:
     from xcelerator.targets.transports.base import Transport
 
     out: dict[str, type[Any]] = {}
-    for name, ref in pkg.BUILTIN.items():
-        mod_name, _, attr = ref.partition(":")
-        out[name] = getattr(importlib.import_module(mod_name), attr)
+    for name in pkg.BUILTIN:  # each file defines one Transport subclass
+        mod = importlib.import_module(f"{pkg.__name__}.{name}")
+        (cls,) = [
+            v for v in vars(mod).values()
+            if isinstance(v, type) and issubclass(v, Transport) and v.__module__ == mod.__name__
+        ]  # fmt: skip
+        out[cls.name] = cls
     for ep in _entry_points(TRANSPORT_GROUP):
         try:
             cls = ep.load()
@@ -238,6 +242,7 @@ def reset() -> None:
     runtimes.cache_clear()
     transports.cache_clear()
     _probe.cache_clear()
+    _read_aliases.cache_clear()
     _ERRORS.clear()
 
 
@@ -318,20 +323,28 @@ class Target:
 
 
 def _aliases() -> dict[str, str]:
+    """The targets file's names (``XCEL_TARGETS`` or ``./xcel-targets.yaml``); a file is read once
+    per process while it is unchanged (every target parsed asks for it)."""
     path = os.environ.get("XCEL_TARGETS")
     p = Path(path) if path else Path("xcel-targets.yaml")
     if not p.exists():
         if path:
             raise BadInputError(f"XCEL_TARGETS={path}: no such file")
         return {}
+    st = p.stat()
+    return dict(_read_aliases(str(p.resolve()), st.st_mtime_ns, st.st_size, str(p)))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_aliases(path: str, mtime_ns: int, size: int, shown: str) -> tuple[tuple[str, str], ...]:
     try:
-        doc = yaml.safe_load(p.read_text()) or {}
+        doc = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as e:
-        raise BadInputError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
+        raise BadInputError(f"{shown}: not valid YAML ({str(e).splitlines()[0]})") from e
     targets = doc.get("targets", {}) if isinstance(doc, dict) else None
     if not isinstance(targets, dict):
-        raise BadInputError(f"{p}: expected a mapping 'targets: {{name: uri}}'")
-    return {str(k): str(v) for k, v in targets.items()}
+        raise BadInputError(f"{shown}: expected a mapping 'targets: {{name: uri}}'")
+    return tuple((str(k), str(v)) for k, v in targets.items())
 
 
 def _valid_targets() -> str:

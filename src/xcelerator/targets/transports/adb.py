@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from xcelerator.errors import BadInputError, MissingDependencyError
-from xcelerator.measure.records import LayerTime, RoundRequest, RoundResult
+from xcelerator.rounds.records import LayerTime, RoundRequest, RoundResult
 from xcelerator.targets.transports.base import Transport
 from xcelerator.targets.transports.command import parse_benchmark_model
 

@@ -11,11 +11,41 @@ before anything runs (an unknown option, a runtime that this machine lacks) is r
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from xcelerator.measure.records import RoundRequest, RoundResult
-    from xcelerator.targets.registry import Target
+    from xcelerator.rounds.records import RoundRequest, RoundResult
+
+
+class RuntimeFormats(Protocol):
+    """What the default ``Transport.formats`` reads of a runtime (``registry.RuntimeSpec`` is one)."""
+
+    @property
+    def formats(self) -> tuple[str, ...]: ...
+    @property
+    def converts(self) -> tuple[str, ...]: ...
+
+
+class BoundTarget(Protocol):
+    """What a transport reads of the target it is bound to (``registry.Target`` is one). A
+    protocol, so that this interface needs nothing of the registry that lists transports."""
+
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def opts(self) -> dict[str, str]: ...
+    @property
+    def runtime_opts(self) -> dict[str, str]: ...
+    @property
+    def transport_opts(self) -> dict[str, str]: ...
+    @property
+    def spec(self) -> RuntimeFormats | None: ...
 
 
 class Transport(ABC):
@@ -31,7 +61,7 @@ class Transport(ABC):
     example: ClassVar[str] = ""
     side_by_side: ClassVar[bool] = False  # can time several models in one process (run_side_by_side)
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: BoundTarget) -> None:
         self.target = target
 
     @classmethod
@@ -48,7 +78,7 @@ class Transport(ABC):
         return address, runtime, query
 
     @classmethod  # noqa: B027 - a hook; most transports accept any parsed target
-    def validate(cls, target: Target) -> None:
+    def validate(cls, target: BoundTarget) -> None:
         """Refuse a parsed target that cannot be right (``BadInputError``); by default nothing."""
 
     @classmethod
@@ -57,7 +87,7 @@ class Transport(ABC):
         return True, ""
 
     @classmethod
-    def formats(cls, target: Target) -> tuple[str, ...]:
+    def formats(cls, target: BoundTarget) -> tuple[str, ...]:
         """Artifact formats this target takes (by default the runtime's own and what it converts)."""
         spec = target.spec
         return (*spec.formats, *spec.converts) if spec is not None else ()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xcelerator.errors import BadInputError
-from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.rounds.records import RoundRequest, RoundResult
 from xcelerator.targets.transports.base import Transport
 
 _NUM = r"([0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"

@@ -17,13 +17,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from xcelerator.errors import BadInputError
-from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.rounds import runner as round_runner
+from xcelerator.rounds.records import RoundRequest, RoundResult
 from xcelerator.targets.transports.base import Transport
 
-RUNNER = Path(__file__).resolve().parents[2] / "measure" / "runner.py"
+if TYPE_CHECKING:
+    from xcelerator.targets.registry import Target
+
+RUNNER = Path(round_runner.__file__)  # found by import; the same file is copied to boards
 
 
 def wait_child(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, Any, bool]:
@@ -54,6 +58,7 @@ class LocalTransport(Transport):
     OPTIONS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     on_start: Callable[[int], None] | None = None  # called with the child's pid (tests kill it)
+    target: Target  # a registry target: its runtime spec gives the adapter file and the probe
 
     @classmethod
     def split(cls, rest: str) -> tuple[str, str, str]:

@@ -31,13 +31,17 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from xcelerator.errors import BadInputError, MissingDependencyError
-from xcelerator.measure.records import RoundRequest, RoundResult
+from xcelerator.rounds import runner as round_runner
+from xcelerator.rounds.records import RoundRequest, RoundResult
 from xcelerator.targets.transports.base import Transport
 
-RUNNER = Path(__file__).resolve().parents[2] / "measure" / "runner.py"
+if TYPE_CHECKING:
+    from xcelerator.targets.registry import Target
+
+RUNNER = Path(round_runner.__file__)  # found by import; the same file is copied to boards
 
 
 class ConnectionLost(Exception):
@@ -321,6 +325,8 @@ def _companions(local: str) -> list[tuple[str, str, Path]]:
 
 class SshTransport(Transport):
     """``ssh://[user@]host[:port]/RUNTIME?options``: the runner and the runtime's file on a board."""
+
+    target: Target  # a registry target: its runtime spec gives the adapter file and the probe
 
     name = "ssh"
     scheme = "ssh://"

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from xcelerator.errors import BadInputError, XcelError
-from xcelerator.measure.plan import Plan
-from xcelerator.pareto.core import Point
-from xcelerator.pareto.space import Config, ConfigSpace, QuantizeSpace
+from xcelerator.fronts.core import Point
+from xcelerator.fronts.space import Config, ConfigSpace, QuantizeSpace
+from xcelerator.rounds.plan import Plan
 
 PARETO_PLAN = Plan(
     min_rounds=2, max_rounds=3, min_seconds=0.2, max_seconds=1.0, rel_ci=0.02, warmup_runs=3, timeout=120
@@ -85,9 +85,9 @@ class ConfigEvaluator:
         one run to the next (measured with ``benchmarks/pareto.py --live``: normalized IGD 0.12 to
         0.31 between two runs, against 0.03 with the reach kept). The ids confirmed (in place:
         ``Point.confirmed``); none for command targets or fewer than two points near the front."""
+        from xcelerator.fronts.core import near_front
         from xcelerator.measure.ab import paired
         from xcelerator.measure.session import execute
-        from xcelerator.pareto.core import near_front
         from xcelerator.targets.registry import parse_target
 
         near = [p for p in near_front(points, with_error) if not self.space.config(p.id).target.startswith("cmd:")]
@@ -159,7 +159,7 @@ class ConfigEvaluator:
                 # the same inputs the measurements are fed (the plan's shapes, ids below the
                 # graph's table size, --fill constants), eight seeds of them
                 from xcelerator.measure.core import inputs_for
-                from xcelerator.measure.runner import make_inputs
+                from xcelerator.rounds.runner import make_inputs
 
                 specs = [i.to_dict() for i in inputs_for(art, self.plan)]
                 feeds = [make_inputs(specs, seed, self.plan.npz) for seed in range(8)]

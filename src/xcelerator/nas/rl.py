@@ -70,7 +70,7 @@ class _RLSampler(optuna.samplers.BaseSampler):
 
     # Optuna protocol -------------------------------------------------------------
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        from xcelerator.search.distributions import distributions
+        from xcelerator.nas.distributions import distributions
 
         return distributions(self.space)
 

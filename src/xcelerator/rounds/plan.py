@@ -35,7 +35,7 @@ class Plan:
     ``input`` is ``random`` (seeded by ``seed``), ``zeros`` or ``npz`` (``npz`` names the file);
     ``shapes`` (input name → shape, ``""`` for a one-input model), ``dims`` (symbolic dimension →
     size) and ``fills`` (input name → constant) set what dynamic or integer inputs get (see
-    ``measure/inputs.py``). They are part of the plan, so measurements at different inputs are
+    ``rounds/inputs.py``). They are part of the plan, so measurements at different inputs are
     never mixed: the store, reports and cost models compare plans whole.
     """
 
@@ -123,25 +123,28 @@ def parse_rel_ci(text: str) -> float:
 
 
 def make_plan(
-    runs: int | None,
-    min_time: float | None,
-    max_time: float | None,
-    rel_ci: str,
-    warmup: int,
-    threads: int | None,
-    timeout: float,
-    layers: bool,
-    rounds: str | None,
-    inputs: str,
-    seed: int,
+    *,
+    runs: int | None = None,
+    min_time: float | None = None,
+    max_time: float | None = None,
+    rel_ci: str = "0.01",
+    warmup: int = 5,
+    threads: int | None = None,
+    timeout: float = 300.0,
+    layers: bool = False,
+    rounds: str | None = None,
+    inputs: str = "random",
+    seed: int = 0,
     energy: bool = False,
     shapes: list[str] | None = None,
     dims: list[str] | None = None,
     fills: list[str] | None = None,
     ci: str = "auto",
 ) -> Plan:
-    """A Plan from the command line's options (``--runs`` fixes the count, ``--rounds N`` or
-    ``MIN..MAX``, ``--input random|zeros|FILE.npz``); bad values raise ``BadInputError``."""
+    """The one builder of a Plan from options as the command line spells them, used by the CLI,
+    the API and ``optimize`` (``--runs`` fixes the count, ``--rounds N`` or ``MIN..MAX``,
+    ``--input random|zeros|FILE.npz``, ``--shape``/``--dim``/``--fill`` texts); the defaults are
+    the commands' own; bad values raise ``BadInputError``."""
     kw: dict[str, Any] = {
         "rel_ci": parse_rel_ci(rel_ci),
         "warmup_runs": warmup,
@@ -184,7 +187,7 @@ def input_options(
     shapes: list[str] | None = None, dims: list[str] | None = None, fills: list[str] | None = None
 ) -> dict[str, Any]:
     """``--shape``/``--dim``/``--fill`` texts as the Plan fields ``shapes``, ``dims``, ``fills``."""
-    from xcelerator.measure.inputs import parse_assignment, parse_shape
+    from xcelerator.rounds.inputs import parse_assignment, parse_shape
 
     return {
         "shapes": tuple(sorted(parse_shape(s) for s in shapes or ())),

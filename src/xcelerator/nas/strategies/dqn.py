@@ -1,0 +1,18 @@
+"""A deep Q-network that picks one parameter after another (``nas/rl.py``), on grid spaces."""
+
+from typing import Any
+
+from xcelerator.errors import BadInputError
+
+NAME = "dqn"
+HELP = "a deep Q-network choosing one parameter at a time (grid spaces)"
+SETTINGS: dict[str, dict[str, Any]] = {"search": {}, "optimize": {}}
+
+
+def make(space: Any, seed: int, **settings: Any) -> Any:
+    from xcelerator.nas.rl import DQNSampler
+
+    try:
+        return DQNSampler(space, seed=seed, **settings)
+    except ValueError as e:
+        raise BadInputError(f"strategy {NAME}: space {space.name} is not a grid ({e})") from None
