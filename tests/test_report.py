@@ -222,7 +222,8 @@ def test_the_peers_table_from_recorded_rows() -> None:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[2] == r["tool"]
         if r.get("error"):
-            assert cells[3] == f"failed: {r['error']}" and cells[4:] == ["-"] * 5
+            assert cells[3] == f"failed: {r['error']}" and cells[4:9] == ["-"] * 5
+            assert cells[9] == (r.get("version") or "-")  # the version a failure was met with
             continue
         assert cells[5].startswith(f"{r['test_accuracy']:.4f} [")
         for k, v in (r.get("own") or {}).items():

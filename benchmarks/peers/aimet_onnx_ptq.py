@@ -41,7 +41,10 @@ def main() -> None:
 
     x = np.load(work / "calib.npz")["x"]
     val = np.load(work / "val.npz")
-    res: dict = {"runtime": "onnxruntime", "version": f"aimet-onnx {aimet_onnx.__version__}", "rows": []}
+    from importlib.metadata import version
+
+    res: dict = {"runtime": "onnxruntime", "rows": [],
+                 "version": f"aimet-onnx {aimet_onnx.__version__}, aimet-torch {version('aimet-torch')}"}  # fmt: skip
     model = onnx.load(str(work / "baseline.onnx"))
     name = model.graph.input[0].name
     inputs = [{name: x[i : i + 1]} for i in range(len(x))]

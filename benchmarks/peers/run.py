@@ -131,8 +131,9 @@ def run_peer(peer: str, name: str, work: Path, args: argparse.Namespace) -> list
     or its error."""
     py, err = venv(peer)
     spec = PEERS[peer]
+    tried = " ".join(spec["pins"])  # the version of a row that has none of its own: what was installed
     if py is None:
-        return [{"tool": peer, "runtime": spec["runtime"], "error": f"install failed: {err}"}]
+        return [{"tool": peer, "runtime": spec["runtime"], "error": f"install failed: {err}", "version": tried}]
     out = work / peer
     shutil.rmtree(out, ignore_errors=True)  # nothing of an earlier run is handed back as this one's
     out.mkdir(parents=True)
@@ -146,7 +147,7 @@ def run_peer(peer: str, name: str, work: Path, args: argparse.Namespace) -> list
     tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
     why = "killed (SIGKILL)" if p.returncode == -9 else f"exit {p.returncode}: {tail[0][:300]}"
     if not (out / "result.json").exists():
-        return [{"tool": peer, "runtime": spec["runtime"], "error": why}]
+        return [{"tool": peer, "runtime": spec["runtime"], "error": why, "version": tried}]
     res = json.loads((out / "result.json").read_text())
     rows = res.get("rows") or [res]
     if p.returncode != 0:  # what it wrote before it ended, then a row for the rest
@@ -158,7 +159,7 @@ def run_peer(peer: str, name: str, work: Path, args: argparse.Namespace) -> list
             "file": r.get("file"),
             "chose": r.get("chose") or r.get("variant", ""),
             "own": r.get("own"),
-            "version": res.get("version"),
+            "version": res.get("version") or tried,
             "wall_s": round(r["wall_s"] if r.get("wall_s") is not None else wall, 1),  # its own step's, if it timed it
             **({"error": r["error"]} if r.get("error") else {}),
         }
@@ -194,7 +195,8 @@ def ours(name: str, net: Any, runtime: str, args: argparse.Namespace, data: Any,
         study=f"peers-{name}-{runtime}-{int(t)}",
     )  # fmt: skip
     b = res.best
-    row: dict[str, Any] = {"tool": "xcelerator", "runtime": runtime, "wall_s": round(time.perf_counter() - t, 1)}
+    row: dict[str, Any] = {"tool": "xcelerator", "runtime": runtime, "wall_s": round(time.perf_counter() - t, 1),
+                           "version": f"xcelerator {xc.__version__}"}  # fmt: skip
     if b is None:
         return {**row, "file": res.baseline.onnx, "chose": "kept the FP32 baseline", "own": None}
     chose = f"{b.precision}, {', '.join(f'{k}={v}' for k, v in b.point.items() if k.startswith('ratio:') and v)}"
@@ -233,14 +235,15 @@ def table(docs: list[dict[str, Any]]) -> str:
     """The section's table from the re-judged rows (recorded or fresh)."""
     lines = [
         "| model | runtime | tool | what it chose | speed-up vs FP32 [95% CI] | test accuracy [95% CI] | drop, points "
-        "[95% CI] | wall s | its own figure |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "[95% CI] | wall s | its own figure | version |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in docs:
         for r in d["rows"]:
             if r.get("error"):
                 lines.append(
-                    f"| {d['model']} | {r['runtime']} | {r['tool']} | failed: {r['error']} | - | - | - | - | - |"
+                    f"| {d['model']} | {r['runtime']} | {r['tool']} | failed: {r['error']} | - | - | - | - | - | "
+                    f"{r.get('version') or '-'} |"
                 )
                 continue
             ab = r.get("ab")
@@ -251,7 +254,7 @@ def table(docs: list[dict[str, Any]]) -> str:
             own = ", ".join(f"{k} {v:.4f}" for k, v in (r.get("own") or {}).items()) or "-"
             wall = f"{r['wall_s']:.0f}" if r.get("wall_s") is not None else "-"
             head = f"| {d['model']} | {r['runtime']} | {r['tool']} | {r.get('chose', '')}"
-            lines.append(f"{head} | {sp} | {acc} | {drop} | {wall} | {own} |")
+            lines.append(f"{head} | {sp} | {acc} | {drop} | {wall} | {own} | {r.get('version') or '-'} |")
     return "\n".join(lines)
 
 
@@ -290,8 +293,12 @@ def main() -> None:
             f"own virtual environment, all given the same {args.calibration} calibration images, the same fine-tuning "
             f"({args.epochs} epoch on {args.finetune_images} images) and the same bound ({100 * args.max_drop:g} point "
             f"of accuracy on {args.val_images} validation images); xcelerator: `xc.optimize` fp32/int8, "
-            f"{args.budget} candidates. Every file re-measured side by side with the FP32 baseline on its runtime (one "
-            "thread, A/B), accuracy on the 10,000 test images.",
+            f"{args.budget} candidates; Olive: as many candidates (its TPE over the quantizer's settings and ORT's "
+            f"session options); Neural Compressor: its tuning until the goal holds (timeout {args.peer_timeout} s); "
+            f"AIMET: AdaRound {args.adaround_iterations} steps per layer. The quantizers stop by their own rules in "
+            "seconds to minutes; `wall s` is each tool's own time. Every file re-measured side by side with the FP32 "
+            "baseline on its runtime (one thread, A/B), accuracy on the 10,000 test images; `its own figure` is what "
+            "the tool reported for the file it handed back.",
             "",
             table(docs),
         ]
