@@ -36,7 +36,7 @@ def main() -> None:
         "runtime": "onnxruntime",
         "chose": "int8 (quantize_static defaults: QDQ, per-tensor)",
         "own": None,  # it reports no figure of its own
-        "version": onnxruntime.__version__,
+        "version": f"onnxruntime {onnxruntime.__version__}",
         "wall_s": time.perf_counter() - t,
     }
     (out / "result.json").write_text(json.dumps(res, indent=1))
