@@ -785,6 +785,244 @@ def fit_speed(store: Store) -> tuple[str, dict[str, Any]]:
     return "\n".join(body) + "\n", res
 
 
+# ----------------------------------------------------------------------------- issue 36: the table
+TABLE_TARGETS = "onnxruntime?threads=1,openvino?threads=1,mnn?threads=1,ncnn?threads=1"
+# the plan the table was measured under (``xcel characterize --rounds 2..2 --min-time 0.15
+# --rel-ci 0.03``): two rounds of at least 0.15 s, each network side by side with the reference
+TABLE_PLAN = CORPUS_PLAN.replace(rel_ci=0.03, min_seconds=0.15, max_seconds=3.0, min_rounds=2, max_rounds=2)
+OUTSIDE_ZOO = [*ZOO, "bert_tiny_s128"]
+OUTSIDE_REAL = ("ocr_det", "ocr_rec", "ocr_cls", "magika")
+
+
+def _outside_cases() -> list[tuple[str, Any, Any]]:
+    """Zoo and real third-party models as table rows outside the corpus: (name, artifact at the
+    shape it runs, plan)."""
+    from tests import realmodels
+
+    from xcelerator.models.artifact import at_shapes, load_artifact
+    from xcelerator.models.export import resolve_model
+
+    cases = [(n, resolve_model(n, "onnx"), TABLE_PLAN) for n in OUTSIDE_ZOO]
+    for name in OUTSIDE_REAL:
+        art = load_artifact(realmodels.path(name))
+        shapes = REAL[name].get("shapes", ())
+        if shapes:
+            art = at_shapes(art, {k: tuple(v) for k, v in shapes})
+        cases.append((name, art, TABLE_PLAN.replace(shapes=shapes) if shapes else TABLE_PLAN))
+    return cases
+
+
+def build_table(store: Store, targets: list[str], count: int, reference: str) -> tuple[str, dict[str, Any]]:
+    """Issue 36, item 1-2: the corpus on every target (a no-op for what is stored), the zoo and
+    real models side by side with the same reference, the table written into the package."""
+    from xcelerator.costmodel import table as TB
+    from xcelerator.measure.core import measure_against
+    from xcelerator.measure.session import artifact_for, for_target
+    from xcelerator.targets.registry import parse_target
+
+    t0 = time.time()
+    r = characterize("mixed", count, targets, store, plan=TABLE_PLAN, reference=reference)
+    char_s = time.time() - t0
+    log(f"table: characterize measured {r.measured} ({r.failed} failed), stored {r.skipped}")
+    extra: dict[str, dict[str, float]] = {}
+    cases = _outside_cases()
+    for uri in targets:
+        t = parse_target(uri)
+        ref = artifact_for(reference, t, TABLE_PLAN)
+        for name, art, plan in cases:
+            try:
+                run = for_target(art, t, plan)
+            except Exception as e:  # a converter refusing a real model is that row's gap
+                log(f"table: {name} on {uri}: not converted ({str(e)[:80]})")
+                continue
+            got = [x for x in store.samples(t.uri) if x["name"] == run.name and x["plan"] == plan.to_dict()]
+            if not got:
+                store.add(measure_against(ref, run, t, plan), run, t)
+                got = [x for x in store.samples(t.uri) if x["name"] == run.name and x["plan"] == plan.to_dict()]
+            ratio = ((got[0].get("env") or {}).get("reference") or {}).get("ratio") if got else None
+            if ratio:
+                extra.setdefault(name, {})[t.uri] = float(ratio)
+    tab = TB.from_store(store, targets, names=[f"mixed-0/{i:05d}" for i in range(count)] + OUTSIDE_ZOO)
+    # the outside rows: each column's ratio x that column's typical reference median, as the
+    # corpus labels are (the real models ran at their own shapes: another plan, so added here)
+    ref_ms = [float(c.labels.split(" x its median ")[1].split()[0]) for c in tab.columns]
+    names, origins, stats, lat = list(tab.names), list(tab.origins), list(tab.stats), tab.latency.tolist()
+    for name, art, _ in cases:
+        row = [extra.get(name, {}).get(u, float("nan")) * m for u, m in zip(tab.targets, ref_ms, strict=True)]
+        if name in names:
+            lat[names.index(name)] = row
+            continue
+        names.append(name)
+        origins.append({"file": name})
+        stats.append(art.stats)
+        lat.append(row)
+    tab = TB.SourceTable(tuple(names), tuple(origins), tuple(stats), tab.columns, np.array(lat), tab.layers)
+    path = tab.save(TB.shipped_path(), with_layers=True)
+    size_kib = path.stat().st_size / 1024
+    full = tab.complete()
+    rows = [
+        f"| {c['target']} | {c['runtime']} {c['runtime_version']} | {c['threads']} | {c['networks']} | "
+        f"{c['median_ms']:.3g} | {c['layer_profiles']} |"
+        for c in TB.describe(tab)
+    ]
+    fams = sorted({o.get("space", "") for o in tab.origins if "space" in o})
+    body = [
+        f"`{count}` networks of the `mixed` space (`xcel characterize --space mixed --count {count} "
+        f"--reference {reference} --rounds 2..2 --min-time 0.15 --rel-ci 0.03`, every target in turn per network), "
+        f"plus {len(OUTSIDE_ZOO)} zoo models and {len(OUTSIDE_REAL)} real third-party models "
+        f"({', '.join(OUTSIDE_REAL)} "
+        f"at their packages' shapes) measured side by side with the same reference on every column. "
+        f"This run measured {r.measured} pairs ({r.failed} failed) in {char_s / 60:.1f} min; {r.skipped} were stored. "
+        f"Networks measured on every column: {len(full.names)} ({len(full.corpus_rows())} corpus). "
+        f"Spaces: {', '.join(fams)}.",
+        "",
+        f"Shipped: `{path.relative_to(ROOT)}`, {size_kib:.0f} KiB (gzip JSON: specs as corpus points, graph "
+        "statistics, per-column labels, runtime versions, machine, per-node profiles).",
+        "",
+        "| column | runtime | threads | networks | median ms | layer profiles |",
+        "|---|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+    return "\n".join(body) + "\n", {"size_kib": size_kib, "networks": len(tab.names), "complete": len(full.names)}
+
+
+def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]:
+    """Issue 36, items 3-4: leave one runtime out of the shipped table; the phone dataset with
+    the same code (one run per phone model, every ``phone_every``-th model)."""
+    from xcelerator.costmodel import table as TB
+    from xcelerator.costmodel.adapt import ADAPT_MODES, leave_device_out, leave_runtime_out
+
+    tab = TB.shipped()
+    t0 = time.time()
+    res = leave_runtime_out(tab, sizes=sizes, progress=log)
+    eval_s = time.time() - t0
+    lines = []
+    for h in res:
+        a = h.metrics["auto"]
+        bm = max((k for k in h.metrics if k != "auto"), key=lambda k: h.metrics[k]["within10"])
+        lines.append(
+            f"| {h.column} | {h.sources} | {h.size} | {h.kept} | {a['within10']:.1f} | {a['mape']:.2f} | "
+            f"{a['spearman']:.4f} | {bm} {h.metrics[bm]['within10']:.1f} |"
+        )
+    per_mode = []
+    for mode in [*ADAPT_MODES, "auto"]:
+        got = [h.metrics[mode] for h in res if h.size == 20 and mode in h.metrics]
+        if got:
+            per_mode.append(
+                f"| {mode} | {len(got)} | {np.mean([g['within10'] for g in got]):.1f} | "
+                f"{np.mean([g['mape'] for g in got]):.2f} | {np.mean([g['spearman'] for g in got]):.4f} |"
+            )
+    at20 = [h for h in res if h.size == 20]
+    met = [h.column for h in at20 if h.metrics["auto"]["within10"] >= 90 and h.metrics["auto"]["spearman"] >= 0.98]
+    out_rows = []
+    for h in at20:
+        cross = np.median(np.abs(list(h.outside_cross.values()))) if h.outside_cross else float("nan")
+        filed = np.median(np.abs(list(h.outside_file.values()))) if h.outside_file else float("nan")
+        worst = max(h.outside_file, key=lambda k: abs(h.outside_file[k])) if h.outside_file else "-"
+        out_rows.append(
+            f"| {h.column} | {len(h.outside_cross)} | {cross:.1f} | {filed:.1f} | "
+            f"{worst} {h.outside_file.get(worst, float('nan')):+.1f} |"
+        )
+    # the phone dataset through the same code
+    lt = load_phone_dataset()
+    firsts: dict[str, int] = {}
+    for d, g in enumerate(lt.groups):
+        firsts.setdefault(g, d)
+    held = list(firsts.values())[::phone_every]
+    t1 = time.time()
+    ph = leave_device_out(lt, held, sizes=(10, 20), modes=[m for m in ADAPT_MODES if m != "kernel"])
+    ph_s = time.time() - t1
+    ph_rows = []
+    for size in (10, 20):
+        hs = [h for h in ph if h.size == size]
+        for mode in [*[m for m in ADAPT_MODES if m != "kernel"], "auto"]:
+            g = [h.metrics[mode] for h in hs if mode in h.metrics]
+            ph_rows.append(
+                f"| {size} | {mode} | {np.mean([x['within10'] for x in g]):.1f} | "
+                f"{np.mean([x['mape'] for x in g]):.2f} | "
+                f"{np.mean([x['spearman'] for x in g]):.4f} |"
+            )
+    body = [
+        f"The shipped table ({len(tab.complete().names)} networks on every one of {len(tab.columns)} columns: "
+        f"{', '.join(tab.targets)}). For each column, every column of its runtime is left out of the sources; "
+        f"the signature ({', '.join(map(str, sizes))} corpus networks, `spearman` selection on the source columns) "
+        "takes its labels from the held-out column, and the other corpus networks are predicted. Each learning mode "
+        "is fitted on the signature alone; `auto` is the mode `xcel costmodel adapt` keeps (the smallest 5-fold "
+        f"cross-validated error on the signature networks). Evaluation {eval_s / 60:.1f} min.",
+        "",
+        f"Goal (±10 % ≥ 90 and Spearman ≥ 0.98 from 20 networks, `auto`): met on {len(met)} of {len(at20)} held-out "
+        f"columns{(': ' + ', '.join(met)) if met else ''}.",
+        "",
+        "| held-out column | source columns | signature | mode kept | ±10 % | MAPE % | Spearman "
+        "| best mode, its ±10 % |",
+        "|---|---:|---:|---|---:|---:|---:|---|",
+        *lines,
+        "",
+        "Which mode wins, 20 signature networks, mean over the held-out columns:",
+        "",
+        "| mode | columns | ±10 % | MAPE % | Spearman |",
+        "|---|---:|---:|---:|---:|",
+        *per_mode,
+        "",
+        "Zoo and real models (never in a signature), 20 signature networks: median |error| % from their measured "
+        "source rows through the kept mode (`cross`), and from their graph alone through the predictor file "
+        "`adapt` writes (`file`: the layer predictor fitted on the table with the new column's predicted labels).",
+        "",
+        "| held-out column | models | median abs error % (cross) | median abs error % (file) | worst (file) % |",
+        "|---|---:|---:|---:|---|",
+        *out_rows,
+        "",
+        f"The phone dataset through the same code (`leave_device_out`): one run of every {phone_every}th phone model "
+        f"held out ({len(held)} runs), every run of its phone model left out of the sources, 10 and 20 signature "
+        f"networks, mean over the held-out runs ({ph_s / 60:.1f} min).",
+        "",
+        "| signature | mode | ±10 % | MAPE % | Spearman |",
+        "|---:|---|---:|---:|---:|",
+        *ph_rows,
+    ]
+    doc = {
+        "runtime_out": [h.__dict__ for h in res],
+        "phones": [h.__dict__ for h in ph],
+        "goal_met": met,
+    }
+    return "\n".join(body) + "\n", doc
+
+
+def adapt_live(target: str, exclude: str, budget: int) -> tuple[str, dict[str, Any]]:
+    """What a user runs: ``xc.CostModel.adapt`` on a runtime left out of the shipped table,
+    measured live here, its predictor scored on the table's networks of that column."""
+    import tempfile
+
+    from xcelerator.costmodel import table as TB
+    from xcelerator.costmodel.model import CostModel
+
+    tab = TB.shipped()
+    full = tab.complete()
+    with tempfile.TemporaryDirectory() as d:
+        cm, res = CostModel.adapt(
+            target, budget=budget, exclude=[exclude], store=Store(str(Path(d) / "adapt.db")), details=True
+        )
+    j = full.targets.index(cm.target) if cm.target in full.targets else None
+    body = [
+        f"`xc.CostModel.adapt({target!r}, budget={budget}, exclude=[{exclude!r}])` on this machine: "
+        f"{len(res.signature)} signature networks measured in {res.measured_s:.0f} s, fitted in {res.fit_s:.0f} s "
+        f"(total {(res.measured_s + res.fit_s) / 60:.1f} min; goal under 5 min), mode kept: {res.mode}, "
+        f"{len(res.failed)} failed.",
+    ]
+    doc: dict[str, Any] = {**res.to_dict()}
+    if j is not None:
+        rest = [i for i in full.corpus_rows() if full.names[i] not in set(res.signature)]
+        p = cm.estimator.predict([full.stats[i] for i in rest])
+        m = metrics(full.latency[rest, j], p)
+        doc["file_on_table"] = m
+        body.append(
+            f"The written predictor (from the graph alone) on the table's other {len(rest)} corpus networks of "
+            f"{cm.target} (measured by the table run, not this one): ±10 % {m['within10']:.1f}, MAPE "
+            f"{m['mape']:.2f} %, Spearman {m['spearman']:.4f}."
+        )
+    return "\n".join(body) + "\n", doc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default=",".join(ALL))
@@ -821,6 +1059,11 @@ def main() -> None:
         default="",
         help="appended to the mixed section's name, to keep a run on another corpus (e.g. -n1000) beside it",
     )
+    ap.add_argument("--table-targets", default=TABLE_TARGETS, help="table: the columns (comma-separated)")
+    ap.add_argument("--table-count", type=int, default=300, help="table: mixed networks")
+    ap.add_argument("--adapt-sizes", default="10,20,50", help="adapt: signature sizes")
+    ap.add_argument("--phone-every", type=int, default=4, help="adapt: hold out every Nth phone model")
+    ap.add_argument("--adapt-live", default="openvino?threads=1", help="adapt-live: the target measured live")
     args = ap.parse_args()
     tag = "-ref" if args.mixed_reference else ""
     how = f" (labels relative to {args.mixed_reference})" if args.mixed_reference else ""
@@ -884,6 +1127,22 @@ def main() -> None:
         (ROOT / ".xcel" / f"bench-costmodel-transfer-mixed{tag}.json").write_text(
             __import__("json").dumps(res, indent=1, default=str)
         )
+    if "table" in parts:
+        ref = args.mixed_reference or "mobilenet_v1_0.5_224"
+        body, res = build_table(store, args.table_targets.split(","), args.table_count, ref)
+        write_section(out, "costmodel-table", "## Cost models: the multi-runtime latency table (shipped)\n\n" + body)
+    if "adapt" in parts:
+        body, res = adapt_eval([int(x) for x in args.adapt_sizes.split(",")], args.phone_every)
+        write_section(
+            out,
+            "costmodel-adapt",
+            "## Cost models: a new device from 20 measurements, leave one runtime out\n\n" + body,
+        )
+        (ROOT / ".xcel" / "bench-costmodel-adapt.json").write_text(__import__("json").dumps(res, indent=1, default=str))
+    if "adapt-live" in parts:
+        live = args.adapt_live
+        body, res = adapt_live(live, live.split("?")[0], 20)
+        write_section(out, "costmodel-adapt-live", "## Cost models: adapting to a new device, live\n\n" + body)
     log(f"wrote the costmodel sections of {args.out}")
 
 

@@ -405,3 +405,93 @@ def signature(
         common.emit_json({"method": method, "size": size, "devices": table.devices, "signature": rows})
         return
     _table(rows, f"signature set ({method}, {size} of {len(table.networks)} networks, {len(table.devices)} devices)")
+
+
+@app.command()
+def sources(
+    table: Annotated[
+        str | None, typer.Option("--table", help="a latency table file (.json.gz); default: the one shipped")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """The source columns a new device adapts from: runtime, threads, versions, machine, networks."""
+    from xcelerator.costmodel.table import describe, load_table
+
+    t = load_table(table)
+    rows = describe(t)
+    if json:
+        common.emit_json({"networks": len(t.names), "runtimes": t.runtimes(), "columns": rows})
+        return
+    _table(
+        [
+            {
+                "what": r["target"],
+                "runtime": f"{r['runtime']} {r['runtime_version']}",
+                "networks": r["networks"],
+                "median ms": r["median_ms"],
+                "layer profiles": r["layer_profiles"],
+                "machine": r["machine"],
+                "measured": r["measured"],
+            }
+            for r in rows
+        ],
+        f"latency table: {len(t.names)} networks × {len(rows)} columns",
+    )
+
+
+@app.command()
+def adapt(
+    target: Annotated[str, typer.Option("--target", "-t", help="the new target (URI or alias) to measure")],
+    out: Annotated[str, typer.Option("--out", "-o", help="predictor file to write (JSON)")],
+    budget: Annotated[int, typer.Option("--budget", "-n", help="signature networks to measure")] = 20,
+    exclude: Annotated[
+        str | None,
+        typer.Option("--exclude", help="runtimes whose columns to leave out of the sources, comma-separated"),
+    ] = None,
+    table: Annotated[
+        str | None, typer.Option("--table", help="a latency table file (.json.gz); default: the one shipped")
+    ] = None,
+    selection: Annotated[
+        str, typer.Option("--selection", help="signature selection: spearman | statistical | mutual_info | random")
+    ] = "spearman",
+    modes: Annotated[
+        str | None, typer.Option("--modes", help="learning modes to try, comma-separated (default: all)")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json: Json = False,
+) -> None:
+    """A predictor for a new target from a few measured networks and the shipped multi-runtime
+    table: picks the signature networks, measures them, keeps the learning mode with the
+    smallest cross-validated error on them, writes the predictor."""
+    from xcelerator.costmodel.model import CostModel
+
+    ex = [x.strip() for x in (exclude or "").split(",") if x.strip()]
+    md = [x.strip() for x in modes.split(",") if x.strip()] if modes else None
+    with common.progress(budget, f"adapting to {target}") as advance:
+        cm, res = CostModel.adapt(
+            target,
+            budget=budget,
+            exclude=ex,
+            table=table,
+            store=common.store(),
+            selection=selection,
+            modes=md,
+            seed=seed,
+            progress=advance,
+            details=True,
+        )
+    path = cm.save(out)
+    doc = {"predictor": str(path), **res.to_dict(), "n_train": cm.n_train}
+    if json:
+        common.emit_json(doc)
+        return
+    common.out.print(
+        f"{cm.kind} predictor for {cm.target} from {len(res.signature)} measured networks "
+        f"(measured in {res.measured_s:.0f} s, fitted in {res.fit_s:.0f} s), mode {res.mode} → {path}"
+    )
+    _table(
+        [{"mode": k, "cv rms log-error": v["cv_rms_log"], "cv ±10 %": v["cv_within10"]} for k, v in res.fits.items()],
+        "learning modes, cross-validated on the signature networks",
+    )
+    for name, why in res.failed.items():
+        common.err.print(f"[yellow]signature network failed:[/yellow] {name}: {escape(why)}")

@@ -34,6 +34,14 @@ held-out devices, which leaks):
 * ``stacked`` (ours, the default): ``neighbours`` plus a LightGBM correction of its log-error,
   learned leave-one-device-out on the training devices from the network's features, the
   neighbours' spread and the new device's signature residuals.
+* ``sources``: the new device's log-latency as a ridge regression on every training device's
+  log-latency (one weight per source column, fitted on the signature): a runtime whose kernels
+  resemble a mix of two others is that mix (with few, very different source runtimes, as in the
+  multi-runtime table, this is what ``neighbours`` cannot express).
+* ``meta`` (HELP-style): ``combined``'s model, trained across the training devices with each
+  device's signature latencies as its hardware embedding, then fine-tuned on the new device's
+  signature (a few more boosting rounds on those networks alone, LightGBM's ``init_model``).
+  HELP meta-learns its initialization (MAML); here the cross-device training plays that part.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ import numpy as np
 from xcelerator.errors import BadInputError
 
 SELECTIONS = ("random", "statistical", "spearman", "mutual_info", "greedy")
-MODES = ("individual", "combined", "collaborative", "neighbours", "stacked")
+MODES = ("individual", "combined", "collaborative", "neighbours", "stacked", "sources", "meta")
 
 
 @dataclass
@@ -295,7 +303,7 @@ class CrossDeviceModel:
         self.train = train
         self.sig = np.array(signature, dtype=int)
         L = train.latency
-        if self.mode == "combined":
+        if self.mode in ("combined", "meta"):
             X, t = [], []
             for d in range(L.shape[1]):
                 X.append(self._combined_x(L[self.sig, d]))
@@ -357,6 +365,20 @@ class CrossDeviceModel:
             return np.exp(m + self.booster.predict(X))
         if self.mode == "combined":
             return np.exp(self.booster.predict(self._combined_x(y)))
+        if self.mode == "meta":
+            import lightgbm as lgb
+
+            X = self._combined_x(y)
+            params = {"verbose": -1, "num_threads": 1, "deterministic": True, "seed": 0, "learning_rate": 0.05}
+            params.update(num_leaves=7, min_data_in_leaf=max(2, len(y) // 5))
+            tuned = lgb.train(params, lgb.Dataset(X[self.sig], np.log(y)), 30, init_model=self.booster)
+            return np.exp(tuned.predict(X))
+        if self.mode == "sources":
+            from sklearn.linear_model import RidgeCV
+
+            lg = np.log(L)
+            r = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(lg[self.sig], np.log(y))
+            return np.exp(r.predict(lg))
         if self.mode == "collaborative":
             A = np.column_stack([np.ones(len(self.sig)), self.factors[self.sig]])
             reg = np.eye(A.shape[1])

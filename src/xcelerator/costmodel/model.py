@@ -92,6 +92,41 @@ class CostModel:
         return cls(est, samples.target_uri, len(tr_s), held)
 
     @classmethod
+    def adapt(
+        cls,
+        target: str,
+        *,
+        budget: int = 20,
+        exclude: Sequence[str] = (),
+        table: Any = None,
+        store: Any = None,
+        selection: str = "spearman",
+        modes: Sequence[str] | None = None,
+        seed: int = 0,
+        progress: Any = None,
+        details: bool = False,
+    ) -> Any:
+        """A predictor for a new ``target`` from ``budget`` measured networks and the shipped
+        multi-runtime table (``costmodel.adapt``); ``exclude`` leaves those runtimes' columns out
+        of the sources. The signature measurements go into ``store`` (default ``xcel.db``).
+        With ``details``: ``(cost_model, Adapted)``."""
+        from xcelerator.costmodel.adapt import ADAPT_MODES
+        from xcelerator.costmodel.adapt import adapt as run
+
+        res = run(
+            target,
+            budget=budget,
+            exclude=exclude,
+            table=table,
+            store=None if store is None else _store(store),
+            selection=selection,
+            modes=tuple(modes) if modes else ADAPT_MODES,
+            seed=seed,
+            progress=progress,
+        )
+        return (res.cost_model, res) if details else res.cost_model
+
+    @classmethod
     def load(cls, path: str | Path) -> CostModel:
         from xcelerator.costmodel import predictors as P
 

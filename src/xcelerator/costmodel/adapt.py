@@ -1,0 +1,500 @@
+"""A latency predictor for a new device from a few measurements, starting from the shipped table.
+
+``adapt(target, budget=20)``:
+
+1. the source table (``costmodel.table``: networks × runtime columns measured on this project's
+   machine), less the runtimes ``exclude`` names and any column of the target itself;
+2. ``budget`` signature networks chosen on the source columns alone
+   (``crossdevice.select_signature``; default ``spearman``);
+3. each exported (a corpus point is rebuilt from its space, seed and index; a zoo model from its
+   name) and measured on the new target side by side with the table's reference, into the store;
+4. every learning mode fitted on the signature and scored by cross-validation over the signature
+   networks alone (leave-one-out error in log space): the cross-device modes over the table
+   (``crossdevice.MODES``) and, when the new target gives per-node profiles, ``kernel``
+   (LitePred's idea: 20 networks are about 2,000 kernel measurements, enough to fit the layer
+   predictor on the new device itself). The mode with the smallest error is kept ("which wins"
+   is the benchmark's table: BENCHMARKS.md ``costmodel-adapt``);
+5. the kept mode predicts every table network on the new device (the measured ones keep their
+   measurement); the layer predictor (or the GBM, when no source column has per-node profiles) is
+   fitted on those labels and features, so any model file can be predicted, and is written like
+   any other predictor (``costmodel predict``, ``search --latency predicted|hybrid``, ``optimize``).
+
+The cross-validated error on the signature is the honest estimate the predictor carries
+(``conditions["adapt"]``); ``explain`` warns about models outside the table's feature ranges.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xcelerator.costmodel.crossdevice import CrossDeviceModel, LatencyTable, select_signature
+from xcelerator.costmodel.table import SourceTable
+from xcelerator.errors import BadInputError
+from xcelerator.models.graphstats import GraphStats
+
+# modes tried by default: the cheap-to-fit cross-device modes, the two the table adds, and the
+# kernel-level mode where the new target profiles per node
+ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel")
+SELECTION = "spearman"
+CV_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    """What a new device gave: the signature networks (rows of the table's complete part), their
+    labels (ms) and, where its runtime profiles per node, their per-node times."""
+
+    signature: tuple[int, ...]
+    y_ms: np.ndarray
+    layers: tuple[Sequence[tuple[str, str, float]] | None, ...] = ()
+
+    @property
+    def has_layers(self) -> bool:
+        return bool(self.layers) and all(bool(x) for x in self.layers)
+
+
+@dataclass(frozen=True)
+class ModeFit:
+    """One learning mode's predictions of every table network on the new device, and its
+    cross-validated error on the signature (RMS log-error; within ±10 % share)."""
+
+    mode: str
+    pred_ms: np.ndarray
+    cv_rms: float
+    cv_within10: float
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """The result of ``adapt``: the predictor and how it was made."""
+
+    cost_model: Any  # CostModel
+    mode: str
+    fits: dict[str, dict[str, float]]  # per mode: cv_rms, cv_within10
+    signature: tuple[str, ...]
+    sources: tuple[str, ...]
+    measured_s: float
+    fit_s: float
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "fits": self.fits,
+            "signature": list(self.signature),
+            "sources": list(self.sources),
+            "measured_s": self.measured_s,
+            "fit_s": self.fit_s,
+            "failed": self.failed,
+            "target": self.cost_model.target,
+            "kind": self.cost_model.kind,
+        }
+
+
+# ----------------------------------------------------------------------------- fitting
+def _kernel_predict(stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[int], seed: int) -> np.ndarray:
+    """The layer predictor fitted on the new device's own per-node profiles of ``idx`` (positions
+    in the signature), predicting every network of ``stats``."""
+    from xcelerator.costmodel.predictors import LayerPredictor
+
+    sig = [dev.signature[i] for i in idx]
+    est = LayerPredictor(random_state=seed, n_estimators=150)
+    est.min_samples = 3
+    est.fit([stats[i] for i in sig], dev.y_ms[list(idx)], layers=[dev.layers[i] for i in idx])
+    return est.predict(list(stats))
+
+
+def _mode_predict(
+    mode: str, lt: LatencyTable, stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[int], seed: int
+) -> np.ndarray:
+    """Every network's latency on the new device from the signature positions ``idx``."""
+    if mode == "kernel":
+        return _kernel_predict(stats, dev, idx, seed)
+    sig = [dev.signature[i] for i in idx]
+    m = CrossDeviceModel(mode, seed=seed, k=min(5, lt.latency.shape[1])).fit(lt, sig)
+    return m.predict(dev.y_ms[list(idx)])
+
+
+def fit_modes(
+    lt: LatencyTable,
+    stats: Sequence[GraphStats],
+    dev: NewDevice,
+    modes: Sequence[str] = ADAPT_MODES,
+    seed: int = 0,
+    folds: int = CV_FOLDS,
+) -> dict[str, ModeFit]:
+    """Each mode fitted on the whole signature, and scored by ``folds``-fold cross-validation over
+    the signature networks (the only labels of the new device there are). A mode that cannot
+    run here (``kernel`` without profiles; one that needs more source columns) is left out."""
+    from sklearn.model_selection import KFold
+
+    n = len(dev.signature)
+    out: dict[str, ModeFit] = {}
+    for mode in modes:
+        if mode == "kernel" and not dev.has_layers:
+            continue
+        if mode in ("neighbours", "stacked", "combined", "meta", "collaborative") and lt.latency.shape[1] < 2:
+            continue
+        try:
+            errs = np.zeros(n)
+            for tr, te in KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)):
+                p = _mode_predict(mode, lt, stats, dev, tr.tolist(), seed)
+                errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
+            full = _mode_predict(mode, lt, stats, dev, list(range(n)), seed)
+        except (BadInputError, ValueError, np.linalg.LinAlgError):
+            continue
+        out[mode] = ModeFit(
+            mode, full, float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
+        )
+    if not out:
+        raise BadInputError("adapt: no learning mode could be fitted on this signature")
+    return out
+
+
+def best(fits: dict[str, ModeFit]) -> ModeFit:
+    return min(fits.values(), key=lambda f: f.cv_rms)
+
+
+# ----------------------------------------------------------------------------- the new device
+def _network(table: SourceTable, row: int, root: Any = None) -> Any:
+    """The artifact of table row ``row``, rebuilt where it came from."""
+    from xcelerator.models.export import resolve_model
+
+    o = table.origins[row]
+    if "space" in o:
+        return corpus_network(o["space"], int(o["seed"]), int(o["index"]), root=root)
+    if "zoo" in o:
+        return resolve_model(o["zoo"], "onnx")
+    raise BadInputError(f"table network {table.names[row]} is a file that does not ship: it cannot be a signature")
+
+
+def corpus_network(space_spec: str, seed: int, index: int, root: Any = None) -> Any:
+    """Network ``index`` of the ``space``/``seed`` corpus, exported alone (the corpus's other
+    networks are drawn, which is cheap, but not exported)."""
+    from xcelerator.costmodel.characterize import _cached, corpus_dir
+    from xcelerator.models.artifact import load_artifact
+    from xcelerator.models.generate import draw_distinct, materialize_point
+    from xcelerator.models.spaces import get_space
+
+    space = get_space(space_spec)
+    out = corpus_dir(space_spec, seed, root)
+    for i, point, arch in draw_distinct(space, index + 1, seed):
+        if i != index:
+            continue
+        ident = f"{i:05d}"
+        art = _cached(out / f"{ident}.json", arch)
+        if art is None:
+            out.mkdir(parents=True, exist_ok=True)
+            materialize_point(space, point, out, ident, seed=seed * 1_000_003 + i)
+            art = _cached(out / f"{ident}.json", arch)
+        if art is None:
+            raise BadInputError(f"{space_spec}-{seed}/{ident}: could not be exported")
+        return load_artifact(art.path, name=f"{space_spec}-{seed}/{ident}", spec=art.spec)
+    raise BadInputError(f"{space_spec}-{seed}: no network {index}")
+
+
+def _reference_of(table: SourceTable) -> str | None:
+    for c in table.columns:
+        if c.labels.startswith("ratio to "):
+            return c.labels.split()[2]
+    return None
+
+
+def measure_signature(
+    table: SourceTable,
+    rows: Sequence[int],
+    target: Any,
+    store: Any,
+    plan: Any,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[int], np.ndarray, list[Any], dict[str, str]]:
+    """Measure table rows on ``target`` (side by side with the table's reference when its labels
+    are relative to one), store each, and return the rows that succeeded with their labels and
+    per-node times; a failure is kept by name with its cause."""
+    from xcelerator.costmodel.samples import labels_of
+    from xcelerator.measure.core import measure, measure_against
+    from xcelerator.measure.session import artifact_for, for_target
+
+    ref_name = _reference_of(table)
+    ref = artifact_for(ref_name, target, plan) if ref_name else None
+    ok_rows, docs, layers, failed = [], [], [], {}
+    for r in rows:
+        name = table.names[r]
+        try:
+            art = for_target(_network(table, r), target, plan)
+        except BadInputError as e:
+            failed[name] = str(e)
+            continue
+        m = measure_against(ref, art, target, plan) if ref is not None else measure(art, target, plan)
+        store.add(m, art, target)
+        if m.status != "ok" or m.stats is None:
+            failed[name] = m.error or m.status
+        else:
+            ok_rows.append(r)
+            docs.append({"median_ms": m.stats.median_ms, "env": m.env})
+            layers.append([(x.name, x.op_type, x.mean_ms) for x in m.layers] if m.layers else None)
+        if progress:
+            progress(f"{name}: {failed.get(name) or f'{m.stats.median_ms:.3g} ms'}")
+    if not ok_rows:
+        return [], np.zeros(0), [], failed
+    y, _ = labels_of(docs)
+    own = np.array([d["median_ms"] for d in docs])
+    layers = [
+        None if lay is None else [(a, b, ms * f) for a, b, ms in lay] for lay, f in zip(layers, y / own, strict=True)
+    ]
+    return ok_rows, y, layers, failed
+
+
+def _distil(table: SourceTable, y_all: np.ndarray, seed: int) -> Any:
+    """A predictor of any model on the new device: the layer predictor fitted on the table's
+    networks with the new device's labels and the per-node shares of a source column that has
+    profiles (scaled to those labels); the GBM when no source column has them."""
+    from xcelerator.costmodel.predictors import GBMPredictor, LayerPredictor
+
+    prof = next((c.target for c in table.columns if table.layers.get(c.target)), None)
+    stats = list(table.stats)
+    if prof is not None:
+        j = table.targets.index(prof)
+        have = [i for i, n in enumerate(table.names) if n in table.layers[prof] and np.isfinite(table.latency[i, j])]
+        if len(have) >= LayerPredictor.min_samples:
+            lay = []
+            for i in have:
+                f = y_all[i] / table.latency[i, j]
+                lay.append([(a, b, ms * f) for a, b, ms in table.layers[prof][table.names[i]]])
+            return LayerPredictor(random_state=seed).fit([stats[i] for i in have], y_all[have], layers=lay)
+    return GBMPredictor(random_state=seed).fit(stats, y_all)
+
+
+def adapt(
+    target: str,
+    *,
+    budget: int = 20,
+    exclude: Sequence[str] = (),
+    table: str | SourceTable | None = None,
+    store: Any = None,
+    selection: str = SELECTION,
+    modes: Sequence[str] = ADAPT_MODES,
+    plan: Any = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Adapted:
+    """A predictor for ``target`` from ``budget`` measured networks (the module docstring)."""
+    from xcelerator.costmodel.characterize import CORPUS_PLAN
+    from xcelerator.costmodel.model import CostModel, _store
+    from xcelerator.costmodel.table import load_table
+    from xcelerator.targets.registry import parse_target
+
+    if budget < 5:
+        raise BadInputError(f"--budget {budget}: at least 5 signature networks (20 is the usual)")
+    unknown = [m for m in modes if m not in ADAPT_MODES]
+    if unknown:
+        raise BadInputError(f"adapt: unknown mode(s) {', '.join(unknown)}; known: {', '.join(ADAPT_MODES)}")
+    t = parse_target(target)
+    src = table if isinstance(table, SourceTable) else load_table(table)
+    if exclude:
+        src = src.without(list(exclude))
+    own = [j for j, c in enumerate(src.columns) if c.target != t.uri]
+    src = src.take_columns(own).complete()
+    if not src.columns:
+        raise BadInputError(f"adapt: the table has no column besides {t.uri}")
+    if budget >= len(src.names):
+        raise BadInputError(f"--budget {budget}: the table has {len(src.names)} networks; give fewer")
+    lt = src.cross_device() if len(src.columns) >= 2 else None
+    rows = _signature(src, lt, selection, budget, seed)
+    st = _store(store if store is not None else "xcel.db")
+    plan = plan or CORPUS_PLAN
+    t0 = time.time()
+    ok, y, layers, failed = measure_signature(src, rows, t, st, plan, progress)
+    measured_s = time.time() - t0
+    if len(ok) < 5:
+        raise BadInputError(f"adapt: only {len(ok)} signature networks ran on {t.uri}: {failed}")
+    t1 = time.time()
+    dev = NewDevice(tuple(ok), y, tuple(layers))
+    if lt is None:  # one source column: the sources mode alone
+        lt = _one_column(src)
+    fits = fit_modes(lt, src.stats, dev, modes, seed=seed)
+    win = best(fits)
+    y_all = win.pred_ms.copy()
+    y_all[list(ok)] = y
+    est = _distil(src, y_all, seed)
+    est.conditions = {
+        "target": t.uri,
+        "adapt": {
+            "mode": win.mode,
+            "cv_rms_log": win.cv_rms,
+            "cv_within10": win.cv_within10,
+            "modes": {k: {"cv_rms_log": f.cv_rms, "cv_within10": f.cv_within10} for k, f in fits.items()},
+            "signature": [src.names[i] for i in ok],
+            "sources": src.targets,
+            "selection": selection,
+        },
+        "labels": "ratio to the table's reference" if _reference_of(src) else "own median",
+    }
+    fit_s = time.time() - t1
+    cm = CostModel(est, t.uri, len(ok), None)
+    return Adapted(
+        cm,
+        win.mode,
+        {k: {"cv_rms_log": f.cv_rms, "cv_within10": f.cv_within10} for k, f in fits.items()},
+        tuple(src.names[i] for i in ok),
+        tuple(src.targets),
+        measured_s,
+        fit_s,
+        failed,
+    )
+
+
+def _one_column(src: SourceTable) -> LatencyTable:
+    from xcelerator.costmodel.features import model_vector
+
+    return LatencyTable(
+        list(src.names),
+        src.targets,
+        [c.runtime for c in src.columns],
+        np.array(src.latency, dtype=np.float64),
+        np.array([model_vector(s)[0] for s in src.stats]),
+    )
+
+
+def _signature(src: SourceTable, lt: LatencyTable | None, selection: str, size: int, seed: int) -> list[int]:
+    if lt is None:
+        from xcelerator.costmodel.samples import statistical_signature
+
+        return statistical_signature(src.latency[:, 0], size)
+    return select_signature(lt, selection, size, seed=seed)
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out column at one signature size: each mode's metrics on the corpus networks the
+    signature does not hold, the mode ``adapt`` would keep, and the per-model errors (%) of the
+    networks outside the corpus (zoo, real models): from their measured source rows through the
+    kept mode (``cross``) and from their graph alone through the written predictor (``file``)."""
+
+    column: str
+    runtime: str
+    size: int
+    sources: int
+    metrics: dict[str, dict[str, float]]
+    kept: str
+    outside_cross: dict[str, float]
+    outside_file: dict[str, float]
+
+
+def _score(
+    lt: LatencyTable,
+    stats: Sequence[GraphStats] | None,
+    truth: np.ndarray,
+    sig: list[int],
+    rest: list[int],
+    layers: dict[str, Any],
+    modes: Sequence[str],
+    seed: int,
+) -> tuple[dict[str, ModeFit], dict[str, dict[str, float]]]:
+    """Every mode fitted on the signature ``sig`` of a held-out column ``truth``, and each one's
+    metrics (with ``auto``: the mode ``adapt`` keeps) on the ``rest``."""
+    from xcelerator.costmodel.crossdevice import metrics
+
+    dev = NewDevice(tuple(sig), truth[sig], tuple(layers.get(lt.networks[i]) for i in sig))
+    fits = fit_modes(lt, stats or (), dev, [m for m in modes if stats is not None or m != "kernel"], seed=seed)
+    ms = {k: metrics(truth[rest], f.pred_ms[rest]) for k, f in fits.items()}
+    ms["auto"] = metrics(truth[rest], best(fits).pred_ms[rest])
+    return fits, ms
+
+
+def leave_runtime_out(
+    table: SourceTable,
+    sizes: Sequence[int] = (10, 20, 50),
+    modes: Sequence[str] = ADAPT_MODES,
+    selection: str = SELECTION,
+    seed: int = 0,
+    columns: Sequence[str] | None = None,
+    distil_sizes: Sequence[int] = (20,),
+    progress: Callable[[str], None] | None = None,
+) -> list[HeldOut]:
+    """For each column (or those named): every column of its runtime left out of the sources,
+    ``size`` signature networks chosen on the rest among the corpus networks, their labels taken
+    from the held-out column (and its per-node profiles, for ``kernel``), the rest predicted.
+    Networks outside the corpus (zoo, real models) are never in a signature: they are predicted
+    as a user's model would be."""
+    full = table.complete()
+    corpus = full.corpus_rows()
+    outside = [i for i in range(len(full.names)) if i not in set(corpus)]
+    out: list[HeldOut] = []
+    for j, col in enumerate(full.columns):
+        if (columns and col.target not in columns) or len(full.runtimes()) < 2:
+            continue
+        src = full.without([col.runtime])
+        lt = src.cross_device() if len(src.columns) >= 2 else _one_column(src)
+        src_c = src.take_rows(corpus)
+        lt_c = src_c.cross_device() if len(src.columns) >= 2 else None
+        truth = full.latency[:, j]
+        for size in sizes:
+            if size >= len(corpus) - 5:
+                continue
+            sig = [corpus[i] for i in _signature(src_c, lt_c, selection, size, seed)]
+            rest = [i for i in corpus if i not in set(sig)]
+            fits, ms = _score(lt, full.stats, truth, sig, rest, full.layers.get(col.target, {}), modes, seed)
+            win = best(fits)
+            cross = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in outside}
+            file_err: dict[str, float] = {}
+            if size in distil_sizes and outside:
+                y_all = win.pred_ms.copy()
+                y_all[sig] = truth[sig]
+                est = _distil(src_c, y_all[corpus], seed)
+                p = est.predict([full.stats[i] for i in outside])
+                file_err = {full.names[i]: log_error_pct(truth[i], float(v)) for i, v in zip(outside, p, strict=True)}
+            out.append(HeldOut(col.target, col.runtime, size, len(src.columns), ms, win.mode, cross, file_err))
+            if progress:
+                progress(f"{col.target}: {size} networks, kept {win.mode}, ±10 % {ms['auto']['within10']:.1f}")
+    return out
+
+
+def leave_device_out(
+    lt: LatencyTable,
+    held: Sequence[int],
+    sizes: Sequence[int] = (10, 20),
+    modes: Sequence[str] = ADAPT_MODES,
+    selection: str = SELECTION,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[HeldOut]:
+    """``leave_runtime_out`` on a table without graphs (the phone dataset): for each held-out
+    device, every device of its group (a phone model's other runs) left out of the sources."""
+    out: list[HeldOut] = []
+    groups = np.array(lt.groups)
+    for d in held:
+        others = np.flatnonzero(groups != groups[d]).tolist()
+        src = lt.subset(others)
+        truth = lt.latency[:, d]
+        for size in sizes:
+            sig = select_signature(src, selection, size, seed=seed)
+            rest = [i for i in range(len(lt.networks)) if i not in set(sig)]
+            fits, ms = _score(src, None, truth, sig, rest, {}, modes, seed)
+            out.append(HeldOut(lt.devices[d], lt.groups[d], size, len(others), ms, best(fits).mode, {}, {}))
+        if progress:
+            progress(f"{lt.devices[d]}: done")
+    return out
+
+
+def log_error_pct(y: float, p: float) -> float:
+    return 100 * (math.exp(math.log(p) - math.log(y)) - 1)
+
+
+__all__ = [
+    "ADAPT_MODES",
+    "Adapted",
+    "HeldOut",
+    "NewDevice",
+    "adapt",
+    "corpus_network",
+    "fit_modes",
+    "leave_runtime_out",
+]

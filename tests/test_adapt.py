@@ -1,0 +1,143 @@
+"""A new device from a few measurements: the shipped multi-runtime table (real measurements of
+this project's machine), adapting to a runtime left out of it (measured here, for real), the
+leave-one-runtime-out evaluation, and the commands. Nothing here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from xcelerator.cli.main import main
+from xcelerator.costmodel import table as TB
+from xcelerator.costmodel.adapt import ADAPT_MODES, adapt, corpus_network, leave_device_out, leave_runtime_out
+from xcelerator.costmodel.characterize import CORPUS_PLAN
+from xcelerator.costmodel.crossdevice import load_phone_dataset
+from xcelerator.errors import BadInputError
+from xcelerator.store.db import Store
+
+# a short plan: these tests check what adapt does, not how well it times
+QUICK = CORPUS_PLAN.replace(min_runs=5, min_seconds=0.02, max_seconds=0.5, min_rounds=1, max_rounds=1, profile_runs=3)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TB.SourceTable:
+    return TB.shipped()
+
+
+@pytest.fixture(scope="module")
+def small(shipped: TB.SourceTable) -> TB.SourceTable:
+    """The shipped table's first 40 complete corpus networks and its zoo rows."""
+    full = shipped.complete()
+    corpus = full.corpus_rows()[:40]
+    outside = [i for i in range(len(full.names)) if i not in set(full.corpus_rows())]
+    return full.take_rows(corpus + outside)
+
+
+def test_shipped_table_is_whole_and_rebuilds(shipped: TB.SourceTable, tmp_path: Path) -> None:
+    assert len(shipped.runtimes()) >= 3
+    assert len(shipped.complete().corpus_rows()) >= 100
+    for c in shipped.columns:  # every column says what it is
+        assert c.runtime and c.runtime_version and c.machine and c.labels
+    # a row is rebuilt from its corpus point on this machine: the same graph as the table's
+    i = shipped.corpus_rows()[3]
+    o = shipped.origins[i]
+    art = corpus_network(o["space"], o["seed"], o["index"], root=tmp_path)
+    assert art.name == shipped.names[i]
+    assert art.stats.macs == shipped.stats[i].macs
+    assert art.stats.node_count == shipped.stats[i].node_count
+    # save and load keep every value
+    p = shipped.take_rows(range(10)).save(tmp_path / "t.json.gz", with_layers=True)
+    back = TB.SourceTable.load(p)
+    assert back.names == shipped.names[:10]
+    np.testing.assert_allclose(back.latency, shipped.latency[:10], rtol=1e-6)
+    with pytest.raises(BadInputError, match="not a runtime of this table"):
+        shipped.without(["nosuchruntime"])
+
+
+def test_leave_one_runtime_out_scores_every_mode(small: TB.SourceTable) -> None:
+    col = small.columns[0]
+    res = leave_runtime_out(small, sizes=(10,), columns=[col.target], distil_sizes=(10,))
+    assert len(res) == 1
+    h = res[0]
+    # every column of the held-out runtime left the sources
+    assert h.sources == sum(1 for c in small.columns if c.runtime != col.runtime)
+    assert "auto" in h.metrics and len(h.metrics) >= 4
+    kept = h.kept
+    assert h.metrics["auto"] == h.metrics[kept]
+    # 30 corpus networks scored (40 less the 10 of the signature)
+    assert all(m["n"] == 30 for m in h.metrics.values())
+    # outside the corpus (zoo, real models): predicted both ways, never in a signature
+    assert set(h.outside_cross) == set(h.outside_file) and h.outside_cross
+    assert all(np.isfinite(v) for v in h.outside_file.values())
+    # the cross-device route ranks the held-out runtime's networks as it measured them
+    assert h.metrics["auto"]["spearman"] > 0.8
+
+
+def test_phones_through_the_same_code() -> None:
+    lt = load_phone_dataset()
+    res = leave_device_out(lt, [0], sizes=(10,), modes=("neighbours", "sources", "meta"))
+    (h,) = res
+    assert h.sources == sum(1 for g in lt.groups if g != lt.groups[0])
+    assert set(h.metrics) == {"neighbours", "sources", "meta", "auto"}
+    assert all(m["n"] == len(lt.networks) - 10 for m in h.metrics.values())
+
+
+def test_adapt_to_a_runtime_left_out_measures_and_writes_a_predictor(small: TB.SourceTable, tmp_path: Path) -> None:
+    # onnxruntime as the "new device": its columns are left out; 6 networks measured for real
+    db = tmp_path / "a.db"
+    store = Store(str(db))
+    res = adapt(
+        "onnxruntime?threads=1",
+        budget=6,
+        exclude=["onnxruntime"],
+        table=small,
+        store=store,
+        plan=QUICK,
+        modes=("neighbours", "sources", "kernel"),
+    )
+    assert not any(t.startswith("onnxruntime") for t in res.sources)
+    assert len(res.signature) == 6 and set(res.signature) <= set(small.names)
+    # the signature measurements are stored, each side by side with the table's reference
+    rows = store.samples("onnxruntime?threads=1")
+    assert {r["name"] for r in rows} >= set(res.signature)
+    assert all((r["env"].get("reference") or {}).get("ratio") for r in rows)
+    # the kept mode is the one with the smallest cross-validated error on the signature;
+    # onnxruntime profiles per node, so the kernel-level mode was tried
+    assert "kernel" in res.fits
+    assert res.mode == min(res.fits, key=lambda k: res.fits[k]["cv_rms_log"])
+    # the written predictor predicts any model from its graph, like any other predictor
+    cm = res.cost_model
+    path = cm.save(tmp_path / "p.json")
+    doc = json.loads(path.read_text())
+    assert doc["conditions"]["target"] == "onnxruntime?threads=1"
+    assert doc["conditions"]["adapt"]["mode"] == res.mode
+    assert main(["costmodel", "predict", "mobilenet_v2_0.5_160", "-p", str(path), "--json"]) == 0
+    # and it ranks the table's other networks as the table's own onnxruntime column measured them
+    full = small.complete()
+    j = next(k for k, c in enumerate(full.columns) if c.target == "onnxruntime?threads=1")
+    rest = [i for i in full.corpus_rows() if full.names[i] not in set(res.signature)]
+    pred = cm.estimator.predict([full.stats[i] for i in rest])
+    assert spearmanr(pred, full.latency[rest, j]).statistic > 0.8
+
+
+def test_commands_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["costmodel", "sources", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["networks"] >= 100 and len(doc["columns"]) >= 3
+    assert {c["runtime"] for c in doc["columns"]} == set(doc["runtimes"])
+    db = tmp_path / "x.db"
+    for args, msg in [
+        (["--exclude", "nosuch"], "not a runtime of this table"),
+        (["--budget", "2"], "--budget 2"),
+        (["--modes", "magic"], "unknown mode"),
+    ]:
+        out = str(tmp_path / "p.json")
+        rc = main(["--db", str(db), "costmodel", "adapt", "-t", "onnxruntime?threads=1", "-o", out, *args])
+        assert rc == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+    assert set(ADAPT_MODES) >= {"kernel", "meta", "sources", "stacked"}
