@@ -840,3 +840,11 @@ def test_statistics_without_node_inputs_keep_their_kernels_at_level_2(family: li
     bare = dataclasses.replace(s, nodes=tuple(dataclasses.replace(n, inputs=()) for n in s.nodes))
     ks = kernels(bare, fuse=2)[0]
     assert ks and sum(len(k.nodes) for k in ks) == len(bare.nodes)  # every node in a kernel
+
+
+@pytest.mark.parametrize("kind", list(P.kinds()))
+def test_every_registered_predictor_passes_the_conformance_check(kind: str) -> None:
+    """The check a plug-in author runs (``xcelerator.testing.check_predictor``), on every kind."""
+    from xcelerator.testing import check_predictor
+
+    check_predictor(kind, **({"epochs": 40} if kind == "lstm" else {}))

@@ -217,3 +217,9 @@ def test_optimize_searches_int8_on_ray_and_files_come_back(ray_local, tmp_path: 
     assert int8 and all(Path(c.artifact or "").exists() and c.artifact.endswith(".int8.onnx") for c in int8)  # type: ignore[union-attr]
     ua = res.study.trials[0].user_attrs
     assert ua["torch_accuracy"] == pytest.approx(res.trials[0].torch_accuracy)
+
+
+def test_the_ray_executor_passes_the_conformance_check(ray_local) -> None:  # type: ignore[no-untyped-def]
+    from xcelerator.testing import check_executor
+
+    check_executor("ray", max_in_flight=2)

@@ -41,3 +41,14 @@ def test_a_strategy_that_is_not_one_is_refused_with_what_it_lacks() -> None:
     mod.SETTINGS = {"serach": {}}
     with pytest.raises(TypeError, match=r"unknown caller\(s\) \['serach'\]"):
         strategies.Strategy.from_module(mod)
+
+
+def test_the_local_executor_passes_the_conformance_check() -> None:
+    """``check_executor`` on ``local`` (one at a time and a process pool); ``ray`` passes it in
+    tests/test_ray.py on a real local Ray instance."""
+    from xcelerator.executors import executors
+    from xcelerator.testing import check_executor
+
+    assert set(executors()) >= {"local", "ray"}
+    check_executor("local")
+    check_executor("local", max_in_flight=2)

@@ -46,3 +46,98 @@ def check_strategy(name: str, trials: int = 12, seed: int = 3) -> None:
             assert len(study.trials) == trials and all(t.state.is_finished() for t in study.trials)
             runs.append(seen)
         assert runs[0] == runs[1], f"strategy {name!r} ({caller}): the same seed proposed other points"
+
+
+def check_predictor(kind: str, n_train: int = 45, n_test: int = 15, **params: Any) -> None:
+    """Predictor ``kind`` on real measurements: the first networks of the shipped latency table
+    (``costmodel.table``) with the labels and per-node profiles of a column that has them. It
+    must be registered under its ``kind``; refuse to predict before ``fit``; after fitting on
+    ``n_train`` networks, give positive finite predictions inside their own 80 % intervals on the
+    ``n_test`` others, ranked like the measurements (Spearman > 0.5); and a saved file loaded
+    back must predict the same. A kind taking ``base`` (a predictor carried over) gets a GBM
+    fitted on the same networks. Raises ``AssertionError`` naming what failed."""
+    import numpy as np
+    from scipy.stats import spearmanr
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from xcelerator.costmodel import predictors as P
+    from xcelerator.costmodel.table import shipped
+
+    registered = P.kinds()
+    assert kind in registered, f"predictor {kind!r} is not registered; registered: {', '.join(registered)}"
+    cls = registered[kind]
+    assert cls.kind == kind, f"predictor {kind!r}: its class says kind {cls.kind!r}"
+    table = shipped().complete()
+    col = next((c.target for c in table.columns if len(table.layers.get(c.target, {})) >= n_train + n_test), None)
+    assert col is not None, "the shipped table has no column with enough per-node profiles"
+    j = table.targets.index(col)
+    rows = [i for i in table.corpus_rows() if table.names[i] in table.layers[col]][: n_train + n_test]
+    stats = [table.stats[i] for i in rows]
+    y = table.latency[rows, j]
+    layers = [table.layers[col][table.names[i]] for i in rows]
+    if "base" in cls().get_params() and "base" not in params:
+        params["base"] = P.make("gbm").fit(stats[:n_train], y[:n_train]).to_json()
+    est = P.make(kind, **params)
+    clone(est)  # the scikit-learn contract: parameters only in __init__
+    try:
+        est.predict(stats[:2])
+    except NotFittedError:
+        pass
+    else:
+        raise AssertionError(f"predictor {kind!r}: predicted before fit")
+    est.fit(stats[:n_train], y[:n_train], layers=layers[:n_train])
+    pred, lo, hi = est.predict_interval(stats[n_train:])
+    assert np.all(np.isfinite(pred)) and np.all(pred > 0), f"predictor {kind!r}: predictions must be finite and > 0"
+    assert np.all(lo <= pred) and np.all(pred <= hi), f"predictor {kind!r}: a prediction outside its own interval"
+    rho = float(spearmanr(pred, y[n_train:]).statistic)
+    assert rho > 0.5, f"predictor {kind!r}: Spearman {rho:.2f} against the measured latencies (learned nothing)"
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = est.save(Path(d) / "p.json")
+        again = P.load(path)
+    assert type(again) is cls, f"predictor {kind!r}: its file loads as {type(again).__name__}"
+    np.testing.assert_allclose(again.predict(stats[n_train:]), pred, rtol=1e-6, err_msg=f"{kind}: file round trip")
+
+
+def check_executor(name: str, **options: Any) -> None:
+    """Executor ``name`` built as ``--executor NAME`` builds it (``make_executor``): three tasks
+    submitted, each result under its own key once ``wait`` says it is done; a task that raises
+    gives back its own exception from ``result`` (not ``TaskFailed``: its worker was not lost);
+    ``devices`` is a mapping and ``put`` hands back something a task can take. Raises
+    ``AssertionError`` naming what failed."""
+    import operator
+
+    from xcelerator.executors import executors, make_executor
+
+    registered = executors()
+    assert name in registered, f"executor {name!r} is not registered; registered: {', '.join(registered)}"
+    exe = make_executor(name, **options)
+    assert exe.name == name, f"executor {name!r}: make_executor built {exe.name!r}"
+    try:
+        pending = [exe.submit(i, operator.pow, 2, i) for i in range(3)]
+        got: dict[Any, Any] = {}
+        while pending:
+            done = exe.wait(pending, timeout=120)
+            assert done, f"executor {name!r}: wait returned nothing in 120 s"
+            for h in done:
+                got[h.key] = exe.result(h)
+                pending.remove(h)
+        assert got == {0: 1, 1: 2, 2: 4}, f"executor {name!r}: results {got}"
+        h = exe.submit("raises", operator.truediv, 1, 0)
+        assert exe.wait([h], timeout=120), f"executor {name!r}: a failing task never finished"
+        try:
+            exe.result(h)
+        except ZeroDivisionError:
+            pass
+        else:
+            raise AssertionError(f"executor {name!r}: a task's own exception was not raised by result()")
+        assert isinstance(exe.devices(), dict), f"executor {name!r}: devices() must be a mapping"
+        ref = exe.put([1, 2])
+        h = exe.submit("put", len, ref)
+        exe.wait([h], timeout=120)
+        assert exe.result(h) == 2, f"executor {name!r}: a task could not take what put() handed back"
+    finally:
+        exe.shutdown()

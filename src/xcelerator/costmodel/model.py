@@ -67,7 +67,8 @@ class CostModel:
             params["base"] = (base.estimator if isinstance(base, CostModel) else P.load(base)).to_json()
         elif base is not None:
             raise BadInputError("base is for kind adapted")
-        if kind in ("gbm", "layer", "lstm", "ensemble"):
+        registered = P.kinds().get(kind)
+        if registered is not None and "random_state" in registered().get_params():
             params["random_state"] = seed
         if members is not None:
             if kind != "ensemble":
