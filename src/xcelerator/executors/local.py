@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from xcelerator.errors import BadInputError
@@ -41,7 +42,7 @@ class LocalExecutor(Executor):
     def result(self, h: Handle) -> Any:
         try:
             return h.ref.result()
-        except cf.process.BrokenProcessPool as e:
+        except BrokenProcessPool as e:  # (cf.process is not imported by cf: naming it raised AttributeError)
             raise TaskFailed(f"worker process lost: {e}") from e
 
     def shutdown(self) -> None:
