@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export XCEL_CACHE ?= $(CURDIR)/.xcel/cache
 
-.PHONY: setup demo test lint typecheck unit slow bench bench-peers clean realmodels fashion-mnist
+.PHONY: setup demo test lint typecheck unit slow bench bench-peers clean realmodels fashion-mnist docs
 
 setup: $(STAMP)
 
@@ -29,8 +29,8 @@ demo: setup fashion-mnist
 	$(BIN)/xcel --db demo-out/xcel.db demo --out demo-out
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/ruff format --check src tests benchmarks examples tools
 
 typecheck: setup
 	$(BIN)/mypy src/xcelerator
@@ -43,6 +43,10 @@ unit: setup realmodels
 	$(BIN)/pytest -q -n 2
 
 test: lint typecheck unit
+
+# the API reference from the docstrings (pdoc) into build/api/; fails naming any broken reference
+docs: setup
+	$(BIN)/python tools/apidocs.py --out build/api
 
 slow: setup
 	$(BIN)/pytest -q -m slow
