@@ -15,107 +15,109 @@ from xcelerator.rounds.plan import parse_rel_ci
 app = typer.Typer(no_args_is_help=True, help="latency cost models: fit, evaluate, predict, signature sets")
 
 
-def register(root: typer.Typer) -> None:
-    @root.command()
-    def characterize(
-        space: Annotated[str, typer.Option("--space", "-s", help="space to draw the corpus from (xcel space list)")],
-        count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
-        target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
-        seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0,
-        opt: Annotated[
-            list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE (e.g. resolution=128)")
-        ] = None,
-        resume: Annotated[
-            bool, typer.Option("--resume", help="continue a corpus already partly stored (skip what is measured)")
-        ] = False,
-        rounds: Rounds = None,
-        min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None,
-        rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02",
-        layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True,
-        executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
-        ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
-        in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4,
-        strategy: Annotated[
-            str,
-            typer.Option(
-                "--strategy",
-                help="random (the corpus in order) or active (measure where a predictor is least sure)",
-            ),
-        ] = "random",
-        pool: Annotated[int, typer.Option("--pool", help="active: candidates exported per network measured")] = 4,
-        batch: Annotated[
-            int | None, typer.Option("--batch", help="active: networks picked per refit (default count/10)")
-        ] = None,
-        reference: Annotated[
-            str | None,
-            typer.Option(
-                "--reference",
-                help="zoo name or model file timed side by side with every network: labels become its ratio to "
-                "this reference (one scale on a noisy machine; docs/costmodel.md)",
-            ),
-        ] = None,
-        json: Json = False,
-    ) -> None:
-        """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
-        space spans the families users deploy)."""
-        from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
-        from xcelerator.executors import make_executor
-        from xcelerator.models.spaces import parse_options
+def characterize(
+    space: Annotated[str, typer.Option("--space", "-s", help="space to draw the corpus from (xcel space list)")],
+    count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
+    target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
+    seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0,
+    opt: Annotated[
+        list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE (e.g. resolution=128)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue a corpus already partly stored (skip what is measured)")
+    ] = False,
+    rounds: Rounds = None,
+    min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None,
+    rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02",
+    layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True,
+    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
+    in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="random (the corpus in order) or active (measure where a predictor is least sure)",
+        ),
+    ] = "random",
+    pool: Annotated[int, typer.Option("--pool", help="active: candidates exported per network measured")] = 4,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="active: networks picked per refit (default count/10)")
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="zoo name or model file timed side by side with every network: labels become its ratio to "
+            "this reference (one scale on a noisy machine; docs/costmodel.md)",
+        ),
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
+    space spans the families users deploy)."""
+    from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
+    from xcelerator.executors import make_executor
+    from xcelerator.models.spaces import parse_options
 
-        kw: dict[str, object] = {"rel_ci": parse_rel_ci(rel_ci), "layers": layers}
-        if min_time is not None:
-            kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
-        if rounds is not None:
-            lo, _, hi = rounds.partition("..")
-            try:
-                kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
-            except ValueError:
-                raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
-        plan = CORPUS_PLAN.replace(**kw)
-        st = common.store()
-        with common.progress(count * len(target), "characterize") as advance:
-            res = characterize(
-                space,
-                count,
-                target,
-                st,
-                plan=plan,
-                seed=seed,
-                progress=advance,
-                resume=resume,
-                options=parse_options(opt or []),
-                executor=make_executor(executor, ray_address, in_flight if executor == "ray" else 1),
-                strategy=strategy,
-                pool=pool,
-                batch=batch,
-                reference=reference,
-            )
-        doc = {
-            "strategy": res.strategy,
-            "order": res.order,
-            "batches": res.batches,
-            "networks": res.networks,
-            "targets": list(target),
-            "measured": res.measured,
-            "skipped": res.skipped,
-            "failed": res.failed,
-            "dropped": res.dropped,
-            "unbuilt": res.unbuilt,
-            "db": st.url,
-        }
-        if json:
-            common.emit_json(doc)
-        else:
-            common.out.print(
-                f"{res.networks} networks × {len(target)} target(s): measured {res.measured} "
-                f"({res.failed} failed), already stored {res.skipped}; db {st.url}"
-            )
-        for uri, why in res.dropped.items():
-            common.err.print(f"[red]device out of rotation:[/red] {uri}: {why}")
-        for name, why in res.unbuilt.items():
-            common.err.print(f"[red]could not be exported:[/red] {name}: {escape(why)}")
-        if res.failed:
-            raise typer.Exit(1)
+    kw: dict[str, object] = {"rel_ci": parse_rel_ci(rel_ci), "layers": layers}
+    if min_time is not None:
+        kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
+    if rounds is not None:
+        lo, _, hi = rounds.partition("..")
+        try:
+            kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+        except ValueError:
+            raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
+    plan = CORPUS_PLAN.replace(**kw)
+    st = common.store()
+    with common.progress(count * len(target), "characterize") as advance:
+        res = characterize(
+            space,
+            count,
+            target,
+            st,
+            plan=plan,
+            seed=seed,
+            progress=advance,
+            resume=resume,
+            options=parse_options(opt or []),
+            executor=make_executor(executor, ray_address, in_flight if executor == "ray" else 1),
+            strategy=strategy,
+            pool=pool,
+            batch=batch,
+            reference=reference,
+        )
+    doc = {
+        "strategy": res.strategy,
+        "order": res.order,
+        "batches": res.batches,
+        "networks": res.networks,
+        "targets": list(target),
+        "measured": res.measured,
+        "skipped": res.skipped,
+        "failed": res.failed,
+        "dropped": res.dropped,
+        "unbuilt": res.unbuilt,
+        "db": st.url,
+    }
+    if json:
+        common.emit_json(doc)
+    else:
+        common.out.print(
+            f"{res.networks} networks × {len(target)} target(s): measured {res.measured} "
+            f"({res.failed} failed), already stored {res.skipped}; db {st.url}"
+        )
+    for uri, why in res.dropped.items():
+        common.err.print(f"[red]device out of rotation:[/red] {uri}: {why}")
+    for name, why in res.unbuilt.items():
+        common.err.print(f"[red]could not be exported:[/red] {name}: {escape(why)}")
+    if res.failed:
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    root.command()(characterize)
 
 
 Target = Annotated[str, typer.Option("--target", "-t", help="target URI or alias whose measurements to use")]

@@ -100,171 +100,171 @@ class MeasureOptions:
         )  # fmt: skip
 
 
+def profile(
+    model: Annotated[str, typer.Argument(help="model file (.onnx .tflite .xml .pt2) or zoo name")],
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="target URI or alias (repeatable)")] = None,
+    opts: MeasureOptions = MeasureOptions(),
+) -> None:
+    """Measure one model on one or more targets; store and print the result."""
+    opts.run([model], target, False)
+
+
+def calibrate(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="models to repeat (default: five zoo networks, ~0.4-60 ms)")
+    ] = None,
+    target: Annotated[str, typer.Option("--target", "-t", help="target URI or alias")] = "onnxruntime",
+    runs: Annotated[int, typer.Option("--runs", help="measurements of each model (3 or more)")] = 5,
+    over: Annotated[
+        float, typer.Option("--over", help="seconds to spread the runs across (the machine drifts over minutes)")
+    ] = 600.0,
+    rounds: Rounds = "6",
+    threads: Threads = None,
+    json: Json = False,
+) -> None:
+    """Learn how far a median moves between runs on a target (each model measured --runs times,
+    each its own measurement); later profiles and compares with this database include that
+    spread in their CIs, so they cover a repeat minutes later."""
+    from xcelerator import api
+
+    plan = make_plan(threads=threads, rounds=rounds)
+    n = len(models or api.CALIBRATION_MODELS) * runs
+    with common.progress(n, f"calibrating {target}: {n} measurements") as advance:
+        noise = api.calibrate(
+            target, models or (), runs=runs, over=over, db=common.store(), plan=plan, progress=advance
+        )
+    if noise is None:
+        raise RunFailedError(
+            f"calibrate: no model on {target} was measured 3 times successfully (`xcel db export` holds the errors)"
+        )
+    if json:
+        common.emit_json({"target": target, "noise": noise.to_dict()})
+        return
+    t = Table(title=f"spread of the median between runs on {target}")
+    for c in ("model", "median ms", "runs", "between-run SD"):
+        t.add_column(c)
+    for p in noise.points:
+        t.add_row(escape(p.name), f"{p.latency_ms:.3g}", str(p.runs), f"{100 * p.sd:.1f}%")
+    common.out.print(t)
+
+
+def compare(
+    models: Annotated[list[str], typer.Argument(help="model files or zoo names")],
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", "-t", help="target URI (repeatable); the first is the reference"),
+    ] = None,
+    fail_if_slower: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-if-slower",
+            help="exit 1 when a model is slower than the first by more than this (5%) with 95% confidence",
+        ),
+    ] = None,
+    apart: Annotated[
+        bool,
+        typer.Option(
+            "--apart",
+            help="time every round of every model in its own process (default: models on one target of "
+            "this machine share a process after a first round alone, timed in alternating blocks)",
+        ),
+    ] = False,
+    opts: MeasureOptions = MeasureOptions(),
+) -> None:
+    """Models × targets, interleaved round by round (A B B A): each model against the first and
+    each target against the first, a speed-up with its 95% CI and a verdict from paired rounds."""
+    gate = parse_rel_ci(fail_if_slower) if fail_if_slower is not None else None
+    if gate is not None and len(models) < 2:
+        raise BadInputError("--fail-if-slower compares models: give the reference model first, then the candidate")
+    opts.run(models, target, True, gate=gate, side_by_side=not apart)
+
+
+def targets(
+    json: Json = False,
+    ray: Annotated[bool, typer.Option("--ray", help="list the device resources of the Ray cluster")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
+) -> None:
+    """What this machine can run, and why the rest cannot (--ray: the cluster's devices)."""
+    from xcelerator.targets.registry import probe_all, runtimes, transports
+
+    if ray:
+        from xcelerator.executors import make_executor
+
+        exe = make_executor("ray", ray_address)
+        nodes = exe.ray.nodes()  # type: ignore[attr-defined]
+        devs = [
+            {"device": k, "units": v, "node": n["NodeManagerAddress"], "alive": n["Alive"]}
+            for n in nodes
+            for k, v in n.get("Resources", {}).items()
+            if k.startswith("device:")
+        ]
+        if json:
+            common.emit_json({"devices": devs})
+            return
+        t = Table(title=f"device resources of the Ray cluster ({len(nodes)} nodes)")
+        for c in ("device", "units", "node", "alive"):
+            t.add_column(c)
+        for d in devs:
+            t.add_row(d["device"], f"{d['units']:g}", d["node"], "yes" if d["alive"] else "[red]no[/red]")
+        common.out.print(t)
+        if not devs:
+            common.err.print("no device resources: start device nodes with --resources='{\"device:NAME\": 1}'")
+        return
+
+    probes = probe_all()
+    if json:
+        common.emit_json(
+            {
+                "targets": [p.__dict__ for p in probes],
+                "options": {
+                    r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
+                    for r, s in runtimes().items()
+                },
+                "transports": {
+                    n: {"scheme": c.scheme, "example": c.example, "options": sorted(c.OPTIONS)}
+                    for n, c in transports().items()
+                },
+            }
+        )
+        return
+    t = Table(title="targets on this machine")
+    for c in ("target", "usable", "detail"):
+        t.add_column(c)
+    for p in probes:
+        t.add_row(p.target, "[green]yes[/green]" if p.usable else "[red]no[/red]", escape(p.detail))
+    common.out.print(t)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="folder for the demo's outputs")] = Path("demo-out"),
+    json: Json = False,
+    quick: Annotated[bool, typer.Option("--quick", help="fewer models, digits, a small budget (for tests)")] = False,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="fashion-mnist (default when found), fashion-mnist:DIR or digits"),
+    ] = None,
+) -> None:
+    """The end-to-end demo on built-in data: the zoo on every usable runtime, then xc.optimize
+    on a published Fashion-MNIST baseline, measured against a MACs proxy's choice."""
+    from xcelerator.cli.demo import run_demo
+
+    doc = run_demo(out, quick=quick, console=common.err, dataset=dataset)
+    if json:
+        common.emit_json(doc)
+    else:
+        common.out.print(f"demo done: {doc['summary']}")
+        if doc.get("html_report"):
+            common.out.print(f"report: file://{Path(doc['html_report']).resolve()}")
+    if doc.get("failed"):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    @common.with_options(MeasureOptions)
-    def profile(
-        model: Annotated[str, typer.Argument(help="model file (.onnx .tflite .xml .pt2) or zoo name")],
-        target: Annotated[
-            list[str] | None, typer.Option("--target", "-t", help="target URI or alias (repeatable)")
-        ] = None,
-        opts: MeasureOptions = MeasureOptions(),
-    ) -> None:
-        """Measure one model on one or more targets; store and print the result."""
-        opts.run([model], target, False)
-
-    @app.command()
-    def calibrate(
-        models: Annotated[
-            list[str] | None, typer.Argument(help="models to repeat (default: five zoo networks, ~0.4-60 ms)")
-        ] = None,
-        target: Annotated[str, typer.Option("--target", "-t", help="target URI or alias")] = "onnxruntime",
-        runs: Annotated[int, typer.Option("--runs", help="measurements of each model (3 or more)")] = 5,
-        over: Annotated[
-            float, typer.Option("--over", help="seconds to spread the runs across (the machine drifts over minutes)")
-        ] = 600.0,
-        rounds: Rounds = "6",
-        threads: Threads = None,
-        json: Json = False,
-    ) -> None:
-        """Learn how far a median moves between runs on a target (each model measured --runs times,
-        each its own measurement); later profiles and compares with this database include that
-        spread in their CIs, so they cover a repeat minutes later."""
-        from xcelerator import api
-
-        plan = make_plan(threads=threads, rounds=rounds)
-        n = len(models or api.CALIBRATION_MODELS) * runs
-        with common.progress(n, f"calibrating {target}: {n} measurements") as advance:
-            noise = api.calibrate(
-                target, models or (), runs=runs, over=over, db=common.store(), plan=plan, progress=advance
-            )
-        if noise is None:
-            raise RunFailedError(
-                f"calibrate: no model on {target} was measured 3 times successfully (`xcel db export` holds the errors)"
-            )
-        if json:
-            common.emit_json({"target": target, "noise": noise.to_dict()})
-            return
-        t = Table(title=f"spread of the median between runs on {target}")
-        for c in ("model", "median ms", "runs", "between-run SD"):
-            t.add_column(c)
-        for p in noise.points:
-            t.add_row(escape(p.name), f"{p.latency_ms:.3g}", str(p.runs), f"{100 * p.sd:.1f}%")
-        common.out.print(t)
-
-    @app.command()
-    @common.with_options(MeasureOptions)
-    def compare(
-        models: Annotated[list[str], typer.Argument(help="model files or zoo names")],
-        target: Annotated[
-            list[str] | None,
-            typer.Option("--target", "-t", help="target URI (repeatable); the first is the reference"),
-        ] = None,
-        fail_if_slower: Annotated[
-            str | None,
-            typer.Option(
-                "--fail-if-slower",
-                help="exit 1 when a model is slower than the first by more than this (5%) with 95% confidence",
-            ),
-        ] = None,
-        apart: Annotated[
-            bool,
-            typer.Option(
-                "--apart",
-                help="time every round of every model in its own process (default: models on one target of "
-                "this machine share a process after a first round alone, timed in alternating blocks)",
-            ),
-        ] = False,
-        opts: MeasureOptions = MeasureOptions(),
-    ) -> None:
-        """Models × targets, interleaved round by round (A B B A): each model against the first and
-        each target against the first, a speed-up with its 95% CI and a verdict from paired rounds."""
-        gate = parse_rel_ci(fail_if_slower) if fail_if_slower is not None else None
-        if gate is not None and len(models) < 2:
-            raise BadInputError("--fail-if-slower compares models: give the reference model first, then the candidate")
-        opts.run(models, target, True, gate=gate, side_by_side=not apart)
-
-    @app.command()
-    def targets(
-        json: Json = False,
-        ray: Annotated[bool, typer.Option("--ray", help="list the device resources of the Ray cluster")] = False,
-        ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
-    ) -> None:
-        """What this machine can run, and why the rest cannot (--ray: the cluster's devices)."""
-        from xcelerator.targets.registry import probe_all, runtimes, transports
-
-        if ray:
-            from xcelerator.executors import make_executor
-
-            exe = make_executor("ray", ray_address)
-            nodes = exe.ray.nodes()  # type: ignore[attr-defined]
-            devs = [
-                {"device": k, "units": v, "node": n["NodeManagerAddress"], "alive": n["Alive"]}
-                for n in nodes
-                for k, v in n.get("Resources", {}).items()
-                if k.startswith("device:")
-            ]
-            if json:
-                common.emit_json({"devices": devs})
-                return
-            t = Table(title=f"device resources of the Ray cluster ({len(nodes)} nodes)")
-            for c in ("device", "units", "node", "alive"):
-                t.add_column(c)
-            for d in devs:
-                t.add_row(d["device"], f"{d['units']:g}", d["node"], "yes" if d["alive"] else "[red]no[/red]")
-            common.out.print(t)
-            if not devs:
-                common.err.print("no device resources: start device nodes with --resources='{\"device:NAME\": 1}'")
-            return
-
-        probes = probe_all()
-        if json:
-            common.emit_json(
-                {
-                    "targets": [p.__dict__ for p in probes],
-                    "options": {
-                        r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
-                        for r, s in runtimes().items()
-                    },
-                    "transports": {
-                        n: {"scheme": c.scheme, "example": c.example, "options": sorted(c.OPTIONS)}
-                        for n, c in transports().items()
-                    },
-                }
-            )
-            return
-        t = Table(title="targets on this machine")
-        for c in ("target", "usable", "detail"):
-            t.add_column(c)
-        for p in probes:
-            t.add_row(p.target, "[green]yes[/green]" if p.usable else "[red]no[/red]", escape(p.detail))
-        common.out.print(t)
-
-    @app.command()
-    def demo(
-        out: Annotated[Path, typer.Option("--out", help="folder for the demo's outputs")] = Path("demo-out"),
-        json: Json = False,
-        quick: Annotated[
-            bool, typer.Option("--quick", help="fewer models, digits, a small budget (for tests)")
-        ] = False,
-        dataset: Annotated[
-            str | None,
-            typer.Option("--dataset", help="fashion-mnist (default when found), fashion-mnist:DIR or digits"),
-        ] = None,
-    ) -> None:
-        """The end-to-end demo on built-in data: the zoo on every usable runtime, then xc.optimize
-        on a published Fashion-MNIST baseline, measured against a MACs proxy's choice."""
-        from xcelerator.cli.demo import run_demo
-
-        doc = run_demo(out, quick=quick, console=common.err, dataset=dataset)
-        if json:
-            common.emit_json(doc)
-        else:
-            common.out.print(f"demo done: {doc['summary']}")
-            if doc.get("html_report"):
-                common.out.print(f"report: file://{Path(doc['html_report']).resolve()}")
-        if doc.get("failed"):
-            raise typer.Exit(1)
+    app.command()(common.with_options(MeasureOptions)(profile))
+    app.command()(calibrate)
+    app.command()(common.with_options(MeasureOptions)(compare))
+    app.command()(targets)
+    app.command()(demo)
 
 
 def _run(
@@ -371,32 +371,32 @@ def _run(
         raise typer.Exit(1)
 
 
+def energy(
+    csv: Annotated[Path, typer.Argument(help="power monitor CSV: Time(ms),Main(mA),Main Voltage(V)")],
+    measurement: Annotated[int, typer.Option("--measurement", "-m", help="stored measurement id")],
+    t0: Annotated[float, typer.Option("--t0", help="when the monitor's time 0 was (seconds since the epoch)")],
+    json: Json = False,
+) -> None:
+    """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
+    import statistics
+
+    from xcelerator.measure.energy import monsoon_mj_per_inference
+
+    rows = {i: m for i, m in common.store().measurements()}
+    if measurement not in rows:
+        raise BadInputError(f"no measurement {measurement} in the store")
+    m = rows[measurement]
+    windows = m.env.get("timed_windows") or []
+    if not windows:
+        raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
+    per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
+    doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
+    doc["median_mj"] = statistics.median(per)
+    if json:
+        common.emit_json(doc)
+        return
+    common.out.print(f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)")
+
+
 def register_energy(app: typer.Typer) -> None:
-    @app.command()
-    def energy(
-        csv: Annotated[Path, typer.Argument(help="power monitor CSV: Time(ms),Main(mA),Main Voltage(V)")],
-        measurement: Annotated[int, typer.Option("--measurement", "-m", help="stored measurement id")],
-        t0: Annotated[float, typer.Option("--t0", help="when the monitor's time 0 was (seconds since the epoch)")],
-        json: Json = False,
-    ) -> None:
-        """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
-        import statistics
-
-        from xcelerator.measure.energy import monsoon_mj_per_inference
-
-        rows = {i: m for i, m in common.store().measurements()}
-        if measurement not in rows:
-            raise BadInputError(f"no measurement {measurement} in the store")
-        m = rows[measurement]
-        windows = m.env.get("timed_windows") or []
-        if not windows:
-            raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
-        per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
-        doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
-        doc["median_mj"] = statistics.median(per)
-        if json:
-            common.emit_json(doc)
-            return
-        common.out.print(
-            f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)"
-        )
+    app.command()(energy)

@@ -92,80 +92,81 @@ def crossdevice_sections(data: str, method: str, mode: str, size: int) -> list[t
     return [(f"{data}: held-out phones, {method}/{mode}, signature {size}", [costmodel_record(ys, ps, names, groups)])]
 
 
+def report(
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, PNGs and records.json")] = Path(
+        "xcel-report"
+    ),
+    study: Annotated[list[str] | None, typer.Option("--study", help="a study in the database (repeatable)")] = None,
+    measurements: Annotated[
+        bool, typer.Option("--measurements", help="the latest stored measurements (see --model, --target, --last)")
+    ] = False,
+    model: Annotated[str | None, typer.Option("--model", help="only measurements of this model")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="target filter / predictor target")] = None,
+    last: Annotated[int, typer.Option("--last", help="the latest N measurements")] = 10_000,
+    detail: Annotated[int, typer.Option("--detail", help="distributions and layers of the latest N measurements")] = 6,
+    predictor: Annotated[
+        str | None, typer.Option("--predictor", "-p", help="a predictor scored on --target's measurements")
+    ] = None,
+    include_training: Annotated[bool, typer.Option("--include-training")] = False,
+    data: Annotated[str | None, typer.Option("--data", help="cross-device study: phones | phones-gpu")] = None,
+    pareto: Annotated[
+        list[str] | None, typer.Option("--pareto", help="a front written by xcel pareto --out (repeatable)")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", "-m")] = "spearman",
+    mode: Annotated[str, typer.Option("--mode")] = "stacked",
+    size: Annotated[int, typer.Option("--size")] = 10,
+    title: Annotated[str, typer.Option("--title")] = "xcelerator report",
+    png: Annotated[bool, typer.Option("--png/--no-png", help="also write PNGs (matplotlib)")] = True,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Write a self-contained HTML report (works offline) and PNGs."""
+    from xcelerator.report.html import build
+
+    if last < 1:
+        raise BadInputError(f"--last {last}: must be >= 1")
+    sections: list[tuple[str, list[Any]]] = []
+    st = common.store()
+    if study:
+        sections += study_sections(st.url, study)
+    if predictor:
+        if not target:
+            raise BadInputError("--predictor needs --target (whose measurements to score it on)")
+        sections += predictor_sections(st, predictor, target, include_training)
+    if data:
+        sections += crossdevice_sections(data, method, mode, size)
+    if pareto:
+        from xcelerator.report.records import pareto_record
+
+        sections += [(f"configuration front {Path(p).name}", [pareto_record(p)]) for p in pareto]
+    if measurements or not (study or predictor or data or pareto):
+        sections += measurement_sections(st, model, None if predictor else target, last, detail)
+    with common.err.status("drawing"):
+        res = build(sections, out, title=title, png=png)
+    if json:
+        common.emit_json(res)
+        return
+    common.out.print(
+        f"report: {res['html']} ({res['bytes'] / 1e6:.1f} MB, {len(res['figures'])} figures, "
+        f"{len(res['notes'])} notes, {len(res['pngs'])} PNGs)"
+    )
+
+
+def dashboard(
+    host: Annotated[str, typer.Option("--host", help="address to bind (keep it private)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the project database (live studies)."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        from xcelerator.errors import MissingDependencyError
+
+        raise MissingDependencyError("optuna_dashboard", "report", "xcel dashboard") from None
+    st = common.store()
+    common.err.print(f"optuna-dashboard on http://{host}:{port}/ for {st.url} (Ctrl-C stops it)")
+    optuna_dashboard.run_server(st.url, host=host, port=port)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def report(
-        out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, PNGs and records.json")] = Path(
-            "xcel-report"
-        ),
-        study: Annotated[list[str] | None, typer.Option("--study", help="a study in the database (repeatable)")] = None,
-        measurements: Annotated[
-            bool, typer.Option("--measurements", help="the latest stored measurements (see --model, --target, --last)")
-        ] = False,
-        model: Annotated[str | None, typer.Option("--model", help="only measurements of this model")] = None,
-        target: Annotated[str | None, typer.Option("--target", "-t", help="target filter / predictor target")] = None,
-        last: Annotated[int, typer.Option("--last", help="the latest N measurements")] = 10_000,
-        detail: Annotated[
-            int, typer.Option("--detail", help="distributions and layers of the latest N measurements")
-        ] = 6,
-        predictor: Annotated[
-            str | None, typer.Option("--predictor", "-p", help="a predictor scored on --target's measurements")
-        ] = None,
-        include_training: Annotated[bool, typer.Option("--include-training")] = False,
-        data: Annotated[str | None, typer.Option("--data", help="cross-device study: phones | phones-gpu")] = None,
-        pareto: Annotated[
-            list[str] | None, typer.Option("--pareto", help="a front written by xcel pareto --out (repeatable)")
-        ] = None,
-        method: Annotated[str, typer.Option("--method", "-m")] = "spearman",
-        mode: Annotated[str, typer.Option("--mode")] = "stacked",
-        size: Annotated[int, typer.Option("--size")] = 10,
-        title: Annotated[str, typer.Option("--title")] = "xcelerator report",
-        png: Annotated[bool, typer.Option("--png/--no-png", help="also write PNGs (matplotlib)")] = True,
-        json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Write a self-contained HTML report (works offline) and PNGs."""
-        from xcelerator.report.html import build
-
-        if last < 1:
-            raise BadInputError(f"--last {last}: must be >= 1")
-        sections: list[tuple[str, list[Any]]] = []
-        st = common.store()
-        if study:
-            sections += study_sections(st.url, study)
-        if predictor:
-            if not target:
-                raise BadInputError("--predictor needs --target (whose measurements to score it on)")
-            sections += predictor_sections(st, predictor, target, include_training)
-        if data:
-            sections += crossdevice_sections(data, method, mode, size)
-        if pareto:
-            from xcelerator.report.records import pareto_record
-
-            sections += [(f"configuration front {Path(p).name}", [pareto_record(p)]) for p in pareto]
-        if measurements or not (study or predictor or data or pareto):
-            sections += measurement_sections(st, model, None if predictor else target, last, detail)
-        with common.err.status("drawing"):
-            res = build(sections, out, title=title, png=png)
-        if json:
-            common.emit_json(res)
-            return
-        common.out.print(
-            f"report: {res['html']} ({res['bytes'] / 1e6:.1f} MB, {len(res['figures'])} figures, "
-            f"{len(res['notes'])} notes, {len(res['pngs'])} PNGs)"
-        )
-
-    @app.command()
-    def dashboard(
-        host: Annotated[str, typer.Option("--host", help="address to bind (keep it private)")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port")] = 8080,
-    ) -> None:
-        """Serve optuna-dashboard on the project database (live studies)."""
-        try:
-            import optuna_dashboard
-        except ImportError:
-            from xcelerator.errors import MissingDependencyError
-
-            raise MissingDependencyError("optuna_dashboard", "report", "xcel dashboard") from None
-        st = common.store()
-        common.err.print(f"optuna-dashboard on http://{host}:{port}/ for {st.url} (Ctrl-C stops it)")
-        optuna_dashboard.run_server(st.url, host=host, port=port)
+    app.command()(report)
+    app.command()(dashboard)

@@ -36,135 +36,136 @@ def _point(text: str) -> dict[str, Any]:
     return out
 
 
+def search(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings")] = None,
+    space: Annotated[str | None, typer.Option("--space")] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
+    objectives: Annotated[str | None, typer.Option("--objectives", help="e.g. accuracy,latency")] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
+    ] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None,
+    budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None,
+    max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+    inherit: Annotated[
+        bool | None,
+        typer.Option("--inherit/--no-inherit", help="candidates inherit the trained baseline's weights and fine-tune"),
+    ] = None,
+    finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
+    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    ] = None,
+    in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2,
+    cost_model: Annotated[
+        str | None,
+        typer.Option("--cost-model", help="a cost model for the target (xcel costmodel fit): measure when unsure"),
+    ] = None,
+    latency: Annotated[
+        str | None,
+        typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search a space for the best architecture under constraints (an Optuna study in the database)."""
+    from xcelerator.executors import make_executor
+    from xcelerator.nas.study import SearchConfig, run_search
+
+    if in_flight < 1:
+        raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
+    exe = make_executor(executor, ray_address, in_flight if executor == "ray" else 1)
+    cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
+    overrides = {
+        "space": space,
+        "objectives": objectives.split(",") if objectives else None,
+        "constraints": constraint,
+        "strategy": strategy,
+        "trials": budget,
+        "max_seconds": max_time,
+        "dataset": dataset,
+        "epochs": epochs,
+        "inherit": inherit,
+        "finetune_epochs": finetune_epochs,
+        "target": target,
+        "benchmark": benchmark,
+        "study": study,
+        "seed": seed,
+        "out": str(out) if out else None,
+        "cost_model": cost_model,
+        "latency": latency,
+    }
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    if opt:
+        from xcelerator.models.spaces import parse_options
+
+        cfg.space_options = {**cfg.space_options, **parse_options(opt)}
+    st = common.store()
+    with common.progress(cfg.trials, f"search {cfg.space if not cfg.benchmark else cfg.benchmark}") as advance:
+        res = run_search(cfg, st.url, store=st, progress=advance, resume=resume, executor=exe)
+    doc = res.to_json()
+    if res.best is not None and not cfg.benchmark:
+        from xcelerator.nas.evaluators import export_best
+
+        outdir = Path(cfg.out)
+        onnx = res.best["user_attrs"].get("onnx")
+        if onnx:
+            doc["best"]["exported"] = str(export_best(onnx, outdir / "best.onnx"))
+    if json:
+        common.emit_json(doc)
+    else:
+        _print(res)
+    if not res.feasible:
+        raise typer.Exit(1)
+
+
+def evaluate(
+    space: Annotated[str, typer.Option("--space")],
+    point: Annotated[str, typer.Option("--point", help="w=0.6,d=0.6,r=32 or a JSON object")],
+    target: Annotated[str, typer.Option("--target", "-t")] = "onnxruntime?threads=1",
+    dataset: Annotated[str, typer.Option("--dataset")] = "digits",
+    epochs: Annotated[int, typer.Option("--epochs")] = 3,
+    opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
+    out: Annotated[Path, typer.Option("--out")] = Path(".xcel/evaluate"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Build, train and measure one point of a space (the aisys2021_AutoML seed's env.py)."""
+    from xcelerator.models.spaces import get_space, parse_options
+    from xcelerator.nas.evaluators import TrainMeasureEvaluator
+    from xcelerator.train.datasets import load_dataset
+
+    sp = get_space(space, **parse_options(opt or []))
+    pt = sp.check(_point(point))
+    ev = TrainMeasureEvaluator(
+        sp, load_dataset(dataset, seed), target, epochs, out=out, store=common.store(), seed=seed
+    )
+    with common.err.status(f"building, training ({epochs} epochs) and measuring {pt}"):
+        values, attrs = ev.evaluate(pt, "point")
+    if json:
+        common.emit_json({"point": pt, "values": values, "attrs": attrs})
+        return
+    common.out.print(
+        f"accuracy {values['accuracy']:.4f}, latency {values['latency']:.4g} ms "
+        f"(CI {attrs['latency_ci'][0]:.4g}–{attrs['latency_ci'][1]:.4g}), memory "
+        f"{values['memory']:.1f} MiB, {values['macs'] / 1e6:.2f} M MACs, "
+        f"{values['params'] / 1e3:.1f} k params → {escape(attrs['onnx'])}"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def search(
-        config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings")] = None,
-        space: Annotated[str | None, typer.Option("--space")] = None,
-        opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
-        objectives: Annotated[str | None, typer.Option("--objectives", help="e.g. accuracy,latency")] = None,
-        constraint: Annotated[
-            list[str] | None,
-            typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
-        ] = None,
-        strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None,
-        budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None,
-        max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
-        dataset: Annotated[str | None, typer.Option("--dataset")] = None,
-        epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-        inherit: Annotated[
-            bool | None,
-            typer.Option(
-                "--inherit/--no-inherit", help="candidates inherit the trained baseline's weights and fine-tune"
-            ),
-        ] = None,
-        finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs")] = None,
-        target: Annotated[str | None, typer.Option("--target", "-t")] = None,
-        benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None,
-        study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
-        seed: Annotated[int | None, typer.Option("--seed")] = None,
-        out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None,
-        resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
-        executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
-        ray_address: Annotated[
-            str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
-        ] = None,
-        in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2,
-        cost_model: Annotated[
-            str | None,
-            typer.Option("--cost-model", help="a cost model for the target (xcel costmodel fit): measure when unsure"),
-        ] = None,
-        latency: Annotated[
-            str | None,
-            typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
-        ] = None,
-        json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Search a space for the best architecture under constraints (an Optuna study in the database)."""
-        from xcelerator.executors import make_executor
-        from xcelerator.nas.study import SearchConfig, run_search
-
-        if in_flight < 1:
-            raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
-        exe = make_executor(executor, ray_address, in_flight if executor == "ray" else 1)
-        cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
-        overrides = {
-            "space": space,
-            "objectives": objectives.split(",") if objectives else None,
-            "constraints": constraint,
-            "strategy": strategy,
-            "trials": budget,
-            "max_seconds": max_time,
-            "dataset": dataset,
-            "epochs": epochs,
-            "inherit": inherit,
-            "finetune_epochs": finetune_epochs,
-            "target": target,
-            "benchmark": benchmark,
-            "study": study,
-            "seed": seed,
-            "out": str(out) if out else None,
-            "cost_model": cost_model,
-            "latency": latency,
-        }
-        for k, v in overrides.items():
-            if v is not None:
-                setattr(cfg, k, v)
-        if opt:
-            from xcelerator.models.spaces import parse_options
-
-            cfg.space_options = {**cfg.space_options, **parse_options(opt)}
-        st = common.store()
-        with common.progress(cfg.trials, f"search {cfg.space if not cfg.benchmark else cfg.benchmark}") as advance:
-            res = run_search(cfg, st.url, store=st, progress=advance, resume=resume, executor=exe)
-        doc = res.to_json()
-        if res.best is not None and not cfg.benchmark:
-            from xcelerator.nas.evaluators import export_best
-
-            outdir = Path(cfg.out)
-            onnx = res.best["user_attrs"].get("onnx")
-            if onnx:
-                doc["best"]["exported"] = str(export_best(onnx, outdir / "best.onnx"))
-        if json:
-            common.emit_json(doc)
-        else:
-            _print(res)
-        if not res.feasible:
-            raise typer.Exit(1)
-
-    @app.command()
-    def evaluate(
-        space: Annotated[str, typer.Option("--space")],
-        point: Annotated[str, typer.Option("--point", help="w=0.6,d=0.6,r=32 or a JSON object")],
-        target: Annotated[str, typer.Option("--target", "-t")] = "onnxruntime?threads=1",
-        dataset: Annotated[str, typer.Option("--dataset")] = "digits",
-        epochs: Annotated[int, typer.Option("--epochs")] = 3,
-        opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
-        out: Annotated[Path, typer.Option("--out")] = Path(".xcel/evaluate"),
-        seed: Annotated[int, typer.Option("--seed")] = 0,
-        json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Build, train and measure one point of a space (the aisys2021_AutoML seed's env.py)."""
-        from xcelerator.models.spaces import get_space, parse_options
-        from xcelerator.nas.evaluators import TrainMeasureEvaluator
-        from xcelerator.train.datasets import load_dataset
-
-        sp = get_space(space, **parse_options(opt or []))
-        pt = sp.check(_point(point))
-        ev = TrainMeasureEvaluator(
-            sp, load_dataset(dataset, seed), target, epochs, out=out, store=common.store(), seed=seed
-        )
-        with common.err.status(f"building, training ({epochs} epochs) and measuring {pt}"):
-            values, attrs = ev.evaluate(pt, "point")
-        if json:
-            common.emit_json({"point": pt, "values": values, "attrs": attrs})
-            return
-        common.out.print(
-            f"accuracy {values['accuracy']:.4f}, latency {values['latency']:.4g} ms "
-            f"(CI {attrs['latency_ci'][0]:.4g}–{attrs['latency_ci'][1]:.4g}), memory "
-            f"{values['memory']:.1f} MiB, {values['macs'] / 1e6:.2f} M MACs, "
-            f"{values['params'] / 1e3:.1f} k params → {escape(attrs['onnx'])}"
-        )
+    app.command()(search)
+    app.command()(evaluate)
 
 
 def _print(res: Any) -> None:

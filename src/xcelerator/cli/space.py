@@ -127,35 +127,37 @@ def show(
         common.out.print(lt)
 
 
-def register(root: typer.Typer) -> None:
-    @root.command()
-    def generate(
-        space: Annotated[str, typer.Option("--space", help="space name or user:FILE.yaml")],
-        count: Annotated[int, typer.Option("--count", help="how many distinct networks")],
-        out: Annotated[Path, typer.Option("--out", help="output folder")],
-        seed: Annotated[int, typer.Option("--seed", help="sampling seed (same seed, same networks)")] = 0,
-        opt: Opt = None,
-        json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Sample networks from a space and export each: ONNX + spec JSON + index.csv + encode13.csv."""
-        from xcelerator.models.generate import generate as gen
+def generate(
+    space: Annotated[str, typer.Option("--space", help="space name or user:FILE.yaml")],
+    count: Annotated[int, typer.Option("--count", help="how many distinct networks")],
+    out: Annotated[Path, typer.Option("--out", help="output folder")],
+    seed: Annotated[int, typer.Option("--seed", help="sampling seed (same seed, same networks)")] = 0,
+    opt: Opt = None,
+    json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sample networks from a space and export each: ONNX + spec JSON + index.csv + encode13.csv."""
+    from xcelerator.models.generate import generate as gen
 
-        sp = _space(space, opt)
-        with common.progress(count, f"generating {count} from {sp.name}") as advance:
-            rows = gen(sp, count, seed, out, progress=advance)
-        if json:
-            common.emit_json(
-                {
-                    "out": str(out),
-                    "index": str(out / "index.csv"),
-                    "networks": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
-                }
-            )
-            return
-        from xcelerator.models.graphstats import human
-
-        macs = [r["macs"] for r in rows]
-        common.out.print(
-            f"{len(rows)} networks from {sp.name} in {out} (index.csv, encode13.csv); "
-            f"MACs {human(min(macs))}..{human(max(macs))}"
+    sp = _space(space, opt)
+    with common.progress(count, f"generating {count} from {sp.name}") as advance:
+        rows = gen(sp, count, seed, out, progress=advance)
+    if json:
+        common.emit_json(
+            {
+                "out": str(out),
+                "index": str(out / "index.csv"),
+                "networks": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
+            }
         )
+        return
+    from xcelerator.models.graphstats import human
+
+    macs = [r["macs"] for r in rows]
+    common.out.print(
+        f"{len(rows)} networks from {sp.name} in {out} (index.csv, encode13.csv); "
+        f"MACs {human(min(macs))}..{human(max(macs))}"
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.command()(generate)
