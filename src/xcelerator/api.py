@@ -181,10 +181,7 @@ def search(
     Returns the ``SearchResult``; the best network is copied to ``OUT/best.onnx``. ``settings``:
     any other ``SearchConfig`` field (``inherit``, ``finetune_epochs``, ``max_seconds``, ...). For
     your own network use ``optimize``."""
-    from pathlib import Path
-
-    from xcelerator.nas.evaluators import export_best
-    from xcelerator.nas.study import SearchConfig, run_search
+    from xcelerator.nas.study import SearchConfig
 
     cfg = SearchConfig(
         space=space,
@@ -206,6 +203,20 @@ def search(
 
             raise BadInputError(f"search: unknown setting {k!r}; valid: {sorted(SearchConfig.__dataclass_fields__)}")
         setattr(cfg, k, v)
+    return search_config(cfg, db=db, executor=executor, resume=resume, progress=progress)
+
+
+def search_config(
+    cfg: Any, *, db: Any = "xcel.db", executor: Any = None, resume: bool = False, progress: Any = None
+) -> Any:
+    """``search`` from a whole ``SearchConfig`` (what ``xcel search`` parses its options and
+    ``--config`` file into): the study in ``db``, the best network copied to ``OUT/best.onnx``
+    (``best["exported"]``). ``executor``: an ``Executor`` or a registered executor's name."""
+    from pathlib import Path
+
+    from xcelerator.nas.evaluators import export_best
+    from xcelerator.nas.study import run_search
+
     if isinstance(executor, str):
         from xcelerator.executors import make_executor
 
@@ -213,8 +224,28 @@ def search(
     st = _store(db)
     res = run_search(cfg, st.url, store=st, progress=progress, resume=resume, executor=executor)
     if res.best is not None and not cfg.benchmark and res.best["user_attrs"].get("onnx"):
-        res.best["exported"] = str(export_best(res.best["user_attrs"]["onnx"], Path(out) / "best.onnx"))
+        res.best["exported"] = str(export_best(res.best["user_attrs"]["onnx"], Path(cfg.out) / "best.onnx"))
     return res
+
+
+def optimize_config(
+    cfg: Any, *, db: Any = "xcel.db", executor: Any = None, resume: bool = False, progress: Any = None
+) -> tuple[Any, dict[str, Any]]:
+    """``xc.optimize`` from a whole ``OptimizeConfig`` (what ``xcel optimize`` parses its options
+    and ``--config`` file into): the user's model, training and evaluation loaded from their
+    files, the study in ``db``, the outputs written to ``cfg.out``. Returns the
+    ``OptimizeResult`` and what was written."""
+    from pathlib import Path
+
+    from xcelerator.compress.config import write_outputs
+    from xcelerator.compress.core import optimize
+
+    module, example, train_fn, eval_fn = cfg.load()
+    res = optimize(
+        module, example, train=train_fn, evaluate=eval_fn, executor=executor, db=_store(db), resume=resume,
+        progress=progress, **cfg.run_kwargs(),
+    )  # fmt: skip
+    return res, write_outputs(res, Path(cfg.out))
 
 
 def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None, **options: Any) -> Any:

@@ -13,10 +13,13 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from xcelerator.errors import BadInputError
 
 
 def _width(stream: object) -> int | None:
@@ -89,6 +92,22 @@ def setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=err, show_path=False)],
         force=True,
     )
+
+
+ExecutorName = Annotated[str, typer.Option("--executor", help="local | ray")]
+RayAddress = Annotated[
+    str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+]
+
+
+def executor(name: str, address: str | None, in_flight: int) -> Any:
+    """The executor ``--executor NAME --ray-address A --in-flight N`` names (one task at a time
+    unless it schedules on a cluster)."""
+    from xcelerator.executors import make_executor
+
+    if in_flight < 1:
+        raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
+    return make_executor(name, address, in_flight if name == "ray" else 1)
 
 
 def with_options(options: type, name: str = "opts") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

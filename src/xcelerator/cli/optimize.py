@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,117 +15,104 @@ from xcelerator.errors import BadInputError
 from xcelerator.nas import strategies
 
 
-def optimize(
-    model: Annotated[
-        str | None, typer.Option("--model", help="FILE.py:FUNCTION returning the trained nn.Module")
-    ] = None,
-    train: Annotated[str | None, typer.Option("--train", help="FILE.py:FUNCTION train(module, epochs)")] = None,
-    evaluate: Annotated[
-        str | None, typer.Option("--evaluate", help="FILE.py:FUNCTION evaluate(module) -> float")
-    ] = None,
-    example: Annotated[str | None, typer.Option("--example", help="FILE.py:FUNCTION returning example inputs")] = None,
-    shape: Annotated[str | None, typer.Option("--shape", help="input shape, e.g. 1,3,224,224")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file of these settings")] = None,
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """``xcel optimize``'s options: each overrides the ``OptimizeConfig`` field of the same
+    meaning (from ``--config`` or the defaults) when given."""
+
+    model: Annotated[str | None, typer.Option("--model", help="FILE.py:FUNCTION returning the trained nn.Module")] = (
+        None
+    )
+    train: Annotated[str | None, typer.Option("--train", help="FILE.py:FUNCTION train(module, epochs)")] = None
+    evaluate: Annotated[str | None, typer.Option("--evaluate", help="FILE.py:FUNCTION evaluate(module) -> float")] = (
+        None
+    )
+    example: Annotated[str | None, typer.Option("--example", help="FILE.py:FUNCTION returning example inputs")] = None
+    shape: Annotated[str | None, typer.Option("--shape", help="input shape, e.g. 1,3,224,224")] = None
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file of these settings")] = None
     target: Annotated[
         list[str] | None, typer.Option("--target", "-t", help="repeatable: the runtime becomes a search dimension")
-    ] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="fp32,int8 (a search dimension)")] = None,
+    ] = None
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32,int8 (a search dimension)")] = None
     calibration: Annotated[
         str | None, typer.Option("--calibration", help="int8: .npz of your inputs, one array per model input")
-    ] = None,
+    ] = None
     round_channels: Annotated[
         str | None, typer.Option("--round-channels", help="auto (runtime block), 1 (off), 8, 16 or 8,16")
-    ] = None,
+    ] = None
     constraint: Annotated[
         list[str] | None,
         typer.Option("--constraint", "-c", help="accuracy>=baseline-0.005, latency<=5 (repeatable)"),
-    ] = None,
-    objectives: Annotated[str | None, typer.Option("--objectives", help="latency[,memory,macs,...]")] = None,
-    budget: Annotated[int | None, typer.Option("--budget", help="candidates, the baseline included")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("optimize")))] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tuning epochs per candidate")] = None,
+    ] = None
+    objectives: Annotated[str | None, typer.Option("--objectives", help="latency[,memory,macs,...]")] = None
+    budget: Annotated[int | None, typer.Option("--budget", help="candidates, the baseline included")] = None
+    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("optimize")))] = None
+    epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tuning epochs per candidate")] = None
     early_stop: Annotated[
         bool | None, typer.Option("--early-stop/--no-early-stop", help="stop hopeless candidates between rungs")
-    ] = None,
+    ] = None
     policy: Annotated[
         str | None, typer.Option("--policy", help="dqn: load (if present) and save the Q-network here")
-    ] = None,
+    ] = None
     cost_model: Annotated[
         str | None,
         typer.Option(
             "--cost-model",
             help="cost model for the target (xcel costmodel fit): measure when it is unsure; dqn pre-trains on it",
         ),
-    ] = None,
+    ] = None
     latency: Annotated[
         str | None,
         typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
-    ] = None,
-    distill: Annotated[
-        bool | None, typer.Option("--distill/--no-distill", help="train(module, epochs, teacher)")
-    ] = None,
+    ] = None
+    distill: Annotated[bool | None, typer.Option("--distill/--no-distill", help="train(module, epochs, teacher)")] = (
+        None
+    )
     confirm: Annotated[
         bool | None,
         typer.Option("--confirm/--no-confirm", help="measure baseline and best again, interleaved (speed-up CI)"),
-    ] = None,
-    study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="folder for the best model and the report")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
-    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
-    json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Make your own trained network faster on a target: prune, fine-tune, measure, keep the best."""
-    from xcelerator.compress.config import OptimizeConfig, write_outputs
-    from xcelerator.compress.core import optimize as run
-    from xcelerator.executors import EXECUTORS, make_executor
+    ] = None
+    study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None
+    seed: Annotated[int | None, typer.Option("--seed")] = None
+    out: Annotated[Path | None, typer.Option("--out", help="folder for the best model and the report")] = None
+    resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False
+    executor: common.ExecutorName = "local"
+    json: Annotated[bool, typer.Option("--json")] = False
 
-    cfg = OptimizeConfig.from_yaml(config) if config else OptimizeConfig()
-    shp = None
-    if shape:
-        try:
-            shp = [int(d) for d in shape.replace("x", ",").split(",") if d.strip()]
-        except ValueError:
-            raise BadInputError(f"--shape {shape!r}: expected integers like 1,3,224,224") from None
-    overrides = {
-        "model": model,
-        "train": train,
-        "evaluate": evaluate,
-        "example": example,
-        "shape": shp,
-        "target": target[0] if target else None,
-        "targets": list(target) if target and len(target) > 1 else None,
-        "precision": precision.split(",") if precision else None,
-        "calibration": calibration,
-        "round_channels": _round(round_channels) if round_channels else None,
-        "constraints": constraint,
-        "objectives": objectives.split(",") if objectives else None,
-        "budget": budget,
-        "strategy": strategy,
-        "epochs": epochs,
-        "early_stop": early_stop,
-        "policy": policy,
-        "cost_model": cost_model,
-        "latency": latency,
-        "confirm": confirm,
-        "distill": distill,
-        "study": study,
-        "seed": seed,
-        "out": str(out) if out else None,
-    }
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(cfg, k, v)
-    if executor not in EXECUTORS:
-        raise BadInputError(f"--executor {executor!r}: use one of {', '.join(EXECUTORS)}")
-    module, ex, train_fn, eval_fn = cfg.load()
-    exe = make_executor(executor, None, 2 if executor == "ray" else 1)
+    def to_config(self) -> Any:
+        """The ``OptimizeConfig`` these options make (``--config``'s file, then each given option)."""
+        from xcelerator.compress.config import OptimizeConfig
+        from xcelerator.rounds.inputs import parse_shape
+
+        cfg = OptimizeConfig.from_yaml(self.config) if self.config else OptimizeConfig()
+        t = self.target
+        given = {
+            "model": self.model, "train": self.train, "evaluate": self.evaluate, "example": self.example,
+            "shape": list(parse_shape(self.shape)[1]) if self.shape else None,
+            "target": t[0] if t else None, "targets": list(t) if t and len(t) > 1 else None,
+            "precision": self.precision.split(",") if self.precision else None, "calibration": self.calibration,
+            "round_channels": _round(self.round_channels) if self.round_channels else None,
+            "constraints": self.constraint, "objectives": self.objectives.split(",") if self.objectives else None,
+            "budget": self.budget, "strategy": self.strategy, "epochs": self.epochs, "early_stop": self.early_stop,
+            "policy": self.policy, "cost_model": self.cost_model, "latency": self.latency, "confirm": self.confirm,
+            "distill": self.distill, "study": self.study, "seed": self.seed, "out": str(self.out) if self.out else None,
+        }  # fmt: skip
+        for k, v in given.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        return cfg
+
+
+def optimize(opts: OptimizeOptions = OptimizeOptions()) -> None:
+    """Make your own trained network faster on a target: prune, fine-tune, measure, keep the best."""
+    from xcelerator import api
+
+    cfg = opts.to_config()
+    exe = common.executor(opts.executor, None, 2)
     with common.progress(cfg.budget, "optimize") as advance:
-        res = run(module, ex, train=train_fn, evaluate=eval_fn, executor=exe, db=common.store(), resume=resume,
-                  progress=advance, **cfg.run_kwargs())  # fmt: skip
-    written = write_outputs(res, Path(cfg.out))
+        res, written = api.optimize_config(cfg, db=common.store(), executor=exe, resume=opts.resume, progress=advance)
     doc = {**res.to_dict(), "written": written}
-    if json:
+    if opts.json:
         common.emit_json(doc)
     else:
         _print(doc)
@@ -133,7 +121,7 @@ def optimize(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(optimize)
+    app.command()(common.with_options(OptimizeOptions)(optimize))
 
 
 def _round(text: str) -> str | int | list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,92 +37,84 @@ def _point(text: str) -> dict[str, Any]:
     return out
 
 
-def search(
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings")] = None,
-    space: Annotated[str | None, typer.Option("--space")] = None,
-    opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None,
-    objectives: Annotated[str | None, typer.Option("--objectives", help="e.g. accuracy,latency")] = None,
+@dataclass(frozen=True)
+class SearchOptions:
+    """``xcel search``'s options: each overrides the ``SearchConfig`` field of the same meaning
+    (from ``--config`` or the defaults) when given."""
+
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings")] = None
+    space: Annotated[str | None, typer.Option("--space")] = None
+    opt: Annotated[list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE")] = None
+    objectives: Annotated[str | None, typer.Option("--objectives", help="e.g. accuracy,latency")] = None
     constraint: Annotated[
         list[str] | None,
         typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
-    ] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None,
-    budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None,
-    max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+    ] = None
+    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None
+    budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None
+    max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None
+    epochs: Annotated[int | None, typer.Option("--epochs")] = None
     inherit: Annotated[
         bool | None,
         typer.Option("--inherit/--no-inherit", help="candidates inherit the trained baseline's weights and fine-tune"),
-    ] = None,
-    finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t")] = None,
-    benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None,
-    study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False,
-    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
-    ] = None,
-    in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2,
+    ] = None
+    finetune_epochs: Annotated[int | None, typer.Option("--finetune-epochs")] = None
+    target: Annotated[str | None, typer.Option("--target", "-t")] = None
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="nasbench201 (tabular)")] = None
+    study: Annotated[str | None, typer.Option("--study", help="study name (same name continues it)")] = None
+    seed: Annotated[int | None, typer.Option("--seed")] = None
+    out: Annotated[Path | None, typer.Option("--out", help="folder for trial models and the best one")] = None
+    resume: Annotated[bool, typer.Option("--resume", help="continue the named study (must exist)")] = False
+    executor: common.ExecutorName = "local"
+    ray_address: common.RayAddress = None
+    in_flight: Annotated[int, typer.Option("--in-flight", help="trials evaluated at once (ray)")] = 2
     cost_model: Annotated[
         str | None,
         typer.Option("--cost-model", help="a cost model for the target (xcel costmodel fit): measure when unsure"),
-    ] = None,
+    ] = None
     latency: Annotated[
         str | None,
         typer.Option("--latency", help="measured | predicted | hybrid (default hybrid with --cost-model)"),
-    ] = None,
-    json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
+    ] = None
+    json: Annotated[bool, typer.Option("--json")] = False
+
+    def to_config(self) -> Any:
+        """The ``SearchConfig`` these options make (``--config``'s file, then each given option)."""
+        from xcelerator.nas.study import SearchConfig
+
+        cfg = SearchConfig.from_yaml(self.config) if self.config else SearchConfig()
+        given = {
+            "space": self.space, "objectives": self.objectives.split(",") if self.objectives else None,
+            "constraints": self.constraint, "strategy": self.strategy, "trials": self.budget,
+            "max_seconds": self.max_time, "dataset": self.dataset, "epochs": self.epochs, "inherit": self.inherit,
+            "finetune_epochs": self.finetune_epochs, "target": self.target, "benchmark": self.benchmark,
+            "study": self.study, "seed": self.seed, "out": str(self.out) if self.out else None,
+            "cost_model": self.cost_model, "latency": self.latency,
+        }  # fmt: skip
+        for k, v in given.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        if self.opt:
+            from xcelerator.models.spaces import parse_options
+
+            cfg.space_options = {**cfg.space_options, **parse_options(self.opt)}
+        return cfg
+
+
+def search(opts: SearchOptions = SearchOptions()) -> None:
     """Search a space for the best architecture under constraints (an Optuna study in the database)."""
-    from xcelerator.executors import make_executor
-    from xcelerator.nas.study import SearchConfig, run_search
+    from xcelerator import api
 
-    if in_flight < 1:
-        raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
-    exe = make_executor(executor, ray_address, in_flight if executor == "ray" else 1)
-    cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
-    overrides = {
-        "space": space,
-        "objectives": objectives.split(",") if objectives else None,
-        "constraints": constraint,
-        "strategy": strategy,
-        "trials": budget,
-        "max_seconds": max_time,
-        "dataset": dataset,
-        "epochs": epochs,
-        "inherit": inherit,
-        "finetune_epochs": finetune_epochs,
-        "target": target,
-        "benchmark": benchmark,
-        "study": study,
-        "seed": seed,
-        "out": str(out) if out else None,
-        "cost_model": cost_model,
-        "latency": latency,
-    }
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(cfg, k, v)
-    if opt:
-        from xcelerator.models.spaces import parse_options
-
-        cfg.space_options = {**cfg.space_options, **parse_options(opt)}
+    exe = common.executor(opts.executor, opts.ray_address, opts.in_flight)
+    cfg = opts.to_config()
     st = common.store()
     with common.progress(cfg.trials, f"search {cfg.space if not cfg.benchmark else cfg.benchmark}") as advance:
-        res = run_search(cfg, st.url, store=st, progress=advance, resume=resume, executor=exe)
+        res = api.search_config(cfg, db=st, executor=exe, resume=opts.resume, progress=advance)
     doc = res.to_json()
-    if res.best is not None and not cfg.benchmark:
-        from xcelerator.nas.evaluators import export_best
-
-        outdir = Path(cfg.out)
-        onnx = res.best["user_attrs"].get("onnx")
-        if onnx:
-            doc["best"]["exported"] = str(export_best(onnx, outdir / "best.onnx"))
-    if json:
+    if res.best is not None and res.best.get("exported"):
+        doc["best"]["exported"] = res.best["exported"]
+    if opts.json:
         common.emit_json(doc)
     else:
         _print(res)
@@ -164,7 +157,7 @@ def evaluate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(search)
+    app.command()(common.with_options(SearchOptions)(search))
     app.command()(evaluate)
 
 
