@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,35 +16,35 @@ from xcelerator.rounds.plan import parse_rel_ci
 app = typer.Typer(no_args_is_help=True, help="latency cost models: fit, evaluate, predict, signature sets")
 
 
-def characterize(
-    space: Annotated[str, typer.Option("--space", "-s", help="space to draw the corpus from (xcel space list)")],
-    count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
-    target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
-    seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0,
+@dataclass(frozen=True)
+class CharacterizeOptions:
+    """``xcel characterize``'s options (``plan()``: the corpus plan they make)."""
+
+    seed: Annotated[int, typer.Option("--seed", help="corpus seed")] = 0
     opt: Annotated[
         list[str] | None, typer.Option("--opt", "-o", help="space option KEY=VALUE (e.g. resolution=128)")
-    ] = None,
+    ] = None
     resume: Annotated[
         bool, typer.Option("--resume", help="continue a corpus already partly stored (skip what is measured)")
-    ] = False,
-    rounds: Rounds = None,
-    min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None,
-    rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02",
-    layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True,
-    executor: Annotated[str, typer.Option("--executor", help="local | ray")] = "local",
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
-    in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4,
+    ] = False
+    rounds: Rounds = None
+    min_time: Annotated[float | None, typer.Option("--min-time", help="seconds of timed runs per round")] = None
+    rel_ci: Annotated[str, typer.Option("--rel-ci", help="stop a round at this CI half-width")] = "0.02"
+    layers: Annotated[bool, typer.Option("--layers/--no-layers", help="keep per-node profiles")] = True
+    executor: common.ExecutorName = "local"
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None
+    in_flight: Annotated[int, typer.Option("--in-flight", help="measurements at once across devices (ray)")] = 4
     strategy: Annotated[
         str,
         typer.Option(
             "--strategy",
             help="random (the corpus in order) or active (measure where a predictor is least sure)",
         ),
-    ] = "random",
-    pool: Annotated[int, typer.Option("--pool", help="active: candidates exported per network measured")] = 4,
+    ] = "random"
+    pool: Annotated[int, typer.Option("--pool", help="active: candidates exported per network measured")] = 4
     batch: Annotated[
         int | None, typer.Option("--batch", help="active: networks picked per refit (default count/10)")
-    ] = None,
+    ] = None
     reference: Annotated[
         str | None,
         typer.Option(
@@ -51,57 +52,49 @@ def characterize(
             help="zoo name or model file timed side by side with every network: labels become its ratio to "
             "this reference (one scale on a noisy machine; docs/costmodel.md)",
         ),
-    ] = None,
-    json: Json = False,
+    ] = None
+    json: Json = False
+
+    def plan(self) -> Any:
+        from xcelerator.costmodel.characterize import CORPUS_PLAN
+
+        kw: dict[str, object] = {"rel_ci": parse_rel_ci(self.rel_ci), "layers": self.layers}
+        if self.min_time is not None:
+            kw.update(min_seconds=self.min_time, max_seconds=max(self.min_time, CORPUS_PLAN.max_seconds))
+        if self.rounds is not None:
+            lo, _, hi = self.rounds.partition("..")
+            try:
+                kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+            except ValueError:
+                raise BadInputError(f"--rounds {self.rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
+        return CORPUS_PLAN.replace(**kw)
+
+
+def characterize(
+    space: Annotated[str, typer.Option("--space", "-s", help="space to draw the corpus from (xcel space list)")],
+    count: Annotated[int, typer.Option("--count", "-n", help="networks in the corpus")],
+    target: Annotated[list[str], typer.Option("--target", "-t", help="target URI or alias (repeatable)")],
+    opts: CharacterizeOptions = CharacterizeOptions(),
 ) -> None:
     """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
     space spans the families users deploy)."""
-    from xcelerator.costmodel.characterize import CORPUS_PLAN, characterize
-    from xcelerator.executors import make_executor
+    from xcelerator.costmodel.characterize import characterize as run
     from xcelerator.models.spaces import parse_options
 
-    kw: dict[str, object] = {"rel_ci": parse_rel_ci(rel_ci), "layers": layers}
-    if min_time is not None:
-        kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
-    if rounds is not None:
-        lo, _, hi = rounds.partition("..")
-        try:
-            kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
-        except ValueError:
-            raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
-    plan = CORPUS_PLAN.replace(**kw)
     st = common.store()
+    exe = common.executor(opts.executor, opts.ray_address, opts.in_flight)
     with common.progress(count * len(target), "characterize") as advance:
-        res = characterize(
-            space,
-            count,
-            target,
-            st,
-            plan=plan,
-            seed=seed,
-            progress=advance,
-            resume=resume,
-            options=parse_options(opt or []),
-            executor=make_executor(executor, ray_address, in_flight if executor == "ray" else 1),
-            strategy=strategy,
-            pool=pool,
-            batch=batch,
-            reference=reference,
-        )
+        res = run(
+            space, count, target, st, plan=opts.plan(), seed=opts.seed, progress=advance,
+            resume=opts.resume, options=parse_options(opts.opt or []), executor=exe, strategy=opts.strategy,
+            pool=opts.pool, batch=opts.batch, reference=opts.reference,
+        )  # fmt: skip
     doc = {
-        "strategy": res.strategy,
-        "order": res.order,
-        "batches": res.batches,
-        "networks": res.networks,
-        "targets": list(target),
-        "measured": res.measured,
-        "skipped": res.skipped,
-        "failed": res.failed,
-        "dropped": res.dropped,
-        "unbuilt": res.unbuilt,
-        "db": st.url,
-    }
-    if json:
+        "strategy": res.strategy, "order": res.order, "batches": res.batches, "networks": res.networks,
+        "targets": list(target), "measured": res.measured, "skipped": res.skipped, "failed": res.failed,
+        "dropped": res.dropped, "unbuilt": res.unbuilt, "db": st.url,
+    }  # fmt: skip
+    if opts.json:
         common.emit_json(doc)
     else:
         common.out.print(
@@ -117,7 +110,7 @@ def characterize(
 
 
 def register(root: typer.Typer) -> None:
-    root.command()(characterize)
+    root.command()(common.with_options(CharacterizeOptions)(characterize))
 
 
 Target = Annotated[str, typer.Option("--target", "-t", help="target URI or alias whose measurements to use")]

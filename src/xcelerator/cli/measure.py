@@ -300,6 +300,50 @@ def _run(
     ms = list(comp.measurements)
     sps = comp.speedups() if comparing else []
     regressions = [s for s in sps if gate is not None and s.against == "model" and s.slower_than(gate)]
+    _show(ms, comp, sps, plan, as_json, comparing, gate, regressions)
+    _warn(ms, plan, comparing, gate, regressions)
+    if any(m.status != "ok" for m in ms) or regressions:
+        raise typer.Exit(1)
+
+
+def energy(
+    csv: Annotated[Path, typer.Argument(help="power monitor CSV: Time(ms),Main(mA),Main Voltage(V)")],
+    measurement: Annotated[int, typer.Option("--measurement", "-m", help="stored measurement id")],
+    t0: Annotated[float, typer.Option("--t0", help="when the monitor's time 0 was (seconds since the epoch)")],
+    json: Json = False,
+) -> None:
+    """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
+    import statistics
+
+    from xcelerator.measure.energy import monsoon_mj_per_inference
+
+    rows = {i: m for i, m in common.store().measurements()}
+    if measurement not in rows:
+        raise BadInputError(f"no measurement {measurement} in the store")
+    m = rows[measurement]
+    windows = m.env.get("timed_windows") or []
+    if not windows:
+        raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
+    per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
+    doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
+    doc["median_mj"] = statistics.median(per)
+    if json:
+        common.emit_json(doc)
+        return
+    common.out.print(f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)")
+
+
+def _show(
+    ms: list[Any],
+    comp: Any,
+    sps: list[Any],
+    plan: Plan,
+    as_json: bool,
+    comparing: bool,
+    gate: float | None,
+    regressions: list[Any],
+) -> None:
+    """The measurements (and the comparison) as one JSON document or as tables."""
     if as_json:
         doc: dict[str, Any] = {"measurements": [m.to_json() for m in ms]}
         if comparing:
@@ -328,6 +372,11 @@ def _run(
                 )
                 if common.state.debug and m.error_detail:
                     common.err.print(escape(m.error_detail), highlight=False)
+
+
+def _warn(ms: list[Any], plan: Plan, comparing: bool, gate: float | None, regressions: list[Any]) -> None:
+    """What a reader of the figures must know: how far the CI reaches, a machine that was not
+    quiet, too few rounds, a CI wider than asked, and each regression past the gate."""
     basis = {m.stats.ci_basis: m.target for m in ms if m.stats and m.stats.rounds >= 2}
     if "prior" in basis and not comparing:
         common.err.print(
@@ -367,35 +416,6 @@ def _run(
             f"by more than {100 * (gate or 0):g}% (speed-up {s.speedup:.3f}, 95% CI {s.ci_low:.3f}–{s.ci_high:.3f})",
             highlight=False,
         )
-    if any(m.status != "ok" for m in ms) or regressions:
-        raise typer.Exit(1)
-
-
-def energy(
-    csv: Annotated[Path, typer.Argument(help="power monitor CSV: Time(ms),Main(mA),Main Voltage(V)")],
-    measurement: Annotated[int, typer.Option("--measurement", "-m", help="stored measurement id")],
-    t0: Annotated[float, typer.Option("--t0", help="when the monitor's time 0 was (seconds since the epoch)")],
-    json: Json = False,
-) -> None:
-    """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
-    import statistics
-
-    from xcelerator.measure.energy import monsoon_mj_per_inference
-
-    rows = {i: m for i, m in common.store().measurements()}
-    if measurement not in rows:
-        raise BadInputError(f"no measurement {measurement} in the store")
-    m = rows[measurement]
-    windows = m.env.get("timed_windows") or []
-    if not windows:
-        raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
-    per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
-    doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
-    doc["median_mj"] = statistics.median(per)
-    if json:
-        common.emit_json(doc)
-        return
-    common.out.print(f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)")
 
 
 def register_energy(app: typer.Typer) -> None:

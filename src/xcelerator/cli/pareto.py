@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,78 +15,78 @@ from xcelerator.cli.measure import Dims, Fills, Shapes
 from xcelerator.fronts.run import SPACES
 
 
-def pareto(
-    model: Annotated[str, typer.Argument(help="model file (.onnx) or zoo name")],
-    space: Annotated[str, typer.Option("--space", "-s", help=" | ".join(SPACES))] = "quantize",
+@dataclass(frozen=True)
+class ParetoOptions:
+    """``xcel pareto``'s options (``run_options()``: the keywords of ``api.pareto``)."""
+
+    space: Annotated[str, typer.Option("--space", "-s", help=" | ".join(SPACES))] = "quantize"
     strategy: Annotated[str, typer.Option("--strategy", "-e", help="corners | brute | random | hlps | nsga2")] = (
         "corners"
-    ),
-    budget: Annotated[int, typer.Option("--budget", "-n", help="configurations to measure at most")] = 16,
-    target: Annotated[str, typer.Option("--target", "-t")] = "onnxruntime?threads=1",
+    )
+    budget: Annotated[int, typer.Option("--budget", "-n", help="configurations to measure at most")] = 16
+    target: Annotated[str, typer.Option("--target", "-t")] = "onnxruntime?threads=1"
     out: Annotated[Path, typer.Option("--out", "-o", help="the front as the seed's JSON (plus ours)")] = Path(
         "pareto.json"
-    ),
-    mode: Annotated[str, typer.Option("--mode", help="name (op types) | index (op type and tensor size)")] = "name",
-    max_keys: Annotated[int | None, typer.Option("--max-keys", help="quantize: the K heaviest groups")] = None,
+    )
+    mode: Annotated[str, typer.Option("--mode", help="name (op types) | index (op type and tensor size)")] = "name"
+    max_keys: Annotated[int | None, typer.Option("--max-keys", help="quantize: the K heaviest groups")] = None
     calibration: Annotated[
         str | None, typer.Option("--calibration", help="quantize: .npz of inputs for static QDQ")
-    ] = None,
-    data: Annotated[str | None, typer.Option("--data", help=".npz with x (and y): accuracy drop")] = None,
-    backends: Annotated[str, typer.Option("--backends", help="backend space: choices, e.g. cpu,acl_cl")] = (
-        "cpu,acl_cl"
-    ),
+    ] = None
+    data: Annotated[str | None, typer.Option("--data", help=".npz with x (and y): accuracy drop")] = None
+    backends: Annotated[str, typer.Option("--backends", help="backend space: choices, e.g. cpu,acl_cl")] = "cpu,acl_cl"
     flag: Annotated[
         list[str] | None, typer.Option("--flag", help="backend space over flags: NAME=V1,V2 (repeatable)")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    shape: Shapes = None,
-    dim: Dims = None,
-    fill: Fills = None,
+    ] = None
+    seed: Annotated[int, typer.Option("--seed")] = 0
+    shape: Shapes = None
+    dim: Dims = None
+    fill: Fills = None
     confirm: Annotated[
         bool,
         typer.Option(
             "--confirm/--no-confirm",
             help="measure the points near the front again side by side before declaring it (default on)",
         ),
-    ] = True,
-    json: Annotated[bool, typer.Option("--json")] = False,
+    ] = True
+    json: Annotated[bool, typer.Option("--json")] = False
+
+    def run_options(self) -> dict[str, Any]:
+        from xcelerator.fronts.evaluate import PARETO_PLAN
+        from xcelerator.rounds.plan import input_options
+
+        return {
+            "space": self.space, "strategy": self.strategy, "budget": self.budget, "out": self.out,
+            "mode": self.mode, "max_keys": self.max_keys, "calibration": self.calibration, "data": self.data,
+            "backends": self.backends, "flags": self.flag, "seed": self.seed, "confirm": self.confirm,
+            "plan": PARETO_PLAN.replace(**input_options(self.shape, self.dim, self.fill)),
+        }  # fmt: skip
+
+
+def pareto(
+    model: Annotated[str, typer.Argument(help="model file (.onnx) or zoo name")],
+    opts: ParetoOptions = ParetoOptions(),
 ) -> None:
     """Estimate the Pareto front of execution time and peak memory (and output error) over
     configurations of one model; each configuration measured on the target."""
-    from xcelerator.fronts.core import front
-    from xcelerator.fronts.evaluate import PARETO_PLAN
-    from xcelerator.fronts.run import run_pareto
-    from xcelerator.rounds.plan import input_options
+    from xcelerator import api
 
-    plan = PARETO_PLAN.replace(**input_options(shape, dim, fill))
-    with common.progress(budget, f"pareto {space}") as advance:
-        doc = run_pareto(
-            model,
-            space=space,
-            strategy=strategy,
-            budget=budget,
-            target=target,
-            out=out,
-            mode=mode,
-            max_keys=max_keys,
-            calibration=calibration,
-            data=data,
-            backends=backends,
-            flags=flag,
-            seed=seed,
-            plan=plan,
-            store=common.store(),
-            progress=advance,
-            confirm=confirm,
-        )
+    with common.progress(opts.budget, f"pareto {opts.space}") as advance:
+        doc = api.pareto(model, opts.target, db=common.store(), progress=advance, **opts.run_options())
+    if opts.json:
+        common.emit_json(doc.to_json())
+        if not any(p.status == "ok" for p in doc.points):
+            raise typer.Exit(1)  # every configuration failed: the work ran and produced nothing
+        return
+    _print_front(doc, opts.out)
+
+
+def _print_front(doc: Any, out: Path) -> None:
+    from xcelerator.fronts.core import front
+
     points = doc.points
     fr = front(points, doc.with_error)
     measured = [p for p in points if p.status == "ok"]
-    if json:
-        common.emit_json(doc.to_json())
-        if not measured:
-            raise typer.Exit(1)  # every configuration failed: the work ran and produced nothing
-        return
     t = Table(title=f"Pareto front: {len(fr)} of {len(points)} measured ({doc.size} in the space) → {out}")
     for c in ("id", "ms", "95% CI", "confirmed", "peak RSS MiB", *(["output error"] if doc.with_error else []),
               "setting"):  # fmt: skip
@@ -110,4 +111,4 @@ def pareto(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(pareto)
+    app.command()(common.with_options(ParetoOptions)(pareto))
