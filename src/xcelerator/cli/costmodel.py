@@ -219,42 +219,44 @@ def eval_(
     json: Json = False,
 ) -> None:
     """Score a predictor on stored measurements, or a cross-device method on held-out devices."""
-    from xcelerator.costmodel.crossdevice import evaluate_heldout, load_phone_dataset, metrics
-
     if data == "store":
         data = None
-    elif data is not None:
+    if data is not None:
         if predictor is not None:
             raise BadInputError("give either --predictor (with --target) or --data, not both")
-        tables = {"phones": "cpu", "phones-gpu": "gpu"}
-        if data not in tables:
-            raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
-        table = load_phone_dataset(tables[data])
-        with common.progress(folds, f"{method}/{mode}") as advance:
-            res = evaluate_heldout(table, method, mode, size=size, folds=folds, seed=seed, progress=advance)
-        doc = {
-            "dataset": data,
-            "signature_method": method,
-            "signature_size": size,
-            "data": data,
-            "method": method,
-            "mode": mode,
-            "size": size,
-            "folds": folds,
-            "metrics": res["pooled"],
-            "per_target": res["per_device"],
-            **res,
-        }
-        if json:
-            common.emit_json(doc)
-            return
-        _table([_metric_row(f"{method}/{mode}", res["pooled"])], f"{data}: held-out devices (grouped {folds}-fold)")
+        _eval_devices(data, method, mode, size, folds, seed, json)
         return
     if predictor is None or target is None:
         raise BadInputError(
             "give --predictor FILE and --target T (--dataset store), or --dataset phones for the cross-device study"
         )
+    _eval_predictor(predictor, target, include_training, json)
+
+
+def _eval_devices(data: str, method: str, mode: str, size: int, folds: int, seed: int, json: bool) -> None:
+    """A cross-device method on held-out devices of a shipped latency table."""
+    from xcelerator.costmodel.crossdevice import evaluate_heldout, load_phone_dataset
+
+    tables = {"phones": "cpu", "phones-gpu": "gpu"}
+    if data not in tables:
+        raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
+    table = load_phone_dataset(tables[data])
+    with common.progress(folds, f"{method}/{mode}") as advance:
+        res = evaluate_heldout(table, method, mode, size=size, folds=folds, seed=seed, progress=advance)
+    doc = {
+        "dataset": data, "signature_method": method, "signature_size": size, "data": data, "method": method,
+        "mode": mode, "size": size, "folds": folds, "metrics": res["pooled"], "per_target": res["per_device"], **res,
+    }  # fmt: skip
+    if json:
+        common.emit_json(doc)
+        return
+    _table([_metric_row(f"{method}/{mode}", res["pooled"])], f"{data}: held-out devices (grouped {folds}-fold)")
+
+
+def _eval_predictor(predictor: str, target: str, include_training: bool, json: bool) -> None:
+    """A predictor file on the store's measurements of ``target`` (those it was not fitted on)."""
     from xcelerator.costmodel import predictors as P
+    from xcelerator.costmodel.crossdevice import metrics
     from xcelerator.costmodel.samples import condition_mismatch, from_store
 
     est = P.load(predictor)

@@ -101,6 +101,52 @@ def run_demo(
         warmup_runs=3,
     )
     t0 = time.time()
+    doc, comp, layered = _zoo_part(models, targets, plan, st, console, quick, notes)
+    doc.update(_optimize_part(out, st, quick, console, ds_name, ds_folder))
+    doc["dataset_note"] = ds_note
+    doc["seconds"] = round(time.time() - t0, 1)
+    (out / "report.md").write_text(_report(doc))
+    doc["report"] = str((out / "report.md").resolve())
+    doc["html_report"] = _html_report(out, st, comp.measurements, layered.measurements, doc)
+    doc["summary"] = _summary(doc, comp, targets, ds_name, out)
+    (out / "demo.json").write_text(json.dumps(doc, indent=1, default=str))
+    return doc
+
+
+def _summary(doc: dict[str, Any], comp: Any, targets: list[str], ds_name: str, out: Path) -> str:
+    sp_ci = doc.get("speedup_ci")
+    return (
+        f"{len(comp.measurements)} measurements of {len(comp.models)} models on {len(targets)} targets; "
+        f"optimize on {ds_name}: "
+        + (
+            f"{doc['speedup']:.2f}x faster [{sp_ci[0]:.2f}, {sp_ci[1]:.2f}] at "
+            f"{100 * doc['accuracy_drop']:.2f} points lower test accuracy "
+            f"[{100 * doc['accuracy_drop_ci'][0]:.2f}, {100 * doc['accuracy_drop_ci'][1]:.2f}]"
+            if doc.get("best") and sp_ci and doc.get("accuracy_drop_ci")
+            else "no faster model met the accuracy constraint"
+        )
+        + f"; {len(doc['failed'])} failed; {doc['seconds']} s; results in {out / 'demo.json'}"
+    )
+
+
+def _fastest(comp: Any) -> dict[str, Any]:
+    """Per model, the target it ran fastest on."""
+    fastest = {}
+    for model in comp.models:
+        best = min(
+            (m for m in comp.measurements if m.model == model and m.stats),
+            key=lambda m: m.stats.median_ms if m.stats else 1e9,
+            default=None,
+        )
+        if best is not None and best.stats is not None:
+            fastest[model] = {"target": best.target, "median_ms": best.stats.median_ms}
+    return fastest
+
+
+def _zoo_part(
+    models: list[str], targets: list[str], plan: Plan, st: Any, console: Console, quick: bool, notes: list[str]
+) -> tuple[dict[str, Any], Any, Any]:
+    """The zoo compared on every usable runtime, and one model's layer profile on each."""
     console.print(f"[bold]comparing {len(models)} zoo models on {', '.join(targets)}[/bold] (exports are cached)")
     from rich.progress import Progress
 
@@ -148,39 +194,9 @@ def run_demo(
         "measurements": [m.to_json() for m in (*comp.measurements, *layered.measurements)],
         "failed": [f"{m.model} on {m.target}: {m.error}" for m in failed],
         "db": st.url,
-        "seconds": round(time.time() - t0, 1),
     }
-    fastest = {}
-    for model in comp.models:
-        best = min(
-            (m for m in comp.measurements if m.model == model and m.stats),
-            key=lambda m: m.stats.median_ms if m.stats else 1e9,
-            default=None,
-        )
-        if best is not None and best.stats is not None:
-            fastest[model] = {"target": best.target, "median_ms": best.stats.median_ms}
-    doc["fastest_target"] = fastest
-    doc.update(_optimize_part(out, st, quick, console, ds_name, ds_folder))
-    doc["dataset_note"] = ds_note
-    doc["seconds"] = round(time.time() - t0, 1)
-    (out / "report.md").write_text(_report(doc))
-    doc["report"] = str((out / "report.md").resolve())
-    doc["html_report"] = _html_report(out, st, comp.measurements, layered.measurements, doc)
-    sp_ci = doc.get("speedup_ci")
-    doc["summary"] = (
-        f"{len(comp.measurements)} measurements of {len(comp.models)} models on {len(targets)} targets; "
-        f"optimize on {ds_name}: "
-        + (
-            f"{doc['speedup']:.2f}x faster [{sp_ci[0]:.2f}, {sp_ci[1]:.2f}] at "
-            f"{100 * doc['accuracy_drop']:.2f} points lower test accuracy "
-            f"[{100 * doc['accuracy_drop_ci'][0]:.2f}, {100 * doc['accuracy_drop_ci'][1]:.2f}]"
-            if doc.get("best") and sp_ci and doc.get("accuracy_drop_ci")
-            else "no faster model met the accuracy constraint"
-        )
-        + f"; {len(doc['failed'])} failed; {doc['seconds']} s; results in {out / 'demo.json'}"
-    )
-    (out / "demo.json").write_text(json.dumps(doc, indent=1, default=str))
-    return doc
+    doc["fastest_target"] = _fastest(comp)
+    return doc, comp, layered
 
 
 def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str, folder: str | None) -> dict[str, Any]:
@@ -258,6 +274,17 @@ def _report(doc: dict[str, Any]) -> str:
         med = f"{r['median_ms']:.4g}" if r["median_ms"] is not None else r["status"]
         sp = f"{r['speedup']:.2f}×" if r["speedup"] else "-"
         lines.append(f"| {r['model']} | {r['target']} | {med} | {ci} | {sp} |")
+    lines += _report_trials(doc)
+    lines += _report_result(doc)
+    lines += [
+        _runtime_line(t, r) for t, r in (doc.get("per_runtime") or {}).items() if r.get("baseline_trial") is not None
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _report_trials(doc: dict[str, Any]) -> list[str]:
+    """The optimize section: every trial, on the validation split."""
+    lines: list[str] = []
     o = doc.get("optimize")
     if o:
         lines += [
@@ -279,6 +306,12 @@ def _report(doc: dict[str, Any]) -> str:
                 f"{t.get('precision') or 'fp32'} | {pt or 'unchanged'} | {lat} | {macs} | {acc} | "
                 f"{'yes' if t['feasible'] else 'no'} |"
             )
+    return lines
+
+
+def _report_result(doc: dict[str, Any]) -> list[str]:
+    """The result section: baseline, best and the MACs proxy's pick on the test set."""
+    lines: list[str] = []
     lines += ["", "## Result (test set, measured side by side)", ""]
     lines += [
         "| model | trial | precision | median ms (95% CI) | MACs | test accuracy of the file (95% CI) |",
@@ -314,10 +347,7 @@ def _report(doc: dict[str, Any]) -> str:
         ]
     elif doc.get("proxy_same_choice"):
         lines += ["The MACs proxy would have chosen the same candidate."]
-    lines += [
-        _runtime_line(t, r) for t, r in (doc.get("per_runtime") or {}).items() if r.get("baseline_trial") is not None
-    ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _runtime_line(target: str, r: dict[str, Any]) -> str:

@@ -62,23 +62,9 @@ def show(
 ) -> None:
     """Parameters and ranges of a space, and the per-layer description of one point."""
     from xcelerator.models.archspec import describe
-    from xcelerator.models.spaces import NasBench201Space
 
     sp = _space(name, opt)
-    if point is not None:
-        try:
-            pt = jsonlib.loads(point)
-        except jsonlib.JSONDecodeError as e:
-            raise BadInputError(f"--point: not valid JSON ({e})") from None
-        if not isinstance(pt, dict):
-            raise BadInputError("--point: expected a JSON object of parameter values")
-    elif arch is not None:
-        pt = NasBench201Space.from_arch_string(arch)
-    elif sample is not None:
-        pt = sp.sample(random.Random(sample))
-    else:
-        pt = sp.default_point()
-    pt = sp.check(pt)
+    pt = sp.check(_chosen_point(sp, point, arch, sample))
     spec = sp.to_spec(pt)
     doc: dict[str, Any] = {"space": sp.info(), "point": pt, "arch": sp.arch_id(pt)}
     if spec is not None:
@@ -102,29 +88,52 @@ def show(
     common.out.print(f"architectures: {size:,}" if size else "architectures: unbounded (sampled)")
     common.out.print(f"arch id: {escape(doc['arch'])}")
     if spec is not None:
-        from xcelerator.models.graphstats import human
+        _print_layers(spec, doc["totals"])
 
-        tot = doc["totals"]
-        lt = Table(
-            title=f"{spec.name}: {human(tot['macs'])} MACs, {human(tot['params'])} params, "
-            f"peak activation {human(tot['peak_act_bytes'])}B"
+
+def _chosen_point(sp: Any, point: str | None, arch: str | None, sample: int | None) -> dict[str, Any]:
+    """The point ``--point`` (JSON), ``--arch`` (NAS-Bench-201) or ``--sample`` names, else the default."""
+    from xcelerator.models.spaces import NasBench201Space
+
+    if point is not None:
+        try:
+            pt = jsonlib.loads(point)
+        except jsonlib.JSONDecodeError as e:
+            raise BadInputError(f"--point: not valid JSON ({e})") from None
+        if not isinstance(pt, dict):
+            raise BadInputError("--point: expected a JSON object of parameter values")
+        return pt
+    if arch is not None:
+        return dict(NasBench201Space.from_arch_string(arch))
+    if sample is not None:
+        return dict(sp.sample(random.Random(sample)))
+    return dict(sp.default_point())
+
+
+def _print_layers(spec: Any, tot: dict[str, Any]) -> None:
+    from xcelerator.models.archspec import describe
+    from xcelerator.models.graphstats import human
+
+    lt = Table(
+        title=f"{spec.name}: {human(tot['macs'])} MACs, {human(tot['params'])} params, "
+        f"peak activation {human(tot['peak_act_bytes'])}B"
+    )
+    for c in ("layer", "op", "in", "out", "k", "s", "groups", "MACs", "params", "act bytes"):
+        lt.add_column(c, justify="left" if c in ("layer", "op", "in", "out") else "right")
+    for r in describe(spec).rows:
+        lt.add_row(
+            r.name,
+            r.op,
+            "×".join(map(str, r.in_shape)),
+            "×".join(map(str, r.out_shape)),
+            str(r.kernel),
+            str(r.stride),
+            str(r.groups),
+            human(r.macs),
+            human(r.params),
+            human(r.act_bytes),
         )
-        for c in ("layer", "op", "in", "out", "k", "s", "groups", "MACs", "params", "act bytes"):
-            lt.add_column(c, justify="left" if c in ("layer", "op", "in", "out") else "right")
-        for r in describe(spec).rows:
-            lt.add_row(
-                r.name,
-                r.op,
-                "×".join(map(str, r.in_shape)),
-                "×".join(map(str, r.out_shape)),
-                str(r.kernel),
-                str(r.stride),
-                str(r.groups),
-                human(r.macs),
-                human(r.params),
-                human(r.act_bytes),
-            )
-        common.out.print(lt)
+    common.out.print(lt)
 
 
 def generate(
