@@ -174,20 +174,42 @@ def run_search(
         oracle = LatencyOracle.make(cfg.latency, cfg.cost_model, cfg.target, constraints, objectives)
     if cfg.trials < 1:
         raise BadInputError(f"trials {cfg.trials}: must be >= 1")
-    if space is not None:
-        pass
-    elif cfg.benchmark == "toy":
-        from xcelerator.nas.toy import ToySpace
-
-        space = ToySpace()
-    elif cfg.benchmark == "nasbench201":
-        space = get_space("nasbench201")
-    else:
-        space = get_space(cfg.space, **cfg.space_options)
+    space = space or _space_of(cfg)
     sampler = sampler or make_sampler(cfg.strategy, space, cfg.seed)
     evaluator = evaluator or _evaluator(cfg, space, store)
     if oracle is not None:
         evaluator.oracle = oracle
+    study = _open_study(cfg, space, sampler, storage_url, resume, objectives)
+    run = _Run(cfg, study, space, sampler, evaluator, executor or LocalExecutor(1), store, progress, constraints)
+    run.loop()
+    if oracle is not None and oracle.mode == "hybrid" and run.baseline is not None:
+        _confirm_front(
+            study, objectives, constraints, run.baseline, evaluator, run.exe, run.measure_res, store, progress, oracle
+        )
+    res = summarize(study, objectives, constraints, time.time() - run.t0)
+    return res if oracle is None else _with_latency_counts(res, oracle)
+
+
+def _space_of(cfg: SearchConfig) -> Space:
+    if cfg.benchmark == "toy":
+        from xcelerator.nas.toy import ToySpace
+
+        return ToySpace()
+    if cfg.benchmark == "nasbench201":
+        return get_space("nasbench201")
+    return get_space(cfg.space, **cfg.space_options)
+
+
+def _open_study(
+    cfg: SearchConfig,
+    space: Space,
+    sampler: optuna.samplers.BaseSampler,
+    storage_url: str | optuna.storages.BaseStorage,
+    resume: bool,
+    objectives: list[str],
+) -> optuna.study.Study:
+    """The study (created, or continued): its directions checked, trials a killed process left
+    running marked failed, and the baseline (the space's default point) enqueued first."""
     name = cfg.study or f"{space.name}-{cfg.strategy}-s{cfg.seed}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage: Any = optuna.storages.RDBStorage(storage_url) if isinstance(storage_url, str) else storage_url
@@ -211,30 +233,72 @@ def run_search(
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         storage.set_trial_user_attr(t._trial_id, "error", "interrupted (the search process stopped)")
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-    dists = distributions(space)
     if not study.trials:
         study.enqueue_trial(space.default_point(), user_attrs={"role": "baseline"})
-    cache: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if "values_all" in t.user_attrs:
-            cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
-    t0 = time.time()
-    exe = executor or LocalExecutor(1)
-    staged = isinstance(evaluator, StagedEvaluator)
-    measure_res: dict[str, float] = evaluator.measure_resources() if staged else {}
-    ev_ref: Any = evaluator  # replaced by a shared copy once the baseline is known (Ray: one upload)
-    in_flight: dict[Any, tuple[optuna.trial.Trial, dict[str, Any], str, str]] = {}
-    handles: dict[Any, Handle] = {}
-    baseline = _baseline(study)
+    return study
 
-    def finished() -> int:
-        return len([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
 
-    def record(trial: optuna.trial.Trial, arch: str, values: dict[str, float], attrs: dict[str, Any]) -> None:
-        nonlocal baseline
+def _with_latency_counts(res: SearchResult, oracle: Any) -> SearchResult:
+    """The oracle's summary with what the trials say was measured and predicted (counted from
+    the trials: with Ray the oracle's copies live on the workers); a repeated architecture
+    reuses its first evaluation: neither a measurement nor a prediction."""
+    done = [t["user_attrs"] for t in res.trials if t["state"] == "COMPLETE"]
+    firsts = [ua for ua in done if ua.get("repeat_of") is None]
+    sources = [ua.get("latency_source") for ua in firsts]
+    return dataclasses.replace(
+        res,
+        latency={
+            **oracle.summary(),
+            "measured": sum(s == "measured" for s in sources),
+            "predicted": sum(s == "predicted" for s in sources),
+            "repeats": len(done) - len(sources),
+            "confirmed": sum(ua.get("latency_reason") in (CONFIRMED, SETTLED) for ua in firsts),
+        },
+    )
+
+
+class _Run:
+    """One search's ask/evaluate/tell loop: the trials in flight on the executor (a staged
+    evaluator's candidates go train → measure), the cache of evaluated architectures, and the
+    baseline once it is known."""
+
+    def __init__(
+        self,
+        cfg: SearchConfig,
+        study: optuna.study.Study,
+        space: Space,
+        sampler: optuna.samplers.BaseSampler,
+        evaluator: Any,
+        exe: Executor,
+        store: Any,
+        progress: Callable[[str], None] | None,
+        constraints: list[Constraint],
+    ) -> None:
+        self.cfg, self.study, self.space, self.sampler = cfg, study, space, sampler
+        self.evaluator, self.exe, self.store, self.progress = evaluator, exe, store, progress
+        self.constraints = constraints
+        self.objectives = parse_objectives(cfg.objectives)
+        self.dists = distributions(space)
+        self.cache: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if "values_all" in t.user_attrs:
+                self.cache[t.user_attrs["arch"]] = (t.user_attrs["values_all"], dict(t.user_attrs))
+        self.t0 = time.time()
+        self.staged = isinstance(evaluator, StagedEvaluator)
+        self.measure_res: dict[str, float] = evaluator.measure_resources() if self.staged else {}
+        self.ev_ref: Any = evaluator  # replaced by a shared copy once the baseline is known (Ray: one upload)
+        self.in_flight: dict[Any, tuple[optuna.trial.Trial, dict[str, Any], str, str]] = {}
+        self.handles: dict[Any, Handle] = {}
+        self.baseline = _baseline(study)
+
+    def finished(self) -> int:
+        return len([t for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()])
+
+    def record(self, trial: optuna.trial.Trial, arch: str, values: dict[str, float], attrs: dict[str, Any]) -> None:
+        study, progress = self.study, self.progress
         rec = attrs.pop("_record", None)
-        if rec is not None and store is not None:  # only the driver writes the store
-            attrs["measurement_id"] = _store_record(store, rec)
+        if rec is not None and self.store is not None:  # only the driver writes the store
+            attrs["measurement_id"] = _store_record(self.store, rec)
         _land(attrs.pop("_files", None))
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
@@ -246,127 +310,108 @@ def run_search(
                 progress(f"trial {trial.number}: stopped early ({attrs['pruned']})")
             return
         attrs["trial"] = trial.number
-        cache.setdefault(arch, (values, attrs))  # a repeat points at the first evaluation
-        if baseline is None and trial.user_attrs.get("role") == "baseline":
-            baseline = values
+        self.cache.setdefault(arch, (values, attrs))  # a repeat points at the first evaluation
+        if self.baseline is None and trial.user_attrs.get("role") == "baseline":
+            self.baseline = values
             study.set_user_attr("baseline", values)
-            if isinstance(evaluator, StagedEvaluator):  # before it is shared with the workers (Ray: copies)
-                evaluator.after_baseline(values, attrs)
-        if baseline is None:
+            if isinstance(self.evaluator, StagedEvaluator):  # before it is shared with the workers (Ray: copies)
+                self.evaluator.after_baseline(values, attrs)
+        if self.baseline is None:
             raise RunFailedError("the baseline (trial 0) has no result")
-        viol = [c.violation(values, baseline) for c in constraints]
+        viol = [c.violation(values, self.baseline) for c in self.constraints]
         for k, v in attrs.items():
             trial.set_user_attr(k, v)
         trial.set_user_attr("values_all", values)
         trial.set_user_attr("constraints", viol or [0.0])
-        for c, v in zip(constraints, viol, strict=True):  # Optuna 5: samplers read these from the trial
+        for c, v in zip(self.constraints, viol, strict=True):  # Optuna 5: samplers read these from the trial
             trial.set_constraint(str(c), v)
-        study.tell(trial, [values[o] for o in objectives])
-        msg = ", ".join(f"{o}={values[o]:.4g}" for o in objectives)
+        study.tell(trial, [values[o] for o in self.objectives])
+        msg = ", ".join(f"{o}={values[o]:.4g}" for o in self.objectives)
         if progress:
             progress(f"trial {trial.number}: {msg}" + (" (infeasible)" if any(v > 0 for v in viol) else ""))
 
-    def fail(trial: optuna.trial.Trial, e: BaseException) -> None:
-        if trial.user_attrs.get("role") == "baseline":
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise RunFailedError(f"the baseline (the space's default point) failed: {e}") from e
+    def fail(self, trial: optuna.trial.Trial, e: BaseException) -> None:
         trial.set_user_attr("error", f"{type(e).__name__}: {e}"[:500])
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        if trial.user_attrs.get("role") == "baseline":
+            raise RunFailedError(f"the baseline (the space's default point) failed: {e}") from e
         log.warning("trial %d failed: %s", trial.number, e)
-        if progress:
-            progress(f"trial {trial.number}: FAILED ({type(e).__name__})")
+        if self.progress:
+            self.progress(f"trial {trial.number}: FAILED ({type(e).__name__})")
 
-    def launch(trial: optuna.trial.Trial, point: dict[str, Any], arch: str) -> None:
-        nonlocal ev_ref
+    def launch(self, trial: optuna.trial.Trial, point: dict[str, Any], arch: str) -> None:
         tag = f"{trial.number:04d}"
-        if not staged:
-            h = exe.submit(trial.number, _task_evaluate, ev_ref, point, tag)
+        exe, ev = self.exe, self.evaluator
+        if not self.staged:
+            h = exe.submit(trial.number, _task_evaluate, self.ev_ref, point, tag)
             stage = "evaluate"
-        elif baseline is None and evaluator.inherit:
+        elif self.baseline is None and ev.inherit:
             # the baseline trains here, in the driver: every later candidate inherits its weights
-            prep = evaluator.train_stage(point, tag)
-            h = exe.submit(trial.number, _task_measure, ev_ref, prep, resources=measure_res)
+            prep = ev.train_stage(point, tag)
+            h = exe.submit(trial.number, _task_measure, self.ev_ref, prep, resources=self.measure_res)
             stage = "measure"
         else:
-            h = exe.submit(trial.number, _task_train, ev_ref, point, tag)
+            h = exe.submit(trial.number, _task_train, self.ev_ref, point, tag)
             stage = "train"
-        in_flight[trial.number] = (trial, point, arch, stage)
-        handles[trial.number] = h
+        self.in_flight[trial.number] = (trial, point, arch, stage)
+        self.handles[trial.number] = h
 
-    def room() -> bool:
-        if cfg.max_seconds is not None and time.time() - t0 > cfg.max_seconds:
+    def room(self) -> bool:
+        cfg, study = self.cfg, self.study
+        if cfg.max_seconds is not None and time.time() - self.t0 > cfg.max_seconds:
             return False
-        if isinstance(sampler, optuna.samplers.GridSampler) and study.trials and sampler.is_exhausted(study):
+        if isinstance(self.sampler, optuna.samplers.GridSampler) and study.trials and self.sampler.is_exhausted(study):
             return False
-        limit = 1 if baseline is None else max(1, exe.max_in_flight)  # the baseline first, alone
-        return len(in_flight) < limit and finished() + len(in_flight) < cfg.trials
+        limit = 1 if self.baseline is None else max(1, self.exe.max_in_flight)  # the baseline first, alone
+        return len(self.in_flight) < limit and self.finished() + len(self.in_flight) < cfg.trials
 
-    shared = False
-    while True:
-        while room():
-            trial = study.ask(dists)
-            point = {k: trial.params[k] for k in dists}
+    def ask(self) -> None:
+        """Ask for trials while there is room: a repeated architecture is told its first result."""
+        while self.room():
+            trial = self.study.ask(self.dists)
+            point = {k: trial.params[k] for k in self.dists}
             try:
-                arch = space.arch_id(point)
-                if arch in cache:
-                    values, attrs = cache[arch]
-                    record(trial, arch, dict(values), {**attrs, "repeat_of": attrs.get("trial", None)})
+                arch = self.space.arch_id(point)
+                if arch in self.cache:
+                    values, attrs = self.cache[arch]
+                    self.record(trial, arch, dict(values), {**attrs, "repeat_of": attrs.get("trial", None)})
                 else:
-                    launch(trial, point, arch)
+                    self.launch(trial, point, arch)
             except (XcelError, RuntimeError, ValueError, MemoryError, OSError) as e:
-                fail(trial, e)
-        if not in_flight:
-            break
-        for h in exe.wait(list(handles.values())):
-            n = h.key
-            trial, point, arch, stage = in_flight.pop(n)
-            handles.pop(n)
-            try:
-                out = exe.result(h)
-                if stage == "train" and out.get("pruned"):
-                    record(
-                        trial,
-                        arch,
-                        {},
-                        {
-                            k: v
-                            for k, v in out.items()
-                            if k in ("pruned", "curve", "train_seconds", "saved_seconds", "epochs")
-                        },
-                    )
-                    continue
-                if stage == "train":
-                    h2 = exe.submit(n, _task_measure, ev_ref, out, resources=measure_res)
-                    in_flight[n] = (trial, point, arch, "measure")
-                    handles[n] = h2
-                    continue
-                values, attrs = out
-                record(trial, arch, values, attrs)
-            except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
-                fail(trial, e)
-        if baseline is not None and not shared:
-            ev_ref = exe.put(evaluator)  # the evaluator as it is after the baseline, shared by all tasks
-            shared = True
-    if oracle is not None and oracle.mode == "hybrid" and baseline is not None:
-        _confirm_front(study, objectives, constraints, baseline, evaluator, exe, measure_res, store, progress, oracle)
-    res = summarize(study, objectives, constraints, time.time() - t0)
-    if oracle is not None:  # counted from the trials: with Ray the oracle's copies live on the workers
-        # a repeated architecture reuses its first evaluation: neither a measurement nor a prediction
-        done = [t["user_attrs"] for t in res.trials if t["state"] == "COMPLETE"]
-        firsts = [ua for ua in done if ua.get("repeat_of") is None]
-        sources = [ua.get("latency_source") for ua in firsts]
-        res = dataclasses.replace(
-            res,
-            latency={
-                **oracle.summary(),
-                "measured": sum(s == "measured" for s in sources),
-                "predicted": sum(s == "predicted" for s in sources),
-                "repeats": len(done) - len(sources),
-                "confirmed": sum(ua.get("latency_reason") in (CONFIRMED, SETTLED) for ua in firsts),
-            },
-        )
-    return res
+                self.fail(trial, e)
+
+    def collect(self, h: Handle) -> None:
+        """A finished task: a trained candidate goes on to be measured, a result is told."""
+        n = h.key
+        trial, point, arch, stage = self.in_flight.pop(n)
+        self.handles.pop(n)
+        try:
+            out = self.exe.result(h)
+            if stage == "train" and out.get("pruned"):
+                kept = ("pruned", "curve", "train_seconds", "saved_seconds", "epochs")
+                self.record(trial, arch, {}, {k: v for k, v in out.items() if k in kept})
+                return
+            if stage == "train":
+                h2 = self.exe.submit(n, _task_measure, self.ev_ref, out, resources=self.measure_res)
+                self.in_flight[n] = (trial, point, arch, "measure")
+                self.handles[n] = h2
+                return
+            values, attrs = out
+            self.record(trial, arch, values, attrs)
+        except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
+            self.fail(trial, e)
+
+    def loop(self) -> None:
+        shared = False
+        while True:
+            self.ask()
+            if not self.in_flight:
+                break
+            for h in self.exe.wait(list(self.handles.values())):
+                self.collect(h)
+            if self.baseline is not None and not shared:
+                self.ev_ref = self.exe.put(self.evaluator)  # as it is after the baseline, shared by all tasks
+                shared = True
 
 
 CONFIRMED = "on the front at the end: measured then"
