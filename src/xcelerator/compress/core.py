@@ -418,6 +418,27 @@ def optimize(
         from xcelerator.compress.policy import save_policy
 
         save_policy(sampler, Path(policy))
+    return _result(name, url, space, res, ev, pre, sens, confirm, target, store, objs, constraints, outdir, t0)
+
+
+def _result(
+    name: str,
+    url: str,
+    space: PruneSpace,
+    res: Any,
+    ev: OptimizeEvaluator,
+    pre: dict[str, Any],
+    sens: Any,
+    confirm: bool | Plan,
+    target: str,
+    store: Any,
+    objs: list[str],
+    constraints: Sequence[str],
+    outdir: Path,
+    t0: float,
+) -> OptimizeResult:
+    """The finished study as an ``OptimizeResult``: every candidate, the baseline and the best
+    (confirmed side by side with the baseline when ``confirm``), the front and what was saved."""
     st = optuna.load_study(study_name=name, storage=url)
     conf = st.user_attrs.get("confirmed", {})
     cands = tuple(_candidate(t, space, conf) for t in st.get_trials(deepcopy=False) if t.state.is_finished())

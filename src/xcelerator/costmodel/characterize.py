@@ -312,7 +312,7 @@ def _not_converted(art: Artifact, target: Target, plan: Plan, why: str) -> Any:
     )
 
 
-def _measure_indices(
+def _as_run(
     indices: Sequence[int],
     onnx_arts: list[Artifact],
     tgts: list[Target],
@@ -320,13 +320,9 @@ def _measure_indices(
     plan: Plan,
     res: CharacterizeResult,
     progress: Callable[[str], None] | None,
-    resume: bool,
-    executor: Executor | None,
-    refs: dict[str, Artifact] | None = None,
-) -> None:
-    """Measure the corpus networks at ``indices`` on every target (what is stored is skipped),
-    each side by side with the target's reference when ``refs`` has one."""
-    from xcelerator.measure.core import check_runnable, measure, measure_against
+) -> dict[tuple[int, str], Artifact]:
+    """Each corpus network in the format each target runs; a network a target's converter
+    refuses is stored as that pair's failure."""
     from xcelerator.measure.session import for_target
 
     plan_d = plan.to_dict()
@@ -356,6 +352,27 @@ def _measure_indices(
         log.warning("%s on %s: %s", art.name, t.label, why)
         if progress:
             progress(f"{art.name} on {t.label}: failed ({why})")
+    return as_run
+
+
+def _measure_indices(
+    indices: Sequence[int],
+    onnx_arts: list[Artifact],
+    tgts: list[Target],
+    store: Any,
+    plan: Plan,
+    res: CharacterizeResult,
+    progress: Callable[[str], None] | None,
+    resume: bool,
+    executor: Executor | None,
+    refs: dict[str, Artifact] | None = None,
+) -> None:
+    """Measure the corpus networks at ``indices`` on every target (what is stored is skipped),
+    each side by side with the target's reference when ``refs`` has one."""
+    from xcelerator.measure.core import check_runnable, measure, measure_against
+
+    plan_d = plan.to_dict()
+    as_run = _as_run(indices, onnx_arts, tgts, store, plan, res, progress)
     stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(
