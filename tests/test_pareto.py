@@ -357,3 +357,13 @@ def test_backend_space_over_flags_with_benchmark_app(tmp_path: Path, monkeypatch
     bad = ["--db", str(tmp_path / "b.db"), "pareto", str(conv), "--space", "backend", "-t", "cmd:broken"]
     assert main([*bad, "--flag", "-x=1,2", "--out", str(tmp_path / "g.json")]) == 2
     assert "exit status" in capsys.readouterr().err
+
+
+def test_every_registered_estimator_passes_the_conformance_check() -> None:
+    """``xcelerator.testing.check_estimator`` on every estimator the registry finds."""
+    from xcelerator.fronts.estimators import estimators
+    from xcelerator.testing import check_estimator
+
+    assert set(estimators()) >= set(ESTIMATORS)
+    for name in estimators():
+        check_estimator(name)

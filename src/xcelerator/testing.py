@@ -141,3 +141,39 @@ def check_executor(name: str, **options: Any) -> None:
         assert exe.result(h) == 2, f"executor {name!r}: a task could not take what put() handed back"
     finally:
         exe.shutdown()
+
+
+def check_estimator(name: str, seed: int = 1) -> None:
+    """Pareto estimator ``name`` on a space of 64 configurations with a known table of points:
+    with the whole space as budget it measures every configuration exactly once; with a budget
+    of 10, exactly 10 distinct ones; the same seed gives the same order. Raises
+    ``AssertionError`` naming what failed."""
+    from xcelerator.fronts.core import Point, run_estimator
+    from xcelerator.fronts.estimators import estimators
+    from xcelerator.fronts.space import ConfigSpace
+
+    registered = estimators()
+    assert name in registered, f"estimator {name!r} is not registered; registered: {', '.join(registered)}"
+    e = registered[name]
+    assert e.name == name and e.help, f"estimator {name!r}: NAME must be its registered name and HELP say what it is"
+    sp = ConfigSpace([f"op{i}" for i in range(6)], [["fp32", "int8"]] * 6)
+
+    def point(cid: int) -> Point:
+        d = sp.decode(cid)
+        t = 30.0 - sum((i + 1) * v for i, v in enumerate(d))
+        return Point(cid, t, t - 0.05, t + 0.05, 1000 + 100 * sum(d))
+
+    calls: list[int] = []
+
+    def ev(cid: int) -> Point:
+        assert 0 <= cid < sp.size, f"estimator {name!r}: asked for id {cid}, outside the space (0..{sp.size - 1})"
+        calls.append(cid)
+        return point(cid)
+
+    order = run_estimator(name, sp, ev, sp.size, seed=seed)
+    assert len(calls) == len(set(calls)) == sp.size, f"estimator {name!r}: {len(calls)} calls, {len(set(calls))} ids"
+    assert [p.id for p in order] == calls, f"estimator {name!r}: the order is not the order of the calls"
+    short = [p.id for p in run_estimator(name, sp, point, 10, seed=seed)]
+    assert len(short) == len(set(short)) == 10, f"estimator {name!r}: budget 10 gave {short}"
+    again = [p.id for p in run_estimator(name, sp, point, 10, seed=seed)]
+    assert again == short, f"estimator {name!r}: the same seed gave another order"

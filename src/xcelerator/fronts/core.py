@@ -15,18 +15,10 @@ objective and better in one *beyond the noise*: for time, ``a``'s CI lies entire
 more than ``err_tol``. A configuration that is faster only within the CI is not declared
 dominated.
 
-**Estimators** (each calls ``evaluate(id)`` at most ``budget`` times, never twice on one id):
-
-* ``brute``: every id in order.
-* ``random``: ids without replacement (the seed's random sampler).
-* ``hlps``: the seed's merged local search: a random start, then Hamming-1 neighbours of the
-  current front (exploitation) and, when those are spent, Hamming-d neighbours with growing d
-  (exploration).
-* ``nsga2``: Optuna's NSGA-II over the digits (repeated ids answered from memory, not counted).
-* ``corners`` (ours, the default): the two extreme configurations first (every digit at its first
-  choice, every digit at its last, e.g. all fp32 and all int8), then neighbours of the
-  noise-aware front ordered by how many front points they neighbour, then exploration as in
-  hlps. Starting at both ends is what the seed's random sampler missed (the all-CPU end).
+**Estimators** (each calls ``evaluate(id)`` at most ``budget`` times, never twice on one id), one
+file each under ``fronts/estimators/`` (``brute``, ``random``, ``hlps``, ``nsga2`` and ours,
+``corners``, the default: both extreme configurations first, then the front's neighbours);
+``run_estimator`` runs any registered one.
 """
 
 from __future__ import annotations
@@ -41,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from xcelerator.errors import BadInputError
+from xcelerator.fronts.estimators import BUILTIN
 
-ESTIMATORS = ("corners", "brute", "random", "hlps", "nsga2")
+ESTIMATORS = BUILTIN  # the built-in estimators' names (one file each under fronts/estimators/)
 RSS_TOL = 0.02
 ERR_TOL = 1e-3
 
@@ -131,88 +124,15 @@ def run_estimator(
     """Evaluated points in the order the estimator asked for them."""
     if budget < 1:
         raise BadInputError(f"--budget {budget}: must be >= 1")
-    size = space.size
-    budget = min(budget, size)
-    rng = random.Random(seed)
-    seen: dict[int, Point] = {}
-    order: list[Point] = []
+    from xcelerator.fronts.estimators import Walk, estimators
 
-    def ev(cid: int) -> Point:
-        if cid not in seen:
-            p = evaluate(cid)
-            seen[cid] = p
-            order.append(p)
-            if progress:
-                progress(f"{name}: id {cid} {p.exec_time:.4g} ms {p.max_rss / 1024:.0f} MiB")
-        return seen[cid]
-
-    if name == "brute":
-        for cid in range(budget):
-            ev(cid)
-    elif name == "random":
-        for cid in rng.sample(range(size), budget):
-            ev(cid)
-    elif name in ("hlps", "corners"):
-        if name == "corners":
-            starts = [0, space.encode([b - 1 for b in space.bases])]
-        else:
-            starts = [rng.randrange(size)]
-        for s in starts:
-            if len(seen) < budget:
-                ev(s)
-        dist = 1
-        while len(seen) < budget:
-            fr = front(list(seen.values()), with_error)
-            cand: dict[int, int] = {}
-            for p in fr:
-                for q in space.neighbours(p.id, dist):
-                    if q not in seen:
-                        cand[q] = cand.get(q, 0) + 1
-            if not cand:
-                if dist < len(space.bases):
-                    dist += 1  # exploration: Hamming-d around the front
-                    continue
-                rest = [c for c in range(size) if c not in seen]
-                if not rest:
-                    break
-                ev(rng.choice(rest))
-                continue
-            if name == "corners":
-                best = max(cand.values())
-                pick = rng.choice(sorted(c for c, k in cand.items() if k == best))
-            else:
-                pick = rng.choice(sorted(cand))
-            ev(pick)
-            dist = 1
-    elif name == "nsga2":
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        n_dir = 3 if with_error else 2
-        study = optuna.create_study(
-            directions=["minimize"] * n_dir,
-            sampler=optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(16, size // 4))),
-        )
-        dists: dict[str, optuna.distributions.BaseDistribution] = {
-            f"d{i}": optuna.distributions.IntDistribution(0, b - 1) for i, b in enumerate(space.bases)
-        }
-        stalls = 0
-        while len(seen) < budget and stalls < 50 * size:
-            t = study.ask(dists)
-            cid = space.encode([t.params[f"d{i}"] for i in range(len(space.bases))])
-            fresh = cid not in seen
-            p = ev(cid)
-            stalls = 0 if fresh else stalls + 1
-            if p.status == "ok":
-                study.tell(t, p.objectives(with_error)[:n_dir])
-            else:
-                study.tell(t, state=optuna.trial.TrialState.FAIL)
-        rest = [c for c in range(size) if c not in seen]
-        while len(seen) < budget and rest:
-            ev(rest.pop(rng.randrange(len(rest))))
-    else:
-        raise BadInputError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
-    return order
+    budget = min(budget, space.size)
+    known = estimators()
+    if name not in known:
+        raise BadInputError(f"unknown estimator {name!r}; known: {', '.join(known)}")
+    w = Walk(name, space, budget, random.Random(seed), evaluate, with_error, progress, seed)
+    known[name].walk(w)
+    return w.order
 
 
 # ----------------------------------------------------------------------------- the seed's JSON

@@ -1,0 +1,97 @@
+"""Pareto-front estimators, one file each (like search strategies), registered by name; a
+third-party package adds one through the entry-point group ``xcelerator.estimators`` (the entry
+point loads a module with the same names).
+
+An estimator file declares ``NAME``, ``HELP`` and ``walk(w)``: it calls ``w.ev(id)`` for the
+configurations it wants measured, in its order, until ``w.full()`` (``Walk`` holds the space,
+the budget, the seeded ``rng``, what was ``seen`` and ``with_error``). ``run_estimator`` (in
+``fronts.core``) gives every estimator the same ``Walk``; ``xcelerator.testing.check_estimator``
+is the conformance check every registered one passes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import pkgutil
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+GROUP = "xcelerator.estimators"
+_FIRST = ("corners", "brute", "random", "hlps", "nsga2")
+_HERE = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+BUILTIN = tuple([n for n in _FIRST if n in _HERE] + [n for n in _HERE if n not in _FIRST])
+
+
+@dataclass
+class Walk:
+    """What an estimator walks: ``ev(id)`` measures a configuration once (a repeat is answered
+    from ``seen``) and records it in ``order``."""
+
+    name: str
+    space: Any
+    budget: int
+    rng: random.Random
+    evaluate: Callable[[int], Any]
+    with_error: bool = False
+    progress: Callable[[str], None] | None = None
+    seed: int = 0
+    seen: dict[int, Any] = field(default_factory=dict)
+    order: list[Any] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return int(self.space.size)
+
+    def full(self) -> bool:
+        return len(self.seen) >= self.budget
+
+    def ev(self, cid: int) -> Any:
+        if cid not in self.seen:
+            p = self.evaluate(cid)
+            self.seen[cid] = p
+            self.order.append(p)
+            if self.progress:
+                self.progress(f"{self.name}: id {cid} {p.exec_time:.4g} ms {p.max_rss / 1024:.0f} MiB")
+        return self.seen[cid]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    name: str
+    help: str
+    walk: Callable[[Walk], None] = field(repr=False, compare=False)
+    source: str = "builtin"
+
+    @classmethod
+    def from_module(cls, mod: Any, source: str = "builtin") -> Estimator:
+        missing = [a for a in ("NAME", "HELP", "walk") if not hasattr(mod, a)]
+        if missing:
+            raise TypeError(f"not a Pareto estimator: lacks {', '.join(missing)}")
+        return cls(str(mod.NAME), str(mod.HELP), mod.walk, source)
+
+
+@functools.cache
+def estimators() -> dict[str, Estimator]:
+    """Every registered estimator by name: the built-in files, then plug-ins (which may not
+    replace a built-in; one that fails to load is logged and left out)."""
+    from importlib.metadata import entry_points
+
+    out = {n: Estimator.from_module(importlib.import_module(f"{__name__}.{n}")) for n in BUILTIN}
+    for ep in entry_points(group=GROUP):
+        try:
+            e = Estimator.from_module(ep.load(), source=f"plug-in {ep.value}")
+            if e.name in out:
+                raise TypeError(f"estimator name {e.name!r} is taken by {out[e.name].source}")
+            out[e.name] = e
+        except Exception as ex:
+            log.warning("estimator plug-in %s failed to load: %s", ep.name, ex)
+    return out
+
+
+__all__ = ["BUILTIN", "GROUP", "Estimator", "Walk", "estimators"]
