@@ -367,3 +367,16 @@ def test_every_registered_estimator_passes_the_conformance_check() -> None:
     assert set(estimators()) >= set(ESTIMATORS)
     for name in estimators():
         check_estimator(name)
+
+
+def test_every_registered_pareto_space_passes_the_conformance_check(tmp_path: Path) -> None:
+    """``xcelerator.testing.check_pareto_space`` on every space the registry finds (here: quantize
+    and runtime-options build; backend refuses a non-command target, placement a machine
+    without a GPU, each in one line)."""
+    from xcelerator.fronts.spaces import spaces
+    from xcelerator.testing import check_pareto_space
+
+    model = str(make_conv_model(tmp_path / "m.onnx", hw=32, cout=16))
+    assert set(spaces()) >= {"quantize", "runtime-options", "backend", "placement"}
+    for name in spaces():
+        check_pareto_space(name, model)

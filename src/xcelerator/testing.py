@@ -177,3 +177,31 @@ def check_estimator(name: str, seed: int = 1) -> None:
     assert len(short) == len(set(short)) == 10, f"estimator {name!r}: budget 10 gave {short}"
     again = [p.id for p in run_estimator(name, sp, point, 10, seed=seed)]
     assert again == short, f"estimator {name!r}: the same seed gave another order"
+
+
+def check_pareto_space(name: str, model: str, target: str = "onnxruntime?threads=1") -> None:
+    """Pareto space ``name`` over the ONNX file ``model`` on ``target``: it either refuses with
+    one ``BadInputError`` (what it cannot do here: a GPU it needs, a command target) or gives a
+    ``ConfigSpace`` of at least two configurations whose first and last decode, encode back and
+    make ``Config``s with a target and a setting each. Raises ``AssertionError`` naming what
+    failed."""
+    from xcelerator.errors import BadInputError
+    from xcelerator.fronts.run import make_space
+    from xcelerator.fronts.space import Config, ConfigSpace
+    from xcelerator.fronts.spaces import spaces
+
+    registered = spaces()
+    assert name in registered, f"Pareto space {name!r} is not registered; registered: {', '.join(registered)}"
+    s = registered[name]
+    assert s.name == name and s.help, f"Pareto space {name!r}: NAME must be its registered name and HELP say what it is"
+    try:
+        sp = make_space(name, model, target, "name", None, None, "cpu,acl_cl", None)
+    except BadInputError as e:
+        assert str(e).strip() and "\n" not in str(e).strip(), f"Pareto space {name!r}: refusal not one line: {e}"
+        return
+    assert isinstance(sp, ConfigSpace), f"Pareto space {name!r}: make() gave {type(sp).__name__}"
+    assert sp.size >= 2, f"Pareto space {name!r}: {sp.size} configuration(s)"
+    for cid in (0, sp.size - 1):
+        assert sp.encode(list(sp.decode(cid))) == cid, f"Pareto space {name!r}: id {cid} does not encode back"
+        c = sp.config(cid)
+        assert isinstance(c, Config) and c.target and sp.setting(cid), f"Pareto space {name!r}: config {cid}"

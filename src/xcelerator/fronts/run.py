@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
+from xcelerator.fronts.spaces import BUILTIN
 from xcelerator.rounds.plan import Plan
 
-SPACES = ("quantize", "runtime-options", "backend", "placement")
+SPACES = BUILTIN  # the built-in spaces' names (one file each under fronts/spaces/)
 
 
 def make_space(
@@ -25,39 +26,21 @@ def make_space(
     backends: str,
     flags: list[str] | None,
 ) -> Any:
-    from xcelerator.fronts.space import BackendSpace, QuantizeSpace, RuntimeOptionsSpace, placement_space
+    """The registered space ``space`` over ``model`` (a file or zoo name) on ``target``."""
+    from xcelerator.fronts.spaces import SpaceOptions, spaces
     from xcelerator.models.artifact import is_model_file, load_artifact
 
+    known = spaces()
+    if space not in known:
+        raise BadInputError(f"--space {space!r}: known spaces are {', '.join(known)}")
     if is_model_file(model):
         art = load_artifact(model)
     else:
         from xcelerator.models.export import resolve_model
 
         art = resolve_model(model, "onnx")
-    if space == "quantize":
-        if target.startswith("cmd:"):
-            raise BadInputError("space quantize: measures with our runner; give an onnxruntime or openvino target")
-        return QuantizeSpace(art, target, mode=mode, max_keys=max_keys, calibration=calibration)
-    if space == "runtime-options":
-        return RuntimeOptionsSpace(art)
-    if space == "backend":
-        if not target.startswith("cmd:"):
-            raise BadInputError("space backend: needs a command target (-t cmd:NAME, declared in xcel-targets.yaml)")
-        from xcelerator.targets.transports.command import get_command
-
-        get_command(target[4:])  # unknown name: say so before anything runs
-        fl = None
-        if flags:
-            fl = {}
-            for f in flags:
-                k, sep, v = f.partition("=")
-                if not sep or not v:
-                    raise BadInputError(f"--flag {f!r}: expected NAME=VALUE1,VALUE2")
-                fl[k] = v.split(",")
-        return BackendSpace(art, target[4:], backends=backends.split(","), flags=fl)
-    if space == "placement":
-        return placement_space(art)
-    raise BadInputError(f"--space {space!r}: known spaces are {', '.join(SPACES)}")
+    opts = SpaceOptions(mode, max_keys, calibration, tuple(backends.split(",")), tuple(flags) if flags else None)
+    return known[space].make(art, target, opts)
 
 
 def run_pareto(
