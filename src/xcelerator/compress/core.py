@@ -396,7 +396,7 @@ def optimize(
         space, train, evaluate, target, epochs=epochs, plan=plan or OPTIMIZE_PLAN, out=outdir, store=store,
         early_stop=early_stop, finetune_baseline=finetune_baseline, constraints=tuple(constraints), calibration=cal,
         deployed_accuracy=deployed_accuracy, ship_files=getattr(executor, "name", "") == "ray",
-        teacher=_teacher(module, train) if distill else None,
+        teacher=_teacher(module, train) if distill else None, parsed=dict(zip(uris, tgts, strict=True)),
     )  # fmt: skip
     ev.set_bound(accuracy_bound(constraints, base_score))
     name = study or f"optimize-{strategy}-s{seed}"

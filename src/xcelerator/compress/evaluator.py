@@ -15,7 +15,7 @@ import logging
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
 from xcelerator.nas.protocol import StagedEvaluator
 from xcelerator.rounds.plan import Plan
+from xcelerator.targets.registry import Target
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +160,17 @@ class OptimizeEvaluator(StagedEvaluator):
         tolerance: float = 0.01,
         fallback: bool = True,
         teacher: Any = None,
+        parsed: Mapping[str, Target] | None = None,
     ) -> None:
         from xcelerator.targets.registry import parse_target
 
         self.space, self.train_fn, self.evaluate_fn = space, train, evaluate
-        self.target = parse_target(target)
-        self.targets = {t: parse_target(t) for t in (*space.targets, target)}  # parsed once, by URI
+        # each target parsed once, by the string it was given as (``parsed``: already, by the caller)
+        self.targets = dict(parsed or {})
+        for t in (*space.targets, target):
+            if t not in self.targets:
+                self.targets[t] = parse_target(t)
+        self.target = self.targets[target]
         self.calibration, self.deployed_accuracy, self.tolerance = calibration, deployed_accuracy, tolerance
         self.teacher = teacher  # distill=True: a Teacher (the baseline, frozen) for the user's train
         self.fallback = fallback  # int8 below the bound: keep the ops that cost most in FP32 (ONNX Runtime)

@@ -103,9 +103,11 @@ def _kernel_predict(stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[i
     in the signature), predicting every network of ``stats``."""
     from xcelerator.costmodel.predictors import LayerPredictor
 
+    class FewNetworks(LayerPredictor):
+        min_samples = 3  # 20 networks are ~2,000 kernel rows: enough for the kernel model
+
     sig = [dev.signature[i] for i in idx]
-    est = LayerPredictor(random_state=seed, n_estimators=150)
-    est.min_samples = 3
+    est = FewNetworks(random_state=seed, n_estimators=150)
     est.fit([stats[i] for i in sig], dev.y_ms[list(idx)], layers=[dev.layers[i] for i in idx])
     return est.predict(list(stats))
 
@@ -240,7 +242,7 @@ def measure_signature(
             docs.append({"median_ms": m.stats.median_ms, "env": m.env})
             layers.append([(x.name, x.op_type, x.mean_ms) for x in m.layers] if m.layers else None)
         if progress:
-            progress(f"{name}: {failed.get(name) or f'{m.stats.median_ms:.3g} ms'}")
+            progress(f"{name}: {failed[name] if name in failed or m.stats is None else f'{m.stats.median_ms:.3g} ms'}")
     if not ok_rows:
         return [], np.zeros(0), [], failed
     y, _ = labels_of(docs)

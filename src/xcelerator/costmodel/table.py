@@ -49,7 +49,8 @@ class Column:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Column:
-        return cls(**{k: d.get(k, "") if k != "threads" else d.get(k) for k in cls.__dataclass_fields__})
+        kw: dict[str, Any] = {k: d.get(k, "") if k != "threads" else d.get(k) for k in cls.__dataclass_fields__}
+        return cls(**kw)
 
 
 @dataclass(frozen=True)

@@ -352,9 +352,12 @@ def _valid_targets() -> str:
     return f"valid runtimes: {', '.join(runtimes())}; remote: {', '.join(schemes)} (see `xcel targets`)"
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str | Target) -> Target:
     """Parse a target URI or alias; unknown transports, runtimes or options raise ``BadInputError``
-    with one line listing the valid ones."""
+    with one line listing the valid ones. A ``Target`` is returned as it is: a target parsed once
+    travels as the object, and a function taking either parses nothing twice."""
+    if isinstance(text, Target):
+        return text
     text = text.strip()
     name = ""
     aliases = _aliases()
