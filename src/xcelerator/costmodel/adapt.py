@@ -10,14 +10,18 @@
    name) and measured on the new target side by side with the table's reference, into the store;
 4. every learning mode fitted on the signature and scored by cross-validation over the signature
    networks alone (leave-one-out error in log space): the cross-device modes over the table
-   (``crossdevice.MODES``) and, when the new target gives per-node profiles, ``kernel``
+   (``crossdevice.MODES``); when the new target gives per-node profiles, ``kernel``
    (LitePred's idea: 20 networks are about 2,000 kernel measurements, enough to fit the layer
-   predictor on the new device itself). The mode with the smallest error is kept ("which wins"
-   is the benchmark's table: BENCHMARKS.md ``costmodel-adapt``);
-5. the kept mode predicts every table network on the new device (the measured ones keep their
-   measurement); the layer predictor (or the GBM, when no source column has per-node profiles) is
-   fitted on those labels and features, so any model file can be predicted, and is written like
-   any other predictor (``costmodel predict``, ``search --latency predicted|hybrid``, ``optimize``).
+   predictor on the new device itself); and ``carried:<column>``, the layer predictor of each
+   source column with profiles carried over (``predictors.AdaptedPredictor``: per op family
+   weights on its kernel times, a ridge map or one scale, whichever its own leave-one-out
+   prefers). The mode with the smallest error is kept ("which wins" is the benchmark's table:
+   BENCHMARKS.md ``costmodel-adapt``);
+5. a ``carried`` mode kept is itself the predictor written (it predicts any model from its
+   graph); any other mode predicts every table network on the new device (the measured ones keep
+   their measurement), and the layer predictor (or the GBM, when no source column has per-node
+   profiles) is fitted on those labels and features. Either is written like any other predictor
+   (``costmodel predict``, ``search --latency predicted|hybrid``, ``optimize``).
 
 The cross-validated error on the signature is the honest estimate the predictor carries
 (``conditions["adapt"]``); ``explain`` warns about models outside the table's feature ranges.
@@ -40,7 +44,7 @@ from xcelerator.models.graphstats import GraphStats
 
 # modes tried by default: the cheap-to-fit cross-device modes, the two the table adds, and the
 # kernel-level mode where the new target profiles per node
-ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel")
+ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried")
 SELECTION = "spearman"
 CV_FOLDS = 5
 
@@ -68,6 +72,7 @@ class ModeFit:
     pred_ms: np.ndarray
     cv_rms: float
     cv_within10: float
+    estimator: Any = None  # carried modes: the AdaptedPredictor fitted on the whole signature
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,46 @@ def _kernel_predict(stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[i
     return est.predict(list(stats))
 
 
+@dataclass(frozen=True)
+class Base:
+    """A source column's layer predictor and what a carried-over map reads of every table
+    network through it (computed once: ``AdaptedPredictor.fit_arrays``)."""
+
+    column: str
+    predictor: Any  # LayerPredictor
+    base_ms: np.ndarray
+    features: np.ndarray
+    families: np.ndarray
+
+    @classmethod
+    def fit(cls, table: SourceTable, column: str, stats: Sequence[GraphStats], seed: int) -> Base | None:
+        """The layer predictor fitted on ``table``'s networks of ``column`` that have profiles;
+        None when too few do."""
+        from xcelerator.costmodel.predictors import AdaptedPredictor, LayerPredictor, _family_times
+
+        j = table.targets.index(column)
+        lay = table.layers.get(column, {})
+        rows = [i for i, n in enumerate(table.names) if n in lay and np.isfinite(table.latency[i, j])]
+        if len(rows) < 2 * LayerPredictor.min_samples:
+            return None
+        est = LayerPredictor(random_state=seed).fit(
+            [table.stats[i] for i in rows], table.latency[rows, j], layers=[lay[table.names[i]] for i in rows]
+        )
+        st = list(stats)
+        base_ms = est.predict(st)
+        shell = AdaptedPredictor()
+        shell.base_ = est
+        return cls(column, est, base_ms, shell._features(st, base_ms), _family_times(est, st))
+
+
+def _carried(base: Base, dev: NewDevice, idx: Sequence[int]) -> tuple[np.ndarray, Any]:
+    from xcelerator.costmodel.predictors import AdaptedPredictor
+
+    sig = [dev.signature[i] for i in idx]
+    a = AdaptedPredictor().fit_arrays(base.base_ms[sig], base.features[sig], base.families[sig], dev.y_ms[list(idx)])
+    return np.exp(a.predict_arrays(base.base_ms, base.features, base.families)), a
+
+
 def _mode_predict(
     mode: str, lt: LatencyTable, stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[int], seed: int
 ) -> np.ndarray:
@@ -130,22 +175,36 @@ def fit_modes(
     modes: Sequence[str] = ADAPT_MODES,
     seed: int = 0,
     folds: int = CV_FOLDS,
+    bases: Sequence[Base] = (),
 ) -> dict[str, ModeFit]:
     """Each mode fitted on the whole signature, and scored by ``folds``-fold cross-validation over
     the signature networks (the only labels of the new device there are). A mode that cannot
-    run here (``kernel`` without profiles; one that needs more source columns) is left out."""
+    run here (``kernel`` without profiles; one that needs more source columns) is left out;
+    ``carried`` is one mode per base (``carried:<column>``)."""
     from sklearn.model_selection import KFold
 
     n = len(dev.signature)
     out: dict[str, ModeFit] = {}
+    cv = list(KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)))
+    if "carried" in modes:
+        for b in bases:
+            errs = np.zeros(n)
+            for tr, te in cv:
+                p, _ = _carried(b, dev, tr.tolist())
+                errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
+            full, est = _carried(b, dev, list(range(n)))
+            rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
+            out[f"carried:{b.column}"] = ModeFit(f"carried:{b.column}", full, rms, w10, est)
     for mode in modes:
+        if mode == "carried":
+            continue
         if mode == "kernel" and not dev.has_layers:
             continue
         if mode in ("neighbours", "stacked", "combined", "meta", "collaborative") and lt.latency.shape[1] < 2:
             continue
         try:
             errs = np.zeros(n)
-            for tr, te in KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)):
+            for tr, te in cv:
                 p = _mode_predict(mode, lt, stats, dev, tr.tolist(), seed)
                 errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
             full = _mode_predict(mode, lt, stats, dev, list(range(n)), seed)
@@ -320,11 +379,18 @@ def adapt(
     dev = NewDevice(tuple(ok), y, tuple(layers))
     if lt is None:  # one source column: the sources mode alone
         lt = _one_column(src)
-    fits = fit_modes(lt, src.stats, dev, modes, seed=seed)
+    bases = _bases(src, src.stats, seed) if "carried" in modes else []
+    fits = fit_modes(lt, src.stats, dev, modes, seed=seed, bases=bases)
     win = best(fits)
-    y_all = win.pred_ms.copy()
-    y_all[list(ok)] = y
-    est = _distil(src, y_all, seed)
+    if win.mode.startswith("carried:"):
+        from xcelerator.costmodel.predictors import AdaptedPredictor
+
+        b = next(x for x in bases if f"carried:{x.column}" == win.mode)
+        est = AdaptedPredictor(base=b.predictor.to_json()).fit([src.stats[i] for i in ok], y)
+    else:
+        y_all = win.pred_ms.copy()
+        y_all[list(ok)] = y
+        est = _distil(src, y_all, seed)
     est.conditions = {
         "target": t.uri,
         "adapt": {
@@ -350,6 +416,12 @@ def adapt(
         fit_s,
         failed,
     )
+
+
+def _bases(table: SourceTable, stats: Sequence[GraphStats], seed: int) -> list[Base]:
+    """A ``Base`` for every column of ``table`` with enough per-node profiles."""
+    out = [Base.fit(table, c.target, stats, seed) for c in table.columns]
+    return [b for b in out if b is not None]
 
 
 def _one_column(src: SourceTable) -> LatencyTable:
@@ -388,6 +460,7 @@ class HeldOut:
     kept: str
     outside_cross: dict[str, float]
     outside_file: dict[str, float]
+    errors: dict[str, float] = field(default_factory=dict)  # the kept mode's error (%) per scored network
 
 
 def _score(
@@ -399,13 +472,15 @@ def _score(
     layers: dict[str, Any],
     modes: Sequence[str],
     seed: int,
+    bases: Sequence[Base] = (),
 ) -> tuple[dict[str, ModeFit], dict[str, dict[str, float]]]:
     """Every mode fitted on the signature ``sig`` of a held-out column ``truth``, and each one's
     metrics (with ``auto``: the mode ``adapt`` keeps) on the ``rest``."""
     from xcelerator.costmodel.crossdevice import metrics
 
     dev = NewDevice(tuple(sig), truth[sig], tuple(layers.get(lt.networks[i]) for i in sig))
-    fits = fit_modes(lt, stats or (), dev, [m for m in modes if stats is not None or m != "kernel"], seed=seed)
+    usable = [m for m in modes if stats is not None or m not in ("kernel", "carried")]
+    fits = fit_modes(lt, stats or (), dev, usable, seed=seed, bases=bases)
     ms = {k: metrics(truth[rest], f.pred_ms[rest]) for k, f in fits.items()}
     ms["auto"] = metrics(truth[rest], best(fits).pred_ms[rest])
     return fits, ms
@@ -438,22 +513,28 @@ def leave_runtime_out(
         src_c = src.take_rows(corpus)
         lt_c = src_c.cross_device() if len(src.columns) >= 2 else None
         truth = full.latency[:, j]
+        bases = _bases(src_c, full.stats, seed) if "carried" in modes else []
         for size in sizes:
             if size >= len(corpus) - 5:
                 continue
             sig = [corpus[i] for i in _signature(src_c, lt_c, selection, size, seed)]
             rest = [i for i in corpus if i not in set(sig)]
-            fits, ms = _score(lt, full.stats, truth, sig, rest, full.layers.get(col.target, {}), modes, seed)
+            lay = full.layers.get(col.target, {})
+            fits, ms = _score(lt, full.stats, truth, sig, rest, lay, modes, seed, bases)
             win = best(fits)
             cross = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in outside}
             file_err: dict[str, float] = {}
             if size in distil_sizes and outside:
-                y_all = win.pred_ms.copy()
-                y_all[sig] = truth[sig]
-                est = _distil(src_c, y_all[corpus], seed)
-                p = est.predict([full.stats[i] for i in outside])
+                if win.estimator is not None:  # a carried mode: its own predictor is the file
+                    b = next(x for x in bases if f"carried:{x.column}" == win.mode)
+                    p = np.exp(win.estimator.predict_arrays(*(a[outside] for a in (b.base_ms, b.features, b.families))))
+                else:
+                    y_all = win.pred_ms.copy()
+                    y_all[sig] = truth[sig]
+                    p = _distil(src_c, y_all[corpus], seed).predict([full.stats[i] for i in outside])
                 file_err = {full.names[i]: log_error_pct(truth[i], float(v)) for i, v in zip(outside, p, strict=True)}
-            out.append(HeldOut(col.target, col.runtime, size, len(src.columns), ms, win.mode, cross, file_err))
+            errors = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in rest}
+            out.append(HeldOut(col.target, col.runtime, size, len(src.columns), ms, win.mode, cross, file_err, errors))
             if progress:
                 progress(f"{col.target}: {size} networks, kept {win.mode}, ±10 % {ms['auto']['within10']:.1f}")
     return out

@@ -142,28 +142,36 @@ class AdaptedPredictor(LatencyPredictor):
         return _layer_member(self.base_)
 
     def fit(self, X: Sequence[Any], y: Any, layers: Any = None) -> AdaptedPredictor:
-        from sklearn.linear_model import RidgeCV
-        from sklearn.model_selection import LeaveOneOut, cross_val_predict
-
         if not self.base:
             raise BadInputError("adapted cost model: give the base predictor (--base FILE)")
         stats, arr = self._check_fit_input(X, y)
         self.base_ = from_json(self.base, "base predictor")
         layer = self._layer()
+        base_ms = self.base_.predict(stats)
+        Fam = _family_times(layer, stats) if layer is not None else None
+        return self.fit_arrays(base_ms, self._features(stats, base_ms), Fam, arr)
+
+    def fit_arrays(
+        self, base_ms: np.ndarray, F: np.ndarray, Fam: np.ndarray | None, arr: np.ndarray
+    ) -> AdaptedPredictor:
+        """The fit from what it reads of the networks: the base's predictions ``base_ms``, the
+        carry-over features ``F`` (``_features``), the base's family times ``Fam`` (None without a
+        layer-level base) and the measured latencies ``arr``. ``costmodel.adapt`` fits many of
+        these on one base and computes the arrays once."""
+        from sklearn.linear_model import RidgeCV
+        from sklearn.model_selection import LeaveOneOut, cross_val_predict
+
         t = np.log(arr)
         n = len(arr)
         # Three ways to carry the base over, each scored by its leave-one-out error on the
         # signature networks alone; the best is kept (with ~20 networks a richer map can lose
         # to one scale factor, and only the signature set can say which).
         loo: dict[str, np.ndarray] = {}
-        base_ms = self.base_.predict(stats)
         shift_all = t - np.log(np.maximum(base_ms, 1e-9))
         loo["scale"] = np.array([float(np.median(np.delete(shift_all, i))) - shift_all[i] for i in range(n)])
-        F = self._features(stats, base_ms)
         alphas = np.logspace(-3, 3, 13)
         loo["ridge"] = cross_val_predict(RidgeCV(alphas=alphas), F, t, cv=LeaveOneOut()) - t
-        if layer is not None:
-            Fam = _family_times(layer, stats)
+        if Fam is not None:
             s0 = float(np.median(arr / np.maximum(Fam[:, :-1].sum(1), 1e-9)))
             lam = 0.3 * math.sqrt(n)
             fam_loo = []
@@ -175,6 +183,7 @@ class AdaptedPredictor(LatencyPredictor):
         self.loo_rms_ = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in loo.items()}
         self.mode_ = min(self.loo_rms_, key=lambda k: self.loo_rms_[k])
         if self.mode_ == "families":
+            assert Fam is not None
             self.weights_ = _nnls_toward(Fam, arr, s0, lam)
         elif self.mode_ == "ridge":
             self.ridge_ = RidgeCV(alphas=alphas, fit_intercept=True).fit(F, t)
@@ -183,6 +192,16 @@ class AdaptedPredictor(LatencyPredictor):
         self.loo_sigma_ = self.loo_rms_[self.mode_]
         return self
 
+    def predict_arrays(self, base_ms: np.ndarray, F: np.ndarray, Fam: np.ndarray | None) -> np.ndarray:
+        """Log-latencies from the same arrays ``fit_arrays`` takes."""
+        check_is_fitted(self, "mode_")
+        if self.mode_ == "families":
+            assert Fam is not None
+            return np.log(np.maximum(Fam @ self.weights_, 1e-9))
+        if self.mode_ == "scale":
+            return np.log(np.maximum(base_ms, 1e-9)) + self.shift_
+        return np.asarray(self.ridge_.predict(F))
+
     def _features(self, stats: list[GraphStats], base_ms: np.ndarray | None = None) -> np.ndarray:
         if base_ms is None:
             base_ms = self.base_.predict(stats)
@@ -190,14 +209,14 @@ class AdaptedPredictor(LatencyPredictor):
 
     def _predict_log(self, stats: list[GraphStats]) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "mode_")
+        layer = self._layer()
         if self.mode_ == "families":
-            layer = self._layer()
             assert layer is not None
-            mu = np.log(np.maximum(_family_times(layer, stats) @ self.weights_, 1e-9))
+            mu = self.predict_arrays(np.zeros(0), np.zeros(0), _family_times(layer, stats))
         elif self.mode_ == "scale":
-            mu = np.log(np.maximum(self.base_.predict(stats), 1e-9)) + self.shift_
+            mu = self.predict_arrays(self.base_.predict(stats), np.zeros(0), None)
         else:
-            mu = self.ridge_.predict(self._features(stats))
+            mu = self.predict_arrays(np.zeros(0), self._features(stats), None)
         return mu, np.full(len(mu), self.loo_sigma_)
 
     def _state(self) -> dict[str, Any]:
