@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import pkgutil
-from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
@@ -32,37 +29,29 @@ from xcelerator.executors._base import Executor, Handle, TaskFailed
 from xcelerator.executors.local import LocalExecutor
 from xcelerator.executors.ray import RayExecutor
 
-log = logging.getLogger(__name__)
 GROUP = "xcelerator.executors"
 _FIRST = ("local", "ray")
 
 
+def _plugin(cls: Any, source: str) -> type[Executor]:
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise TypeError("not an Executor subclass")
+    return cls
+
+
 @functools.cache
 def executors() -> dict[str, type[Executor]]:
-    """Every registered executor class by name: each file of this folder, then plug-ins (which
-    may not take a built-in name; one that fails to load is logged and left out)."""
-    from importlib.metadata import entry_points
+    """Every registered executor class by name: each file of this folder, then plug-ins
+    (``xcelerator.plugins``)."""
+    from xcelerator.plugins import add_plugins, folder_members
 
-    found: dict[str, type[Executor]] = {}
-    for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if m.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{__name__}.{m.name}")
+    out: dict[str, type[Executor]] = {}
+    for name in folder_members(__file__, _FIRST):
+        mod = importlib.import_module(f"{__name__}.{name}")
         for v in vars(mod).values():
             if isinstance(v, type) and issubclass(v, Executor) and v.__module__ == mod.__name__:
-                found[v.name] = v
-    out = {k: found[k] for k in _FIRST if k in found} | {k: found[k] for k in sorted(found) if k not in _FIRST}
-    for ep in entry_points(group=GROUP):
-        try:
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Executor)):
-                raise TypeError("not an Executor subclass")
-            if cls.name in out:
-                raise TypeError(f"executor name {cls.name!r} is taken by {out[cls.name].__module__}")
-            out[cls.name] = cls
-        except Exception as e:
-            log.warning("executor plug-in %s failed to load: %s", ep.name, e)
-    return out
+                out[v.name] = v
+    return add_plugins(GROUP, out, _plugin, lambda c: c.name, "executor")
 
 
 EXECUTORS = tuple(executors())

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import yaml
 
+from xcelerator import plugins
 from xcelerator.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -159,24 +160,7 @@ def _probe(name: str, options: tuple[tuple[str, str], ...]) -> tuple[bool, str]:
         return False, f"probe failed: {type(e).__name__}: {e}"
 
 
-@dataclass(frozen=True)
-class PluginError:
-    group: str
-    name: str
-    error: str
-
-
-_ERRORS: list[PluginError] = []
-
-
-def _entry_points(group: str) -> list[Any]:
-    from importlib.metadata import entry_points
-
-    try:
-        return list(entry_points(group=group))
-    except Exception as e:  # a broken distribution's metadata
-        _ERRORS.append(PluginError(group, "?", f"{type(e).__name__}: {e}"))
-        return []
+PluginError = plugins.PluginError  # (kept here too: plug-in errors were first the targets' own)
 
 
 @functools.cache
@@ -189,16 +173,9 @@ def runtimes() -> dict[str, RuntimeSpec]:
     for name in pkg.BUILTIN:
         mod = importlib.import_module(f"xcelerator.targets.runtimes.{name}")
         out[name] = RuntimeSpec.from_module(mod)
-    for ep in _entry_points(RUNTIME_GROUP):
-        try:
-            spec = RuntimeSpec.from_module(ep.load(), source=f"plug-in {ep.value}")
-            if spec.name in out:
-                raise TypeError(f"runtime name {spec.name!r} is taken by {out[spec.name].source}")
-            out[spec.name] = spec
-        except Exception as e:
-            _ERRORS.append(PluginError(RUNTIME_GROUP, ep.name, f"{type(e).__name__}: {e}"))
-            log.warning("runtime plug-in %s failed to load: %s", ep.name, e)
-    return out
+    return plugins.add_plugins(
+        RUNTIME_GROUP, out, lambda m, src: RuntimeSpec.from_module(m, source=src), lambda r: r.name, "runtime"
+    )
 
 
 @functools.cache
@@ -215,26 +192,21 @@ def transports() -> dict[str, type[Any]]:
             if isinstance(v, type) and issubclass(v, Transport) and v.__module__ == mod.__name__
         ]  # fmt: skip
         out[cls.name] = cls
-    for ep in _entry_points(TRANSPORT_GROUP):
-        try:
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Transport)):
-                raise TypeError(f"{ep.value} is not a Transport subclass")
-            if cls.name in out:
-                raise TypeError(f"transport name {cls.name!r} is taken")
-            if not cls.scheme:
-                raise TypeError("a plug-in transport needs a URI scheme")
-            out[cls.name] = cls
-        except Exception as e:
-            _ERRORS.append(PluginError(TRANSPORT_GROUP, ep.name, f"{type(e).__name__}: {e}"))
-            log.warning("transport plug-in %s failed to load: %s", ep.name, e)
-    return out
+
+    def plugin(cls: Any, source: str) -> type[Any]:
+        if not (isinstance(cls, type) and issubclass(cls, Transport)):
+            raise TypeError(f"{source} is not a Transport subclass")
+        if not cls.scheme:
+            raise TypeError("a plug-in transport needs a URI scheme")
+        return cls
+
+    return plugins.add_plugins(TRANSPORT_GROUP, out, plugin, lambda c: c.name, "transport")
 
 
 def plugin_errors() -> list[PluginError]:
     runtimes()
     transports()
-    return list(dict.fromkeys(_ERRORS))
+    return plugins.plugin_errors()
 
 
 def reset() -> None:
@@ -243,7 +215,7 @@ def reset() -> None:
     transports.cache_clear()
     _probe.cache_clear()
     _read_aliases.cache_clear()
-    _ERRORS.clear()
+    plugins.clear_errors()
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import pkgutil
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from sklearn.exceptions import NotFittedError
@@ -55,7 +52,6 @@ from xcelerator.costmodel.predictors.gbm import GBMPredictor
 from xcelerator.costmodel.predictors.layer import _MIN_FAMILY_SHARE, LayerPredictor, _kernel_families
 from xcelerator.costmodel.predictors.lstm import LSTMPredictor
 
-log = logging.getLogger(__name__)
 GROUP = "xcelerator.predictors"
 _FIRST = ("gbm", "layer", "lstm", "ensemble", "adapted")  # listed in this order, then the rest by name
 
@@ -68,29 +64,24 @@ def _defined_in(mod: Any) -> list[type[LatencyPredictor]]:
     ]
 
 
+def _plugin(cls: Any, source: str) -> type[LatencyPredictor]:
+    if not (isinstance(cls, type) and issubclass(cls, LatencyPredictor) and cls.kind):
+        raise TypeError("not a LatencyPredictor subclass with a kind")
+    return cls
+
+
 @functools.cache
 def kinds() -> dict[str, type[LatencyPredictor]]:
-    """Every registered predictor class by kind: each file of this folder, then plug-ins (which
-    may not take a built-in kind; one that fails to load is logged and left out)."""
-    from importlib.metadata import entry_points
+    """Every registered predictor class by kind: each file of this folder, then plug-ins
+    (``xcelerator.plugins``)."""
+    from xcelerator.plugins import add_plugins, folder_members
 
-    found: dict[str, type[LatencyPredictor]] = {}
-    for m in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if not m.name.startswith("_"):
-            for cls in _defined_in(importlib.import_module(f"{__name__}.{m.name}")):
-                found[cls.kind] = cls
-    out = {k: found[k] for k in _FIRST if k in found} | {k: found[k] for k in sorted(found) if k not in _FIRST}
-    for ep in entry_points(group=GROUP):
-        try:
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, LatencyPredictor) and cls.kind):
-                raise TypeError("not a LatencyPredictor subclass with a kind")
-            if cls.kind in out:
-                raise TypeError(f"kind {cls.kind!r} is taken by {out[cls.kind].__module__}")
+    out: dict[str, type[LatencyPredictor]] = {}
+    for name in folder_members(__file__):
+        for cls in _defined_in(importlib.import_module(f"{__name__}.{name}")):
             out[cls.kind] = cls
-        except Exception as e:
-            log.warning("predictor plug-in %s failed to load: %s", ep.name, e)
-    return out
+    out = {k: out[k] for k in _FIRST if k in out} | {k: out[k] for k in sorted(out) if k not in _FIRST}
+    return add_plugins(GROUP, out, _plugin, lambda c: c.kind, "predictor")
 
 
 class _Kinds(Mapping[str, type[LatencyPredictor]]):

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import pkgutil
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from xcelerator.plugins import folder_members
+
 GROUP = "xcelerator.estimators"
 _FIRST = ("corners", "brute", "random", "hlps", "nsga2")
-_HERE = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
-BUILTIN = tuple([n for n in _FIRST if n in _HERE] + [n for n in _HERE if n not in _FIRST])
+BUILTIN = folder_members(__file__, _FIRST)
 
 
 @dataclass
@@ -78,20 +75,11 @@ class Estimator:
 
 @functools.cache
 def estimators() -> dict[str, Estimator]:
-    """Every registered estimator by name: the built-in files, then plug-ins (which may not
-    replace a built-in; one that fails to load is logged and left out)."""
-    from importlib.metadata import entry_points
+    """Every registered estimator by name: the built-in files, then plug-ins (``xcelerator.plugins``)."""
+    from xcelerator.plugins import add_plugins
 
     out = {n: Estimator.from_module(importlib.import_module(f"{__name__}.{n}")) for n in BUILTIN}
-    for ep in entry_points(group=GROUP):
-        try:
-            e = Estimator.from_module(ep.load(), source=f"plug-in {ep.value}")
-            if e.name in out:
-                raise TypeError(f"estimator name {e.name!r} is taken by {out[e.name].source}")
-            out[e.name] = e
-        except Exception as ex:
-            log.warning("estimator plug-in %s failed to load: %s", ep.name, ex)
-    return out
+    return add_plugins(GROUP, out, Estimator.from_module, lambda e: e.name, "estimator")
 
 
 __all__ = ["BUILTIN", "GROUP", "Estimator", "Walk", "estimators"]

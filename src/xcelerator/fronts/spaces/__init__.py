@@ -13,26 +13,16 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from xcelerator.plugins import folder_members
+
 GROUP = "xcelerator.pareto_spaces"
 _FIRST = ("quantize", "runtime-options", "backend", "placement")
-_FILES = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
-
-
-def _name(module: str) -> str:
-    return module.replace("_", "-")
-
-
-BUILTIN = tuple(
-    [n for n in _FIRST if n.replace("-", "_") in _FILES] + [_name(f) for f in _FILES if _name(f) not in _FIRST]
-)
+# a file's name is its space's name with "-" for "_" (runtime_options.py: runtime-options)
+BUILTIN = tuple(n.replace("_", "-") for n in folder_members(__file__, [f.replace("-", "_") for f in _FIRST]))
 
 
 @dataclass(frozen=True)
@@ -63,20 +53,11 @@ class ParetoSpace:
 
 @functools.cache
 def spaces() -> dict[str, ParetoSpace]:
-    """Every registered space by name: the built-in files, then plug-ins (which may not replace a
-    built-in; one that fails to load is logged and left out)."""
-    from importlib.metadata import entry_points
+    """Every registered space by name: the built-in files, then plug-ins (``xcelerator.plugins``)."""
+    from xcelerator.plugins import add_plugins
 
     out = {n: ParetoSpace.from_module(importlib.import_module(f"{__name__}.{n.replace('-', '_')}")) for n in BUILTIN}
-    for ep in entry_points(group=GROUP):
-        try:
-            s = ParetoSpace.from_module(ep.load(), source=f"plug-in {ep.value}")
-            if s.name in out:
-                raise TypeError(f"space name {s.name!r} is taken by {out[s.name].source}")
-            out[s.name] = s
-        except Exception as e:
-            log.warning("Pareto space plug-in %s failed to load: %s", ep.name, e)
-    return out
+    return add_plugins(GROUP, out, ParetoSpace.from_module, lambda s: s.name, "Pareto space")
 
 
 __all__ = ["BUILTIN", "GROUP", "ParetoSpace", "SpaceOptions", "spaces"]

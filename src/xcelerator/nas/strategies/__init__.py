@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from xcelerator.errors import BadInputError
+from xcelerator.plugins import folder_members
 
-log = logging.getLogger(__name__)
 GROUP = "xcelerator.strategies"
 # every file in this folder is a strategy: adding one is adding a file (listed in this order first)
 _FIRST = ("tpe", "nsga2", "gp", "random", "grid", "dqn", "reinforce")
-_HERE = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
-BUILTIN = tuple([n for n in _FIRST if n in _HERE] + [n for n in _HERE if n not in _FIRST])
+BUILTIN = folder_members(__file__, _FIRST)
 CALLERS = ("search", "optimize")
 
 
@@ -54,20 +50,11 @@ class Strategy:
 
 @functools.cache
 def strategies() -> dict[str, Strategy]:
-    """Every registered strategy by name: the built-in files, then plug-ins (which may not replace
-    a built-in; one that fails to load is logged and left out)."""
-    from importlib.metadata import entry_points
+    """Every registered strategy by name: the built-in files, then plug-ins (``xcelerator.plugins``)."""
+    from xcelerator.plugins import add_plugins
 
     out = {n: Strategy.from_module(importlib.import_module(f"{__name__}.{n}")) for n in BUILTIN}
-    for ep in entry_points(group=GROUP):
-        try:
-            s = Strategy.from_module(ep.load(), source=f"plug-in {ep.value}")
-            if s.name in out:
-                raise TypeError(f"strategy name {s.name!r} is taken by {out[s.name].source}")
-            out[s.name] = s
-        except Exception as e:
-            log.warning("strategy plug-in %s failed to load: %s", ep.name, e)
-    return out
+    return add_plugins(GROUP, out, Strategy.from_module, lambda s: s.name, "strategy")
 
 
 def names(caller: str) -> tuple[str, ...]:
