@@ -240,7 +240,7 @@ def optimize_config(
     from xcelerator.compress.config import write_outputs
     from xcelerator.compress.core import optimize
 
-    module, example, train_fn, eval_fn = cfg.load()
+    module, example, train_fn, eval_fn = cfg.validate().load()
     res = optimize(
         module, example, train=train_fn, evaluate=eval_fn, executor=executor, db=_store(db), resume=resume,
         progress=progress, **cfg.run_kwargs(),

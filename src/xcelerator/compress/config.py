@@ -70,6 +70,29 @@ class OptimizeConfig:
     sensitivity: bool = True  # score each group pruned alone first; shapes the warm start
     distill: bool = False  # train(module, epochs, teacher): candidates learn from the baseline too
 
+    def validate(self) -> OptimizeConfig:
+        """Every setting checked on entry (the message names the setting, what is valid and what
+        was given); returns itself. Strategy names, objectives, constraints, targets and
+        precisions are checked where they are parsed (their registries name the valid ones)."""
+        from xcelerator.errors import check_params
+
+        opt_str = (str, type(None))
+        check_params(
+            "optimize",
+            self.__dict__,
+            {
+                "model": opt_str, "train": opt_str, "evaluate": opt_str, "example": opt_str,
+                "shape": (list, type(None)), "target": str, "constraints": list, "objectives": list,
+                "budget": {"range": (1, None)}, "strategy": str, "epochs": {"range": (0, None)},
+                "early_stop": bool, "max_ratio": {"range": (0.0, 0.99)}, "max_groups": {"range": (1, None)},
+                "blocks": bool, "resolutions": (list, type(None)), "study": opt_str, "seed": int, "out": str,
+                "policy": opt_str, "cost_model": opt_str, "latency": (None, "measured", "predicted", "hybrid"),
+                "confirm": bool, "targets": (list, type(None)), "precision": list, "calibration": opt_str,
+                "round_channels": (str, int, list, type(None)), "sensitivity": bool, "distill": bool,
+            },
+        )  # fmt: skip
+        return self
+
     def run_kwargs(self) -> dict[str, Any]:
         """The settings ``xc.optimize`` takes as they are: all but the references ``load`` reads."""
         refs = ("model", "train", "evaluate", "example", "shape")

@@ -53,6 +53,28 @@ class SearchConfig:
     latency: str | None = None  # predicted | measured | hybrid (nas/hybrid.py); None: hybrid with a cost model
     cost_model: str | None = None  # a cost model file for the target (xcel costmodel fit)
 
+    def validate(self) -> SearchConfig:
+        """Every setting checked on entry (the message names the setting, what is valid and what
+        was given); returns itself. The strategy's name, the objectives and constraints are
+        checked where they are parsed (their registry and grammar name the valid ones)."""
+        from xcelerator.errors import check_params
+
+        check_params(
+            "search",
+            self.__dict__,
+            {
+                "space": str, "space_options": dict, "objectives": list, "constraints": list,
+                "strategy": str, "trials": {"range": (1, None)},
+                "max_seconds": {"range": (0, None), "optional": True},
+                "dataset": str, "epochs": {"range": (0, None)},
+                "train_seconds": {"range": (0, None), "optional": True},
+                "inherit": bool, "finetune_epochs": {"range": (0, None)}, "target": str, "study": (str, type(None)),
+                "seed": int, "out": str, "benchmark": (None, "nasbench201", "toy"),
+                "latency": (None, "measured", "predicted", "hybrid"), "cost_model": (str, type(None)),
+            },
+        )  # fmt: skip
+        return self
+
     @classmethod
     def from_yaml(cls, path: Path) -> SearchConfig:
         if not path.exists():
@@ -164,6 +186,8 @@ def run_search(
     (multi-fidelity): its attrs then carry ``"pruned"`` (the reason) and no values, and the
     trial is told PRUNED. ``oracle`` (``search.hybrid.LatencyOracle``; made from ``cfg.latency``
     and ``cfg.cost_model`` when not given) decides which candidates are measured."""
+    if space is None:  # xc.optimize passes its own space, sampler and evaluator
+        cfg.validate()
     objectives = parse_objectives(cfg.objectives)
     constraints: list[Constraint] = [parse_constraint(c) for c in cfg.constraints]
     if oracle is None and (cfg.latency or cfg.cost_model):
