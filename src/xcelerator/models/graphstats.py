@@ -140,6 +140,50 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def _op_cost(
+    node: Any, op: str, ins: list[Any], out_elems: int
+) -> tuple[int, int, tuple[int, ...], tuple[int, ...], int, int, int]:
+    """A node's MACs and FLOPs, and its kernel, strides, groups and channels where it has them."""
+    macs = 0
+    flops = 0
+    kernel: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    groups = 1
+    cin = cout = 0
+    if op in ("Conv", "ConvTranspose") and len(ins) >= 2 and ins[0] and ins[1]:
+        w = ins[1][0]
+        groups = int(_attr(node, "group", 1))
+        kernel = tuple(int(k) for k in w[2:])
+        strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
+        kprod = int(np.prod(kernel)) if kernel else 1
+        if op == "Conv":
+            cout, cin = int(w[0]), int(w[1]) * groups
+            macs = out_elems * (cin // groups) * kprod
+        else:
+            cin, cout = int(w[0]), int(w[1]) * groups
+            in_elems = int(np.prod(ins[0][0]))
+            macs = in_elems * (cout // groups) * kprod
+        flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
+    elif op == "Gemm" and len(ins) >= 2 and ins[0] and ins[1]:
+        a = ins[0][0]
+        k = a[0] if int(_attr(node, "transA", 0)) else a[-1]
+        macs = out_elems * int(k)
+        flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
+    elif op == "MatMul" and len(ins) >= 2 and ins[0]:
+        k = ins[0][0][-1] if ins[0][0] else 1
+        macs = out_elems * int(k)
+        flops = 2 * macs
+    elif op in ("MaxPool", "AveragePool"):
+        kernel = tuple(int(k) for k in _attr(node, "kernel_shape", []))
+        strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
+        flops = out_elems * (int(np.prod(kernel)) if kernel else 1)
+    elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum") and ins and ins[0]:
+        flops = int(np.prod(ins[0][0])) if ins[0][0] else 0
+    else:
+        flops = out_elems * _PER_ELEMENT.get(op, 0)
+    return int(macs), int(flops), kernel, strides, groups, int(cin), int(cout)
+
+
 def graph_stats(model: Any) -> GraphStats:
     """Statistics of an ``onnx.ModelProto`` (external data need not be loaded)."""
     import onnx
@@ -180,44 +224,8 @@ def graph_stats(model: Any) -> GraphStats:
             if n in init_sizes and n not in counted:
                 params += init_sizes[n]
                 counted.add(n)
-        macs = 0
-        flops = 0
-        kernel: tuple[int, ...] = ()
-        strides: tuple[int, ...] = ()
-        groups = 1
-        cin = cout = 0
+        macs, flops, kernel, strides, groups, cin, cout = _op_cost(node, op, ins, out_elems)
         pads: tuple[int, ...] = tuple(int(p) for p in _attr(node, "pads", []))
-        if op in ("Conv", "ConvTranspose") and len(ins) >= 2 and ins[0] and ins[1]:
-            w = ins[1][0]
-            groups = int(_attr(node, "group", 1))
-            kernel = tuple(int(k) for k in w[2:])
-            strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
-            kprod = int(np.prod(kernel)) if kernel else 1
-            if op == "Conv":
-                cout, cin = int(w[0]), int(w[1]) * groups
-                macs = out_elems * (cin // groups) * kprod
-            else:
-                cin, cout = int(w[0]), int(w[1]) * groups
-                in_elems = int(np.prod(ins[0][0]))
-                macs = in_elems * (cout // groups) * kprod
-            flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
-        elif op == "Gemm" and len(ins) >= 2 and ins[0] and ins[1]:
-            a = ins[0][0]
-            k = a[0] if int(_attr(node, "transA", 0)) else a[-1]
-            macs = out_elems * int(k)
-            flops = 2 * macs + (out_elems if len(node.input) > 2 else 0)
-        elif op == "MatMul" and len(ins) >= 2 and ins[0]:
-            k = ins[0][0][-1] if ins[0][0] else 1
-            macs = out_elems * int(k)
-            flops = 2 * macs
-        elif op in ("MaxPool", "AveragePool"):
-            kernel = tuple(int(k) for k in _attr(node, "kernel_shape", []))
-            strides = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))
-            flops = out_elems * (int(np.prod(kernel)) if kernel else 1)
-        elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum") and ins and ins[0]:
-            flops = int(np.prod(ins[0][0])) if ins[0][0] else 0
-        else:
-            flops = out_elems * _PER_ELEMENT.get(op, 0)
         nodes.append(
             NodeStats(
                 name=node.name or f"{op}_{i}",
