@@ -513,36 +513,40 @@ def nchwc_reorders(stats: GraphStats, block: int) -> list[Kernel]:
         elif op in ("GlobalAveragePool", "GlobalMaxPool") and chans[0] % block == 0:
             read(ins[0])
             make(n, chans[0])
-    out = []
-    for kind, tensors in (
-        ("ReorderInput", reorder_in),
-        ("ReorderOutput", [t for t, (_, plain) in blocked.items() if plain > 0]),
-    ):
-        for t in tensors:
-            p = prod.get(t)
-            if p is None:  # a graph input: its first reader's input
-                r = next((m for m in stats.nodes if m.inputs and m.inputs[0] == t), None)
-                shape, size = (r.input_shape, r.input_bytes) if r is not None else ((), 0)
-            else:
-                shape, size = p.output_shape, p.output_bytes
-            c = int(shape[1]) if len(shape) == 4 else 0
-            node = NodeStats(
-                name=f"{kind}:{t}",
-                op_type=kind,
-                macs=0,
-                flops=0,
-                params=0,
-                input_bytes=size,
-                output_bytes=size,
-                output_shape=tuple(shape),
-                input_shape=tuple(shape),
-                in_channels=c,
-                out_channels=c,
-                outputs=(f"{kind}:{t}",),
-                inputs=(t,),
-            )
-            out.append(Kernel(name=node.name, op_type=kind, family="shape", nodes=[node]))
-    return out
+    plain_out = [t for t, (_, plain) in blocked.items() if plain > 0]
+    return [
+        _reorder(stats, prod, kind, t)
+        for kind, ts in (("ReorderInput", reorder_in), ("ReorderOutput", plain_out))
+        for t in ts
+    ]
+
+
+def _reorder(stats: GraphStats, prod: dict[str, NodeStats], kind: str, t: str) -> Kernel:
+    """The reorder kernel ``kind`` of tensor ``t`` (its shape from its producer, or for a graph
+    input from its first reader)."""
+    p = prod.get(t)
+    if p is None:  # a graph input: its first reader's input
+        r = next((m for m in stats.nodes if m.inputs and m.inputs[0] == t), None)
+        shape, size = (r.input_shape, r.input_bytes) if r is not None else ((), 0)
+    else:
+        shape, size = p.output_shape, p.output_bytes
+    c = int(shape[1]) if len(shape) == 4 else 0
+    node = NodeStats(
+        name=f"{kind}:{t}",
+        op_type=kind,
+        macs=0,
+        flops=0,
+        params=0,
+        input_bytes=size,
+        output_bytes=size,
+        output_shape=tuple(shape),
+        input_shape=tuple(shape),
+        in_channels=c,
+        out_channels=c,
+        outputs=(f"{kind}:{t}",),
+        inputs=(t,),
+    )
+    return Kernel(name=node.name, op_type=kind, family="shape", nodes=[node])
 
 
 def nchwc_block(stats: Sequence[GraphStats], layers: Sequence[Sequence[tuple[str, str, float]] | None]) -> int:
