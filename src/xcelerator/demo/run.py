@@ -130,6 +130,81 @@ def _on_runtime(res: Any, target: str, data: DemoData, out: Path, store: Any, pl
     }
 
 
+def _on_test_set(
+    chosen: dict[str, Any], onnx: dict[str, str], conf: dict[int, Any], data: DemoData, target: str
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Each chosen model's written file on the held-out test set (which images it gets right),
+    and its row for the document: accuracy with its Wilson CI, the side-by-side median."""
+    from xcelerator.compress.deploy import deployed
+
+    right: dict[str, np.ndarray] = {}
+    doc_models: dict[str, Any] = {}
+    for k, c in chosen.items():
+        if c is None:
+            doc_models[k] = None
+            continue
+        r = _right(deployed(onnx[k], c.target or target), data)
+        right[k] = r
+        m = conf[c.trial]
+        lo, hi = wilson(int(r.sum()), len(r))
+        doc_models[k] = {
+            "onnx": onnx[k],
+            "trial": c.trial,
+            "point": c.point,
+            "accuracy": float(r.mean()),
+            "accuracy_ci": [lo, hi],
+            "val_accuracy": c.accuracy,
+            "precision": c.precision,
+            "artifact": onnx[k],
+            "torch_val_accuracy": c.torch_accuracy,
+            "median_ms": m.median_ms,
+            "ci_ms": m.ci,
+            "macs": c.macs,
+            "params": c.params,
+        }
+    return right, doc_models
+
+
+def _budget_doc(budget: Budget, t_pre: float, cached: bool) -> dict[str, Any]:
+    return {
+        "pretrain_epochs": budget.pretrain,
+        "finetune_passes": budget.finetune,
+        "finetune_images": budget.finetune_images,
+        "finetune_lr": budget.finetune_lr,
+        "max_val_drop": budget.max_drop,
+        "trials": budget.trials,
+        "pretrain_seconds": round(t_pre, 1),
+        "pretrain_cached": cached,
+    }
+
+
+def _write_chosen(chosen: dict[str, Any], out: Path) -> dict[str, str]:
+    onnx: dict[str, str] = {}
+    for k, c in chosen.items():
+        if c is not None and (c.artifact or c.onnx):
+            dest = out / f"{k}.onnx"
+            dest.write_bytes(Path(c.artifact or c.onnx or "").read_bytes())
+            onnx[k] = str(dest.resolve())
+    return onnx
+
+
+def _user_loop(
+    data: DemoData, budget: Budget, seed: int
+) -> tuple[Callable[[torch.nn.Module, int], torch.nn.Module], Callable[[torch.nn.Module], float]]:
+    """The user's side of ``xc.optimize``: fine-tuning on the first images, accuracy on validation."""
+    xf, yf = data.x_train[: budget.finetune_images], data.y_train[: budget.finetune_images]
+    calls = {"n": 0}
+
+    def train(module: torch.nn.Module, epochs: int) -> torch.nn.Module:
+        calls["n"] += 1
+        return fit(module, xf, yf, epochs, lr=budget.finetune_lr, batch=128, seed=seed + calls["n"])
+
+    def evaluate(module: torch.nn.Module) -> float:
+        return accuracy(module, data.x_val, data.y_val)
+
+    return train, evaluate
+
+
 def optimize_part(
     data: DemoData,
     out: Path,
@@ -147,23 +222,13 @@ def optimize_part(
     ``side_by_side``: the ``Plan`` of the final interleaved measurement (default: ``Plan()``,
     the full protocol)."""
     from xcelerator.compress.core import confirm_best, optimize
-    from xcelerator.compress.deploy import deployed
     from xcelerator.rounds.plan import Plan
 
     t0 = time.time()
     say(f"baseline: {type(baseline_for(data.name)).__name__}, {budget.pretrain} epochs on {len(data.y_train)} images")
     base, cached = pretrained(data, budget.pretrain, seed)
     t_pre = time.time() - t0
-    xf, yf = data.x_train[: budget.finetune_images], data.y_train[: budget.finetune_images]
-    calls = {"n": 0}
-
-    def train(module: torch.nn.Module, epochs: int) -> torch.nn.Module:
-        calls["n"] += 1
-        return fit(module, xf, yf, epochs, lr=budget.finetune_lr, batch=128, seed=seed + calls["n"])
-
-    def evaluate(module: torch.nn.Module) -> float:
-        return accuracy(module, data.x_val, data.y_val)
-
+    train, evaluate = _user_loop(data, budget, seed)
     say(
         f"optimize: {budget.trials} candidates on {', '.join([target, *mobile])} ({', '.join(precision)}), "
         "each (and the baseline) fine-tuned "
@@ -199,43 +264,13 @@ def optimize_part(
     plan = side_by_side or Plan()
     best, conf = confirm_best(first, res.baseline, target, store, plan, extra=[proxy] if proxy else [])
     chosen = {"baseline": res.baseline, "best": best, "flops_proxy": proxy}
-    onnx: dict[str, str] = {}  # the deployed files: INT8 QDQ or FP32 ONNX, raw [N, 1, 28, 28] input
-    for k, c in chosen.items():
-        if c is not None and (c.artifact or c.onnx):
-            dest = out / f"{k}.onnx"
-            dest.write_bytes(Path(c.artifact or c.onnx or "").read_bytes())
-            onnx[k] = str(dest.resolve())
+    onnx = _write_chosen(chosen, out)  # the deployed files: INT8 QDQ or FP32 ONNX, raw [N, 1, 28, 28] input
     speedups = {k: conf[c.trial].speedup for k, c in chosen.items() if c is not None and k != "baseline"}
     speedups = {k: v for k, v in speedups.items() if v is not None}
     proxy_vs_best = None
     if best is not None and proxy is not None and best.trial != proxy.trial:
         proxy_vs_best = conf[best.trial].against(conf[proxy.trial])  # > 1: the measured choice is faster
-    # held-out test accuracy
-    right: dict[str, np.ndarray] = {}
-    doc_models: dict[str, Any] = {}
-    for k, c in chosen.items():
-        if c is None:
-            doc_models[k] = None
-            continue
-        r = _right(deployed(onnx[k], c.target or target), data)
-        right[k] = r
-        m = conf[c.trial]
-        lo, hi = wilson(int(r.sum()), len(r))
-        doc_models[k] = {
-            "onnx": onnx[k],
-            "trial": c.trial,
-            "point": c.point,
-            "accuracy": float(r.mean()),
-            "accuracy_ci": [lo, hi],
-            "val_accuracy": c.accuracy,
-            "precision": c.precision,
-            "artifact": onnx[k],
-            "torch_val_accuracy": c.torch_accuracy,
-            "median_ms": m.median_ms,
-            "ci_ms": m.ci,
-            "macs": c.macs,
-            "params": c.params,
-        }
+    right, doc_models = _on_test_set(chosen, onnx, conf, data, target)
     drop = paired_drop(right["baseline"], right["best"]) if "best" in right else None
     proxy_drop = paired_drop(right["baseline"], right["flops_proxy"]) if "flops_proxy" in right else None
     sp = speedups.get("best")
@@ -256,16 +291,7 @@ def optimize_part(
             for t, c in res.per_runtime.items()
         },
         "optimize": res.to_dict(),
-        "budget": {
-            "pretrain_epochs": budget.pretrain,
-            "finetune_passes": budget.finetune,
-            "finetune_images": budget.finetune_images,
-            "finetune_lr": budget.finetune_lr,
-            "max_val_drop": budget.max_drop,
-            "trials": budget.trials,
-            "pretrain_seconds": round(t_pre, 1),
-            "pretrain_cached": cached,
-        },
+        "budget": _budget_doc(budget, t_pre, cached),
         "test_images": len(data.y_test),
         "val_images": len(data.y_val),
         "seconds": round(time.time() - t0, 1),
