@@ -69,9 +69,31 @@ def _effective(target: Target, plan: Plan) -> Target:
     return target
 
 
+_RESOLVED: dict[tuple[Any, ...], tuple[InputSpec, ...]] = {}
+
+
 def inputs_for(artifact: Artifact, plan: Plan) -> tuple[InputSpec, ...]:
-    """The artifact's inputs as the plan feeds them (``BadInputError`` before anything runs)."""
-    return resolve_inputs(artifact, plan.shapes, plan.dims, plan.fills, plan.input, plan.npz)
+    """The artifact's inputs as the plan feeds them (``BadInputError`` before anything runs),
+    resolved once per model file and input settings in a process: checking a pair before it
+    runs, building each round's request and accumulating its rounds all ask (an ``.npz`` input
+    file is read again when it changes)."""
+    import os
+
+    stamp = os.stat(plan.npz).st_mtime_ns if plan.npz and os.path.exists(plan.npz) else None
+    key = (
+        artifact.path,
+        artifact.sha256,
+        artifact.inputs,
+        plan.shapes,
+        plan.dims,
+        plan.fills,
+        plan.input,
+        plan.npz,
+        stamp,
+    )
+    if key not in _RESOLVED:
+        _RESOLVED[key] = resolve_inputs(artifact, plan.shapes, plan.dims, plan.fills, plan.input, plan.npz)
+    return _RESOLVED[key]
 
 
 def request_for(
