@@ -110,8 +110,7 @@ def test_adapt_to_a_runtime_left_out_measures_and_writes_a_predictor(small: TB.S
     assert "kernel" in res.fits
     assert res.mode == min(res.fits, key=lambda k: res.fits[k]["cv_rms_log"])
     # the written predictor predicts any model from its graph, like any other predictor
-    cm = res.cost_model
-    path = cm.save(tmp_path / "p.json")
+    path = res.estimator.save(tmp_path / "p.json")
     doc = json.loads(path.read_text())
     assert doc["conditions"]["target"] == "onnxruntime?threads=1"
     assert doc["conditions"]["adapt"]["mode"] == res.mode
@@ -120,7 +119,7 @@ def test_adapt_to_a_runtime_left_out_measures_and_writes_a_predictor(small: TB.S
     full = small.complete()
     j = next(k for k, c in enumerate(full.columns) if c.target == "onnxruntime?threads=1")
     rest = [i for i in full.corpus_rows() if full.names[i] not in set(res.signature)]
-    pred = cm.estimator.predict([full.stats[i] for i in rest])
+    pred = res.estimator.predict([full.stats[i] for i in rest])
     assert spearmanr(pred, full.latency[rest, j]).statistic > 0.8
 
 

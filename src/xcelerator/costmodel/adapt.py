@@ -79,7 +79,8 @@ class ModeFit:
 class Adapted:
     """The result of ``adapt``: the predictor and how it was made."""
 
-    cost_model: Any  # CostModel
+    estimator: Any  # the LatencyPredictor written (its conditions say how it was made)
+    target: str
     mode: str
     fits: dict[str, dict[str, float]]  # per mode: cv_rms, cv_within10
     signature: tuple[str, ...]
@@ -97,8 +98,8 @@ class Adapted:
             "measured_s": self.measured_s,
             "fit_s": self.fit_s,
             "failed": self.failed,
-            "target": self.cost_model.target,
-            "kind": self.cost_model.kind,
+            "target": self.target,
+            "kind": self.estimator.kind,
         }
 
 
@@ -347,8 +348,8 @@ def adapt(
 ) -> Adapted:
     """A predictor for ``target`` from ``budget`` measured networks (the module docstring)."""
     from xcelerator.costmodel.characterize import CORPUS_PLAN
-    from xcelerator.costmodel.model import CostModel, _store
     from xcelerator.costmodel.table import load_table
+    from xcelerator.store.db import Store
     from xcelerator.targets.registry import parse_target
 
     if budget < 5:
@@ -368,7 +369,7 @@ def adapt(
         raise BadInputError(f"--budget {budget}: the table has {len(src.names)} networks; give fewer")
     lt = src.cross_device() if len(src.columns) >= 2 else None
     rows = _signature(src, lt, selection, budget, seed)
-    st = _store(store if store is not None else "xcel.db")
+    st = store if isinstance(store, Store) else Store(str(store if store is not None else "xcel.db"))
     plan = plan or CORPUS_PLAN
     t0 = time.time()
     ok, y, layers, failed = measure_signature(src, rows, t, st, plan, progress)
@@ -405,9 +406,9 @@ def adapt(
         "labels": "ratio to the table's reference" if _reference_of(src) else "own median",
     }
     fit_s = time.time() - t1
-    cm = CostModel(est, t.uri, len(ok), None)
     return Adapted(
-        cm,
+        est,
+        t.uri,
         win.mode,
         {k: {"cv_rms_log": f.cv_rms, "cv_within10": f.cv_within10} for k, f in fits.items()},
         tuple(src.names[i] for i in ok),

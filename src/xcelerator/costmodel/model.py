@@ -125,7 +125,8 @@ class CostModel:
             seed=seed,
             progress=progress,
         )
-        return (res.cost_model, res) if details else res.cost_model
+        cm = cls(res.estimator, res.target, len(res.signature), None)
+        return (cm, res) if details else cm
 
     @classmethod
     def load(cls, path: str | Path) -> CostModel:
