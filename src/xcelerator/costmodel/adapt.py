@@ -365,10 +365,14 @@ def adapt(
     src = src.take_columns(own).complete()
     if not src.columns:
         raise BadInputError(f"adapt: the table has no column besides {t.uri}")
-    if budget >= len(src.names):
-        raise BadInputError(f"--budget {budget}: the table has {len(src.names)} networks; give fewer")
+    if budget >= len(src.corpus_rows()) - 5:
+        raise BadInputError(f"--budget {budget}: the table has {len(src.corpus_rows())} corpus networks; give fewer")
     lt = src.cross_device() if len(src.columns) >= 2 else None
-    rows = _signature(src, lt, selection, budget, seed)
+    corpus = src.corpus_rows()  # signature networks are corpus networks: any machine rebuilds them
+    src_c = src.take_rows(corpus)
+    rows = [
+        corpus[i] for i in _signature(src_c, src_c.cross_device() if lt is not None else None, selection, budget, seed)
+    ]
     st = store if isinstance(store, Store) else Store(str(store if store is not None else "xcel.db"))
     plan = plan or CORPUS_PLAN
     t0 = time.time()
