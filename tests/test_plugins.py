@@ -46,3 +46,27 @@ def test_plugin_runtime_and_transport_profile_and_a_broken_one_is_named(tmp_path
 
     r = _xcel("profile", str(model), "-t", "echoort?turbo=1", cwd=tmp_path)
     assert r.returncode == 2 and "valid options: resource, threads" in r.stderr
+
+
+def test_a_strategy_a_predictor_and_an_executor_are_each_one_file_of_a_plug_in(tmp_path: Path) -> None:
+    """The plug-in distribution adds a search strategy (``qmc_strategy.py``), a latency predictor
+    (``macs_predictor.py``) and an executor (``thread_executor.py``): one file each plus its line
+    in ``entry_points.txt``. Each is registered in a fresh process and passes the conformance
+    check a plug-in author runs (``xcelerator.testing``); ``--strategy`` offers the new one."""
+    code = (
+        "from xcelerator.testing import check_executor, check_predictor, check_strategy\n"
+        "from xcelerator.nas import strategies\n"
+        "from xcelerator.costmodel import predictors\n"
+        "from xcelerator.executors import executors\n"
+        "assert strategies.strategies()['qmc'].source.startswith('plug-in')\n"
+        "assert 'macs' in predictors.kinds() and 'threads' in executors()\n"
+        "check_strategy('qmc'); check_predictor('macs'); check_executor('threads', max_in_flight=2)\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+    files = sorted(p.name for p in (PLUGIN / "xcel_demo_plugin").glob("*_*.py"))
+    assert {"qmc_strategy.py", "macs_predictor.py", "thread_executor.py"} <= set(files)
+    r = _xcel("search", "--help", cwd=tmp_path)
+    assert "qmc" in r.stdout
