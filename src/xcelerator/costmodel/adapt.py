@@ -392,6 +392,7 @@ def adapt(
 
         b = next(x for x in bases if f"carried:{x.column}" == win.mode)
         est = AdaptedPredictor(base=b.predictor.to_json()).fit([src.stats[i] for i in ok], y)
+        est.ranges_ = b.predictor.ranges_  # what is out of distribution: unlike the table, not the 20
     else:
         y_all = win.pred_ms.copy()
         y_all[list(ok)] = y
