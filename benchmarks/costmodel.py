@@ -845,7 +845,7 @@ def build_table(store: Store, targets: list[str], count: int, reference: str) ->
     tab = TB.from_store(store, targets, names=[f"mixed-0/{i:05d}" for i in range(count)] + OUTSIDE_ZOO)
     # the outside rows: each column's ratio x that column's typical reference median, as the
     # corpus labels are (the real models ran at their own shapes: another plan, so added here)
-    ref_ms = [float(c.labels.split(" x its median ")[1].split()[0]) for c in tab.columns]
+    ref_ms = [c.reference_ms or float("nan") for c in tab.columns]
     names, origins, stats, lat = list(tab.names), list(tab.origins), list(tab.stats), tab.latency.tolist()
     for name, art, _ in cases:
         row = [extra.get(name, {}).get(u, float("nan")) * m for u, m in zip(tab.targets, ref_ms, strict=True)]
@@ -1027,8 +1027,8 @@ def table_noise(every: int) -> tuple[str, dict[str, Any]]:
     lines, res = [], {}
     for j, c in enumerate(tab.columns):
         t = parse_target(c.target)
-        ref_ms = float(c.labels.split(" x its median ")[1].split()[0])
-        ref = artifact_for(c.labels.split()[2], t, TABLE_PLAN)
+        ref_ms = c.reference_ms or float("nan")
+        ref = artifact_for(c.reference, t, TABLE_PLAN)
         rel = []
         for i in rows:
             o = tab.origins[i]

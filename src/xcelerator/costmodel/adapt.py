@@ -262,10 +262,7 @@ def corpus_network(space_spec: str, seed: int, index: int, root: Any = None) -> 
 
 
 def _reference_of(table: SourceTable) -> str | None:
-    for c in table.columns:
-        if c.labels.startswith("ratio to "):
-            return c.labels.split()[2]
-    return None
+    return next((c.reference for c in table.columns if c.reference), None)
 
 
 def measure_signature(

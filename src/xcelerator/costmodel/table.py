@@ -43,13 +43,17 @@ class Column:
     machine: str  # CPU model and cores
     labels: str  # how the labels were made (samples.labels_of)
     measured: str = ""  # the day the table was built from the store (ISO)
+    reference: str = ""  # the model every network was timed beside (labels are ratios to it), if any
+    reference_ms: float | None = None  # its typical median on this column (labels = ratio x this)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Column:
-        kw: dict[str, Any] = {k: d.get(k, "") if k != "threads" else d.get(k) for k in cls.__dataclass_fields__}
+        kw: dict[str, Any] = {
+            k: d.get(k) if k in ("threads", "reference_ms") else d.get(k, "") for k in cls.__dataclass_fields__
+        }
         return cls(**kw)
 
 
@@ -277,6 +281,8 @@ def _column(store: Any, s: Any) -> Column:
         machine=f"{c.get('cpu_model') or '?'}, {c.get('cores') or '?'} cores",
         labels=str(c.get("labels", "own median")),
         measured=datetime.date.today().isoformat(),  # the day the table was built from the store
+        reference=str(c.get("labels_reference") or ""),
+        reference_ms=float(c["labels_reference_ms"]) if c.get("labels_reference_ms") else None,
     )
 
 
