@@ -20,7 +20,7 @@ from xcelerator.errors import BadInputError
 from xcelerator.store.db import Store
 
 # a short plan: these tests check what adapt does, not how well it times
-QUICK = CORPUS_PLAN.replace(min_runs=5, min_seconds=0.02, max_seconds=0.5, min_rounds=1, max_rounds=1, profile_runs=3)
+QUICK = CORPUS_PLAN.replace(min_runs=5, min_seconds=0.02, max_seconds=0.5, min_rounds=2, max_rounds=2, profile_runs=3)
 
 
 @pytest.fixture(scope="module")
