@@ -449,8 +449,8 @@ def adapt(
         str | None, typer.Option("--table", help="a latency table file (.json.gz); default: the one shipped")
     ] = None,
     selection: Annotated[
-        str, typer.Option("--selection", help="signature selection: spearman | statistical | mutual_info | random")
-    ] = "spearman",
+        str, typer.Option("--selection", help="signature selection: statistical | spearman | mutual_info | random")
+    ] = "statistical",
     modes: Annotated[
         str | None, typer.Option("--modes", help="learning modes to try, comma-separated (default: all)")
     ] = None,

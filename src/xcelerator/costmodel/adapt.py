@@ -5,7 +5,8 @@
 1. the source table (``costmodel.table``: networks × runtime columns measured on this project's
    machine), less the runtimes ``exclude`` names and any column of the target itself;
 2. ``budget`` signature networks chosen on the source columns alone
-   (``crossdevice.select_signature``; default ``spearman``);
+   (``crossdevice.select_signature``; default ``statistical``: evenly spaced in their mean
+   log-latency);
 3. each exported (a corpus point is rebuilt from its space, seed and index; a zoo model from its
    name) and measured on the new target side by side with the table's reference, into the store;
 4. every learning mode fitted on the signature and scored by cross-validation over the signature
@@ -45,7 +46,10 @@ from xcelerator.models.graphstats import GraphStats
 # modes tried by default: the cheap-to-fit cross-device modes, the two the table adds, and the
 # kernel-level mode where the new target profiles per node
 ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried")
-SELECTION = "spearman"
+# evenly spaced in the source columns' mean log-latency: with a handful of source columns the
+# rank-correlation selections (spearman, mutual_info) see as many observations as columns, tie,
+# and fall back to the table's first networks
+SELECTION = "statistical"
 CV_FOLDS = 5
 
 

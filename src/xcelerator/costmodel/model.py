@@ -101,7 +101,7 @@ class CostModel:
         exclude: Sequence[str] = (),
         table: Any = None,
         store: Any = None,
-        selection: str = "spearman",
+        selection: str = "statistical",
         modes: Sequence[str] | None = None,
         seed: int = 0,
         progress: Any = None,
