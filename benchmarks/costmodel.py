@@ -857,6 +857,15 @@ def build_table(store: Store, targets: list[str], count: int, reference: str) ->
         stats.append(art.stats)
         lat.append(row)
     tab = TB.SourceTable(tuple(names), tuple(origins), tuple(stats), tab.columns, np.array(lat), tab.layers)
+    # what measuring the corpus cost, from the store (the CLI run or this one): per column the
+    # seconds its measurements took, and the span from the first to the last
+    spent: dict[str, float] = {}
+    span = [float("inf"), 0.0]
+    for uri in targets:
+        for _, m in store.measurements(target=parse_target(uri).label):
+            if m.model.startswith("mixed-0/") and int(m.model.split("/")[1]) < count:
+                spent[uri] = spent.get(uri, 0.0) + (m.finished - m.started)
+                span = [min(span[0], m.started), max(span[1], m.finished)]
     path = tab.save(TB.shipped_path(), with_layers=True)
     size_kib = path.stat().st_size / 1024
     full = tab.complete()
@@ -873,6 +882,8 @@ def build_table(store: Store, targets: list[str], count: int, reference: str) ->
         f"({', '.join(OUTSIDE_REAL)} "
         f"at their packages' shapes) measured side by side with the same reference on every column. "
         f"This run measured {r.measured} pairs ({r.failed} failed) in {char_s / 60:.1f} min; {r.skipped} were stored. "
+        f"The corpus measurements took {(span[1] - span[0]) / 60:.0f} min from the first to the last "
+        f"({', '.join(f'{u}: {v / 60:.0f} min' for u, v in spent.items())}), one measurement at a time. "
         f"Networks measured on every column: {len(full.names)} ({len(full.corpus_rows())} corpus). "
         f"Spaces: {', '.join(fams)}.",
         "",
