@@ -968,7 +968,8 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
     body = [
         f"The shipped table ({len(tab.complete().names)} networks on every one of {len(tab.columns)} columns: "
         f"{', '.join(tab.targets)}). For each column, every column of its runtime is left out of the sources; "
-        f"the signature ({', '.join(map(str, sizes))} corpus networks, `statistical` selection on the source columns: evenly spaced in their mean log-latency) "
+        f"the signature ({', '.join(map(str, sizes))} corpus networks, "
+        "`statistical` selection on the source columns: evenly spaced in their mean log-latency) "
         "takes its labels from the held-out column, and the other corpus networks are predicted. Each learning mode "
         "is fitted on the signature alone (`carried:COLUMN`: that source column's layer predictor carried over "
         "by per-family weights, a ridge map or one scale; `kernel`: the layer predictor fitted on the held-out "
