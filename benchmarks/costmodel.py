@@ -928,7 +928,7 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
     at20 = [h for h in res if h.size == 20]
     met = [h.column for h in at20 if h.metrics["auto"]["within10"] >= 90 and h.metrics["auto"]["spearman"] >= 0.98]
     out_rows = []
-    for h in at20:
+    for h in [h for h in at20 if h.outside_cross]:
         cross = np.median(np.abs(list(h.outside_cross.values()))) if h.outside_cross else float("nan")
         filed = np.median(np.abs(list(h.outside_file.values()))) if h.outside_file else float("nan")
         worst = max(h.outside_file, key=lambda k: abs(h.outside_file[k])) if h.outside_file else "-"
