@@ -16,7 +16,8 @@
    predictor on the new device itself); and ``carried:<column>``, the layer predictor of each
    source column with profiles carried over (``predictors.AdaptedPredictor``: per op family
    weights on its kernel times, a ridge map or one scale, whichever its own leave-one-out
-   prefers). The mode with the smallest error is kept ("which wins" is the benchmark's table:
+   prefers); and ``blend``, the geometric mean of the three modes with the smallest error. The
+   mode with the smallest error is kept ("which wins" is the benchmark's table:
    BENCHMARKS.md ``costmodel-adapt``);
 5. a ``carried`` mode kept is itself the predictor written (it predicts any model from its
    graph); any other mode predicts every table network on the new device (the measured ones keep
@@ -45,7 +46,8 @@ from xcelerator.models.graphstats import GraphStats
 
 # modes tried by default: the cheap-to-fit cross-device modes, the two the table adds, and the
 # kernel-level mode where the new target profiles per node
-ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried")
+ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried", "blend")
+BLEND = 3  # modes in the blend
 # evenly spaced in the source columns' mean log-latency: with a handful of source columns the
 # rank-correlation selections (spearman, mutual_info) see as many observations as columns, tie,
 # and fall back to the table's first networks
@@ -77,6 +79,7 @@ class ModeFit:
     cv_rms: float
     cv_within10: float
     estimator: Any = None  # carried modes: the AdaptedPredictor fitted on the whole signature
+    cv_log_errors: np.ndarray | None = field(default=None, repr=False)  # per signature network
 
 
 @dataclass(frozen=True)
@@ -199,9 +202,9 @@ def fit_modes(
                 errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
             full, est = _carried(b, dev, list(range(n)))
             rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-            out[f"carried:{b.column}"] = ModeFit(f"carried:{b.column}", full, rms, w10, est)
+            out[f"carried:{b.column}"] = ModeFit(f"carried:{b.column}", full, rms, w10, est, errs)
     for mode in modes:
-        if mode == "carried":
+        if mode in ("carried", "blend"):
             continue
         if mode == "kernel" and not dev.has_layers:
             continue
@@ -215,12 +218,25 @@ def fit_modes(
             full = _mode_predict(mode, lt, stats, dev, list(range(n)), seed)
         except (BadInputError, ValueError, np.linalg.LinAlgError):
             continue
-        out[mode] = ModeFit(
-            mode, full, float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-        )
+        rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
+        out[mode] = ModeFit(mode, full, rms, w10, None, errs)
+    if "blend" in modes and len(out) >= BLEND:
+        out["blend"] = _blend(list(out.values()))
     if not out:
         raise BadInputError("adapt: no learning mode could be fitted on this signature")
     return out
+
+
+def _blend(fits: list[ModeFit]) -> ModeFit:
+    """The geometric mean of the ``BLEND`` modes with the smallest cross-validated error. Its own
+    cross-validated error needs no refit: averaging log-predictions averages their log-errors
+    on each held-out signature network (the choice of which modes enter is made on the same
+    folds, so it is a little optimistic)."""
+    top = sorted(fits, key=lambda f: f.cv_rms)[:BLEND]
+    errs = np.mean([f.cv_log_errors for f in top if f.cv_log_errors is not None], axis=0)
+    pred = np.exp(np.mean([np.log(f.pred_ms) for f in top], axis=0))
+    rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
+    return ModeFit("blend", pred, rms, w10, None, errs)
 
 
 def best(fits: dict[str, ModeFit]) -> ModeFit:
