@@ -396,7 +396,10 @@ def adapt(
     ok, y, layers, failed = measure_signature(src, rows, t, st, plan, progress)
     measured_s = time.time() - t0
     if len(ok) < 5:
-        raise BadInputError(f"adapt: only {len(ok)} signature networks ran on {t.uri}: {failed}")
+        from xcelerator.errors import RunFailedError
+
+        why = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
+        raise RunFailedError(f"adapt: only {len(ok)} of {len(rows)} signature networks ran on {t.uri} ({why})")
     t1 = time.time()
     dev = NewDevice(tuple(ok), y, tuple(layers))
     if lt is None:  # one source column: the sources mode alone
