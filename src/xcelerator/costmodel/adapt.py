@@ -16,7 +16,9 @@
    predictor on the new device itself); and ``carried:<column>``, the layer predictor of each
    source column with profiles carried over (``predictors.AdaptedPredictor``: per op family
    weights on its kernel times, a ridge map or one scale, whichever its own leave-one-out
-   prefers); and ``blend``, the geometric mean of the three modes with the smallest error. The
+   prefers); ``profiles:<column>``, the source column's measured per-node profiles of the table
+   networks summed per op family and weighted per family (where its node names match); and
+   ``blend``, the geometric mean of the three modes with the smallest error. The
    mode with the smallest error is kept ("which wins" is the benchmark's table:
    BENCHMARKS.md ``costmodel-adapt``);
 5. a ``carried`` mode kept is itself the predictor written (it predicts any model from its
@@ -46,7 +48,9 @@ from xcelerator.models.graphstats import GraphStats
 
 # modes tried by default: the cheap-to-fit cross-device modes, the two the table adds, and the
 # kernel-level mode where the new target profiles per node
-ADAPT_MODES = ("neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried", "blend")
+ADAPT_MODES = (
+    "neighbours", "stacked", "collaborative", "combined", "sources", "meta", "kernel", "carried", "profiles", "blend",
+)  # fmt: skip
 BLEND = 3  # modes in the blend
 # evenly spaced in the source columns' mean log-latency: with a handful of source columns the
 # rank-correlation selections (spearman, mutual_info) see as many observations as columns, tie,
@@ -157,6 +161,58 @@ class Base:
         return cls(column, est, base_ms, shell._features(st, base_ms), _family_times(est, st))
 
 
+@dataclass(frozen=True)
+class Profiles:
+    """A source column's measured per-node profiles of every table network, summed per op family
+    (the network's kernels split as the layer predictor splits them, matched to the profile by
+    name), with the kernel count: the ``profiles:<column>`` mode maps them to the new device with
+    one non-negative weight per family, fitted on the signature (``_nnls_toward``). Only where
+    every network's profile matches by name (ONNX Runtime's and OpenVINO's name their nodes;
+    ncnn's and MNN's name their own layers)."""
+
+    column: str
+    families: np.ndarray  # networks × (families + kernel count)
+
+    @classmethod
+    def of(cls, table: SourceTable, column: str, min_matched: float = 0.8) -> Profiles | None:
+        """None unless every network has a profile and the median share of profiled time matched
+        by name reaches ``min_matched``; each network's family times are scaled up to its whole
+        profiled time (what did not match is spread in proportion)."""
+        from xcelerator.costmodel.predictors import FAMILIES, LayerPredictor, _kernel_families, match_layers
+
+        lay = table.layers.get(column, {})
+        probe = LayerPredictor()
+        probe.fuse_ = LayerPredictor.split_level
+        F = np.zeros((len(table.names), len(FAMILIES) + 1))
+        shares = []
+        for i, (name, s) in enumerate(zip(table.names, table.stats, strict=True)):
+            prof = lay.get(name)
+            if not prof:
+                return None
+            mat, ks, _ = probe._kernels(s)
+            fam = _kernel_families(mat)
+            for k, ms in match_layers(ks, prof).items():
+                F[i, fam[k]] += ms
+            F[i, -1] = len(ks)
+            total, matched = sum(ms for _, _, ms in prof), F[i, :-1].sum()
+            shares.append(matched / total if total > 0 else 0.0)
+            if matched > 0:
+                F[i, :-1] *= total / matched
+        if np.median(shares) < min_matched or np.any(F[:, :-1].sum(1) <= 0):
+            return None
+        return cls(column, F)
+
+
+def _profiled(p: Profiles, dev: NewDevice, idx: Sequence[int]) -> np.ndarray:
+    from xcelerator.costmodel.predictors.adapted import _nnls_toward
+
+    sig = [dev.signature[i] for i in idx]
+    F, y = p.families[sig], dev.y_ms[list(idx)]
+    s0 = float(np.median(y / np.maximum(F[:, :-1].sum(1), 1e-9)))
+    w = _nnls_toward(F, y, s0, 0.3 * float(np.sqrt(len(y))))
+    return np.maximum(p.families @ w, 1e-9)
+
+
 def _carried(base: Base, dev: NewDevice, idx: Sequence[int]) -> tuple[np.ndarray, Any]:
     from xcelerator.costmodel.predictors import AdaptedPredictor
 
@@ -184,6 +240,7 @@ def fit_modes(
     seed: int = 0,
     folds: int = CV_FOLDS,
     bases: Sequence[Base] = (),
+    profiles: Sequence[Profiles] = (),
 ) -> dict[str, ModeFit]:
     """Each mode fitted on the whole signature, and scored by ``folds``-fold cross-validation over
     the signature networks (the only labels of the new device there are). A mode that cannot
@@ -203,8 +260,17 @@ def fit_modes(
             full, est = _carried(b, dev, list(range(n)))
             rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
             out[f"carried:{b.column}"] = ModeFit(f"carried:{b.column}", full, rms, w10, est, errs)
+    if "profiles" in modes:
+        for pr in profiles:
+            errs = np.zeros(n)
+            for tr, te in cv:
+                pp = _profiled(pr, dev, tr.tolist())
+                errs[te] = np.log(pp[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
+            full = _profiled(pr, dev, list(range(n)))
+            rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
+            out[f"profiles:{pr.column}"] = ModeFit(f"profiles:{pr.column}", full, rms, w10, None, errs)
     for mode in modes:
-        if mode in ("carried", "blend"):
+        if mode in ("carried", "blend", "profiles"):
             continue
         if mode == "kernel" and not dev.has_layers:
             continue
@@ -405,7 +471,8 @@ def adapt(
     if lt is None:  # one source column: the sources mode alone
         lt = _one_column(src)
     bases = _bases(src, src.stats, seed) if "carried" in modes else []
-    fits = fit_modes(lt, src.stats, dev, modes, seed=seed, bases=bases)
+    profs = [p for c in src.columns if (p := Profiles.of(src, c.target)) is not None] if "profiles" in modes else []
+    fits = fit_modes(lt, src.stats, dev, modes, seed=seed, bases=bases, profiles=profs)
     win = best(fits)
     if win.mode.startswith("carried:"):
         from xcelerator.costmodel.predictors import AdaptedPredictor
@@ -499,14 +566,15 @@ def _score(
     modes: Sequence[str],
     seed: int,
     bases: Sequence[Base] = (),
+    profiles: Sequence[Profiles] = (),
 ) -> tuple[dict[str, ModeFit], dict[str, dict[str, float]]]:
     """Every mode fitted on the signature ``sig`` of a held-out column ``truth``, and each one's
     metrics (with ``auto``: the mode ``adapt`` keeps) on the ``rest``."""
     from xcelerator.costmodel.crossdevice import metrics
 
     dev = NewDevice(tuple(sig), truth[sig], tuple(layers.get(lt.networks[i]) for i in sig))
-    usable = [m for m in modes if stats is not None or m not in ("kernel", "carried")]
-    fits = fit_modes(lt, stats or (), dev, usable, seed=seed, bases=bases)
+    usable = [m for m in modes if stats is not None or m not in ("kernel", "carried", "profiles")]
+    fits = fit_modes(lt, stats or (), dev, usable, seed=seed, bases=bases, profiles=profiles)
     ms = {k: metrics(truth[rest], f.pred_ms[rest]) for k, f in fits.items()}
     ms["auto"] = metrics(truth[rest], best(fits).pred_ms[rest])
     return fits, ms
@@ -540,13 +608,14 @@ def leave_runtime_out(
         lt_c = src_c.cross_device() if len(src.columns) >= 2 else None
         truth = full.latency[:, j]
         bases = _bases(src_c, full.stats, seed) if "carried" in modes else []
+        profs = [p for c in src.columns if (p := Profiles.of(src, c.target)) is not None] if "profiles" in modes else []
         for size in sizes:
             if size >= len(corpus) - 5:
                 continue
             sig = [corpus[i] for i in _signature(src_c, lt_c, selection, size, seed)]
             rest = [i for i in corpus if i not in set(sig)]
             lay = full.layers.get(col.target, {})
-            fits, ms = _score(lt, full.stats, truth, sig, rest, lay, modes, seed, bases)
+            fits, ms = _score(lt, full.stats, truth, sig, rest, lay, modes, seed, bases, profs)
             win = best(fits)
             cross = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in outside}
             file_err: dict[str, float] = {}
