@@ -117,6 +117,16 @@ def _is_layer(m: nn.Module) -> bool:
     return isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
 
 
+def _forward_with(model: nn.Module, example: tuple[Any, ...], hooks: list[Any]) -> None:
+    """One forward pass of ``model`` on ``example`` with ``hooks`` registered, then removed."""
+    try:
+        with torch.no_grad():
+            model(*example)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 class PruneSpace(Space):
     """The pruning space of one network (see the module docstring)."""
 
@@ -206,12 +216,7 @@ class PruneSpace(Space):
             for n, m in model.named_modules()
             if _is_layer(m)
         ]
-        try:
-            with torch.no_grad():
-                model(*self.example)
-        finally:
-            for h in hooks:
-                h.remove()
+        _forward_with(model, self.example, hooks)
         return {n: i for i, n in reversed(list(enumerate(seen)))}
 
     def _pruner(self, model: nn.Module, ratios: dict[nn.Module, float] | None = None) -> Any:
@@ -306,12 +311,7 @@ class PruneSpace(Space):
             m = named[name]
             if sum(1 for x in m.modules() if _is_layer(x)) >= 2:
                 hooks.append(m.register_forward_hook(hook(name)))
-        try:
-            with torch.no_grad():
-                model(*self.example)
-        finally:
-            for h in hooks:
-                h.remove()
+        _forward_with(model, self.example, hooks)
         cands = [n for n, (i, o) in shapes.items() if i == o]
         cands = [n for n in cands if not any(o != n and o.startswith(n + ".") for o in cands)]  # innermost
         ok = []
