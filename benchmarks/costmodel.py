@@ -953,12 +953,13 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
         firsts.setdefault(g, d)
     held = list(firsts.values())[::phone_every]
     t1 = time.time()
-    ph = leave_device_out(lt, held, sizes=(10,), modes=[m for m in ADAPT_MODES if m not in ("kernel", "carried")])
+    graphless = [m for m in ADAPT_MODES if m not in ("kernel", "carried", "profiles")]  # the phones have no graphs
+    ph = leave_device_out(lt, held, sizes=(10,), modes=graphless)
     ph_s = time.time() - t1
     ph_rows = []
     for size in (10,):
         hs = [h for h in ph if h.size == size]
-        for mode in [*[m for m in ADAPT_MODES if m not in ("kernel", "carried")], "auto"]:
+        for mode in [*graphless, "auto"]:
             g = [h.metrics[mode] for h in hs if mode in h.metrics]
             ph_rows.append(
                 f"| {size} | {mode} | {np.mean([x['within10'] for x in g]):.1f} | "
@@ -972,7 +973,9 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
         "`statistical` selection on the source columns: evenly spaced in their mean log-latency) "
         "takes its labels from the held-out column, and the other corpus networks are predicted. Each learning mode "
         "is fitted on the signature alone (`carried:COLUMN`: that source column's layer predictor carried over "
-        "by per-family weights, a ridge map or one scale; `kernel`: the layer predictor fitted on the held-out "
+        "by per-family weights, a ridge map or one scale; `profiles:COLUMN`: that column's measured per-node "
+        "profiles summed per op family, one weight per family; `blend`: the geometric mean of the three modes with "
+        "the smallest cross-validated error; `kernel`: the layer predictor fitted on the held-out "
         "column's own per-node profiles of the signature networks; the rest: `crossdevice` modes over the source "
         "columns); `auto` is the mode `xcel costmodel adapt` keeps (the smallest 5-fold "
         f"cross-validated error on the signature networks). Evaluation {eval_s / 60:.1f} min.",

@@ -175,9 +175,10 @@ class Profiles:
 
     @classmethod
     def of(cls, table: SourceTable, column: str, min_matched: float = 0.8) -> Profiles | None:
-        """None unless every network has a profile and the median share of profiled time matched
-        by name reaches ``min_matched``; each network's family times are scaled up to its whole
-        profiled time (what did not match is spread in proportion)."""
+        """None unless nine networks in ten have a profile and the median share of profiled time
+        matched by name reaches ``min_matched``; each network's family times are scaled up to its
+        whole profiled time (what did not match is spread in proportion); one without a profile
+        gets its label split as the others' median family shares."""
         from xcelerator.costmodel.predictors import FAMILIES, LayerPredictor, _kernel_families, match_layers
 
         lay = table.layers.get(column, {})
@@ -185,21 +186,28 @@ class Profiles:
         probe.fuse_ = LayerPredictor.split_level
         F = np.zeros((len(table.names), len(FAMILIES) + 1))
         shares = []
+        missing = []
         for i, (name, s) in enumerate(zip(table.names, table.stats, strict=True)):
             prof = lay.get(name)
-            if not prof:
-                return None
             mat, ks, _ = probe._kernels(s)
+            F[i, -1] = len(ks)
+            if not prof:
+                missing.append(i)
+                continue
             fam = _kernel_families(mat)
             for k, ms in match_layers(ks, prof).items():
                 F[i, fam[k]] += ms
-            F[i, -1] = len(ks)
             total, matched = sum(ms for _, _, ms in prof), F[i, :-1].sum()
             shares.append(matched / total if total > 0 else 0.0)
             if matched > 0:
                 F[i, :-1] *= total / matched
-        if np.median(shares) < min_matched or np.any(F[:, :-1].sum(1) <= 0):
+        have = np.setdiff1d(np.arange(len(F)), missing)
+        if len(missing) > len(F) // 10 or np.median(shares) < min_matched or np.any(F[have, :-1].sum(1) <= 0):
             return None
+        if missing:  # a network without a profile: its label split as the others' median shares
+            j = table.targets.index(column)
+            share = np.median(F[have, :-1] / F[have, :-1].sum(1, keepdims=True), axis=0)
+            F[missing, :-1] = table.latency[missing, j][:, None] * share[None, :]
         return cls(column, F)
 
 
