@@ -18,7 +18,7 @@ from xcelerator.nas.study import SearchConfig
     [
         (SearchConfig(trials=0), "search: the setting 'trials' must be a number >= 1; got 0"),
         (SearchConfig(inherit="yes"), "the setting 'inherit' must be bool; got 'yes'"),  # type: ignore[arg-type]
-        (SearchConfig(latency="fast"), "'latency' must be one of None, 'measured', 'predicted', 'hybrid'; got 'fast'"),
+        (SearchConfig(benchmark="nb101"), "'benchmark' must be one of None, 'nasbench201', 'toy'; got 'nb101'"),
         (SearchConfig(max_seconds=-1.0), "'max_seconds' must be a number >= 0; got -1.0"),
         (OptimizeConfig(budget=0), "optimize: the setting 'budget' must be a number >= 1; got 0"),
         (OptimizeConfig(max_ratio=1.5), "'max_ratio' must be a number >= 0.0 <= 0.99; got 1.5"),

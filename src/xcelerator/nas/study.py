@@ -55,8 +55,8 @@ class SearchConfig:
 
     def validate(self) -> SearchConfig:
         """Every setting checked on entry (the message names the setting, what is valid and what
-        was given); returns itself. The strategy's name, the objectives and constraints are
-        checked where they are parsed (their registry and grammar name the valid ones)."""
+        was given); returns itself. The strategy's name, the objectives, constraints and latency
+        mode are checked where they are parsed (their registry and grammar name the valid ones)."""
         from xcelerator.errors import check_params
 
         check_params(
@@ -70,7 +70,7 @@ class SearchConfig:
                 "train_seconds": {"range": (0, None), "optional": True},
                 "inherit": bool, "finetune_epochs": {"range": (0, None)}, "target": str, "study": (str, type(None)),
                 "seed": int, "out": str, "benchmark": (None, "nasbench201", "toy"),
-                "latency": (None, "measured", "predicted", "hybrid"), "cost_model": (str, type(None)),
+                "cost_model": (str, type(None)),
             },
         )  # fmt: skip
         return self

@@ -195,6 +195,8 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     kind: ClassVar[str] = ""
     min_samples: ClassVar[int] = 10
+    # scikit-learn's parameter validation; a predictor without constraints declares none
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
     conditions: dict[str, Any]
 
     def _check_fit_input(self, X: Sequence[Any], y: Any) -> tuple[list[GraphStats], np.ndarray]:
