@@ -37,6 +37,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -144,7 +145,8 @@ class Base:
     def fit(cls, table: SourceTable, column: str, stats: Sequence[GraphStats], seed: int) -> Base | None:
         """The layer predictor fitted on ``table``'s networks of ``column`` that have profiles;
         None when too few do."""
-        from xcelerator.costmodel.predictors import AdaptedPredictor, LayerPredictor, _family_times
+        from xcelerator.costmodel.predictors import LayerPredictor, _family_times
+        from xcelerator.costmodel.predictors.adapted import _adapt_features
 
         j = table.targets.index(column)
         lay = table.layers.get(column, {})
@@ -156,9 +158,8 @@ class Base:
         )
         st = list(stats)
         base_ms = est.predict(st)
-        shell = AdaptedPredictor()
-        shell.base_ = est
-        return cls(column, est, base_ms, shell._features(st, base_ms), _family_times(est, st))
+        features = np.array([_adapt_features(x, math.log(b)) for x, b in zip(st, base_ms, strict=True)])
+        return cls(column, est, base_ms, features, _family_times(est, st))
 
 
 @dataclass(frozen=True)
@@ -211,14 +212,14 @@ class Profiles:
         return cls(column, F)
 
 
-def _profiled(p: Profiles, dev: NewDevice, idx: Sequence[int]) -> np.ndarray:
+def _profiled(p: Profiles, dev: NewDevice, idx: Sequence[int]) -> tuple[np.ndarray, None]:
     from xcelerator.costmodel.predictors.adapted import _nnls_toward
 
     sig = [dev.signature[i] for i in idx]
     F, y = p.families[sig], dev.y_ms[list(idx)]
     s0 = float(np.median(y / np.maximum(F[:, :-1].sum(1), 1e-9)))
     w = _nnls_toward(F, y, s0, 0.3 * float(np.sqrt(len(y))))
-    return np.maximum(p.families @ w, 1e-9)
+    return np.maximum(p.families @ w, 1e-9), None
 
 
 def _carried(base: Base, dev: NewDevice, idx: Sequence[int]) -> tuple[np.ndarray, Any]:
@@ -231,13 +232,13 @@ def _carried(base: Base, dev: NewDevice, idx: Sequence[int]) -> tuple[np.ndarray
 
 def _mode_predict(
     mode: str, lt: LatencyTable, stats: Sequence[GraphStats], dev: NewDevice, idx: Sequence[int], seed: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, None]:
     """Every network's latency on the new device from the signature positions ``idx``."""
     if mode == "kernel":
-        return _kernel_predict(stats, dev, idx, seed)
+        return _kernel_predict(stats, dev, idx, seed), None
     sig = [dev.signature[i] for i in idx]
     m = CrossDeviceModel(mode, seed=seed, k=min(5, lt.latency.shape[1])).fit(lt, sig)
-    return m.predict(dev.y_ms[list(idx)])
+    return m.predict(dev.y_ms[list(idx)]), None
 
 
 def fit_modes(
@@ -257,43 +258,32 @@ def fit_modes(
     from sklearn.model_selection import KFold
 
     n = len(dev.signature)
-    out: dict[str, ModeFit] = {}
     cv = list(KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)))
-    if "carried" in modes:
-        for b in bases:
-            errs = np.zeros(n)
-            for tr, te in cv:
-                p, _ = _carried(b, dev, tr.tolist())
-                errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
-            full, est = _carried(b, dev, list(range(n)))
-            rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-            out[f"carried:{b.column}"] = ModeFit(f"carried:{b.column}", full, rms, w10, est, errs)
-    if "profiles" in modes:
-        for pr in profiles:
-            errs = np.zeros(n)
-            for tr, te in cv:
-                pp = _profiled(pr, dev, tr.tolist())
-                errs[te] = np.log(pp[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
-            full = _profiled(pr, dev, list(range(n)))
-            rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-            out[f"profiles:{pr.column}"] = ModeFit(f"profiles:{pr.column}", full, rms, w10, None, errs)
+
+    def scored(name: str, fit: Callable[[list[int]], tuple[np.ndarray, Any]]) -> ModeFit:
+        """``fit(positions)`` predicts every network from those signature positions: its
+        cross-validated log-errors on the signature, then the fit on all of it."""
+        errs = np.zeros(n)
+        for tr, te in cv:
+            p, _ = fit(tr.tolist())
+            errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
+        full, est = fit(list(range(n)))
+        return _mode_fit(name, full, errs, est)
+
+    out: dict[str, ModeFit] = {}
+    for b in bases if "carried" in modes else ():
+        out[f"carried:{b.column}"] = scored(f"carried:{b.column}", partial(_carried, b, dev))
+    for pr in profiles if "profiles" in modes else ():
+        out[f"profiles:{pr.column}"] = scored(f"profiles:{pr.column}", partial(_profiled, pr, dev))
     for mode in modes:
-        if mode in ("carried", "blend", "profiles"):
-            continue
-        if mode == "kernel" and not dev.has_layers:
+        if mode in ("carried", "blend", "profiles") or (mode == "kernel" and not dev.has_layers):
             continue
         if mode in ("neighbours", "stacked", "combined", "meta", "collaborative") and lt.latency.shape[1] < 2:
             continue
         try:
-            errs = np.zeros(n)
-            for tr, te in cv:
-                p = _mode_predict(mode, lt, stats, dev, tr.tolist(), seed)
-                errs[te] = np.log(p[[dev.signature[i] for i in te]]) - np.log(dev.y_ms[te])
-            full = _mode_predict(mode, lt, stats, dev, list(range(n)), seed)
+            out[mode] = scored(mode, partial(_mode_predict, mode, lt, stats, dev, seed=seed))
         except (BadInputError, ValueError, np.linalg.LinAlgError):
             continue
-        rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-        out[mode] = ModeFit(mode, full, rms, w10, None, errs)
     if "blend" in modes and len(out) >= BLEND:
         out["blend"] = _blend(list(out.values()))
     if not out:
@@ -308,9 +298,13 @@ def _blend(fits: list[ModeFit]) -> ModeFit:
     folds, so it is a little optimistic)."""
     top = sorted(fits, key=lambda f: f.cv_rms)[:BLEND]
     errs = np.mean([f.cv_log_errors for f in top if f.cv_log_errors is not None], axis=0)
-    pred = np.exp(np.mean([np.log(f.pred_ms) for f in top], axis=0))
+    return _mode_fit("blend", np.exp(np.mean([np.log(f.pred_ms) for f in top], axis=0)), errs)
+
+
+def _mode_fit(name: str, pred_ms: np.ndarray, errs: np.ndarray, estimator: Any = None) -> ModeFit:
+    """A mode's predictions with its error summaries from its cross-validated log-errors."""
     rms, w10 = float(np.sqrt(np.mean(errs**2))), float(100 * np.mean(np.abs(np.expm1(errs)) <= 0.10))
-    return ModeFit("blend", pred, rms, w10, None, errs)
+    return ModeFit(name, pred_ms, rms, w10, estimator, errs)
 
 
 def best(fits: dict[str, ModeFit]) -> ModeFit:
