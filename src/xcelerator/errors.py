@@ -37,7 +37,8 @@ def check_params(where: str, given: dict[str, object], rules: dict[str, object])
     ``"range"`` in a dict ``{"range": (low, high)}`` (``None``: unbounded; ``"optional": True``
     also lets the setting be None). The first setting
     that breaks its rule is one ``BadInputError`` naming the setting, what is valid, and what
-    was given."""
+    was given. (scikit-learn's own checker, ``sklearn.utils._param_validation``, is private API
+    built for estimators' ``get_params``; these are plain config dataclasses.)"""
     for name, rule in rules.items():
         if name not in given:
             continue

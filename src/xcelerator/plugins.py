@@ -34,6 +34,13 @@ class PluginError:
 _ERRORS: list[PluginError] = []
 
 
+def require(module: Any, attrs: Sequence[str], what: str) -> None:
+    """A plug-in module declares ``attrs``; ``TypeError`` naming what it lacks."""
+    missing = [a for a in attrs if not hasattr(module, a)]
+    if missing:
+        raise TypeError(f"not a {what}: lacks {', '.join(missing)}")
+
+
 def folder_members(init_file: str, first: Sequence[str] = ()) -> tuple[str, ...]:
     """The module names in the folder of a package's ``__init__.py`` (``_private`` ones left out),
     ``first`` in its order, then the rest by name."""
@@ -84,4 +91,4 @@ def clear_errors() -> None:
     _ERRORS.clear()
 
 
-__all__ = ["PluginError", "add_plugins", "clear_errors", "entry_points", "folder_members", "plugin_errors"]
+__all__ = ["PluginError", "add_plugins", "clear_errors", "entry_points", "folder_members", "plugin_errors", "require"]

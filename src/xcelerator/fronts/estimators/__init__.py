@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xcelerator.plugins import folder_members
+from xcelerator.plugins import folder_members, require
 
 GROUP = "xcelerator.estimators"
 _FIRST = ("corners", "brute", "random", "hlps", "nsga2")
@@ -67,9 +67,7 @@ class Estimator:
 
     @classmethod
     def from_module(cls, mod: Any, source: str = "builtin") -> Estimator:
-        missing = [a for a in ("NAME", "HELP", "walk") if not hasattr(mod, a)]
-        if missing:
-            raise TypeError(f"not a Pareto estimator: lacks {', '.join(missing)}")
+        require(mod, ("NAME", "HELP", "walk"), "Pareto estimator")
         return cls(str(mod.NAME), str(mod.HELP), mod.walk, source)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xcelerator.plugins import folder_members
+from xcelerator.plugins import folder_members, require
 
 GROUP = "xcelerator.pareto_spaces"
 _FIRST = ("quantize", "runtime-options", "backend", "placement")
@@ -45,9 +45,7 @@ class ParetoSpace:
 
     @classmethod
     def from_module(cls, mod: Any, source: str = "builtin") -> ParetoSpace:
-        missing = [a for a in ("NAME", "HELP", "make") if not hasattr(mod, a)]
-        if missing:
-            raise TypeError(f"not a Pareto space: lacks {', '.join(missing)}")
+        require(mod, ("NAME", "HELP", "make"), "Pareto space")
         return cls(str(mod.NAME), str(mod.HELP), mod.make, source)
 
 

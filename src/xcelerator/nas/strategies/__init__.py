@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xcelerator.errors import BadInputError
-from xcelerator.plugins import folder_members
+from xcelerator.plugins import folder_members, require
 
 GROUP = "xcelerator.strategies"
 # every file in this folder is a strategy: adding one is adding a file (listed in this order first)
@@ -39,9 +39,7 @@ class Strategy:
 
     @classmethod
     def from_module(cls, mod: Any, source: str = "builtin") -> Strategy:
-        missing = [a for a in ("NAME", "HELP", "SETTINGS", "make") if not hasattr(mod, a)]
-        if missing:
-            raise TypeError(f"not a search strategy: lacks {', '.join(missing)}")
+        require(mod, ("NAME", "HELP", "SETTINGS", "make"), "search strategy")
         unknown = set(mod.SETTINGS) - set(CALLERS)
         if unknown:
             raise TypeError(f"SETTINGS names unknown caller(s) {sorted(unknown)}; valid: {', '.join(CALLERS)}")
