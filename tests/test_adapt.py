@@ -140,3 +140,45 @@ def test_commands_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert msg in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
     assert set(ADAPT_MODES) >= {"kernel", "meta", "sources", "stacked"}
+
+
+def test_characterize_hands_runtimes_without_onnx_their_own_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyTorch, ExecuTorch and LiteRT take no ONNX: the corpus network is exported for them from
+    the same seeded module (.pt2, lowered to .pte by ExecuTorch; .tflite), and each column's
+    labels join the ONNX column's row by name, with the ONNX graph's statistics."""
+    from xcelerator.costmodel.characterize import characterize, corpus
+    from xcelerator.costmodel.samples import from_store
+
+    monkeypatch.setenv("XCEL_CACHE", str(tmp_path / "cache"))
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    tgts = ["onnxruntime?threads=1", "torch?threads=1", "executorch?threads=1", "litert?threads=1"]
+    # three rounds: the first of each model runs alone, the next two side by side with the reference
+    plan = QUICK.replace(min_rounds=3, max_rounds=3)
+    r = characterize("mixed_extra", 2, tgts, store, plan=plan, reference="mobilenet_v1_0.25_96")
+    assert (r.measured, r.failed) == (8, 0), r
+    # every pair was timed side by side with the reference (torch too: two adapters in a process)
+    for _, m in store.measurements():
+        assert m.env["reference"]["pairing"] == "one process", (m.target, m.env["reference"])
+    onnx = corpus("mixed_extra", 2, root=tmp_path / "cache")
+    by_target = {uri: from_store(store, uri) for uri in tgts}
+    for uri, s in by_target.items():
+        assert sorted(s.names) == sorted(a.name for a in onnx), uri
+        assert all(np.isfinite(s.y_ms)) and all(y > 0 for y in s.y_ms)
+    fmts = {m.target: next(a.format for a in store.artifacts() if a.sha256 == m.artifact_sha256) for _, m in store.measurements()}
+    assert sorted(fmts.values()) == ["executorch", "onnx", "tflite", "torch"]
+    # the graph statistics of every column are the ONNX file's
+    macs = {a.name: a.stats.macs for a in onnx}
+    for s in by_target.values():
+        assert {n: st.macs for n, st in zip(s.names, s.stats, strict=True)} == macs
+    tab = TB.from_store(store, tgts)
+    assert tab.latency.shape == (2, 4) and np.isfinite(tab.latency).all()
+    # a vendor binary that takes a format the corpus cannot make is refused with one line
+    import yaml
+
+    f = tmp_path / "xcel-targets.yaml"
+    f.write_text(yaml.safe_dump({"commands": {"vendor": {"command": ["/bin/true", "{model}"], "parser": "benchmark_app", "format": "openvino"}}}))
+    monkeypatch.setenv("XCEL_TARGETS", str(f))
+    n = store.count()
+    with pytest.raises(BadInputError, match="a corpus is exported as onnx, torch, tflite; this target takes openvino"):
+        characterize("mixed_extra", 2, ["cmd:vendor"], store)
+    assert store.count() == n

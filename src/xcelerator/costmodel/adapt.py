@@ -312,15 +312,18 @@ def best(fits: dict[str, ModeFit]) -> ModeFit:
 
 
 # ----------------------------------------------------------------------------- the new device
-def _network(table: SourceTable, row: int, root: Any = None) -> Any:
-    """The artifact of table row ``row``, rebuilt where it came from."""
+def _network(table: SourceTable, row: int, root: Any = None, fmt: str = "onnx") -> Any:
+    """The artifact of table row ``row`` in ``fmt`` (onnx, torch or tflite), rebuilt where it
+    came from."""
+    from xcelerator.costmodel.characterize import corpus_twin
     from xcelerator.models.export import resolve_model
 
     o = table.origins[row]
     if "space" in o:
-        return corpus_network(o["space"], int(o["seed"]), int(o["index"]), root=root)
+        art = corpus_network(o["space"], int(o["seed"]), int(o["index"]), root=root)
+        return corpus_twin(art, fmt, o["space"])
     if "zoo" in o:
-        return resolve_model(o["zoo"], "onnx")
+        return resolve_model(o["zoo"], fmt)
     raise BadInputError(f"table network {table.names[row]} is a file that does not ship: it cannot be a signature")
 
 
@@ -364,17 +367,19 @@ def measure_signature(
     """Measure table rows on ``target`` (side by side with the table's reference when its labels
     are relative to one), store each, and return the rows that succeeded with their labels and
     per-node times; a failure is kept by name with its cause."""
+    from xcelerator.costmodel.characterize import corpus_format
     from xcelerator.costmodel.samples import labels_of
     from xcelerator.measure.core import measure, measure_against
     from xcelerator.measure.session import artifact_for, for_target
 
+    fmt = corpus_format(target)
     ref_name = _reference_of(table)
     ref = artifact_for(ref_name, target, plan) if ref_name else None
     ok_rows, docs, layers, failed = [], [], [], {}
     for r in rows:
         name = table.names[r]
         try:
-            art = for_target(_network(table, r), target, plan)
+            art = for_target(_network(table, r, fmt=fmt), target, plan)
         except BadInputError as e:
             failed[name] = str(e)
             continue

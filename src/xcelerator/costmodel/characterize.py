@@ -127,6 +127,51 @@ def _cached(doc_path: Path, arch: str) -> Artifact | None:
         return None  # a missing or damaged file is exported again
 
 
+# a corpus network for a runtime that takes no ONNX: exported from the same seeded module beside
+# its ONNX file (which keeps giving its graph statistics), once: torch.export for PyTorch (and
+# ExecuTorch, which lowers the .pt2), LiteRT's own converter for the interpreter
+TWIN_SUFFIX = {"torch": ".pt2", "tflite": ".tflite"}
+
+
+def corpus_format(target: Target) -> str:
+    """The format a corpus network is handed to ``target`` in: ONNX where the target runs or
+    converts it, else the first twin format it takes; ``BadInputError`` when none."""
+    from xcelerator.measure.session import takes
+
+    for fmt in ("onnx", *TWIN_SUFFIX):
+        if takes(target, fmt):
+            return fmt
+    raise BadInputError(
+        f"target {target.label}: a corpus is exported as {', '.join(('onnx', *TWIN_SUFFIX))}; this target "
+        f"takes {'/'.join(target.formats)} (use a target that runs or converts one of them)"
+    )
+
+
+def corpus_twin(art: Artifact, fmt: str, space_spec: str, options: dict[str, Any] | None = None) -> Artifact:
+    """The corpus network ``art`` (its ONNX file) in ``fmt`` ('onnx' is ``art`` itself), exported
+    beside it from the same point and weights seed its JSON records, and kept. An export that
+    fails raises ``BadInputError`` caused by the exporter's error: that network's failure on the
+    targets that need the format, not the end of the corpus."""
+    if fmt == "onnx":
+        return art
+    from xcelerator.models import export
+    from xcelerator.models.spaces import get_space
+
+    src = Path(art.path)
+    path = src.with_suffix(TWIN_SUFFIX[fmt])
+    if not path.exists():
+        doc = json.loads(src.with_suffix(".json").read_text())
+        try:
+            module, example = get_space(space_spec, **(options or {})).build(doc["point"], seed=doc["seed"])
+            (export.export_pt2 if fmt == "torch" else export.export_tflite)(module, example, path)
+        except Exception as e:  # the exporter's own words: one network's failure
+            cause = e.__cause__ or e
+            raise BadInputError(
+                f"{art.name}: export to {fmt} failed ({type(cause).__name__}: {str(cause).strip()[:200]})"
+            ) from e
+    return load_artifact(path, name=art.name, spec=art.spec)
+
+
 def characterize(
     space_spec: str,
     count: int,
@@ -171,14 +216,9 @@ def characterize(
     if strategy == "active" and (pool < 2 or count < 20):
         raise BadInputError(f"characterize --strategy active needs --count >= 20 and a pool >= 2, got {count}, {pool}")
     tgts: list[Target] = [parse_target(t) for t in targets]
-    from xcelerator.measure.session import takes
-
-    for t in tgts:
-        if not takes(t, "onnx"):
-            raise BadInputError(
-                f"target {t.label}: characterization exports ONNX corpora; this target takes "
-                f"{'/'.join(t.formats)} (use a target that runs or converts ONNX)"
-            )
+    fmts = {t.uri: corpus_format(t) for t in tgts}
+    if strategy == "active" and fmts[tgts[0].uri] != "onnx":
+        raise BadInputError(f"characterize --strategy active: the first target ({tgts[0].label}) must take ONNX")
     refs: dict[str, Artifact] = {}
     if reference is not None:
         from xcelerator.measure.session import artifact_for
@@ -196,13 +236,16 @@ def characterize(
     onnx_arts = corpus(
         space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options, on_fail=unbuilt
     )
+    def twin(art: Artifact, t: Target) -> Artifact:
+        return corpus_twin(art, fmts[t.uri], space_spec, options)
+
     if strategy == "random":
         res.networks = len(onnx_arts)
         _measure_indices(
-            list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor, refs
+            list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor, refs, twin
         )
         return res
-    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed, refs)
+    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed, refs, twin)
 
 
 def _active(
@@ -218,6 +261,7 @@ def _active(
     batch: int | None,
     seed: int,
     refs: dict[str, Artifact],
+    twin: Callable[[Artifact, Target], Artifact],
 ) -> CharacterizeResult:
 
     from xcelerator.costmodel.samples import from_store
@@ -235,7 +279,7 @@ def _active(
     picked: list[int] = list(done)
     if len(picked) < init:
         picked += [i for i in range(len(pool_arts)) if i not in set(picked)][: init - len(picked)]
-        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
+        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs, twin)
         res.batches.append(len(picked))
     while len(picked) < count:
         try:
@@ -255,7 +299,7 @@ def _active(
             order = rest
         new = order[:n]
         picked += new
-        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor, refs)
+        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor, refs, twin)
         res.batches.append(len(new))
     res.networks = len(picked)
     res.order = [pool_arts[i].name for i in picked]
@@ -320,8 +364,10 @@ def _as_run(
     plan: Plan,
     res: CharacterizeResult,
     progress: Callable[[str], None] | None,
+    twin: Callable[[Artifact, Target], Artifact] | None = None,
 ) -> dict[tuple[int, str], Artifact]:
-    """Each corpus network in the format each target runs; a network a target's converter
+    """Each corpus network in the format each target runs (``twin``: the network in the format
+    the target is handed, its ONNX file when None); a network a target's exporter or converter
     refuses is stored as that pair's failure."""
     from xcelerator.measure.session import for_target
 
@@ -334,7 +380,8 @@ def _as_run(
     for i in indices:
         for t in tgts:
             try:
-                as_run[(i, t.uri)] = for_target(onnx_arts[i], t)
+                src = twin(onnx_arts[i], t) if twin is not None else onnx_arts[i]
+                as_run[(i, t.uri)] = for_target(src, t)
             except BadInputError as e:
                 if e.__cause__ is None:  # not the converter failing on this network: a missing tool
                     raise
@@ -366,13 +413,14 @@ def _measure_indices(
     resume: bool,
     executor: Executor | None,
     refs: dict[str, Artifact] | None = None,
+    twin: Callable[[Artifact, Target], Artifact] | None = None,
 ) -> None:
     """Measure the corpus networks at ``indices`` on every target (what is stored is skipped),
     each side by side with the target's reference when ``refs`` has one."""
     from xcelerator.measure.core import check_runnable, measure, measure_against
 
     plan_d = plan.to_dict()
-    as_run = _as_run(indices, onnx_arts, tgts, store, plan, res, progress)
+    as_run = _as_run(indices, onnx_arts, tgts, store, plan, res, progress, twin)
     stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(

@@ -16,6 +16,19 @@ Families (equal odds unless ``families=`` narrows them):
   outputs at two scales (several outputs);
 - ``segment``: an encoder-decoder (U-Net-like skips) with a per-pixel output at input size.
 
+The ``mixed_extra`` space draws three more families, which measuring real third-party models
+showed the eleven miss (they are a space of their own so that ``mixed``'s corpus stays the
+same network for the same index):
+
+- ``flat``: flat feature maps: text-line recognizers (3x32-48 by 160-320 px, strides that
+  halve the height only, a per-column head, as PP-OCR's recognizer) and 1-D audio
+  convolutions over 4,000-16,000 samples (as silero-vad);
+- ``hswish``: MobileNet-v3-like inverted residuals whose activations are written out as
+  exporters emit them (hard-swish as ``x * clip(x + 3, 0, 6) / 6``, hard-sigmoid SE gates,
+  ``x * sigmoid(x)``, GELU's tanh form): many small elementwise nodes between convolutions;
+- ``eltwise``: ConvNeXt-like blocks with the layer norm written out (mean, subtract, square,
+  mean, root, divide, scale, shift), GELU's tanh form, layer scale and residual adds.
+
 Resolutions 64-320 px and widths 0.25-2x of each family's usual ones (ResNets and Inception: up to
 1x and 224 px), so the MACs run from about
 1 M to several G and cover the zoo (``mobilenet_v1_0.25_96`` to ``resnet50_224`` and
@@ -57,6 +70,7 @@ FAMILIES = (
     "detect",
     "segment",
 )
+EXTRA_FAMILIES = ("flat", "hswish", "eltwise")
 SPEC_FAMILIES = ("mbconv", "fused", "dwsep", "resnet", "bottleneck", "vit", "text")
 RESOLUTIONS = (64, 96, 128, 160, 192, 224, 256, 320)
 
@@ -160,16 +174,132 @@ class _Segmenter(nn.Module):
         return nn.functional.interpolate(self.out(x), size=size, mode="bilinear", align_corners=False)
 
 
+def _act(kind: str, x: torch.Tensor) -> torch.Tensor:
+    """An activation written out as exporters emit it (elementwise nodes, no fused op)."""
+    if kind == "hswish":
+        return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+    if kind == "silu":
+        return x * torch.sigmoid(x)
+    if kind == "gelu_tanh":
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+    return torch.relu(x)
+
+
+class _Act(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _act(self.kind, x)
+
+
+def _cba(cin: int, cout: int, k: Any = 3, s: Any = 1, groups: int = 1, act: str = "relu", dims: int = 2) -> nn.Sequential:
+    conv, bn = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
+    pad = tuple(v // 2 for v in k) if isinstance(k, tuple) else k // 2
+    return nn.Sequential(conv(cin, cout, k, s, pad, groups=groups, bias=False), bn(cout), _Act(act))
+
+
+class _LineRecognizer(nn.Module):
+    """A text-line recognizer: conv stages that halve both sides, then only the height, down to
+    one row; a per-column classifier over the remaining width (a CTC head)."""
+
+    def __init__(self, widths: list[int], height: int, act: str, classes: int) -> None:
+        super().__init__()
+        layers, c, h = [], 3, height
+        for i, w in enumerate(widths):
+            stride = (2, 2) if i < 2 else ((2, 1) if h > 1 else (1, 1))
+            layers += [_cba(c, w, 3, stride, act=act), _cba(w, w, 3, 1, groups=w, act=act), _cba(w, w, 1, act=act)]
+            h = -(-h // stride[0])
+            c = w
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x).mean(2)  # (N, C, W): the rows left, averaged
+        return self.fc(y.permute(0, 2, 1))
+
+
+class _Audio(nn.Module):
+    """1-D convolutions over a waveform (strided, then dilated-free residual stages), pooled."""
+
+    def __init__(self, widths: list[int], k: int, act: str, classes: int) -> None:
+        super().__init__()
+        layers, c = [_cba(1, widths[0], 9, 4, act=act, dims=1)], widths[0]
+        for w in widths:
+            layers += [_cba(c, w, k, 2, act=act, dims=1), _cba(w, w, k, 1, act=act, dims=1)]
+            c = w
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x).mean(2))
+
+
+class _V3Block(nn.Module):
+    """An inverted residual with written-out activations and a hard-sigmoid SE gate."""
+
+    def __init__(self, cin: int, cout: int, k: int, s: int, e: float, se: bool, act: str) -> None:
+        super().__init__()
+        mid = make_divisible(cin * e, 8)
+        self.expand = _cba(cin, mid, 1, act=act) if mid != cin else nn.Identity()
+        self.dw = _cba(mid, mid, k, s, groups=mid, act=act)
+        self.se = se
+        if se:
+            self.se_r = nn.Conv2d(mid, make_divisible(mid / 4, 8), 1)
+            self.se_e = nn.Conv2d(make_divisible(mid / 4, 8), mid, 1)
+        self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.res = s == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(self.expand(x))
+        if self.se:
+            g = self.se_e(torch.relu(self.se_r(y.mean((2, 3), keepdim=True))))
+            y = y * (torch.clamp(g + 3.0, 0.0, 6.0) / 6.0)
+        y = self.project(y)
+        return x + y if self.res else y
+
+
+class _LayerNorm2d(nn.Module):
+    """Layer norm over channels, written out as exported by hand-rolled implementations."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.g, self.b = nn.Parameter(torch.ones(1, c, 1, 1)), nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(1, keepdim=True)
+        d = x - mu
+        var = (d * d).mean(1, keepdim=True)
+        return d / torch.sqrt(var + 1e-6) * self.g + self.b
+
+
+class _NeXtBlock(nn.Module):
+    def __init__(self, c: int, k: int, e: float, act: str) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, k, 1, k // 2, groups=c)
+        self.norm = _LayerNorm2d(c)
+        self.pw1, self.pw2 = nn.Conv2d(c, int(c * e), 1), nn.Conv2d(int(c * e), c, 1)
+        self.act = _Act(act)
+        self.scale = nn.Parameter(torch.full((1, c, 1, 1), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.scale * self.pw2(self.act(self.pw1(self.norm(self.dw(x)))))
+
+
 class MixedSpace(Space):
     """A broad corpus across model families (see the module docstring); a point is an index."""
 
     name = "mixed"
 
-    def __init__(self, families: str | list[str] | None = None, classes: int = 1000) -> None:
+    def __init__(
+        self, families: str | list[str] | None = None, classes: int = 1000, name: str = "mixed"
+    ) -> None:
         fams = families.split(",") if isinstance(families, str) else list(families or FAMILIES)
-        bad = [f for f in fams if f not in FAMILIES]
+        bad = [f for f in fams if f not in FAMILIES + EXTRA_FAMILIES]
         if bad or not fams:
-            raise BadInputError(f"mixed: unknown families {bad}; known: {', '.join(FAMILIES)}")
+            raise BadInputError(f"{name}: unknown families {bad}; known: {', '.join(FAMILIES + EXTRA_FAMILIES)}")
+        self.name = name
         self.families, self.classes = tuple(fams), int(classes)
         self.description = f"a broad corpus: {', '.join(self.families)} at 64-320 px, widths 0.25-2x"
 
@@ -272,6 +402,8 @@ class MixedSpace(Space):
             return make_divisible(c * w, 8)
 
         module: nn.Module
+        if fam in EXTRA_FAMILIES:
+            return self._build_extra(fam, rng, w, res, seed)
         if fam == "inception":
             layers: list[nn.Module] = [_cbr(3, ch(64), 7, 2), nn.MaxPool2d(3, 2, 1), _cbr(ch(64), ch(192), 3)]
             c = ch(192)
@@ -305,4 +437,42 @@ class MixedSpace(Space):
             widths = [ch(v) for v in (16, 32, 64, 128, 256)[:n]]
             module = _Segmenter(widths, rng.choice((2, 21)))
         g = torch.Generator().manual_seed(seed)
+        return module.eval(), (torch.randn((1, 3, res, res), generator=g),)
+
+    def _build_extra(self, fam: str, rng: random.Random, w: float, res: int, seed: int) -> tuple[Any, tuple[Any, ...]]:
+        def ch(c: float) -> int:
+            return make_divisible(c * w, 8)
+
+        g = torch.Generator().manual_seed(seed)
+        act = rng.choice(("hswish", "silu", "gelu_tanh", "relu") if fam == "flat" else ("hswish", "silu", "gelu_tanh"))
+        module: nn.Module
+        if fam == "flat" and rng.random() < 0.6:
+            height, width = rng.choice((32, 48)), rng.choice((160, 256, 320))
+            widths = [ch(c) for c in (32, 64, 96, 128, 192, 256)[: rng.randint(4, 6)]]
+            module = _LineRecognizer(widths, height, act, rng.choice((97, 6625)))
+            return module.eval(), (torch.randn((1, 3, height, width), generator=g),)
+        if fam == "flat":
+            length = rng.choice((4000, 8000, 16000))
+            widths = [ch(c) for c in (32, 64, 128, 128, 256)[: rng.randint(3, 5)]]
+            module = _Audio(widths, rng.choice((3, 5, 9)), act, rng.choice((2, 35)))
+            return module.eval(), (torch.randn((1, 1, length), generator=g),)
+        if fam == "hswish":
+            c, layers = ch(16), [_cba(3, ch(16), 3, 2, act=act)]
+            for s, base in enumerate((16, 24, 40, 80, 112, 160)[: rng.randint(4, 6)]):
+                for i in range(rng.randint(1, 3)):
+                    stride = 2 if i == 0 and s in (1, 2, 3, 5) else 1
+                    blk = _V3Block(c, ch(base), rng.choice((3, 5)), stride, rng.choice((3.0, 4.0, 6.0)), rng.random() < 0.5, act)
+                    layers.append(blk)
+                    c = ch(base)
+            layers.append(_cba(c, ch(576), 1, act=act))
+            module = _Classifier(nn.Sequential(*layers), ch(576), self.classes)
+        else:  # eltwise
+            dims = [ch(c) for c in (48, 96, 192, 384)[: rng.randint(3, 4)]]
+            k = rng.choice((3, 5, 7))
+            layers = [nn.Conv2d(3, dims[0], 4, 4)]
+            for s, d in enumerate(dims):
+                if s:
+                    layers += [_LayerNorm2d(dims[s - 1]), nn.Conv2d(dims[s - 1], d, 2, 2)]
+                layers += [_NeXtBlock(d, k, rng.choice((2.0, 4.0)), act) for _ in range(rng.randint(1, 3))]
+            module = _Classifier(nn.Sequential(*layers), dims[-1], self.classes)
         return module.eval(), (torch.randn((1, 3, res, res), generator=g),)

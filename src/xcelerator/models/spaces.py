@@ -424,7 +424,14 @@ def _mixed(**options: Any) -> Space:
     return MixedSpace(**options)
 
 
+def _mixed_extra(**options: Any) -> Space:
+    from xcelerator.models.mixed import EXTRA_FAMILIES, MixedSpace
+
+    return MixedSpace(**{"families": list(EXTRA_FAMILIES), **options}, name="mixed_extra")
+
+
 SPACES["mixed"] = _mixed
+SPACES["mixed_extra"] = _mixed_extra
 
 
 def list_spaces() -> list[str]:

@@ -51,7 +51,13 @@ class Adapter:
         self.version = torch.__version__
         if "threads" in options and int(options["threads"]) > 0:
             torch.set_num_threads(int(options["threads"]))
-        torch.set_num_interop_threads(1)
+        if torch.get_num_interop_threads() != 1:
+            # once per process: a second adapter in it (the reference beside the model, timed
+            # side by side) finds it set, and torch refuses to set it after parallel work
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:
+                pass
 
     def load(self, path: str, inputs: dict[str, Any]) -> None:
         torch = self.torch
