@@ -30,8 +30,9 @@ def shipped() -> TB.SourceTable:
 
 @pytest.fixture(scope="module")
 def small(shipped: TB.SourceTable) -> TB.SourceTable:
-    """The shipped table's first 40 complete corpus networks and its zoo rows."""
-    full = shipped.complete()
+    """The shipped table's first 40 complete corpus networks and its zoo rows (its columns that
+    cover the table: those measured on a prefix of the corpus left out)."""
+    full = shipped.widest()
     corpus = full.corpus_rows()[:40]
     outside = [i for i in range(len(full.names)) if i not in set(full.corpus_rows())]
     return full.take_rows(corpus + outside)
@@ -39,7 +40,7 @@ def small(shipped: TB.SourceTable) -> TB.SourceTable:
 
 def test_shipped_table_is_whole_and_rebuilds(shipped: TB.SourceTable, tmp_path: Path) -> None:
     assert len(shipped.runtimes()) >= 3
-    assert len(shipped.complete().corpus_rows()) >= 100
+    assert len(shipped.widest().corpus_rows()) >= 100
     for c in shipped.columns:  # every column says what it is
         assert c.runtime and c.runtime_version and c.machine and c.labels
     # a row is rebuilt from its corpus point on this machine: the same graph as the table's
@@ -75,6 +76,31 @@ def test_leave_one_runtime_out_scores_every_mode(small: TB.SourceTable) -> None:
     assert all(np.isfinite(v) for v in h.outside_file.values())
     # the cross-device route ranks the held-out runtime's networks as it measured them
     assert h.metrics["auto"]["spearman"] > 0.8
+
+
+def test_columns_on_a_prefix_of_the_corpus(small: TB.SourceTable) -> None:
+    """A column measured on fewer networks (a runtime added later, on a prefix of the corpus) is
+    judged on the networks it has, with every column that has them as a source, and does not
+    cut the other columns' evaluation (or a user's adapt sources) down to its networks."""
+    short = small.columns[-1]
+    lat = small.latency.copy()
+    corpus = small.corpus_rows()
+    lat[corpus[25:], -1] = np.nan  # the last column has 25 of the 40 corpus networks
+    ragged = TB.SourceTable(small.names, small.origins, small.stats, small.columns, lat, small.layers)
+    on_short = ragged.around(short.target)
+    assert on_short.targets[-1] == short.target and len(on_short.corpus_rows()) == 25
+    assert len(on_short.columns) == 1 + sum(c.runtime != short.runtime for c in small.columns)
+    other = small.columns[0]
+    on_other = ragged.around(other.target)
+    assert short.target not in on_other.targets and len(on_other.corpus_rows()) == 40
+    assert short.target not in ragged.widest().targets and len(ragged.widest().corpus_rows()) == 40
+    res = leave_runtime_out(ragged, sizes=(10,), columns=[short.target, other.target], distil_sizes=())
+    n = {h.column: h.metrics["auto"]["n"] for h in res}
+    assert n == {short.target: 15, other.target: 30}
+    assert {h.column: h.sources for h in res} == {
+        short.target: len(on_short.columns) - 1,
+        other.target: len(on_other.columns) - 1,
+    }
 
 
 def test_phones_through_the_same_code() -> None:
@@ -142,7 +168,9 @@ def test_commands_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert set(ADAPT_MODES) >= {"kernel", "meta", "sources", "stacked"}
 
 
-def test_characterize_hands_runtimes_without_onnx_their_own_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_characterize_hands_runtimes_without_onnx_their_own_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """PyTorch, ExecuTorch and LiteRT take no ONNX: the corpus network is exported for them from
     the same seeded module (.pt2, lowered to .pte by ExecuTorch; .tflite), and each column's
     labels join the ONNX column's row by name, with the ONNX graph's statistics."""
@@ -164,7 +192,10 @@ def test_characterize_hands_runtimes_without_onnx_their_own_format(tmp_path: Pat
     for uri, s in by_target.items():
         assert sorted(s.names) == sorted(a.name for a in onnx), uri
         assert all(np.isfinite(s.y_ms)) and all(y > 0 for y in s.y_ms)
-    fmts = {m.target: next(a.format for a in store.artifacts() if a.sha256 == m.artifact_sha256) for _, m in store.measurements()}
+    fmts = {
+        m.target: next(a.format for a in store.artifacts() if a.sha256 == m.artifact_sha256)
+        for _, m in store.measurements()
+    }
     assert sorted(fmts.values()) == ["executorch", "onnx", "tflite", "torch"]
     # the graph statistics of every column are the ONNX file's
     macs = {a.name: a.stats.macs for a in onnx}
@@ -176,7 +207,15 @@ def test_characterize_hands_runtimes_without_onnx_their_own_format(tmp_path: Pat
     import yaml
 
     f = tmp_path / "xcel-targets.yaml"
-    f.write_text(yaml.safe_dump({"commands": {"vendor": {"command": ["/bin/true", "{model}"], "parser": "benchmark_app", "format": "openvino"}}}))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "commands": {
+                    "vendor": {"command": ["/bin/true", "{model}"], "parser": "benchmark_app", "format": "openvino"}
+                }
+            }
+        )
+    )
     monkeypatch.setenv("XCEL_TARGETS", str(f))
     n = store.count()
     with pytest.raises(BadInputError, match="a corpus is exported as onnx, torch, tflite; this target takes openvino"):

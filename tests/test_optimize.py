@@ -187,6 +187,28 @@ def test_unprunable_or_broken_models_are_one_clear_error() -> None:
         PruneSpace(lambda x: x, torch.randn(1, 3, 8, 8))  # type: ignore[arg-type]
 
 
+def test_settings_are_one_config_checked_on_entry(tmp_path: Path) -> None:
+    """``xc.optimize``'s settings are ``OptimizeConfig``'s fields: a config object, keywords
+    replacing its fields, every one checked before any work (nothing is trained or written)."""
+    import xcelerator as xc
+
+    net, x = ConvMix(), torch.randn(1, 1, 32, 32)
+
+    def never(*_: object) -> float:
+        raise AssertionError("a bad setting must be refused before the model is touched")
+
+    kw = {"train": never, "evaluate": never, "out": tmp_path / "o"}
+    with pytest.raises(BadInputError, match=r"unknown setting\(s\) \['budgett'\]; valid: .*'budget'"):
+        xc.optimize(net, x, budgett=3, **kw)  # type: ignore[arg-type]
+    with pytest.raises(BadInputError, match="the setting 'budget' must be a number >= 1; got 0"):
+        xc.optimize(net, x, config=xc.OptimizeConfig(budget=4), budget=0, **kw)  # type: ignore[arg-type]
+    with pytest.raises(BadInputError, match="the setting 'latency' must be one of"):
+        xc.optimize(net, x, config=xc.OptimizeConfig(latency="guessed"), **kw)  # type: ignore[arg-type]
+    assert not (tmp_path / "o").exists()
+    cfg = xc.OptimizeConfig(budget=4, precision=["fp32", "int8"])
+    assert cfg.updated({"budget": 6}).budget == 6 and cfg.budget == 4  # a copy: the config is not changed
+
+
 def test_rungs_and_the_constraint_aware_halving_pruner() -> None:
     assert rungs(1) == [1] and rungs(3) == [1, 2, 3] and rungs(8) == [1, 2, 4, 8]
     study = optuna.create_study(direction="maximize", pruner=ConstraintHalvingPruner(bound=0.9))

@@ -242,8 +242,8 @@ def optimize_config(
 
     module, example, train_fn, eval_fn = cfg.validate().load()
     res = optimize(
-        module, example, train=train_fn, evaluate=eval_fn, executor=executor, db=_store(db), resume=resume,
-        progress=progress, **cfg.run_kwargs(),
+        module, example, train=train_fn, evaluate=eval_fn, config=cfg, executor=executor, db=_store(db),
+        resume=resume, progress=progress,
     )  # fmt: skip
     return res, write_outputs(res, Path(cfg.out))
 

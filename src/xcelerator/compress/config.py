@@ -40,6 +40,47 @@ from xcelerator.errors import BadInputError
 
 @dataclass
 class OptimizeConfig:
+    """What ``xc.optimize`` searches and how: one object for the YAML file, ``xcel optimize``'s
+    options and the API's keyword settings (``xc.optimize(..., budget=8)`` overrides the field of
+    that name). ``model``, ``train``, ``evaluate``, ``example`` and ``shape`` are the command's
+    references to the user's files (``load``); the API takes those objects themselves.
+
+    ``objectives``: any of latency, memory, macs, params, size, accuracy (several give a Pareto
+    front). ``constraints``: ``accuracy>=baseline-0.005``, ``latency<=5``, ... . ``epochs``:
+    fine-tuning epochs per candidate. ``finetune_baseline``: the baseline (trial 0) is trained
+    ``epochs`` more too, so that every candidate has had the same training budget as the
+    baseline it is compared with (pass the network as it was before those last epochs);
+    otherwise the baseline is measured as given. ``plan``: how each candidate is measured (the
+    ``Plan``; default ``OPTIMIZE_PLAN``). ``policy``: with ``strategy="dqn"``, a file the learned
+    Q-network is loaded from (when it exists) and saved to. ``latency``: ``measured`` (every
+    candidate on the device), ``predicted`` (the cost model stands in) or ``hybrid`` (measured
+    only when the cost model's interval cannot settle the latency constraint or the front:
+    ``nas/hybrid.py``); the default is hybrid when ``cost_model`` is given. ``cost_model`` (an
+    ``xc.CostModel`` or its file), with ``dqn``: the agent first trains ``pretrain_steps`` steps
+    on a surrogate (accuracy before fine-tuning, latency predicted), see ``policy.pretrain``.
+    ``confirm``: measure the baseline and the fastest feasible candidates again in one
+    interleaved run and keep the fastest (``confirm_best``), with the default ``Plan`` or the
+    ``Plan`` given. ``warm_start``: uniform ratios tried right after the baseline (every group
+    pruned alike; the natural first guesses, and the uniform-width reference inside the study)
+    before the sampler takes over.
+
+    ``precision``: ``["fp32", "int8"]`` makes precision a search dimension; an int8 candidate is
+    quantized by its runtime's own tool (``RuntimeSpec.quantize``) on ``calibration`` (a few
+    hundred of your inputs: a tensor, an iterable of batches or an ``.npz``). ``targets``:
+    several runtimes, each a search dimension value (``target`` is then the first).
+    ``round_channels``: pruned widths snapped to a multiple (``"auto"``: the channel block of the
+    targets' CPU kernels, 16 with AVX-512, 8 otherwise; 1 or None: no rounding; several: a search
+    dimension). ``deployed_accuracy``: ``evaluate`` scores the shipped file through ``deployed``
+    (the torch module's score is kept as ``torch_accuracy``); constraints apply to the deployed
+    score. ``sensitivity``: each group is first pruned alone at a few ratios and scored without
+    fine-tuning (``compress.sensitivity``); the warm start is then, for each level of
+    ``warm_start`` (a share of the MACs to remove), the groups pruned in the proportions one
+    common loss allows (smallest level first), instead of every group pruned alike at that
+    ratio. ``distill``: candidates learn from the baseline too: ``train(module, epochs,
+    teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen; ``teacher.loss(logits,
+    inputs, labels)`` is the distillation loss); the baseline itself is trained with
+    ``train(module, epochs)``."""
+
     model: str | None = None
     train: str | None = None
     evaluate: str | None = None
@@ -52,21 +93,26 @@ class OptimizeConfig:
     strategy: str = "tpe"
     epochs: int = 3
     early_stop: bool = True
+    finetune_baseline: bool = False
     max_ratio: float = 0.75
     max_groups: int = 8
     blocks: bool = True
     resolutions: list[int] | None = None
     study: str | None = None
     seed: int = 0
-    out: str = "optimize-out"
-    policy: str | None = None
-    cost_model: str | None = None  # dqn: pre-train on it; and the latency oracle's predictor
+    out: str | Path = "optimize-out"
+    plan: Any = None  # a Plan for each candidate's measurement (default OPTIMIZE_PLAN)
+    policy: str | Path | None = None
+    cost_model: Any = None  # a file or an xc.CostModel: dqn pre-trains on it; the latency oracle's predictor
     latency: str | None = None  # predicted | measured | hybrid (default hybrid with a cost model)
-    confirm: bool = True  # measure baseline and best again, interleaved, for the speed-up's CI
+    pretrain_steps: int = 30
+    confirm: Any = True  # measure baseline and best again, interleaved, for the speed-up's CI (or a Plan)
+    warm_start: list[float] = field(default_factory=lambda: [0.25, 0.5])
     targets: list[str] | None = None  # several runtimes: each a value of the search's runtime dimension
-    precision: list[str] = field(default_factory=lambda: ["fp32"])  # fp32, int8 (a search dimension)
-    calibration: str | None = None  # .npz of your own inputs, one array per model input (int8)
+    precision: list[str] | str = field(default_factory=lambda: ["fp32"])  # fp32, int8 (a search dimension)
+    calibration: Any = None  # int8: a .npz of your own inputs (one array per model input), a tensor or batches
     round_channels: str | int | list[int] | None = "auto"  # auto: the runtimes' channel block
+    deployed_accuracy: bool = True  # constraints apply to the shipped file's score
     sensitivity: bool = True  # score each group pruned alone first; shapes the warm start
     distill: bool = False  # train(module, epochs, teacher): candidates learn from the baseline too
 
@@ -75,28 +121,38 @@ class OptimizeConfig:
         was given); returns itself. Strategy names, objectives, constraints, targets and
         precisions are checked where they are parsed (their registries name the valid ones)."""
         from xcelerator.errors import check_params
+        from xcelerator.rounds.plan import Plan
 
         opt_str = (str, type(None))
+        seq, opt_seq = (list, tuple), (list, tuple, type(None))
         check_params(
             "optimize",
             self.__dict__,
             {
                 "model": opt_str, "train": opt_str, "evaluate": opt_str, "example": opt_str,
-                "shape": (list, type(None)), "target": str, "constraints": list, "objectives": list,
+                "shape": opt_seq, "target": str, "constraints": seq, "objectives": seq,
                 "budget": {"range": (1, None)}, "strategy": str, "epochs": {"range": (0, None)},
-                "early_stop": bool, "max_ratio": {"range": (0.0, 0.99)}, "max_groups": {"range": (1, None)},
-                "blocks": bool, "resolutions": (list, type(None)), "study": opt_str, "seed": int, "out": str,
-                "policy": opt_str, "cost_model": opt_str, "latency": (None, "measured", "predicted", "hybrid"),
-                "confirm": bool, "targets": (list, type(None)), "precision": list, "calibration": opt_str,
-                "round_channels": (str, int, list, type(None)), "sensitivity": bool, "distill": bool,
+                "early_stop": bool, "finetune_baseline": bool, "max_ratio": {"range": (0.0, 0.99)},
+                "max_groups": {"range": (1, None)}, "blocks": bool, "resolutions": opt_seq, "study": opt_str,
+                "seed": int, "out": (str, Path), "plan": (Plan, type(None)), "policy": (str, Path, type(None)),
+                "latency": (None, "measured", "predicted", "hybrid"), "pretrain_steps": {"range": (0, None)},
+                "confirm": (bool, Plan), "warm_start": seq, "targets": opt_seq, "precision": (str, list, tuple),
+                "round_channels": (str, int, list, tuple, type(None)), "deployed_accuracy": bool,
+                "sensitivity": bool, "distill": bool,
             },
         )  # fmt: skip
         return self
 
-    def run_kwargs(self) -> dict[str, Any]:
-        """The settings ``xc.optimize`` takes as they are: all but the references ``load`` reads."""
-        refs = ("model", "train", "evaluate", "example", "shape")
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in refs}
+    def updated(self, settings: dict[str, Any]) -> OptimizeConfig:
+        """A copy with ``settings`` (field names) replacing its fields, validated; an unknown
+        name is one line naming the valid ones."""
+        from dataclasses import replace
+
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise BadInputError(f"optimize: unknown setting(s) {unknown}; valid: {sorted(known)}")
+        return replace(self, **settings).validate()
 
     @classmethod
     def from_yaml(cls, path: Path) -> OptimizeConfig:

@@ -34,6 +34,7 @@ import optuna
 import torch
 from torch import nn
 
+from xcelerator.compress.config import OptimizeConfig
 from xcelerator.compress.evaluator import OPTIMIZE_PLAN, OptimizeEvaluator, _number, accuracy_bound
 from xcelerator.compress.prune import PruneSpace, as_tuple
 from xcelerator.errors import BadInputError, RunFailedError
@@ -297,128 +298,72 @@ def optimize(
     *,
     train: Callable[[nn.Module, int], Any],
     evaluate: Callable[[nn.Module], Any],
-    target: str = "onnxruntime?threads=1",
-    objectives: Sequence[str] = ("latency",),
-    constraints: Sequence[str] = ("accuracy>=baseline-0.005",),
-    budget: int = 20,
-    strategy: str = "tpe",
-    epochs: int = 3,
-    early_stop: bool = True,
-    finetune_baseline: bool = False,
+    config: OptimizeConfig | None = None,
     executor: Any = None,
     db: Any = None,
-    out: str | Path = "optimize-out",
-    study: str | None = None,
-    resume: bool = False,
-    seed: int = 0,
-    plan: Plan | None = None,
-    max_ratio: float = 0.75,
-    max_groups: int = 8,
-    blocks: bool = True,
-    resolutions: Sequence[int] | None = None,
-    policy: str | Path | None = None,
-    cost_model: Any = None,
-    latency: str | None = None,
-    pretrain_steps: int = 30,
-    confirm: bool | Plan = True,
-    warm_start: Sequence[float] = (0.25, 0.5),
     progress: Callable[[str], None] | None = None,
-    precision: Sequence[str] | str = ("fp32",),
-    calibration: Any = None,
-    targets: Sequence[str] | None = None,
-    round_channels: int | Sequence[int] | str | None = "auto",
-    deployed_accuracy: bool = True,
-    sensitivity: bool = True,
-    distill: bool = False,
+    resume: bool = False,
+    **settings: Any,
 ) -> OptimizeResult:
     """Search pruned versions of ``module`` for the fastest one on ``target`` that meets
     ``constraints`` (see the module docstring).
 
-    ``objectives``: any of latency, memory, macs, params, size, accuracy (a list of several gives
-    a Pareto front). ``constraints``: ``accuracy>=baseline-0.005``, ``latency<=5``, ... .
-    ``epochs``: fine-tuning epochs per candidate. ``finetune_baseline``: the baseline (trial 0)
-    is trained ``epochs`` more too, so that every candidate has had the same training budget as
-    the baseline it is compared with (pass the network as it was before those last epochs);
-    otherwise the baseline is measured as given. ``executor``: ``"ray"`` or an
-    ``Executor``. ``db``: where the study and measurements live (default: ``OUT/optimize.db``).
-    ``policy``: with ``strategy="dqn"``, a file the learned Q-network is loaded from (when it
-    exists) and saved to. ``latency``: ``measured`` (every candidate on the device),
-    ``predicted`` (the cost model stands in) or ``hybrid`` (measured only when the cost model's
-    interval cannot settle the latency constraint or the front: ``nas/hybrid.py``); the
-    default is hybrid when ``cost_model`` is given. ``cost_model`` (an ``xc.CostModel`` or its file), with ``dqn``: the
-    agent first trains ``pretrain_steps`` steps on a surrogate (accuracy before fine-tuning,
-    latency predicted), see ``policy.pretrain``. ``confirm``: measure the baseline and the fastest
-    feasible candidates again in one interleaved run and keep the fastest (``confirm_best``), with
-    the default ``Plan`` or the ``Plan`` given. ``warm_start``: uniform
-    ratios tried right after the baseline (every group pruned alike; the natural first guesses,
-    and the uniform-width reference inside the study) before the sampler takes over.
-
-    ``precision``: ``("fp32", "int8")`` makes precision a search dimension; an int8 candidate is
-    quantized by its runtime's own tool (``RuntimeSpec.quantize``) on ``calibration`` (a few
-    hundred of your inputs: a tensor, an iterable of batches or an ``.npz``). ``targets``: several
-    runtimes, each a search dimension value (``target`` is then the first). ``round_channels``:
-    pruned widths snapped to a multiple (``"auto"``: the channel block of the targets' CPU
-    kernels, 16 with AVX-512, 8 otherwise; 1 or None: no rounding; several: a search dimension).
-    ``deployed_accuracy``: ``evaluate`` scores the shipped file through ``deployed`` (the torch
-    module's score is kept as ``torch_accuracy``); constraints apply to the deployed score.
-    ``sensitivity``: each group is first pruned alone at a few ratios and scored without
-    fine-tuning (``compress.sensitivity``); the warm start is then, for each level of
-    ``warm_start`` (a share of the MACs to remove), the groups pruned in the proportions one
-    common loss allows (smallest level first), instead of every group pruned alike at that
-    ratio. ``distill``: candidates learn from the baseline too: ``train(module, epochs,
-    teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen; ``teacher.loss(logits,
-    inputs, labels)`` is the distillation loss); the baseline itself is trained with
-    ``train(module, epochs)``.
+    What to search and how is an ``OptimizeConfig`` (``config``), each keyword in ``settings``
+    replacing its field of that name (``budget=8``, ``precision=("fp32", "int8")``, ...): its
+    docstring says what each does; all are checked on entry, one line naming a bad or unknown
+    one. ``executor``: ``"ray"`` or an ``Executor``. ``db``: where the study and measurements
+    live (default: ``OUT/optimize.db``). ``resume``: go on with the stored study of that name.
     """
     from xcelerator.compress.deploy import Calibration
     from xcelerator.nas.problem import parse_objectives
     from xcelerator.nas.study import SearchConfig, run_search
 
     t0 = time.time()
-    objs = parse_objectives(list(objectives))
-    _check_settings(budget, epochs, strategy, constraints)
-    uris, tgts, precisions = _deployments(target, targets, precision, calibration, latency, cost_model)
+    c = (config or OptimizeConfig()).updated(settings)
+    objs = parse_objectives(list(c.objectives))
+    _check_settings(c.budget, c.epochs, c.strategy, c.constraints)
+    uris, tgts, precisions = _deployments(c.target, c.targets, c.precision, c.calibration, c.latency, c.cost_model)
     target = uris[0]
     example = as_tuple(example_inputs)
     base_score = check_inputs(module, example, evaluate, train)
-    cal = Calibration.make(calibration, example) if calibration is not None else None
+    cal = Calibration.make(c.calibration, example) if c.calibration is not None else None
     space = PruneSpace(
-        module, example, max_ratio=max_ratio, max_groups=max_groups, blocks=blocks, resolutions=resolutions,
-        round_to=_round_choices(round_channels, tgts), precisions=precisions, targets=uris,
+        module, example, max_ratio=c.max_ratio, max_groups=c.max_groups, blocks=c.blocks, resolutions=c.resolutions,
+        round_to=_round_choices(c.round_channels, tgts), precisions=precisions, targets=uris,
     )  # fmt: skip
-    outdir = Path(out)
+    outdir = Path(c.out)
     url, store = _storage(db, outdir)
     if isinstance(executor, str):
         from xcelerator.executors import make_executor
 
         executor = make_executor(executor, None, 2 if executor == "ray" else 1)
     ev = OptimizeEvaluator(
-        space, train, evaluate, target, epochs=epochs, plan=plan or OPTIMIZE_PLAN, out=outdir, store=store,
-        early_stop=early_stop, finetune_baseline=finetune_baseline, constraints=tuple(constraints), calibration=cal,
-        deployed_accuracy=deployed_accuracy, ship_files=getattr(executor, "name", "") == "ray",
-        teacher=_teacher(module, train) if distill else None, parsed=dict(zip(uris, tgts, strict=True)),
+        space, train, evaluate, target, epochs=c.epochs, plan=c.plan or OPTIMIZE_PLAN, out=outdir, store=store,
+        early_stop=c.early_stop, finetune_baseline=c.finetune_baseline, constraints=tuple(c.constraints),
+        calibration=cal, deployed_accuracy=c.deployed_accuracy, ship_files=getattr(executor, "name", "") == "ray",
+        teacher=_teacher(module, train) if c.distill else None, parsed=dict(zip(uris, tgts, strict=True)),
     )  # fmt: skip
-    ev.set_bound(accuracy_bound(constraints, base_score))
-    name = study or f"optimize-{strategy}-s{seed}"
+    ev.set_bound(accuracy_bound(c.constraints, base_score))
+    name = c.study or f"optimize-{c.strategy}-s{c.seed}"
     if resume:
         _remember(ev, url, name)
-    cfg = SearchConfig(space="prune", objectives=objs, constraints=list(constraints), strategy=strategy,
-                       trials=budget, target=target, study=name, seed=seed, out=str(outdir))  # fmt: skip
-    sampler = _make_sampler(strategy, space, seed, str(policy) if policy else None)
-    oracle = _oracle(latency, cost_model, target, constraints, objs)
+    cfg = SearchConfig(space="prune", objectives=objs, constraints=list(c.constraints), strategy=c.strategy,
+                       trials=c.budget, target=target, study=name, seed=c.seed, out=str(outdir))  # fmt: skip
+    sampler = _make_sampler(c.strategy, space, c.seed, str(c.policy) if c.policy else None)
+    oracle = _oracle(c.latency, c.cost_model, target, c.constraints, objs)
     pre: dict[str, Any] = {}
-    if strategy == "dqn" and cost_model is not None and not resume:
-        pre = _pretrain(sampler, space, cost_model, target, evaluate, pretrain_steps)
+    if c.strategy == "dqn" and c.cost_model is not None and not resume:
+        pre = _pretrain(sampler, space, c.cost_model, target, evaluate, c.pretrain_steps)
     sens = None
-    if strategy != "dqn" and not resume:
-        sens = _warm_start(url, name, space, evaluate, warm_start, sensitivity, objs, progress)
+    if c.strategy != "dqn" and not resume:
+        sens = _warm_start(url, name, space, evaluate, c.warm_start, c.sensitivity, objs, progress)
     res = run_search(cfg, url, store=store, progress=progress, resume=resume, evaluator=ev, executor=executor,
                      space=space, sampler=sampler, oracle=oracle)  # fmt: skip
-    if strategy == "dqn" and policy:
+    if c.strategy == "dqn" and c.policy:
         from xcelerator.compress.policy import save_policy
 
-        save_policy(sampler, Path(policy))
-    return _result(name, url, space, res, ev, pre, sens, confirm, target, store, objs, constraints, outdir, t0)
+        save_policy(sampler, Path(c.policy))
+    return _result(name, url, space, res, ev, pre, sens, c.confirm, target, store, objs, c.constraints, outdir, t0)
 
 
 def _result(

@@ -452,7 +452,7 @@ def adapt(
     if exclude:
         src = src.without(list(exclude))
     own = [j for j, c in enumerate(src.columns) if c.target != t.uri]
-    src = src.take_columns(own).complete()
+    src = src.take_columns(own).widest()
     if not src.columns:
         raise BadInputError(f"adapt: the table has no column besides {t.uri}")
     if budget >= len(src.corpus_rows()) - 5:
@@ -597,18 +597,23 @@ def leave_runtime_out(
     distil_sizes: Sequence[int] = (20,),
     progress: Callable[[str], None] | None = None,
 ) -> list[HeldOut]:
-    """For each column (or those named): every column of its runtime left out of the sources,
-    ``size`` signature networks chosen on the rest among the corpus networks, their labels taken
+    """For each column (or those named): every column of its runtime left out of the sources
+    (and, where columns cover different networks, the table ``SourceTable.around`` it: the
+    networks it has and the columns that have them), ``size`` signature networks chosen on the
+    rest among the corpus networks, their labels taken
     from the held-out column (and its per-node profiles, for ``kernel``), the rest predicted.
     Networks outside the corpus (zoo, real models) are never in a signature: they are predicted
     as a user's model would be."""
-    full = table.complete()
-    corpus = full.corpus_rows()
-    outside = [i for i in range(len(full.names)) if i not in set(corpus)]
     out: list[HeldOut] = []
-    for j, col in enumerate(full.columns):
-        if (columns and col.target not in columns) or len(full.runtimes()) < 2:
+    for col in table.columns:
+        if (columns and col.target not in columns) or len(table.runtimes()) < 2:
             continue
+        full = table.around(col.target)
+        j = len(full.columns) - 1
+        if len(full.runtimes()) < 2:
+            continue
+        corpus = full.corpus_rows()
+        outside = [i for i in range(len(full.names)) if i not in set(corpus)]
         src = full.without([col.runtime])
         lt = src.cross_device() if len(src.columns) >= 2 else _one_column(src)
         src_c = src.take_rows(corpus)

@@ -236,6 +236,7 @@ def characterize(
     onnx_arts = corpus(
         space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options, on_fail=unbuilt
     )
+
     def twin(art: Artifact, t: Target) -> Artifact:
         return corpus_twin(art, fmts[t.uri], space_spec, options)
 

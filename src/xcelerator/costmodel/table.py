@@ -116,6 +116,32 @@ class SourceTable:
         """Only the networks every column measured."""
         return self.take_rows(np.flatnonzero(np.all(np.isfinite(self.latency), axis=1)).tolist())
 
+    def widest(self, cover: float = 0.9) -> SourceTable:
+        """The columns that have at least ``cover`` of the networks the fullest column has (a
+        column measured on a prefix of the corpus is left out, rather than cutting every other
+        column down to that prefix), then only the networks all of them have."""
+        n = np.isfinite(self.latency).sum(axis=0)
+        if not len(n):
+            return self
+        return self.take_columns([k for k in range(len(self.columns)) if n[k] >= cover * n.max()]).complete()
+
+    def around(self, target: str, cover: float = 0.9) -> SourceTable:
+        """The table a held-out ``target`` is judged on when columns cover different networks:
+        the networks ``target`` has, the columns of other runtimes that have at least ``cover``
+        of them (a column measured on a prefix of the corpus is a source for the columns it
+        covers, not a reason to drop the rest), then only the networks all of those have;
+        ``target`` is the last column."""
+        j = self.targets.index(target)
+        have = np.isfinite(self.latency[:, j])
+        runtime = self.columns[j].runtime
+        keep = [
+            k
+            for k, c in enumerate(self.columns)
+            if c.runtime != runtime and np.isfinite(self.latency[have, k]).mean() >= cover
+        ]
+        sub = self.take_columns([*keep, j])
+        return sub.take_rows(np.flatnonzero(np.all(np.isfinite(sub.latency), axis=1)).tolist())
+
     def corpus_rows(self) -> list[int]:
         return [i for i, o in enumerate(self.origins) if "space" in o]
 

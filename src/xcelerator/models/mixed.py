@@ -194,7 +194,9 @@ class _Act(nn.Module):
         return _act(self.kind, x)
 
 
-def _cba(cin: int, cout: int, k: Any = 3, s: Any = 1, groups: int = 1, act: str = "relu", dims: int = 2) -> nn.Sequential:
+def _cba(
+    cin: int, cout: int, k: Any = 3, s: Any = 1, groups: int = 1, act: str = "relu", dims: int = 2
+) -> nn.Sequential:
     conv, bn = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
     pad = tuple(v // 2 for v in k) if isinstance(k, tuple) else k // 2
     return nn.Sequential(conv(cin, cout, k, s, pad, groups=groups, bias=False), bn(cout), _Act(act))
@@ -292,9 +294,7 @@ class MixedSpace(Space):
 
     name = "mixed"
 
-    def __init__(
-        self, families: str | list[str] | None = None, classes: int = 1000, name: str = "mixed"
-    ) -> None:
+    def __init__(self, families: str | list[str] | None = None, classes: int = 1000, name: str = "mixed") -> None:
         fams = families.split(",") if isinstance(families, str) else list(families or FAMILIES)
         bad = [f for f in fams if f not in FAMILIES + EXTRA_FAMILIES]
         if bad or not fams:
@@ -457,11 +457,14 @@ class MixedSpace(Space):
             module = _Audio(widths, rng.choice((3, 5, 9)), act, rng.choice((2, 35)))
             return module.eval(), (torch.randn((1, 1, length), generator=g),)
         if fam == "hswish":
-            c, layers = ch(16), [_cba(3, ch(16), 3, 2, act=act)]
+            c = ch(16)
+            layers: list[nn.Module] = [_cba(3, ch(16), 3, 2, act=act)]
             for s, base in enumerate((16, 24, 40, 80, 112, 160)[: rng.randint(4, 6)]):
                 for i in range(rng.randint(1, 3)):
                     stride = 2 if i == 0 and s in (1, 2, 3, 5) else 1
-                    blk = _V3Block(c, ch(base), rng.choice((3, 5)), stride, rng.choice((3.0, 4.0, 6.0)), rng.random() < 0.5, act)
+                    blk = _V3Block(
+                        c, ch(base), rng.choice((3, 5)), stride, rng.choice((3.0, 4.0, 6.0)), rng.random() < 0.5, act
+                    )
                     layers.append(blk)
                     c = ch(base)
             layers.append(_cba(c, ch(576), 1, act=act))
@@ -469,7 +472,7 @@ class MixedSpace(Space):
         else:  # eltwise
             dims = [ch(c) for c in (48, 96, 192, 384)[: rng.randint(3, 4)]]
             k = rng.choice((3, 5, 7))
-            layers = [nn.Conv2d(3, dims[0], 4, 4)]
+            layers = [nn.Conv2d(3, dims[0], 4, 4)]  # a patchifying stem
             for s, d in enumerate(dims):
                 if s:
                     layers += [_LayerNorm2d(dims[s - 1]), nn.Conv2d(dims[s - 1], d, 2, 2)]
