@@ -939,20 +939,19 @@ def build_table(store: Store, reference: str) -> tuple[str, dict[str, Any]]:
 
 
 def _runtime_out(tab: Any, sizes: list[int], title: str) -> tuple[list[str], list[Any], list[str]]:
-    """Leave one runtime out of ``tab`` (its complete rows): the section's tables for it."""
+    """Leave one runtime out of ``tab``: the section's tables for it."""
     from xcelerator.costmodel.adapt import leave_runtime_out
     from xcelerator.models.spaces import get_space
 
     t0 = time.time()
     res = leave_runtime_out(tab, sizes=sizes, progress=log)
     eval_s = time.time() - t0
-    full = tab.complete()
     lines = []
     for h in res:
         a = h.metrics["auto"]
         bm = max((k for k in h.metrics if k != "auto"), key=lambda k: h.metrics[k]["within10"])
         lines.append(
-            f"| {h.column} | {h.sources} | {h.size} | {h.kept} | {a['within10']:.1f} | {a['mape']:.2f} | "
+            f"| {h.column} | {h.sources} | {h.size} | {a['n']} | {h.kept} | {a['within10']:.1f} | {a['mape']:.2f} | "
             f"{a['spearman']:.4f} | {bm} {h.metrics[bm]['within10']:.1f} |"
         )
     per_mode = []
@@ -994,15 +993,18 @@ def _runtime_out(tab: Any, sizes: list[int], title: str) -> tuple[list[str], lis
     body = [
         f"### {title}",
         "",
-        f"{len(full.names)} networks measured on every one of {len(tab.columns)} columns ({len(full.corpus_rows())} "
-        f"corpus): {', '.join(tab.targets)}. Evaluation {eval_s / 60:.1f} min.",
+        f"{len(tab.columns)} columns: "
+        + ", ".join(
+            f"{c} ({n} networks)" for c, n in zip(tab.targets, np.isfinite(tab.latency).sum(axis=0), strict=True)
+        )
+        + f". Evaluation {eval_s / 60:.1f} min.",
         "",
         f"Goal (±10 % ≥ 90 and Spearman ≥ 0.98 from 20 networks, `auto`): met on {len(met)} of {len(at20)} held-out "
         f"columns{(': ' + ', '.join(met)) if met else ''} ({len(runtimes_met)} of {len(tab.runtimes())} runtimes).",
         "",
-        "| held-out column | source columns | signature | mode kept | ±10 % | MAPE % | Spearman "
+        "| held-out column | source columns | signature | networks scored | mode kept | ±10 % | MAPE % | Spearman "
         "| best mode, its ±10 % |",
-        "|---|---:|---:|---|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
         *lines,
         "",
         "Which mode wins, 20 signature networks, mean over the held-out columns:",
@@ -1031,17 +1033,17 @@ def _runtime_out(tab: Any, sizes: list[int], title: str) -> tuple[list[str], lis
 
 
 def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]:
-    """Issue 36, items 3-4: leave one runtime out of the shipped table, twice: every column on the
-    networks every column has, and the four ONNX-taking 1-thread columns on theirs (the real
-    models, which ship as ONNX only, are rows there); the phone dataset with the same code (one
-    run per phone model, every ``phone_every``-th model)."""
+    """Issue 36, items 3-4: leave one runtime out of the shipped table (each column judged on the
+    networks it has, with the columns that have them as sources: ``SourceTable.around``); the
+    phone dataset with the same code (one run per phone model, every ``phone_every``-th model)."""
     from xcelerator.costmodel import table as TB
     from xcelerator.costmodel.adapt import ADAPT_MODES, leave_device_out
 
     tab = TB.shipped()
-    onnx4 = tab.take_columns([tab.targets.index(u) for u in TABLE_TARGETS.split(",") if u in tab.targets])
     intro = [
-        "For each column, every column of its runtime is left out of the sources (both thread counts); "
+        "For each column, every column of its runtime is left out of the sources (both thread counts), and "
+        "the column is judged on the networks it has, with every other runtime's column that has at least 90 % "
+        "of them as a source (then only the networks all of those have: `SourceTable.around`); "
         f"the signature ({', '.join(map(str, sizes))} corpus networks, "
         "`statistical` selection on the source columns: evenly spaced in their mean log-latency) "
         "takes its labels from the held-out column, and the other corpus networks are predicted. Each learning mode "
@@ -1054,10 +1056,7 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
         "cross-validated error on the signature networks).",
         "",
     ]
-    all_body, res_all, met_all = _runtime_out(tab, sizes, "Every column (the networks every column has)")
-    four_body, res_four, met_four = _runtime_out(
-        onnx4, sizes, "The four ONNX-taking columns at 1 thread (their networks, with the real models)"
-    )
+    all_body, res_all, met_all = _runtime_out(tab, sizes, "Leave one runtime out")
     # the phone dataset through the same code
     lt = load_phone_dataset()
     firsts: dict[str, int] = {}
@@ -1081,7 +1080,6 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
     body = [
         *intro,
         *all_body,
-        *four_body,
         "### The phone dataset",
         "",
         f"Through the same code (`leave_device_out`): one run of every {phone_every}th phone model "
@@ -1094,38 +1092,39 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
     ]
     doc = {
         "runtime_out": [h.__dict__ for h in res_all],
-        "runtime_out_onnx4": [h.__dict__ for h in res_four],
         "phones": [h.__dict__ for h in ph],
         "goal_met": met_all,
-        "goal_met_onnx4": met_four,
     }
     return "\n".join(body) + "\n", doc
 
 
-def table_noise(every: int) -> tuple[str, dict[str, Any]]:
-    """How far the table's own labels move: every ``every``-th corpus network measured again on
-    each column, side by side with the same reference, under the table's plan; its label (the
-    ratio times the column's typical reference median, as the table's) against the table's.
-    What no predictor can beat."""
+def table_noise(every: int, columns: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """How far the table's own labels move: every ``every``-th corpus network of each column (or
+    of those named) measured again, side by side with the same reference, under the column's
+    plan; its label (the ratio times the column's typical reference median, as the table's)
+    against the table's. What no predictor can beat."""
     from xcelerator.costmodel import table as TB
-    from xcelerator.costmodel.adapt import corpus_network
+    from xcelerator.costmodel.adapt import _network
+    from xcelerator.costmodel.characterize import corpus_format
     from xcelerator.measure.core import measure_against
     from xcelerator.measure.session import artifact_for, for_target
     from xcelerator.targets.registry import parse_target
 
-    tab = TB.shipped().complete()
-    rows = tab.corpus_rows()[::every]
+    tab = TB.shipped()
     t0 = time.time()
     lines, res = [], {}
     for j, c in enumerate(tab.columns):
+        if columns and c.target not in columns:
+            continue
         t = parse_target(c.target)
+        plan = _table_plan(c.target)
+        rows = [i for i in tab.corpus_rows() if np.isfinite(tab.latency[i, j])][::every]
         ref_ms = c.reference_ms or float("nan")
-        ref = artifact_for(c.reference, t, TABLE_PLAN)
+        ref = artifact_for(c.reference, t, plan)
         rel = []
         for i in rows:
-            o = tab.origins[i]
-            art = for_target(corpus_network(o["space"], o["seed"], o["index"]), t, TABLE_PLAN)
-            m = measure_against(ref, art, t, TABLE_PLAN)
+            art = for_target(_network(tab, i, fmt=corpus_format(t)), t, plan)
+            m = measure_against(ref, art, t, plan)
             ratio = ((m.env or {}).get("reference") or {}).get("ratio")
             if ratio:
                 rel.append(abs(ratio * ref_ms / tab.latency[i, j] - 1))
@@ -1141,8 +1140,8 @@ def table_noise(every: int) -> tuple[str, dict[str, Any]]:
         )
         log(f"table-noise {c.target}: ±10 % {res[c.target]['within10']:.0f}")
     body = [
-        f"Every {every}th corpus network of the shipped table ({len(rows)} networks) measured again on each column "
-        f"under the table's plan, side by side with the same reference ({(time.time() - t0) / 60:.1f} min); its "
+        f"Every {every}th corpus network of each column of the shipped table measured again "
+        f"under the column's plan, side by side with the same reference ({(time.time() - t0) / 60:.1f} min); its "
         "label against the table's. A predictor scored against the table cannot be expected to agree with it "
         "more often than the table agrees with itself.",
         "",
@@ -1224,6 +1223,9 @@ def main() -> None:
         default="",
         help="appended to the mixed section's name, to keep a run on another corpus (e.g. -n1000) beside it",
     )
+    ap.add_argument("--noise-columns", default="", help="table-noise: only these columns (comma-separated)")
+    ap.add_argument("--noise-every", type=int, default=10, help="table-noise: every Nth corpus network of a column")
+    ap.add_argument("--noise-section", default="", help="table-noise: a suffix for the section (e.g. added)")
     ap.add_argument("--adapt-sizes", default="10,20,50", help="adapt: signature sizes")
     ap.add_argument("--phone-every", type=int, default=4, help="adapt: hold out every Nth phone model")
     ap.add_argument("--adapt-live", default="openvino?threads=1", help="adapt-live: the target measured live")
@@ -1303,8 +1305,17 @@ def main() -> None:
         )
         (ROOT / ".xcel" / "bench-costmodel-adapt.json").write_text(__import__("json").dumps(res, indent=1, default=str))
     if "table-noise" in parts:
-        body, res = table_noise(10)
-        write_section(out, "costmodel-table-noise", "## Cost models: how far the table's labels move\n\n" + body)
+        cols = args.noise_columns.split(",") if args.noise_columns else None
+        body, res = table_noise(args.noise_every, cols)
+        name = "costmodel-table-noise" + ("-" + args.noise_section if args.noise_section else "")
+        write_section(
+            out,
+            name,
+            "## Cost models: how far the table's labels move"
+            + (f" ({args.noise_section} columns)" if args.noise_section else "")
+            + "\n\n"
+            + body,
+        )
     if "adapt-live" in parts:
         live = args.adapt_live
         body, res = adapt_live(live, live.split("?")[0], 20)
