@@ -353,7 +353,7 @@ def test_a_network_the_converter_refuses_is_recorded_and_the_corpus_goes_on(tmp_
     a corpus that holds it on ncnn records that network's failure with pnnx's words and
     measures the others; a second pass counts the failure as stored, not as work to redo."""
     from tests import realmodels
-    from xcelerator.costmodel.characterize import CharacterizeResult, _measure_indices
+    from xcelerator.costmodel.characterize import CharacterizeResult, _measure_indices, _Run
     from xcelerator.models.artifact import load_artifact
     from xcelerator.models.export import resolve_model
     from xcelerator.store.db import Store
@@ -367,13 +367,17 @@ def test_a_network_the_converter_refuses_is_recorded_and_the_corpus_goes_on(tmp_
     store = Store(str(tmp_path / "c.db"))
     t = parse_target("ncnn?threads=1")
     res = CharacterizeResult()
-    _measure_indices([0, 1], [refused, good], [t], store, fast_plan, res, None, False, None)
+
+    def run(res: CharacterizeResult) -> _Run:
+        return _Run([t], store, fast_plan, res, None, None, {}, lambda art, _: art)
+
+    _measure_indices([0, 1], [refused, good], run(res), False)
     assert (res.measured, res.failed, res.skipped) == (2, 1, 0)
     [(_, bad)] = store.measurements(status="failed")
     assert bad.model == refused.name and "pnnx could not convert" in bad.error
     assert [r["name"] for r in store.samples(t.uri)] == [good.name]
     again = CharacterizeResult()
-    _measure_indices([0, 1], [refused, good], [t], store, fast_plan, again, None, True, None)
+    _measure_indices([0, 1], [refused, good], run(again), True)
     assert (again.measured, again.failed, again.skipped) == (0, 0, 2)
 
 

@@ -61,6 +61,21 @@ class CharacterizeResult:
     batches: list[int] = field(default_factory=list)
 
 
+@dataclass
+class _Run:
+    """What every step of one ``characterize`` run shares: the targets, where results go, how
+    each is measured, and each corpus network in the format a target takes (``twin``)."""
+
+    tgts: list[Target]
+    store: Any
+    plan: Plan
+    res: CharacterizeResult
+    progress: Callable[[str], None] | None
+    executor: Executor | None
+    refs: dict[str, Artifact]
+    twin: Callable[[Artifact, Target], Artifact]
+
+
 def corpus_dir(space_name: str, seed: int, root: Path | None = None, options: dict[str, Any] | None = None) -> Path:
     base = root or Path(os.environ.get("XCEL_CACHE", Path.home() / ".cache" / "xcelerator"))
     name = space_name + "".join(f"-{k}={v}" for k, v in sorted((options or {}).items()))
@@ -240,34 +255,22 @@ def characterize(
     def twin(art: Artifact, t: Target) -> Artifact:
         return corpus_twin(art, fmts[t.uri], space_spec, options)
 
+    run = _Run(tgts, store, plan, res, progress, executor, refs, twin)
     if strategy == "random":
         res.networks = len(onnx_arts)
-        _measure_indices(
-            list(range(len(onnx_arts))), onnx_arts, tgts, store, plan, res, progress, resume, executor, refs, twin
-        )
+        _measure_indices(list(range(len(onnx_arts))), onnx_arts, run, resume)
         return res
-    return _active(onnx_arts, count, tgts, store, plan, res, progress, resume, executor, batch, seed, refs, twin)
+    return _active(onnx_arts, count, run, resume, batch, seed)
 
 
 def _active(
-    pool_arts: list[Artifact],
-    count: int,
-    tgts: list[Target],
-    store: Any,
-    plan: Plan,
-    res: CharacterizeResult,
-    progress: Callable[[str], None] | None,
-    resume: bool,
-    executor: Executor | None,
-    batch: int | None,
-    seed: int,
-    refs: dict[str, Artifact],
-    twin: Callable[[Artifact, Target], Artifact],
+    pool_arts: list[Artifact], count: int, run: _Run, resume: bool, batch: int | None, seed: int
 ) -> CharacterizeResult:
 
     from xcelerator.costmodel.samples import from_store
     from xcelerator.measure.session import for_target
 
+    tgts, store, plan, res = run.tgts, run.store, run.plan, run.res
     first = tgts[0]
     plan_d = plan.to_dict()
     # what is already stored of this pool (resume) counts as measured
@@ -280,7 +283,7 @@ def _active(
     picked: list[int] = list(done)
     if len(picked) < init:
         picked += [i for i in range(len(pool_arts)) if i not in set(picked)][: init - len(picked)]
-        _measure_indices(picked, pool_arts, tgts, store, plan, res, progress, True, executor, refs, twin)
+        _measure_indices(picked, pool_arts, run, True)
         res.batches.append(len(picked))
     while len(picked) < count:
         try:
@@ -300,7 +303,7 @@ def _active(
             order = rest
         new = order[:n]
         picked += new
-        _measure_indices(new, pool_arts, tgts, store, plan, res, progress, True, executor, refs, twin)
+        _measure_indices(new, pool_arts, run, True)
         res.batches.append(len(new))
     res.networks = len(picked)
     res.order = [pool_arts[i].name for i in picked]
@@ -357,21 +360,13 @@ def _not_converted(art: Artifact, target: Target, plan: Plan, why: str) -> Any:
     )
 
 
-def _as_run(
-    indices: Sequence[int],
-    onnx_arts: list[Artifact],
-    tgts: list[Target],
-    store: Any,
-    plan: Plan,
-    res: CharacterizeResult,
-    progress: Callable[[str], None] | None,
-    twin: Callable[[Artifact, Target], Artifact] | None = None,
-) -> dict[tuple[int, str], Artifact]:
-    """Each corpus network in the format each target runs (``twin``: the network in the format
-    the target is handed, its ONNX file when None); a network a target's exporter or converter
-    refuses is stored as that pair's failure."""
+def _as_run(indices: Sequence[int], onnx_arts: list[Artifact], run: _Run) -> dict[tuple[int, str], Artifact]:
+    """Each corpus network in the format each target runs (``run.twin``: the network in the
+    format the target is handed); a network a target's exporter or converter refuses is stored
+    as that pair's failure."""
     from xcelerator.measure.session import for_target
 
+    tgts, store, plan, res, progress = run.tgts, run.store, run.plan, run.res, run.progress
     plan_d = plan.to_dict()
     # each target gets the corpus in the format it runs (converted once, cached); a network the
     # target's converter cannot take is that network's failure on that target, recorded with
@@ -381,8 +376,7 @@ def _as_run(
     for i in indices:
         for t in tgts:
             try:
-                src = twin(onnx_arts[i], t) if twin is not None else onnx_arts[i]
-                as_run[(i, t.uri)] = for_target(src, t)
+                as_run[(i, t.uri)] = for_target(run.twin(onnx_arts[i], t), t)
             except BadInputError as e:
                 if e.__cause__ is None:  # not the converter failing on this network: a missing tool
                     raise
@@ -403,25 +397,16 @@ def _as_run(
     return as_run
 
 
-def _measure_indices(
-    indices: Sequence[int],
-    onnx_arts: list[Artifact],
-    tgts: list[Target],
-    store: Any,
-    plan: Plan,
-    res: CharacterizeResult,
-    progress: Callable[[str], None] | None,
-    resume: bool,
-    executor: Executor | None,
-    refs: dict[str, Artifact] | None = None,
-    twin: Callable[[Artifact, Target], Artifact] | None = None,
-) -> None:
+def _measure_indices(indices: Sequence[int], onnx_arts: list[Artifact], run: _Run, resume: bool) -> None:
     """Measure the corpus networks at ``indices`` on every target (what is stored is skipped),
-    each side by side with the target's reference when ``refs`` has one."""
+    each side by side with the target's reference when ``run.refs`` has one."""
     from xcelerator.measure.core import check_runnable, measure, measure_against
 
+    tgts, store, plan, res, progress, executor, refs = (
+        run.tgts, run.store, run.plan, run.res, run.progress, run.executor, run.refs,
+    )  # fmt: skip
     plan_d = plan.to_dict()
-    as_run = _as_run(indices, onnx_arts, tgts, store, plan, res, progress, twin)
+    as_run = _as_run(indices, onnx_arts, run)
     stored = {(a.sha256, uri) for (_, uri), a in as_run.items() if store.measured(a.sha256, uri, plan_d)}
     if stored and not resume:
         raise BadInputError(
