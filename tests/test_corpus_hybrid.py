@@ -17,6 +17,48 @@ SPACE_OPTS = ["--opt", "resolution=64", "--opt", "macs_min=3e6", "--opt", "macs_
 CHAR_FAST = ["--rounds", "1", "--min-time", "0.05", "--rel-ci", "0.1"]
 
 
+def test_mixed_extra_families_are_what_their_names_say(tmp_path: Path) -> None:
+    """``mixed_extra``: flat maps (a text line or a waveform), activations written out as
+    elementwise nodes, elementwise-heavy blocks; ONNX Runtime agrees with torch on each, and
+    ``mixed`` draws the same networks as before the extra families existed."""
+    import onnxruntime as ort
+    import torch
+
+    from xcelerator.models.artifact import load_artifact
+    from xcelerator.models.export import export_onnx
+    from xcelerator.models.mixed import EXTRA_FAMILIES, FAMILIES
+    from xcelerator.models.spaces import get_space
+
+    extra = get_space("mixed_extra")
+    assert extra.name == "mixed_extra" and get_space("mixed").families == FAMILIES
+    first: dict[str, list[int]] = {}
+    for i in range(60):
+        first.setdefault(extra.family({"index": i}), []).append(i)
+    assert set(first) == set(EXTRA_FAMILIES)
+    shapes = set()
+    for fam, idx in sorted(first.items()):
+        for i in idx[:2] if fam != "flat" else idx[:6]:
+            module, example = extra.build({"index": i}, seed=1)
+            with torch.no_grad():
+                ref = module(*example)
+            path = export_onnx(module, example, tmp_path / f"{fam}{i}.onnx")
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            (out,) = sess.run(None, {sess.get_inputs()[0].name: example[0].numpy()})
+            np.testing.assert_allclose(out, ref.numpy(), rtol=1e-3, atol=1e-3, err_msg=f"{fam} {i}")
+            ops = load_artifact(path).stats.op_histogram
+            x = example[0]
+            if fam == "flat":  # a wide text line (height 32-48) or a 1-D waveform
+                shapes.add(x.dim())
+                line = x.dim() == 4 and x.shape[2] in (32, 48) and x.shape[3] > x.shape[2]
+                assert (x.dim() == 3 and x.shape[1] == 1) or line
+            elif fam == "hswish":  # hard-swish / gates written out, no fused activation op
+                assert ops.get("Clip", 0) + ops.get("Sigmoid", 0) + ops.get("Tanh", 0) >= 5, ops
+                assert not {"HardSwish", "HardSigmoid", "Gelu"} & set(ops), ops
+            else:  # eltwise: the layer norm written out
+                assert ops.get("ReduceMean", 0) >= 2 and ops.get("Sqrt", 0) >= 1 and ops.get("Div", 0) >= 1, ops
+    assert shapes == {3, 4}, "both kinds of flat network are drawn"
+
+
 def test_mixed_space_builds_every_family_and_onnx_runtime_agrees(tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch

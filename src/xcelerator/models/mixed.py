@@ -302,6 +302,11 @@ class MixedSpace(Space):
         self.name = name
         self.families, self.classes = tuple(fams), int(classes)
         self.description = f"a broad corpus: {', '.join(self.families)} at 64-320 px, widths 0.25-2x"
+        if set(self.families) <= set(EXTRA_FAMILIES):
+            self.description = (
+                f"what real models showed missing: {', '.join(self.families)} (text lines 32-48 x 160-320 px and "
+                "1-D audio, written-out activations, elementwise-heavy blocks), widths 0.25-2x"
+            )
 
     def params(self) -> list[Param]:
         return [Param("index", "int", 0, 2**31 - 1, 1, default=0)]
