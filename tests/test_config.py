@@ -22,7 +22,7 @@ from xcelerator.nas.study import SearchConfig
         (SearchConfig(max_seconds=-1.0), "'max_seconds' must be a number >= 0; got -1.0"),
         (OptimizeConfig(budget=0), "optimize: the setting 'budget' must be a number >= 1; got 0"),
         (OptimizeConfig(max_ratio=1.5), "'max_ratio' must be a number >= 0.0 <= 0.99; got 1.5"),
-        (OptimizeConfig(confirm="no"), "'confirm' must be bool; got 'no'"),  # type: ignore[arg-type]
+        (OptimizeConfig(confirm="no"), "'confirm' must be bool or Plan; got 'no'"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_settings_name_the_setting_the_valid_values_and_what_was_given(cfg: object, message: str) -> None:
