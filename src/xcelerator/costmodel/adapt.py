@@ -153,9 +153,12 @@ class Base:
         rows = [i for i, n in enumerate(table.names) if n in lay and np.isfinite(table.latency[i, j])]
         if len(rows) < 2 * LayerPredictor.min_samples:
             return None
-        est = LayerPredictor(random_state=seed).fit(
-            [table.stats[i] for i in rows], table.latency[rows, j], layers=[lay[table.names[i]] for i in rows]
-        )
+        try:
+            est = LayerPredictor(random_state=seed).fit(
+                [table.stats[i] for i in rows], table.latency[rows, j], layers=[lay[table.names[i]] for i in rows]
+            )
+        except BadInputError:  # profiles whose nodes do not map onto the graphs (too few usable)
+            return None
         st = list(stats)
         base_ms = est.predict(st)
         features = np.array([_adapt_features(x, math.log(b)) for x, b in zip(st, base_ms, strict=True)])
