@@ -1178,7 +1178,7 @@ def adapt_live(target: str, exclude: str, budget: int) -> tuple[str, dict[str, A
     from xcelerator.costmodel.model import CostModel
 
     tab = TB.shipped()
-    full = tab.complete()
+    full = tab.widest()
     with tempfile.TemporaryDirectory() as d:
         cm, res = CostModel.adapt(
             target, budget=budget, exclude=[exclude], store=Store(str(Path(d) / "adapt.db")), details=True
