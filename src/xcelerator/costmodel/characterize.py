@@ -252,8 +252,13 @@ def characterize(
         space_spec, count * (pool if strategy == "active" else 1), seed, root, options=options, on_fail=unbuilt
     )
 
+    twins: dict[tuple[str, str], Artifact] = {}  # PyTorch and ExecuTorch take the same .pt2: read it once
+
     def twin(art: Artifact, t: Target) -> Artifact:
-        return corpus_twin(art, fmts[t.uri], space_spec, options)
+        key = (art.path, fmts[t.uri])
+        if key not in twins:
+            twins[key] = corpus_twin(art, fmts[t.uri], space_spec, options)
+        return twins[key]
 
     run = _Run(tgts, store, plan, res, progress, executor, refs, twin)
     if strategy == "random":
