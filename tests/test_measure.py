@@ -222,6 +222,31 @@ def test_paired_models_on_one_target_are_timed_side_by_side_after_a_round_alone(
     assert s.ci_low is not None and s.ci_high is not None and s.ci_low <= s.speedup <= s.ci_high < 1
 
 
+def test_multi_threaded_onnxruntime_sessions_do_not_share_a_process(tmp_path: Path) -> None:
+    """ONNX Runtime's idle workers spin: two sessions at 2 threads in one process slow each other
+    (``onnxruntime.side_by_side``), so their rounds stay one model per process; with spinning
+    off, or with OpenVINO at 2 threads, they are timed side by side."""
+    from tests.conftest import make_conv_model
+    from xcelerator.measure.ab import paired
+
+    a = load_artifact(make_conv_model(tmp_path / "a.onnx", cout=8, hw=16))
+    b = load_artifact(make_conv_model(tmp_path / "b.onnx", cout=16, hw=16))
+    plan = Plan(min_rounds=3, max_rounds=3, min_seconds=0.03, max_seconds=0.06, warmup_runs=1)
+    got = {}
+    for uri in ("onnxruntime?threads=2", "onnxruntime?threads=2&spin=0", "openvino?threads=2"):
+        t = parse_target(uri)
+        ma, mb = measure_many([(a, t), (b, t)], plan, paired=True)
+        assert ma.status == mb.status == "ok", (ma.error, mb.error)
+        got[uri] = paired(ma, mb).pairing
+        shared = [r.pid == s.pid for r, s in zip(ma.rounds, mb.rounds, strict=True)]
+        assert shared == ([False, True, True] if got[uri] == "one process" else [False] * 3), (uri, shared)
+    assert got == {
+        "onnxruntime?threads=2": "separate processes",
+        "onnxruntime?threads=2&spin=0": "one process",
+        "openvino?threads=2": "one process",
+    }
+
+
 def test_a_fixed_run_count_holds_side_by_side(tmp_path: Path) -> None:
     """``--runs 37``: 37 timed runs per model in every round, alone or side by side."""
     from tests.conftest import make_conv_model

@@ -418,13 +418,15 @@ def measure_many(
 
 def _units(accs: list[_Accumulator], side_by_side: bool) -> list[list[_Accumulator]]:
     """What runs as one round: artifacts on one target that can time several models in one
-    process (``Transport.side_by_side``) together when ``side_by_side``; anything else alone."""
+    process (``Transport.side_by_side``, and the runtime with these options: a multi-threaded
+    ONNX Runtime's spinning workers slow the other session, ``RuntimeSpec.side_by_side``)
+    together when ``side_by_side``; anything else alone."""
     units: list[list[_Accumulator]] = []
     shared: dict[str, list[_Accumulator]] = {}
     for acc in accs:
-        t = acc.target
-        if side_by_side and t.transport_cls.side_by_side:
-            key = _effective(t, acc.plan).uri
+        t = _effective(acc.target, acc.plan)
+        if side_by_side and t.transport_cls.side_by_side and (t.spec is None or t.spec.side_by_side(t.opts)):
+            key = t.uri
             if key not in shared:
                 shared[key] = []
                 units.append(shared[key])

@@ -132,6 +132,13 @@ class RuntimeSpec:
         out_dir.mkdir(parents=True, exist_ok=True)
         return str(self.impl.quantize(path, str(out_dir), calibration, list(exclude)))
 
+    def side_by_side(self, options: dict[str, str]) -> bool:
+        """Whether several models of this runtime with ``options`` can be timed in one process
+        without one model's idle threads slowing another's runs (the module's
+        ``side_by_side(options)``; without one: yes)."""
+        f = getattr(self.impl, "side_by_side", None)
+        return bool(f(options)) if callable(f) else True
+
     def channel_multiple(self) -> int:
         """The channel count its CPU kernels block by (its module's ``channel_multiple()``; 8
         when it does not say): pruned widths snapped to it keep the fast layout."""
