@@ -131,7 +131,8 @@ def optuna_default(seed: int, budget: int) -> list[str]:
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         point = {f"edge{i}": trial.suggest_categorical(f"edge{i}", list(space.params()[i].choices)) for i in range(6)}
-        values, attrs = table.evaluate(point)
+        res = table.evaluate(point)
+        values, attrs = res.values, res.attrs
         archs.append(attrs["arch"])
         return values["error"], values["latency"]
 

@@ -21,6 +21,7 @@ ray = pytest.importorskip("ray")
 
 from xcelerator.cli.main import main  # noqa: E402
 from xcelerator.executors import RayExecutor  # noqa: E402
+from xcelerator.nas.protocol import Outcome  # noqa: E402
 from xcelerator.nas.study import SearchConfig, run_search  # noqa: E402
 from xcelerator.nas.toy import ToySpace, toy_values  # noqa: E402
 
@@ -46,11 +47,11 @@ class SlowToy:
         self.space = ToySpace()
         self.delay = delay
 
-    def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+    def evaluate(self, point: dict[str, Any], tag: str = "") -> Outcome:
         p = self.space.check(point)
         t0 = time.time()
         time.sleep(self.delay)
-        return toy_values(p), {"arch": self.space.arch_id(p), "ran": [t0, time.time()], "pid": os.getpid()}
+        return Outcome(toy_values(p), {"arch": self.space.arch_id(p), "ran": [t0, time.time()], "pid": os.getpid()})
 
 
 class KillsItsWorker(SlowToy):
@@ -61,7 +62,7 @@ class KillsItsWorker(SlowToy):
         super().__init__(0.05)
         self.marker, self.always = marker, always
 
-    def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+    def evaluate(self, point: dict[str, Any], tag: str = "") -> Outcome:
         p = self.space.check(point)
         flag = Path(self.marker) / self.space.arch_id(p)
         baseline = p["width"] == pytest.approx(1.0) and p["depth"] == pytest.approx(1.0)

@@ -144,7 +144,8 @@ def evaluate(
         sp, load_dataset(dataset, seed), target, epochs, out=out, store=common.store(), seed=seed
     )
     with common.err.status(f"building, training ({epochs} epochs) and measuring {pt}"):
-        values, attrs = ev.evaluate(pt, "point")
+        res = ev.evaluate(pt, "point")
+    values, attrs = res.values, res.attrs
     if json:
         common.emit_json({"point": pt, "values": values, "attrs": attrs})
         return

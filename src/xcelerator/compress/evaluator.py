@@ -16,6 +16,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,36 @@ from torch import nn
 from xcelerator.compress.deploy import Calibration, deploy_file, deployed, int8_fallback, source_format
 from xcelerator.compress.prune import PruneSpace
 from xcelerator.errors import BadInputError
-from xcelerator.nas.protocol import StagedEvaluator
+from xcelerator.nas.protocol import Outcome, Prepared, StagedEvaluator
 from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import Target
 
 log = logging.getLogger(__name__)
 
-# what a candidate's trial records of the file that ships
-SHIPPED = (
-    "artifact", "precision", "runtime", "target", "torch_accuracy", "accuracy_source", "deploy_seconds",
-    "accuracy_flag", "reused", "fp32_ops", "fp32_cost", "int8_accuracy",
-)  # fmt: skip
+
+@dataclass(frozen=True)
+class Deployed:
+    """The file that ships for a candidate and the accuracy it is judged by (``deploy_stage``)."""
+
+    artifact: str
+    precision: str
+    runtime: str
+    target: str
+    accuracy: float  # the deployed file's score, or the torch module's where the runtime hands no outputs back
+    torch_accuracy: float
+    accuracy_source: str  # "deployed" or "torch"
+    deploy_seconds: float
+    accuracy_flag: str = ""  # deployed and torch accuracy apart by more than the tolerance
+    fp32_ops: list[str] | None = None  # INT8 with some ops kept in FP32 (the fallback)
+    fp32_cost: dict[str, Any] | None = None
+    int8_accuracy: float | None = None  # the all-INT8 file's score, before the fallback
+
+    def attrs(self) -> dict[str, Any]:
+        """What the candidate's trial records of the file that ships."""
+        d = {k: v for k, v in asdict(self).items() if k != "accuracy"}
+        return {k: v for k, v in d.items() if v is not None and v != ""}
+
+
 OPTIMIZE_PLAN = Plan(
     min_rounds=3, max_rounds=5, min_seconds=0.2, max_seconds=0.5, rel_ci=0.02, warmup_runs=5, timeout=120
 )
@@ -216,22 +236,23 @@ class OptimizeEvaluator(StagedEvaluator):
     def _trained(self, point: dict[str, Any]) -> Path:
         return self.out / "trials" / f"s-{self.space.structure_id(point)}.json"
 
-    def train_stage(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
+    def train_stage(self, point: dict[str, Any], tag: str) -> Prepared:
         point = self.space.check(point)
         precision, target = self.space.deployment(point)
         done_before = self._trained(point)
         if done_before.exists():  # this network was trained in this run: its weights serve again
-            prev = json.loads(done_before.read_text())
-            if prev.get("pruned"):
-                return {**prev, "epochs": 0, "train_seconds": 0.0, "reused": prev.get("tag")}
-            return {**prev, "point": point, "tag": tag, "precision": precision, "target": target,
-                    "train_seconds": 0.0, "train_wall": 0.0, "reused": prev.get("tag")}  # fmt: skip
+            prev = Prepared.from_dict({**json.loads(done_before.read_text()), "point": point})
+            if prev.pruned:
+                return replace(prev, epochs=0, train_seconds=0.0, reused=prev.tag)
+            return replace(prev, tag=tag, precision=precision, target=target, train_seconds=0.0, train_wall=0.0,
+                           reused=prev.tag)  # fmt: skip
         prep = self._train(point, tag)
         done_before.parent.mkdir(parents=True, exist_ok=True)
-        done_before.write_text(json.dumps({k: v for k, v in prep.items() if k not in ("point", "train_wall")}))
-        return {**prep, "precision": precision, "target": target}
+        kept = {k: v for k, v in prep.to_dict().items() if k not in ("point", "train_wall")}
+        done_before.write_text(json.dumps(kept))
+        return replace(prep, precision=precision, target=target)
 
-    def _train(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
+    def _train(self, point: dict[str, Any], tag: str) -> Prepared:
         t0 = time.perf_counter()
         baseline = self.space.is_default(point)
         try:
@@ -264,14 +285,15 @@ class OptimizeEvaluator(StagedEvaluator):
                 if ftrial.should_prune():
                     self.fidelity.tell(ftrial, state=optuna.trial.TrialState.PRUNED)
                     per_epoch = spent / max(1, done)
-                    return {
-                        "tag": tag,
-                        "pruned": f"accuracy {acc:.4f} after {done} of {self.epochs} epochs cannot reach the bound",
-                        "curve": curve,
-                        "epochs": done,
-                        "train_seconds": round(spent, 2),
-                        "saved_seconds": round(per_epoch * (self.epochs - done), 2),
-                    }
+                    return Prepared(
+                        point=point,
+                        tag=tag,
+                        pruned=f"accuracy {acc:.4f} after {done} of {self.epochs} epochs cannot reach the bound",
+                        curve=curve,
+                        epochs=done,
+                        train_seconds=round(spent, 2),
+                        saved_seconds=round(per_epoch * (self.epochs - done), 2),
+                    )
         if ftrial is not None:
             self.fidelity.tell(ftrial, curve[-1][1])
         if baseline and self.constraints:  # the bound candidates must reach, from the baseline as trained here
@@ -287,25 +309,25 @@ class OptimizeEvaluator(StagedEvaluator):
 
             export_pt2(module, self.space.example, folder / f"{tag}.pt2")
         torch.save(module.state_dict(), folder / f"{tag}.pt")
-        return {
-            "point": point,
-            "tag": tag,
-            "onnx": str(onnx_path),
-            "state_dict": str(folder / f"{tag}.pt"),
-            "accuracy": curve[-1][1],
-            "curve": curve,
-            "epochs": done,
-            "train_seconds": round(spent, 2),
-            "train_wall": time.perf_counter() - t0,
-        }
+        return Prepared(
+            point=point,
+            tag=tag,
+            onnx=str(onnx_path),
+            state_dict=str(folder / f"{tag}.pt"),
+            accuracy=curve[-1][1],
+            curve=curve,
+            epochs=done,
+            train_seconds=round(spent, 2),
+            train_wall=time.perf_counter() - t0,
+        )
 
-    def deploy_stage(self, prep: dict[str, Any]) -> dict[str, Any]:
+    def deploy_stage(self, prep: Prepared) -> Deployed:
         """The file that ships for this candidate (quantized by the target runtime's own tool
         when its precision is int8) and the user's ``evaluate`` on it. A quantizer that fails
         fails this candidate with its root cause."""
-        onnx_path = Path(prep["onnx"])
-        tgt = self.targets.get(prep.get("target") or self.target.uri, self.target)
-        precision = prep.get("precision") or "fp32"
+        onnx_path = Path(prep.onnx)
+        tgt = self.targets.get(prep.target or self.target.uri, self.target)
+        precision = prep.precision or "fp32"
         t0 = time.perf_counter()
         try:
             artifact = deploy_file(onnx_path, tgt, precision, self.calibration, self.out / "deploy")
@@ -314,7 +336,7 @@ class OptimizeEvaluator(StagedEvaluator):
         except Exception as e:
             why = str(e).splitlines()[0][:200] if str(e) else ""
             raise RuntimeError(f"{precision} on {tgt.runtime} failed: {type(e).__name__}: {why}") from None
-        torch_acc = float(prep["accuracy"])
+        torch_acc = float(prep.accuracy or 0.0)
         acc, source = torch_acc, "torch"
         fallback: dict[str, Any] = {}
         if self.deployed_accuracy:
@@ -333,22 +355,24 @@ class OptimizeEvaluator(StagedEvaluator):
                 if fb is not None:
                     fallback = {"fp32_ops": list(fb.fp32_ops), "fp32_cost": fb.costs, "int8_accuracy": acc}
                     artifact, acc = fb.path, fb.accuracy
-        out = {
-            **fallback,
-            "artifact": str(artifact),
-            "precision": precision,
-            "runtime": tgt.runtime,
-            "target": tgt.uri,
-            "torch_accuracy": torch_acc,
-            "accuracy_source": source,
-            "deploy_seconds": round(time.perf_counter() - t0, 2),
-        }
+        flag = ""
         if source == "deployed" and abs(acc - torch_acc) > self.tolerance:
-            out["accuracy_flag"] = (
+            flag = (
                 f"the deployed file scores {acc:.4f}, the torch module {torch_acc:.4f} "
                 f"(apart by more than {self.tolerance:g})"
             )
-        return {**prep, **out, "accuracy": acc}
+        return Deployed(
+            artifact=str(artifact),
+            precision=precision,
+            runtime=tgt.runtime,
+            target=tgt.uri,
+            accuracy=acc,
+            torch_accuracy=torch_acc,
+            accuracy_source=source,
+            deploy_seconds=round(time.perf_counter() - t0, 2),
+            accuracy_flag=flag,
+            **fallback,
+        )
 
     def _score(self, path: Path, target: Any) -> float:
         """The user's ``evaluate`` on a file run by ``target``'s runtime."""
@@ -356,48 +380,41 @@ class OptimizeEvaluator(StagedEvaluator):
         with torch.no_grad():
             return _number(self.evaluate_fn(module), "evaluate")
 
-    def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    def measure_stage(self, prep: Prepared) -> Outcome:
         from xcelerator.nas.evaluators import judge_candidate
 
         t1 = time.perf_counter()
-        prep = self.deploy_stage(prep)
-        onnx_path = Path(prep["onnx"])
-        artifact = Path(prep["artifact"])
-        tgt = self.targets.get(prep["target"], self.target)
+        dep = self.deploy_stage(prep)
+        onnx_path, artifact = Path(prep.onnx), Path(dep.artifact)
+        tgt = self.targets.get(dep.target, self.target)
         j = judge_candidate(
-            self.oracle, onnx_path, prep["accuracy"], artifact, f"optimize-{prep['tag']}", tgt, self.plan,
-            graph=onnx_path,
-        )  # fmt: skip
+            self.oracle, onnx_path, dep.accuracy, artifact, f"optimize-{prep.tag}", tgt, self.plan, graph=onnx_path
+        )
         if j.error:
-            return {}, {"_record": j.record, "error": j.error}
+            return Outcome({}, {"error": j.error}, j.record)
         head = {
-            **{k: prep[k] for k in SHIPPED if k in prep},
-            "arch": self.space.arch_id(prep["point"]),
+            **dep.attrs(),
+            **({"reused": prep.reused} if prep.reused else {}),
+            "arch": self.space.arch_id(prep.point),
             "onnx": str(onnx_path),
-            "state_dict": prep["state_dict"],
+            "state_dict": prep.state_dict,
         }
-        common = {"curve": prep["curve"], "epochs": prep["epochs"], "train_seconds": prep["train_seconds"]}
+        common = {"curve": prep.curve, "epochs": prep.epochs, "train_seconds": prep.train_seconds}
         if j.measurement is None:
-            return j.values, {**head, **common, "seconds": round(prep["train_wall"], 2), **j.attrs}
+            return Outcome(j.values, {**head, **common, "seconds": round(prep.train_wall, 2), **j.attrs})
         values = j.values
         attrs = {
             **head,
             "memory_kib": values["memory"] * 1024,
             **common,
             "measure_seconds": round(time.perf_counter() - t1, 2),
-            "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
-            "_record": j.record,
+            "seconds": round(prep.train_wall + time.perf_counter() - t1, 2),
             **j.attrs,
         }
-        artifact.with_suffix(".json").write_text(
-            json.dumps(
-                {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}},
-                indent=1,
-            )
-        )
-        if self.ship_files:
-            attrs["_files"] = _files(onnx_path, artifact, Path(prep["state_dict"]))
-        return values, attrs
+        doc = {"point": prep.point, "values": values, "attrs": attrs}
+        artifact.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+        files = _files(onnx_path, artifact, Path(prep.state_dict)) if self.ship_files else None
+        return Outcome(values, attrs, j.record, files)
 
     def measure_resources(self) -> dict[str, float]:
         r = self.target.resource

@@ -22,7 +22,7 @@ from xcelerator.models.artifact import load_artifact
 from xcelerator.models.export import export_onnx
 from xcelerator.models.spaces import NasBench201Space, Space
 from xcelerator.nas.hybrid import consult, skip_attrs
-from xcelerator.nas.protocol import Evaluator, StagedEvaluator
+from xcelerator.nas.protocol import Evaluator, Outcome, Prepared, StagedEvaluator
 from xcelerator.rounds.plan import Plan
 from xcelerator.targets.registry import parse_target
 from xcelerator.train.datasets import Dataset
@@ -113,7 +113,7 @@ def judge_candidate(
 
 
 class TrainMeasureEvaluator(StagedEvaluator):
-    """Build → train → export → measure. ``evaluate`` returns (values, attrs) or raises."""
+    """Build → train → export → measure. ``evaluate`` returns an ``Outcome`` or raises."""
 
     def __init__(
         self,
@@ -168,12 +168,13 @@ class TrainMeasureEvaluator(StagedEvaluator):
             self._resized[res] = self.data.resized(res)
         return module, example, self._resized[res], spec_d
 
-    def evaluate(self, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
-        """Both stages here; the measurement goes to ``self.store`` when there is one."""
-        values, attrs = self.measure_stage(self.train_stage(point, tag))
-        rec = attrs.pop("_record")
+    def evaluate(self, point: dict[str, Any], tag: str) -> Outcome:
+        """Both stages here; the measurement goes to ``self.store`` when there is one (the
+        outcome then holds no record, and its attrs the measurement's id)."""
+        out = self.measure_stage(self.train_stage(point, tag))
+        rec, attrs = out.record, dict(out.attrs)
         if rec is None:  # not measured: the cost model's prediction stood in
-            return values, attrs
+            return out
         if self.store is not None:
             from xcelerator.measure.core import Measurement
             from xcelerator.models.artifact import Artifact
@@ -183,9 +184,9 @@ class TrainMeasureEvaluator(StagedEvaluator):
             )
         if rec["measurement"]["status"] != "ok":
             raise RunFailedError(f"measurement {rec['measurement']['status']}: {rec['measurement']['error']}")
-        return values, attrs
+        return Outcome(out.values, attrs, files=out.files)
 
-    def train_stage(self, point: dict[str, Any], tag: str) -> dict[str, Any]:
+    def train_stage(self, point: dict[str, Any], tag: str) -> Prepared:
         """Build, (inherit,) train and export: runs on any CPU or GPU. Returns what the
         measurement stage needs."""
         point = self.space.check(point)
@@ -207,54 +208,52 @@ class TrainMeasureEvaluator(StagedEvaluator):
         folder = self.out or Path(".xcel") / "trials"
         folder.mkdir(parents=True, exist_ok=True)
         onnx_path = export_onnx(module, example, folder / f"{tag}.onnx")
-        return {
-            "point": point,
-            "tag": tag,
-            "onnx": str(onnx_path),
-            "spec": spec_d,
-            "accuracy": tr.accuracy,
-            "epochs": tr.epochs,
-            "train_seconds": round(tr.seconds, 2),
-            "inherited": inherited,
-            "t0": t0,
-            "train_wall": time.perf_counter() - t0,
-        }
-
-    def measure_stage(self, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-        """Measure the exported network on the target: the part that needs the device. The
-        measurement itself comes back under ``attrs["_record"]`` for the caller to store."""
-        t1 = time.perf_counter()
-        onnx_path = Path(prep["onnx"])
-        j = judge_candidate(
-            self.oracle, onnx_path, prep["accuracy"], onnx_path, prep["tag"], self.target, self.plan, prep["spec"]
+        return Prepared(
+            point=point,
+            tag=tag,
+            onnx=str(onnx_path),
+            spec=spec_d,
+            accuracy=tr.accuracy,
+            epochs=tr.epochs,
+            train_seconds=round(tr.seconds, 2),
+            inherited=inherited,
+            train_wall=time.perf_counter() - t0,
         )
-        head = {"arch": self.space.arch_id(prep["point"]), "onnx": str(onnx_path)}
+
+    def measure_stage(self, prep: Prepared) -> Outcome:
+        """Measure the exported network on the target: the part that needs the device. The
+        measurement itself comes back as the outcome's ``record`` for the caller to store."""
+        t1 = time.perf_counter()
+        onnx_path = Path(prep.onnx)
+        assert prep.accuracy is not None
+        j = judge_candidate(
+            self.oracle, onnx_path, prep.accuracy, onnx_path, prep.tag, self.target, self.plan, prep.spec
+        )
+        head = {"arch": self.space.arch_id(prep.point), "onnx": str(onnx_path)}
         if j.error:
-            return {}, {"_record": j.record, "error": j.error}
+            return Outcome({}, {"error": j.error}, j.record)
         if j.measurement is None:
-            seconds = round(prep["train_wall"], 2)
-            return j.values, {**head, "epochs": prep["epochs"], "seconds": seconds, "spec": prep["spec"], **j.attrs}
+            seconds = round(prep.train_wall, 2)
+            return Outcome(j.values, {**head, "epochs": prep.epochs, "seconds": seconds, "spec": prep.spec, **j.attrs})
         m, values = j.measurement, j.values
         attrs = {
             **head,
-            "epochs": prep["epochs"],
-            "train_seconds": prep["train_seconds"],
-            "inherited": prep["inherited"],
-            "seconds": round(prep["train_wall"] + time.perf_counter() - t1, 2),
-            "spec": prep["spec"],
+            "epochs": prep.epochs,
+            "train_seconds": prep.train_seconds,
+            "inherited": prep.inherited,
+            "seconds": round(prep.train_wall + time.perf_counter() - t1, 2),
+            "spec": prep.spec,
             "measured": [m.started, m.finished],
-            "_record": j.record,
             **j.attrs,
         }
         onnx_path.with_suffix(".json").write_text(
             json.dumps(
-                {"point": prep["point"], "values": values, "attrs": {k: v for k, v in attrs.items() if k != "_record"}}
-                | {"measurement": m.to_json()},
+                {"point": prep.point, "values": values, "attrs": attrs} | {"measurement": m.to_json()},
                 indent=1,
                 default=str,
             )
         )
-        return values, attrs
+        return Outcome(values, attrs, j.record)
 
     def measure_resources(self) -> dict[str, float]:
         r = self.target.resource
@@ -277,7 +276,7 @@ class NasBench201Table(Evaluator):
         self.bench = NASBench201(dataset, seed=seed, metric_names=["val_acc", "latency", "model_size", "train_time"])
         self.space = NasBench201Space()
 
-    def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+    def evaluate(self, point: dict[str, Any], tag: str = "") -> Outcome:
         point = self.space.check(point)
         if self.delay:
             time.sleep(self.delay)
@@ -292,7 +291,7 @@ class NasBench201Table(Evaluator):
             "macs": float("nan"),
             "memory": float("nan"),
         }
-        return values, {"arch": self.space.to_arch_string(point), "train_time": float(r["train_time"])}
+        return Outcome(values, {"arch": self.space.to_arch_string(point), "train_time": float(r["train_time"])})
 
 
 def export_best(onnx: str, dest: Path) -> Path:

@@ -271,7 +271,6 @@ def skip_attrs(d: LatencyDecision) -> dict[str, Any]:
         "latency_ci": [d.low_ms, d.high_ms],
         "latency_source": "predicted",
         "latency_reason": d.reason,
-        "_record": None,
     }
 
 

@@ -26,7 +26,7 @@ from xcelerator.executors import Executor, Handle, LocalExecutor, TaskFailed
 from xcelerator.models.spaces import Space, get_space
 from xcelerator.nas.distributions import distributions
 from xcelerator.nas.problem import DIRECTIONS, Constraint, pareto_front, parse_constraint, parse_objectives
-from xcelerator.nas.protocol import StagedEvaluator
+from xcelerator.nas.protocol import Evaluator, Outcome, Prepared, StagedEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -318,12 +318,12 @@ class _Run:
     def finished(self) -> int:
         return len([t for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()])
 
-    def record(self, trial: optuna.trial.Trial, arch: str, values: dict[str, float], attrs: dict[str, Any]) -> None:
+    def record(self, trial: optuna.trial.Trial, arch: str, out: Outcome) -> None:
         study, progress = self.study, self.progress
-        rec = attrs.pop("_record", None)
-        if rec is not None and self.store is not None:  # only the driver writes the store
-            attrs["measurement_id"] = _store_record(self.store, rec)
-        _land(attrs.pop("_files", None))
+        values, attrs = out.values, dict(out.attrs)
+        if out.record is not None and self.store is not None:  # only the driver writes the store
+            attrs["measurement_id"] = _store_record(self.store, out.record)
+        _land(out.files)
         if "error" in attrs and not values:
             raise RunFailedError(str(attrs["error"]))
         if attrs.get("pruned"):
@@ -398,7 +398,7 @@ class _Run:
                 arch = self.space.arch_id(point)
                 if arch in self.cache:
                     values, attrs = self.cache[arch]
-                    self.record(trial, arch, dict(values), {**attrs, "repeat_of": attrs.get("trial", None)})
+                    self.record(trial, arch, Outcome(dict(values), {**attrs, "repeat_of": attrs.get("trial", None)}))
                 else:
                     self.launch(trial, point, arch)
             except (XcelError, RuntimeError, ValueError, MemoryError, OSError) as e:
@@ -411,17 +411,15 @@ class _Run:
         self.handles.pop(n)
         try:
             out = self.exe.result(h)
-            if stage == "train" and out.get("pruned"):
-                kept = ("pruned", "curve", "train_seconds", "saved_seconds", "epochs")
-                self.record(trial, arch, {}, {k: v for k, v in out.items() if k in kept})
+            if stage == "train" and out.pruned:
+                self.record(trial, arch, Outcome({}, out.stopped_attrs()))
                 return
             if stage == "train":
                 h2 = self.exe.submit(n, _task_measure, self.ev_ref, out, resources=self.measure_res)
                 self.in_flight[n] = (trial, point, arch, "measure")
                 self.handles[n] = h2
                 return
-            values, attrs = out
-            self.record(trial, arch, values, attrs)
+            self.record(trial, arch, out)
         except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
             self.fail(trial, e)
 
@@ -553,11 +551,12 @@ def _confirm_front(
         for arch, h in handles.items():
             t = todo[arch]
             try:
-                values, attrs, rec = exe.result(exe.wait([h])[0])
+                out: Outcome = exe.result(exe.wait([h])[0])
             except (XcelError, RuntimeError, ValueError, MemoryError, OSError, TaskFailed) as e:
-                values, attrs, rec = {}, {"error": f"{type(e).__name__}: {e}"[:500]}, None
-            if rec is not None and store is not None:
-                attrs["measurement_id"] = _store_record(store, rec)
+                out = Outcome({}, {"error": f"{type(e).__name__}: {e}"[:500]})
+            values, attrs = out.values, dict(out.attrs)
+            if out.record is not None and store is not None:
+                attrs["measurement_id"] = _store_record(store, out.record)
             if not values:
                 why = attrs.get("error", "the measurement failed")
                 attrs.update(latency_reason=f"measuring it at the end failed: {why}")
@@ -614,34 +613,35 @@ def _unsettled(
     return {left[0].key: firsts[left[0].key][0]} if left else {}
 
 
-def _task_confirm(
-    evaluator: Any, onnx: str, tag: str, accuracy: float, spec: dict[str, Any] | None
-) -> tuple[dict[str, float], dict[str, Any], dict[str, Any] | None]:
-    """Measure a front point at the end of a hybrid run: (its latency and memory, attrs, the
-    record to store)."""
+def _task_confirm(evaluator: Any, onnx: str, tag: str, accuracy: float, spec: dict[str, Any] | None) -> Outcome:
+    """Measure a front point at the end of a hybrid run: its latency and memory, and the
+    measurement to store."""
     from xcelerator.nas.evaluators import measure_candidate
 
     values, m, rec = measure_candidate(Path(onnx), f"confirm-{tag}", accuracy, evaluator.target, evaluator.plan, spec)
     if not values or m.stats is None:
-        return {}, {"error": f"measurement {m.status}: {m.error}"}, rec
+        return Outcome({}, {"error": f"measurement {m.status}: {m.error}"}, rec)
     attrs = {
         "latency_ci": [m.stats.ci_low_ms, m.stats.ci_high_ms],
         "memory_kib": values["memory"] * 1024,
         "measured": [m.started, m.finished],
     }
-    return {"latency": values["latency"], "memory": values["memory"]}, attrs, rec
+    return Outcome({"latency": values["latency"], "memory": values["memory"]}, attrs, rec)
 
 
-def _task_evaluate(evaluator: Any, point: dict[str, Any], tag: str) -> tuple[dict[str, float], dict[str, Any]]:
-    return evaluator.evaluate(point, tag)  # type: ignore[no-any-return]
+def _task_evaluate(evaluator: Evaluator, point: dict[str, Any], tag: str) -> Outcome:
+    out = evaluator.evaluate(point, tag)
+    if not isinstance(out, Outcome):
+        raise TypeError(f"{type(evaluator).__name__}.evaluate returned {type(out).__name__}, not an Outcome")
+    return out
 
 
-def _task_train(evaluator: Any, point: dict[str, Any], tag: str) -> dict[str, Any]:
-    return evaluator.train_stage(point, tag)  # type: ignore[no-any-return]
+def _task_train(evaluator: StagedEvaluator, point: dict[str, Any], tag: str) -> Prepared:
+    return evaluator.train_stage(point, tag)
 
 
-def _task_measure(evaluator: Any, prep: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    return evaluator.measure_stage(prep)  # type: ignore[no-any-return]
+def _task_measure(evaluator: StagedEvaluator, prep: Prepared) -> Outcome:
+    return evaluator.measure_stage(prep)
 
 
 def _baseline(study: optuna.Study) -> dict[str, float] | None:

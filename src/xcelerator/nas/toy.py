@@ -8,7 +8,7 @@ from typing import Any
 
 from xcelerator.models.archspec import ArchSpec
 from xcelerator.models.spaces import Param, Space
-from xcelerator.nas.protocol import Evaluator
+from xcelerator.nas.protocol import Evaluator, Outcome
 
 
 class ToySpace(Space):
@@ -47,6 +47,6 @@ class ToyEvaluator(Evaluator):
     def __init__(self) -> None:
         self.space = ToySpace()
 
-    def evaluate(self, point: dict[str, Any], tag: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+    def evaluate(self, point: dict[str, Any], tag: str = "") -> Outcome:
         p = self.space.check(point)
-        return toy_values(p), {"arch": self.space.arch_id(p)}
+        return Outcome(toy_values(p), {"arch": self.space.arch_id(p)})

@@ -22,7 +22,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "graph_opt": {"help": "graph optimization level", "choices": ["disable", "basic", "extended", "all"]},
     "execution_mode": {"help": "execution mode", "choices": ["sequential", "parallel"]},
     "precision": {"help": "precision (fp16 for TensorRT)", "choices": ["fp32", "fp16"]},
-    "spin": {"help": "intra-op threads spin while they wait for work (ONNX Runtime's default: 1)", "choices": ["0", "1"]},
+    "spin": {"help": "idle intra-op threads spin (ONNX Runtime's default: 1)", "choices": ["0", "1"]},
 }
 VARIANTS = ("", "provider=cuda", "provider=tensorrt")
 INT8 = "quantize_static: QDQ, int8 weights per channel, uint8 activations, calibrated on the user's inputs"
