@@ -204,6 +204,8 @@ def test_settings_are_one_config_checked_on_entry(tmp_path: Path) -> None:
         xc.optimize(net, x, config=xc.OptimizeConfig(budget=4), budget=0, **kw)  # type: ignore[arg-type]
     with pytest.raises(BadInputError, match="the setting 'latency' must be one of"):
         xc.optimize(net, x, config=xc.OptimizeConfig(latency="guessed"), **kw)  # type: ignore[arg-type]
+    with pytest.raises(BadInputError, match="holdout must be FILE.py:FUNCTION or a function .* not float"):
+        xc.optimize(net, x, holdout=0.9, **kw)  # type: ignore[arg-type]
     assert not (tmp_path / "o").exists()
     cfg = xc.OptimizeConfig(budget=4, precision=["fp32", "int8"])
     assert cfg.updated({"budget": 6}).budget == 6 and cfg.budget == 4  # a copy: the config is not changed
@@ -254,6 +256,7 @@ def test_optimize_api_on_the_users_own_model(tmp_path: Path) -> None:
         plan=FAST,
         confirm=FAST,
         seed=3,
+        holdout=lambda m: d.accuracy(m, "test"),
     )
     assert res.baseline.trial == 0 and res.baseline.point == PruneSpace(net, d.example_inputs()).default_point()
     assert res.baseline.latency_ms and res.baseline.accuracy == pytest.approx(d.evaluate(net))
@@ -268,7 +271,33 @@ def test_optimize_api_on_the_users_own_model(tmp_path: Path) -> None:
         assert d.evaluate(m) == pytest.approx(res.best.accuracy, abs=1e-6)
         assert res.best in res.pareto
     doc = json.loads(json.dumps(res.to_dict(), allow_nan=False))
-    assert {"baseline", "best", "trials", "pareto", "speedup", "saved", "space"} <= set(doc)
+    assert {"baseline", "best", "trials", "pareto", "speedup", "saved", "space", "holdout"} <= set(doc)
+    # the held-out check: the shipped files scored on the test split, which the search never saw
+    # (judged here with onnxruntime directly)
+    h = res.holdout
+    assert h is not None and h["scored"] == "deployed"
+    assert h["baseline"] == pytest.approx(_test_accuracy(d, res.baseline.artifact), abs=1e-6)
+    if res.best is not None and res.best.trial != res.baseline.trial:
+        assert h["best"] == pytest.approx(_test_accuracy(d, res.best.artifact), abs=1e-6)
+        assert h["drop"] == pytest.approx(h["baseline"] - h["best"])
+        assert h["bound"] == pytest.approx(h["baseline"] - 0.005) and h["meets"] == (h["best"] >= h["bound"])
+        assert res.speedup is not None
+        assert (
+            res.speedup["reference"] == f"trial {res.baseline.trial}"
+            and res.speedup["model"] == f"trial {res.best.trial}"
+        )
+
+
+def _test_accuracy(d: object, onnx_file: str | None) -> float:
+    import numpy as np
+    import onnxruntime as ort
+
+    assert onnx_file and onnx_file.endswith(".onnx")
+    x, y = d.splits()["test"]  # type: ignore[attr-defined]
+    s = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    pred = np.concatenate([s.run(None, {name: x[i : i + 1].numpy()})[0].argmax(1) for i in range(len(x))])
+    return float((pred == y.numpy()).mean())
 
 
 def test_xcel_optimize_end_to_end_resume_and_outputs(tmp_path: Path) -> None:
@@ -276,11 +305,16 @@ def test_xcel_optimize_end_to_end_resume_and_outputs(tmp_path: Path) -> None:
     cfg.write_text(
         f"model: {EXAMPLE}:build\ntrain: {EXAMPLE}:train\nevaluate: {EXAMPLE}:evaluate\n"
         "budget: 3\nepochs: 1\nstrategy: tpe\nconfirm: false\nconstraints: ['accuracy>=baseline-0.02']\n"
+        f"holdout: {EXAMPLE}:evaluate\n"
     )
     r = xcel("--db", "x.db", "optimize", "--config", str(cfg), "--out", "out", "--json", cwd=tmp_path, timeout=600)
     assert r.returncode in (0, 1), r.stderr
     doc = json.loads(r.stdout)
     assert len(doc["trials"]) == 3 and doc["trials"][0]["trial"] == 0
+    # the held-out function here is evaluate itself: it must give the scores the search recorded
+    assert doc["holdout"]["baseline"] == pytest.approx(doc["baseline"]["accuracy"])
+    if doc["best"] is not None and doc["best"]["trial"] != 0:
+        assert doc["holdout"]["best"] == pytest.approx(doc["best"]["accuracy"])
     assert (tmp_path / "out" / "optimize.json").exists() and (tmp_path / "out" / "report.html").exists()
     if doc["best"] is not None:
         assert r.returncode == 0

@@ -28,6 +28,9 @@ class OptimizeOptions:
         None
     )
     example: Annotated[str | None, typer.Option("--example", help="FILE.py:FUNCTION returning example inputs")] = None
+    holdout: Annotated[
+        str | None, typer.Option("--holdout", help="FILE.py:FUNCTION evaluate on held-out data, checked at the end")
+    ] = None
     shape: Annotated[str | None, typer.Option("--shape", help="input shape, e.g. 1,3,224,224")] = None
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of these settings")] = None
     target: Annotated[
@@ -88,6 +91,7 @@ class OptimizeOptions:
         t = self.target
         given = {
             "model": self.model, "train": self.train, "evaluate": self.evaluate, "example": self.example,
+            "holdout": self.holdout,
             "shape": list(parse_shape(self.shape)[1]) if self.shape else None,
             "target": t[0] if t else None, "targets": list(t) if t and len(t) > 1 else None,
             "precision": self.precision.split(",") if self.precision else None, "calibration": self.calibration,
@@ -171,6 +175,13 @@ def _print(doc: dict) -> None:  # type: ignore[type-arg]
     if sp:
         line += f", {sp['speedup']:.2f}x faster [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] ({sp['verdict']})"
     common.out.print(escape(line))
+    h = doc.get("holdout")
+    if h and h["best"] is not None:
+        verdict = {True: "meets the constraint", False: "BELOW the constraint", None: "no accuracy constraint"}
+        common.out.print(
+            f"held out ({h['scored']}): best {h['best']:.4f}, baseline {h['baseline']:.4f} "
+            f"(drop {h['drop']:+.4f} there, {h['search_drop']:+.4f} on evaluate): {verdict[h['meets']]}"
+        )
     s = doc["saved"]
     common.out.print(
         f"stopped early: {s['stopped_early']:.0f} candidates, {s['train_seconds_saved']:.0f} s of training "

@@ -3,6 +3,7 @@
     model: my.py:build            # returns the trained nn.Module (or (module, example_inputs))
     train: my.py:train            # train(module, epochs)
     evaluate: my.py:evaluate      # evaluate(module) -> float, higher is better
+    holdout: my.py:test           # optional: the same on data the search never sees (checked at the end)
     example: my.py:example_inputs # optional: else shape, else the model file's example_inputs()
     shape: [1, 1, 28, 28]
     target: onnxruntime?threads=1
@@ -79,7 +80,14 @@ class OptimizeConfig:
     ratio. ``distill``: candidates learn from the baseline too: ``train(module, epochs,
     teacher)`` gets a ``compress.distill.Teacher`` (the baseline, frozen; ``teacher.loss(logits,
     inputs, labels)`` is the distillation loss); the baseline itself is trained with
-    ``train(module, epochs)``."""
+    ``train(module, epochs)``.
+
+    ``holdout``: a second ``evaluate`` on data the search never sees (``FILE.py:FUNCTION``, or
+    the function itself in the API). The search chooses on ``evaluate``'s scores, so the best of
+    many candidates tends to score higher there than it will elsewhere; at the end the baseline
+    and the best are scored on ``holdout`` (their shipped files when ``deployed_accuracy``), and
+    the accuracy constraint is checked again against the baseline's held-out score
+    (``OptimizeResult.holdout``). It never changes which candidate is chosen."""
 
     model: str | None = None
     train: str | None = None
@@ -115,6 +123,7 @@ class OptimizeConfig:
     deployed_accuracy: bool = True  # constraints apply to the shipped file's score
     sensitivity: bool = True  # score each group pruned alone first; shapes the warm start
     distill: bool = False  # train(module, epochs, teacher): candidates learn from the baseline too
+    holdout: Any = None  # FILE.py:FUNCTION or a function: evaluate on held-out data, checked at the end
 
     def validate(self) -> OptimizeConfig:
         """Every setting checked on entry (the message names the setting, what is valid and what
@@ -141,7 +150,18 @@ class OptimizeConfig:
                 "sensitivity": bool, "distill": bool,
             },
         )  # fmt: skip
+        if self.holdout is not None and not isinstance(self.holdout, str) and not callable(self.holdout):
+            raise BadInputError(
+                f"optimize: holdout must be FILE.py:FUNCTION or a function evaluate(module) -> float, "
+                f"not {type(self.holdout).__name__}"
+            )
         return self
+
+    def holdout_fn(self) -> Any:
+        """The held-out evaluation as a function (loaded from its file when a reference), or None."""
+        if self.holdout is None or callable(self.holdout):
+            return self.holdout
+        return load_ref(str(self.holdout), "--holdout")
 
     def updated(self, settings: dict[str, Any]) -> OptimizeConfig:
         """A copy with ``settings`` (field names) replacing its fields, validated; an unknown

@@ -136,12 +136,14 @@ class OptimizeResult:
     per_runtime: dict[str, Candidate] = field(default_factory=dict)  # the best on each target searched
     closest: tuple[dict[str, Any], ...] = ()  # no faster candidate: the closest ones and what held each back
     sensitivity: dict[str, Any] | None = None  # each group pruned alone, accuracy without fine-tuning
+    holdout: dict[str, Any] | None = None  # baseline and best on the held-out evaluation (``held_out``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "per_runtime": {k: c.to_dict() for k, c in self.per_runtime.items()},
             "closest": list(self.closest),
             "sensitivity": self.sensitivity,
+            "holdout": self.holdout,
             "latency": self.latency,
             "study": self.study.study_name,
             "objectives": list(self.objectives),
@@ -363,7 +365,44 @@ def optimize(
         from xcelerator.compress.policy import save_policy
 
         save_policy(sampler, Path(c.policy))
-    return _result(name, url, space, res, ev, pre, sens, c.confirm, target, store, objs, c.constraints, outdir, t0)
+    out = _result(name, url, space, res, ev, pre, sens, c.confirm, target, store, objs, c.constraints, outdir, t0)
+    fn = c.holdout_fn()
+    return replace(out, holdout=held_out(out, ev, fn, c.constraints, progress)) if fn is not None else out
+
+
+def held_out(
+    res: OptimizeResult,
+    ev: OptimizeEvaluator,
+    fn: Callable[[nn.Module], Any],
+    constraints: Sequence[str],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The baseline and the best scored by ``fn`` on data the search never saw, and the accuracy
+    constraint checked again against the baseline's held-out score: ``{"baseline", "best",
+    "drop", "search_drop", "bound", "meets", "scored"}`` (``best`` and what follows from it are
+    None when no candidate beat the baseline; ``bound`` and ``meets`` None without an accuracy
+    constraint). The search chose on ``evaluate``'s scores; the best of many candidates tends
+    to score higher there than it will on other data, and this says by how much."""
+    b, scored = ev.held_out(fn, res.baseline.artifact, res.baseline.target, lambda: res.baseline.module)
+    out: dict[str, Any] = {"baseline": b, "best": None, "drop": None, "search_drop": None, "bound": None,
+                           "meets": None, "scored": scored}  # fmt: skip
+    best = res.best
+    if best is None or best.trial == res.baseline.trial:
+        return out
+    x, _ = ev.held_out(fn, best.artifact, best.target, lambda: best.module)
+    bound = accuracy_bound(constraints, b)
+    out.update(best=x, drop=b - x, bound=bound, meets=None if bound is None else x >= bound - 1e-12)
+    if best.accuracy is not None and res.baseline.accuracy is not None:
+        out["search_drop"] = res.baseline.accuracy - best.accuracy
+    if out["meets"] is False:
+        msg = (
+            f"held out: the best (trial {best.trial}) scores {x:.4f} against the baseline's {b:.4f}, "
+            f"below the constraint's {bound:.4f}"
+        )
+        log.warning(msg)
+        if progress:
+            progress(msg)
+    return out
 
 
 def _result(
@@ -719,7 +758,7 @@ class Confirmed:
         """This model against ``other`` (> 1: this one is faster), paired over the same rounds."""
         from xcelerator.measure.ab import paired
 
-        return paired(other.measurement, self.measurement, label=f"trial {self.trial}").to_dict()
+        return paired(other.measurement, self.measurement).to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {"trial": self.trial, "median_ms": self.median_ms, "ci": self.ci, "speedup": self.speedup,
@@ -762,7 +801,7 @@ def confirm_best(
     ref = ms[0]
     out: dict[int, Confirmed] = {}
     for c, m in zip(chosen, ms, strict=True):
-        sp = paired(ref, m, label=f"trial {c.trial}").to_dict() if c is not baseline and m.stats else None
+        sp = paired(ref, m).to_dict() if c is not baseline and m.stats else None
         out[c.trial] = Confirmed(c.trial, m, sp)
     ok = [c for c in pick if out[c.trial].median_ms is not None]
     if not ok:

@@ -374,11 +374,27 @@ class OptimizeEvaluator(StagedEvaluator):
             **fallback,
         )
 
-    def _score(self, path: Path, target: Any) -> float:
-        """The user's ``evaluate`` on a file run by ``target``'s runtime."""
+    def _score(self, path: Path, target: Any, fn: Callable[[nn.Module], Any] | None = None) -> float:
+        """The user's ``evaluate`` (or ``fn``) on a file run by ``target``'s runtime."""
         module = deployed(path, target)
         with torch.no_grad():
-            return _number(self.evaluate_fn(module), "evaluate")
+            return _number((fn or self.evaluate_fn)(module), "evaluate" if fn is None else "holdout")
+
+    def held_out(
+        self, fn: Callable[[nn.Module], Any], artifact: str | None, target: str | None, module: Any
+    ) -> tuple[float, str]:
+        """``fn`` (the held-out evaluation) on a candidate: its shipped file when accuracy is
+        judged on the deployed file, else (or where the runtime hands no outputs back) its torch
+        module (``module()`` builds it). (score, "deployed" or "torch")."""
+        if self.deployed_accuracy and artifact:
+            try:
+                return self._score(Path(artifact), self.targets.get(target or "", self.target), fn), "deployed"
+            except BadInputError as e:
+                log.info("held-out accuracy from the torch module: %s", e)
+        m = module()
+        m.eval()
+        with torch.no_grad():
+            return _number(fn(m), "holdout"), "torch"
 
     def measure_stage(self, prep: Prepared) -> Outcome:
         from xcelerator.nas.evaluators import judge_candidate
