@@ -798,23 +798,22 @@ TABLE_PLAN3 = TABLE_PLAN.replace(min_rounds=3, max_rounds=3)
 NEW_TORCH = "torch?threads=1,executorch?threads=1"
 TWO = "onnxruntime?threads=2,openvino?threads=2,mnn?threads=2"
 # what the table was measured as, in order (each a no-op for what the store holds): (space,
-# networks, targets, plan). The columns added later cover a prefix of each corpus (the time one
-# session had: a PyTorch or ExecuTorch measurement beside its reference took 20-25 s here);
-# ``xcel characterize ... --resume`` with a larger count goes on where they stop.
+# networks, targets, plan). PyTorch and ExecuTorch cover a prefix of each corpus (a measurement
+# beside its reference took 20-25 s here: four processes that each import torch); ``xcel
+# characterize ... --resume`` with a larger count goes on where they stop.
 TABLE_RUNS = (
     ("mixed", 300, TABLE_TARGETS, TABLE_PLAN),
     ("mixed_extra", 60, TABLE_TARGETS, TABLE_PLAN),
     ("mixed_extra", 60, "litert?threads=1", TABLE_PLAN3),
-    ("mixed", 100, "litert?threads=1", TABLE_PLAN3),
+    ("mixed", 300, "litert?threads=1", TABLE_PLAN3),
     ("mixed_extra", 20, NEW_TORCH, TABLE_PLAN3),
     ("mixed", 20, NEW_TORCH, TABLE_PLAN3),
-    ("mixed_extra", 40, TWO, TABLE_PLAN3),
-    ("mixed", 20, TWO, TABLE_PLAN3),
+    ("mixed_extra", 60, TWO, TABLE_PLAN3),
+    ("mixed", 300, TWO, TABLE_PLAN3),
 )
 OUTSIDE_ZOO = [*ZOO, "bert_tiny_s128"]
-# columns the zoo and real models were not measured on (the session's time: 22 measurements of
-# 20-25 s each): their rows there stay empty
-OUTSIDE_NOT_ON = NEW_TORCH.split(",")
+# columns the zoo and real models were not measured on: their rows there stay empty
+OUTSIDE_NOT_ON: list[str] = []
 OUTSIDE_REAL = ("ocr_det", "ocr_rec", "ocr_cls", "magika")
 
 
@@ -920,9 +919,18 @@ def build_table(store: Store, reference: str) -> tuple[str, dict[str, Any]]:
     path = tab.save(TB.shipped_path(), with_layers=True)
     size_kib = path.stat().st_size / 1024
     full = tab.complete()
+    # how each column's corpus labels were paired with the reference: side by side in one process,
+    # or each round its own process (ONNX Runtime above one thread: its spinning workers)
+    one: dict[str, list[bool]] = {}
+    for uri in targets:
+        for x in store.samples(uri):
+            if x["name"].split("/")[0] in ("mixed-0", "mixed_extra-0"):
+                info = (x.get("env") or {}).get("reference") or {}
+                one.setdefault(uri, []).append(info.get("pairing") == "one process")
     rows = [
         f"| {c['target']} | {c['runtime']} {c['runtime_version']} | {c['threads']} | {c['networks']} | "
-        f"{c['median_ms']:.3g} | {c['layer_profiles']} | {spent.get(c['target'], 0) / 60:.0f} |"
+        f"{c['median_ms']:.3g} | {c['layer_profiles']} | {spent.get(c['target'], 0) / 60:.0f} | "
+        f"{100 * np.mean(one.get(c['target'], [0])):.0f} |"
         for c in TB.describe(tab)
     ]
     runs = [
@@ -938,9 +946,10 @@ def build_table(store: Store, reference: str) -> tuple[str, dict[str, Any]]:
         *runs,
         "",
         f"plus {len(OUTSIDE_ZOO)} zoo models and {len(OUTSIDE_REAL)} real third-party models "
-        f"({', '.join(OUTSIDE_REAL)} at their packages' shapes) measured side by side with the same reference on "
-        f"every column that takes them (not run: {', '.join(gaps) or 'none'}; not measured on "
-        f"{', '.join(OUTSIDE_NOT_ON)}). "
+        f"({', '.join(OUTSIDE_REAL)} at their packages' shapes) measured against the same reference on "
+        f"every column that takes them (not run: {', '.join(gaps) or 'none'}"
+        + (f"; not measured on {', '.join(OUTSIDE_NOT_ON)}" if OUTSIDE_NOT_ON else "")
+        + "). "
         f"This run measured {measured} pairs ({failed} failed) in {char_s / 60:.1f} min; {skipped} were stored. "
         f"Networks measured on every column: {len(full.names)} ({len(full.corpus_rows())} corpus). "
         f"Spaces: {', '.join(fams)}.",
@@ -948,8 +957,13 @@ def build_table(store: Store, reference: str) -> tuple[str, dict[str, Any]]:
         f"Shipped: `{path.relative_to(ROOT)}`, {size_kib:.0f} KiB (gzip JSON: specs as corpus points, graph "
         "statistics, per-column labels, runtime versions, machine, per-node profiles).",
         "",
-        "| column | runtime | threads | networks | median ms | layer profiles | measuring min |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "`one process %`: the share of the column's corpus labels whose reference ratio was paired side by side "
+        "in one process (else each round ran in its own process: `--rounds 2..2` leaves one joint round, too few "
+        "to pair; ONNX Runtime above one thread never shares a process, its idle workers spin into the other "
+        "session).",
+        "",
+        "| column | runtime | threads | networks | median ms | layer profiles | measuring min | one process % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
     return "\n".join(body) + "\n", {"size_kib": size_kib, "networks": len(tab.names), "complete": len(full.names)}
