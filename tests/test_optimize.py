@@ -204,7 +204,7 @@ def test_settings_are_one_config_checked_on_entry(tmp_path: Path) -> None:
         xc.optimize(net, x, config=xc.OptimizeConfig(budget=4), budget=0, **kw)  # type: ignore[arg-type]
     with pytest.raises(BadInputError, match="the setting 'latency' must be one of"):
         xc.optimize(net, x, config=xc.OptimizeConfig(latency="guessed"), **kw)  # type: ignore[arg-type]
-    with pytest.raises(BadInputError, match="holdout must be FILE.py:FUNCTION or a function .* not float"):
+    with pytest.raises(BadInputError, match=r"holdout must be FILE\.py:FUNCTION or a function .* not float"):
         xc.optimize(net, x, holdout=0.9, **kw)  # type: ignore[arg-type]
     assert not (tmp_path / "o").exists()
     cfg = xc.OptimizeConfig(budget=4, precision=["fp32", "int8"])
