@@ -86,6 +86,7 @@ class RuntimeSpec:
     file: str  # the self-contained file the runner loads the adapter from
     source: str = "builtin"
     int8: str = ""  # how it quantizes to INT8 (its module's ``INT8`` and ``quantize``), empty: it does not
+    preload: tuple[str, ...] = ()  # modules a local round's process may import before it forks (``PRELOAD``)
     impl: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -109,6 +110,7 @@ class RuntimeSpec:
             file=str(Path(file).resolve()),
             source=source,
             int8=str(getattr(mod, "INT8", "")) if callable(getattr(mod, "quantize", None)) else "",
+            preload=tuple(str(m) for m in getattr(mod, "PRELOAD", ())),
             impl=mod,
         )
 

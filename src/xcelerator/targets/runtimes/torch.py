@@ -21,6 +21,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "precision": {"help": "precision", "choices": ["fp32", "fp16", "bf16"]},
 }
 VARIANTS = ("", "device=cuda")
+# imported once by the process local rounds fork from, as PyTorch's DataLoader forks its workers
+# (here: 1.3 s to import torch, and 1.2 s more on a round's first torch.export.load, most of it
+# the exporter's serializer importing sympy); no device is touched
+PRELOAD = ("torch", "torch.export", "torch._export.serde.serialize")
 
 
 def probe(options: dict[str, str]) -> tuple[bool, str]:
