@@ -59,6 +59,26 @@ def test_shipped_table_is_whole_and_rebuilds(shipped: TB.SourceTable, tmp_path: 
         shipped.without(["nosuchruntime"])
 
 
+def test_merged_replaces_a_column_and_joins_rows_by_name(shipped: TB.SourceTable) -> None:
+    """Columns measured in a new store join the shipped ones: the same target is replaced, rows
+    meet by network name, a network only the new part has is added."""
+    t0, t1 = shipped.targets[:2]
+    old = shipped.take_rows(range(20))
+    new = shipped.take_rows([*range(10, 20), 30, 31]).ordered([t1])
+    new = TB.SourceTable(new.names, new.origins, new.stats, new.columns, new.latency * 2.0, {})
+    m = old.merged(new)
+    assert m.targets == [t for t in old.targets if t != t1] + [t1]
+    assert m.names == old.names + shipped.names[30:32]
+    j = m.targets.index(t1)
+    np.testing.assert_allclose(m.latency[10:20, j], shipped.latency[10:20, 1] * 2.0)
+    assert np.isnan(m.latency[:10, j]).all()  # not in the new part: unmeasured there, not carried
+    assert np.isnan(m.latency[20:, m.targets.index(t0)]).all()  # new rows: unmeasured on the old columns
+    assert t1 not in m.layers and t0 in m.layers
+    assert m.ordered(old.targets).targets == old.targets
+    with pytest.raises(BadInputError, match="no column nosuch"):
+        m.ordered(["nosuch"])
+
+
 def test_leave_one_runtime_out_scores_every_mode(small: TB.SourceTable) -> None:
     col = small.columns[0]
     res = leave_runtime_out(small, sizes=(10,), columns=[col.target], distil_sizes=(10,))

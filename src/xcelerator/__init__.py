@@ -6,7 +6,19 @@ else lives in the role packages (``models``, ``targets``, ``measure``, ``store``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xcelerator.errors import BadInputError, RunFailedError, XcelError
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from xcelerator.api import calibrate, compare, pareto, profile, search
+    from xcelerator.compress.config import OptimizeConfig
+    from xcelerator.compress.core import Candidate, OptimizeResult, optimize
+    from xcelerator.compress.deploy import deployed
+    from xcelerator.compress.prune import PruneSpace
+    from xcelerator.costmodel.model import CostModel
+    from xcelerator.measure.records import Measurement
+    from xcelerator.rounds.plan import Plan
 
 __version__ = "0.1.0"
 

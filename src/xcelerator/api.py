@@ -255,3 +255,189 @@ def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None,
     from xcelerator.fronts.run import run_pareto
 
     return run_pareto(model, target=target, store=_store(db), **options)
+
+
+# ----------------------------------------------------------------------------- cost models
+# ``xcel characterize`` and ``xcel costmodel ...``: each command parses its options, calls one of
+# these (or a method of ``xc.CostModel``), and prints what it returns.
+
+PHONE_TABLES = {"phones": "cpu", "phones-gpu": "gpu"}
+
+
+def characterize(
+    space: str,
+    count: int,
+    targets: Sequence[str],
+    *,
+    db: Any = "xcel.db",
+    plan: Plan | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | Sequence[str] | None = None,
+    resume: bool = False,
+    executor: Any = None,
+    strategy: str = "random",
+    pool: int = 4,
+    batch: int | None = None,
+    reference: str | None = None,
+    progress: Any = None,
+) -> Any:
+    """Measure ``count`` networks of ``space`` on every target into ``db`` for cost models
+    (``costmodel.characterize.characterize``; ``options``: the space's options as a mapping or as
+    ``KEY=VALUE`` strings; ``plan``: the corpus plan by default). Returns the
+    ``CharacterizeResult``."""
+    from xcelerator.costmodel.characterize import CORPUS_PLAN
+    from xcelerator.costmodel.characterize import characterize as run
+    from xcelerator.models.spaces import parse_options
+
+    opts = dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))
+    return run(
+        space, count, list(targets), _store(db), plan=plan or CORPUS_PLAN, seed=seed, progress=progress,
+        resume=resume, options=opts, executor=executor, strategy=strategy, pool=pool, batch=batch,
+        reference=reference,
+    )  # fmt: skip
+
+
+def corpus_plan(
+    *, rounds: str | None = None, min_time: float | None = None, rel_ci: float = 0.02, layers: bool = True
+) -> Plan:
+    """The corpus plan (``costmodel.characterize.CORPUS_PLAN``) with ``rounds`` as ``N`` or
+    ``MIN..MAX``, ``min_time`` seconds of timed runs per round, the CI target and profiles."""
+    from xcelerator.costmodel.characterize import CORPUS_PLAN
+    from xcelerator.errors import BadInputError
+
+    kw: dict[str, Any] = {"rel_ci": rel_ci, "layers": layers}
+    if min_time is not None:
+        kw.update(min_seconds=min_time, max_seconds=max(min_time, CORPUS_PLAN.max_seconds))
+    if rounds is not None:
+        lo, _, hi = rounds.partition("..")
+        try:
+            kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
+        except ValueError:
+            raise BadInputError(f"--rounds {rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
+    return CORPUS_PLAN.replace(**kw)
+
+
+def _phone_table(data: str) -> Any:
+    from xcelerator.costmodel.crossdevice import load_phone_dataset
+    from xcelerator.errors import BadInputError
+
+    if data not in PHONE_TABLES:
+        raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(PHONE_TABLES)}")
+    return load_phone_dataset(PHONE_TABLES[data])
+
+
+def evaluate_devices(
+    data: str = "phones",
+    *,
+    method: str = "greedy",
+    mode: str = "stacked",
+    size: int = 10,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """A cross-device method on held-out devices of a shipped latency table (``phones`` or
+    ``phones-gpu``), grouped ``folds``-fold: the document ``xcel costmodel eval --data`` prints
+    (``metrics`` pooled, ``per_target`` per held-out device)."""
+    from xcelerator.costmodel.crossdevice import evaluate_heldout
+
+    table = _phone_table(data)
+    res = evaluate_heldout(table, method, mode, size=size, folds=folds, seed=seed, progress=progress)
+    return {
+        "dataset": data, "signature_method": method, "signature_size": size, "data": data, "method": method,
+        "mode": mode, "size": size, "folds": folds, "metrics": res["pooled"], "per_target": res["per_device"], **res,
+    }  # fmt: skip
+
+
+def evaluate_predictor(
+    predictor: str, target: str, *, db: Any = "xcel.db", include_training: bool = False
+) -> dict[str, Any]:
+    """A predictor file scored on ``db``'s measurements of ``target`` (those it was not fitted
+    on, unless ``include_training``): the document ``xcel costmodel eval -p`` prints (metrics,
+    per model, and the conditions that differ from its training)."""
+    from xcelerator.costmodel import predictors as P
+    from xcelerator.costmodel.crossdevice import metrics
+    from xcelerator.costmodel.samples import condition_mismatch, from_store
+    from xcelerator.errors import BadInputError
+
+    est = P.load(predictor)
+    samples = from_store(_store(db), target)
+    trained = set(est.conditions.get("trained_on", []))
+    idx = [i for i, h in enumerate(samples.sha256) if include_training or h not in trained]
+    if not idx:
+        raise BadInputError(
+            f"every measurement of {samples.target_uri} was used to fit {predictor}; "
+            "measure other models or pass --include-training"
+        )
+    ev = samples.take(idx)
+    warn = condition_mismatch({k: v for k, v in est.conditions.items() if k != "trained_on"}, samples.conditions)
+    pred = est.predict(ev.stats)
+    m = metrics(ev.y_ms, pred) if len(idx) > 2 else None
+    return {
+        "predictor": predictor,
+        "target": samples.target_uri,
+        "dataset": "store",
+        "metrics": m,
+        "per_target": {samples.target_uri: m} if m else {},
+        "models": [
+            {"model": n, "measured_ms": float(y), "predicted_ms": float(p), "error_pct": float(100 * (p / y - 1))}
+            for n, y, p in zip(ev.names, ev.y_ms, pred, strict=True)
+        ],
+        "condition_warnings": warn,
+    }
+
+
+def signature(
+    method: str,
+    size: int = 10,
+    *,
+    data: str | None = None,
+    targets: Sequence[str] = (),
+    predictor: str | None = None,
+    db: Any = "xcel.db",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A signature set: the networks to measure on a new device, chosen over a phone table
+    (``data``) or ``db``'s measurements of ``targets`` by ``method``; ``method="design"`` with a
+    ``predictor`` and one target: the networks of that target that best pin down the predictor's
+    map to a new target, from its predictions alone. The document ``xcel costmodel signature``
+    prints (``signature``: index, model, mean ms)."""
+    from xcelerator.costmodel.crossdevice import select_signature, table_from_store
+    from xcelerator.errors import BadInputError
+
+    if method == "design":
+        if predictor is None or data is not None or len(targets) != 1:
+            raise BadInputError(
+                "--method design: give the predictor to carry over (-p FILE) and the one target whose "
+                "measured networks to choose from (-t TARGET), not --data"
+            )
+        from xcelerator.costmodel.model import CostModel
+        from xcelerator.costmodel.samples import from_store
+
+        S = from_store(_store(db), targets[0])
+        idx = CostModel.load(predictor).signature(S.stats, size)
+        rows = [{"index": i, "model": S.names[i], "mean_ms": float(S.y_ms[i])} for i in idx]
+        return {"method": method, "size": size, "devices": [S.target_uri], "networks": len(S), "signature": rows}
+    if predictor is not None:
+        raise BadInputError("--predictor is for --method design")
+    if (data is None) == (not targets):
+        raise BadInputError("give either --data phones or one or more --target")
+    table = _phone_table(data) if data is not None else table_from_store(_store(db), list(targets))
+    idx = select_signature(table, method, size, seed=seed)
+    rows = [{"index": i, "model": table.networks[i], "mean_ms": float(table.latency[i].mean())} for i in idx]
+    return {
+        "method": method,
+        "size": size,
+        "devices": table.devices,
+        "networks": len(table.networks),
+        "signature": rows,
+    }
+
+
+def sources(table: str | None = None) -> dict[str, Any]:
+    """The source columns a new device adapts from (the shipped latency table, or a ``.json.gz``
+    table file): per column its runtime, threads, versions, machine and networks."""
+    from xcelerator.costmodel.table import describe, load_table
+
+    t = load_table(table)
+    return {"networks": len(t.names), "runtimes": t.runtimes(), "columns": describe(t)}

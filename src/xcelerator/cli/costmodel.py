@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from xcelerator import api
 from xcelerator.cli import common
 from xcelerator.cli.measure import Dims, Json, Rounds, Shapes
 from xcelerator.errors import BadInputError
@@ -56,18 +57,8 @@ class CharacterizeOptions:
     json: Json = False
 
     def plan(self) -> Any:
-        from xcelerator.costmodel.characterize import CORPUS_PLAN
-
-        kw: dict[str, object] = {"rel_ci": parse_rel_ci(self.rel_ci), "layers": self.layers}
-        if self.min_time is not None:
-            kw.update(min_seconds=self.min_time, max_seconds=max(self.min_time, CORPUS_PLAN.max_seconds))
-        if self.rounds is not None:
-            lo, _, hi = self.rounds.partition("..")
-            try:
-                kw.update(min_rounds=int(lo), max_rounds=int(hi or lo))
-            except ValueError:
-                raise BadInputError(f"--rounds {self.rounds!r}: expected N or MIN..MAX, e.g. 2..3") from None
-        return CORPUS_PLAN.replace(**kw)
+        return api.corpus_plan(rounds=self.rounds, min_time=self.min_time, rel_ci=parse_rel_ci(self.rel_ci),
+                               layers=self.layers)  # fmt: skip
 
 
 def characterize(
@@ -78,15 +69,12 @@ def characterize(
 ) -> None:
     """Measure a corpus of networks from a space into the store, for cost models (the `mixed`
     space spans the families users deploy)."""
-    from xcelerator.costmodel.characterize import characterize as run
-    from xcelerator.models.spaces import parse_options
-
     st = common.store()
     exe = common.executor(opts.executor, opts.ray_address, opts.in_flight)
     with common.progress(count * len(target), "characterize") as advance:
-        res = run(
-            space, count, target, st, plan=opts.plan(), seed=opts.seed, progress=advance,
-            resume=opts.resume, options=parse_options(opts.opt or []), executor=exe, strategy=opts.strategy,
+        res = api.characterize(
+            space, count, target, db=st, plan=opts.plan(), seed=opts.seed, progress=advance,
+            resume=opts.resume, options=opts.opt or [], executor=exe, strategy=opts.strategy,
             pool=opts.pool, batch=opts.batch, reference=opts.reference,
         )  # fmt: skip
     doc = {
@@ -171,7 +159,7 @@ def fit(
     json: Json = False,
 ) -> None:
     """Fit a latency predictor on the store's measurements of one target."""
-    from xcelerator.costmodel.model import CostModel
+    from xcelerator import CostModel
 
     mem = [m.strip() for m in members.split(",") if m.strip()] if members is not None else None
     with common.progress(None, f"fitting {kind or 'the default predictor'}"):
@@ -235,68 +223,26 @@ def eval_(
 
 def _eval_devices(data: str, method: str, mode: str, size: int, folds: int, seed: int, json: bool) -> None:
     """A cross-device method on held-out devices of a shipped latency table."""
-    from xcelerator.costmodel.crossdevice import evaluate_heldout, load_phone_dataset
-
-    tables = {"phones": "cpu", "phones-gpu": "gpu"}
-    if data not in tables:
-        raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
-    table = load_phone_dataset(tables[data])
     with common.progress(folds, f"{method}/{mode}") as advance:
-        res = evaluate_heldout(table, method, mode, size=size, folds=folds, seed=seed, progress=advance)
-    doc = {
-        "dataset": data, "signature_method": method, "signature_size": size, "data": data, "method": method,
-        "mode": mode, "size": size, "folds": folds, "metrics": res["pooled"], "per_target": res["per_device"], **res,
-    }  # fmt: skip
+        doc = api.evaluate_devices(data, method=method, mode=mode, size=size, folds=folds, seed=seed, progress=advance)
     if json:
         common.emit_json(doc)
         return
-    _table([_metric_row(f"{method}/{mode}", res["pooled"])], f"{data}: held-out devices (grouped {folds}-fold)")
+    _table([_metric_row(f"{method}/{mode}", doc["metrics"])], f"{data}: held-out devices (grouped {folds}-fold)")
 
 
 def _eval_predictor(predictor: str, target: str, include_training: bool, json: bool) -> None:
     """A predictor file on the store's measurements of ``target`` (those it was not fitted on)."""
-    from xcelerator.costmodel import predictors as P
-    from xcelerator.costmodel.crossdevice import metrics
-    from xcelerator.costmodel.samples import condition_mismatch, from_store
-
-    est = P.load(predictor)
-    samples = from_store(common.store(), target)
-    trained = set(est.conditions.get("trained_on", []))
-    idx = [i for i, h in enumerate(samples.sha256) if include_training or h not in trained]
-    if not idx:
-        raise BadInputError(
-            f"every measurement of {samples.target_uri} was used to fit {predictor}; "
-            "measure other models or pass --include-training"
-        )
-    ev = samples.take(idx)
-    warn = condition_mismatch(
-        {k: v for k, v in est.conditions.items() if k != "trained_on"},
-        samples.conditions,
-    )
-    pred = est.predict(ev.stats)
-    m = metrics(ev.y_ms, pred) if len(idx) > 2 else None
-    per_model = [
-        {"model": n, "measured_ms": float(y), "predicted_ms": float(p), "error_pct": float(100 * (p / y - 1))}
-        for n, y, p in zip(ev.names, ev.y_ms, pred, strict=True)
-    ]
-    doc2 = {
-        "predictor": predictor,
-        "target": samples.target_uri,
-        "dataset": "store",
-        "metrics": m,
-        "per_target": {samples.target_uri: m} if m else {},
-        "models": per_model,
-        "condition_warnings": warn,
-    }
+    doc = api.evaluate_predictor(predictor, target, db=common.store(), include_training=include_training)
     if json:
-        common.emit_json(doc2)
+        common.emit_json(doc)
         return
-    for w in warn:
+    for w in doc["condition_warnings"]:
         common.err.print(f"[yellow]warning:[/yellow] conditions differ from training: {w}")
-    if m:
-        _table([_metric_row(samples.target_uri, m)], f"{predictor} on {len(idx)} measurements")
-    if len(per_model) <= 30:
-        _table(per_model, "per model")  # type: ignore[arg-type]
+    if doc["metrics"]:
+        _table([_metric_row(doc["target"], doc["metrics"])], f"{predictor} on {len(doc['models'])} measurements")
+    if len(doc["models"]) <= 30:
+        _table(doc["models"], "per model")
 
 
 @app.command()
@@ -315,7 +261,7 @@ def predict(
 ) -> None:
     """Predict a model's latency at its input shape (``--shape``/``--dim`` for dynamic ones), with
     an 80% interval and warnings."""
-    from xcelerator.costmodel.model import CostModel
+    from xcelerator import CostModel
     from xcelerator.rounds.plan import input_options
 
     cm = CostModel.load(predictor)
@@ -366,42 +312,18 @@ def signature(
     """Choose a signature set: the networks to measure on a new device. With ``-m design -p
     FILE -t TARGET``: the networks measured on TARGET that best pin down FILE's map to a new
     target (``--kind adapted --base FILE``), chosen from its predictions alone."""
-    from xcelerator.costmodel.crossdevice import load_phone_dataset, select_signature, table_from_store
-
-    if method == "design":
-        if predictor is None or data is not None or len(target or []) != 1:
-            raise BadInputError(
-                "--method design: give the predictor to carry over (-p FILE) and the one target whose "
-                "measured networks to choose from (-t TARGET), not --data"
-            )
-        from xcelerator.costmodel.model import CostModel
-        from xcelerator.costmodel.samples import from_store
-
-        S = from_store(common.store(), (target or [""])[0])
-        idx = CostModel.load(predictor).signature(S.stats, size)
-        rows = [{"index": i, "model": S.names[i], "mean_ms": float(S.y_ms[i])} for i in idx]
-        if json:
-            common.emit_json({"method": method, "size": size, "devices": [S.target_uri], "signature": rows})
-            return
-        _table(rows, f"signature set (design, {size} of {len(S)} networks on {S.target_uri})")
-        return
-    if predictor is not None:
-        raise BadInputError("--predictor is for --method design")
-    if (data is None) == (not target):
-        raise BadInputError("give either --data phones or one or more --target")
-    if data is not None:
-        tables = {"phones": "cpu", "phones-gpu": "gpu"}
-        if data not in tables:
-            raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(tables)}")
-        table = load_phone_dataset(tables[data])
-    else:
-        table = table_from_store(common.store(), target or [])
-    idx = select_signature(table, method, size, seed=seed)
-    rows = [{"index": i, "model": table.networks[i], "mean_ms": float(table.latency[i].mean())} for i in idx]
+    doc = api.signature(
+        method, size, data=data, targets=target or [], predictor=predictor, db=common.store(), seed=seed
+    )
     if json:
-        common.emit_json({"method": method, "size": size, "devices": table.devices, "signature": rows})
+        common.emit_json({k: v for k, v in doc.items() if k != "networks"})
         return
-    _table(rows, f"signature set ({method}, {size} of {len(table.networks)} networks, {len(table.devices)} devices)")
+    where = (
+        f"{doc['networks']} networks on {doc['devices'][0]}"
+        if method == "design"
+        else (f"{doc['networks']} networks, {len(doc['devices'])} devices")
+    )
+    _table(doc["signature"], f"signature set ({method}, {size} of {where})")
 
 
 @app.command()
@@ -412,12 +334,10 @@ def sources(
     json: Json = False,
 ) -> None:
     """The source columns a new device adapts from: runtime, threads, versions, machine, networks."""
-    from xcelerator.costmodel.table import describe, load_table
-
-    t = load_table(table)
-    rows = describe(t)
+    doc = api.sources(table)
+    rows = doc["columns"]
     if json:
-        common.emit_json({"networks": len(t.names), "runtimes": t.runtimes(), "columns": rows})
+        common.emit_json(doc)
         return
     _table(
         [
@@ -432,7 +352,7 @@ def sources(
             }
             for r in rows
         ],
-        f"latency table: {len(t.names)} networks × {len(rows)} columns",
+        f"latency table: {doc['networks']} networks × {len(rows)} columns",
     )
 
 
@@ -460,7 +380,7 @@ def adapt(
     """A predictor for a new target from a few measured networks and the shipped multi-runtime
     table: picks the signature networks, measures them, keeps the learning mode with the
     smallest cross-validated error on them, writes the predictor."""
-    from xcelerator.costmodel.model import CostModel
+    from xcelerator import CostModel
 
     ex = [x.strip() for x in (exclude or "").split(",") if x.strip()]
     md = [x.strip() for x in modes.split(",") if x.strip()] if modes else None

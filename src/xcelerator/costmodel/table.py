@@ -142,6 +142,41 @@ class SourceTable:
         sub = self.take_columns([*keep, j])
         return sub.take_rows(np.flatnonzero(np.all(np.isfinite(sub.latency), axis=1)).tolist())
 
+    def merged(self, other: SourceTable) -> SourceTable:
+        """This table with ``other``'s columns: a column of a target both have is ``other``'s
+        (replaced), a new one is appended; rows are joined by network name (a network only
+        ``other`` has is added, unmeasured on this table's columns)."""
+        theirs = set(other.targets)
+        base = self.take_columns([j for j, c in enumerate(self.columns) if c.target not in theirs])
+        names, origins, stats = list(base.names), list(base.origins), list(base.stats)
+        pos = {n: i for i, n in enumerate(names)}
+        for n, o, st in zip(other.names, other.origins, other.stats, strict=True):
+            if n not in pos:
+                pos[n] = len(names)
+                names.append(n)
+                origins.append(o)
+                stats.append(st)
+        nb = len(base.columns)
+        lat = np.full((len(names), nb + len(other.columns)), np.nan)
+        lat[: len(base.names), :nb] = base.latency
+        for i, n in enumerate(other.names):
+            lat[pos[n], nb:] = other.latency[i]
+        return SourceTable(
+            names=tuple(names),
+            origins=tuple(origins),
+            stats=tuple(stats),
+            columns=base.columns + other.columns,
+            latency=lat,
+            layers={**base.layers, **other.layers},
+        )
+
+    def ordered(self, targets: Sequence[str]) -> SourceTable:
+        """The columns of ``targets`` in that order (each must be a column)."""
+        missing = [t for t in targets if t not in self.targets]
+        if missing:
+            raise BadInputError(f"latency table: no column {', '.join(missing)} (it has {', '.join(self.targets)})")
+        return self.take_columns([self.targets.index(t) for t in targets])
+
     def corpus_rows(self) -> list[int]:
         return [i for i, o in enumerate(self.origins) if "space" in o]
 
