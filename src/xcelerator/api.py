@@ -261,8 +261,6 @@ def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None,
 # ``xcel characterize`` and ``xcel costmodel ...``: each command parses its options, calls one of
 # these (or a method of ``xc.CostModel``), and prints what it returns.
 
-PHONE_TABLES = {"phones": "cpu", "phones-gpu": "gpu"}
-
 
 def characterize(
     space: str,
@@ -318,12 +316,9 @@ def corpus_plan(
 
 
 def _phone_table(data: str) -> Any:
-    from xcelerator.costmodel.crossdevice import load_phone_dataset
-    from xcelerator.errors import BadInputError
+    from xcelerator.costmodel.crossdevice import phone_table
 
-    if data not in PHONE_TABLES:
-        raise BadInputError(f"--data {data!r}: known latency tables are {', '.join(PHONE_TABLES)}")
-    return load_phone_dataset(PHONE_TABLES[data])
+    return phone_table(data)
 
 
 def evaluate_devices(
@@ -441,3 +436,143 @@ def sources(table: str | None = None) -> dict[str, Any]:
 
     t = load_table(table)
     return {"networks": len(t.names), "runtimes": t.runtimes(), "columns": describe(t)}
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def report(
+    out: Any = "xcel-report",
+    *,
+    db: Any = "xcel.db",
+    studies: Sequence[str] = (),
+    measurements: bool = False,
+    model: str | None = None,
+    target: str | None = None,
+    last: int = 10_000,
+    detail: int = 6,
+    predictor: str | None = None,
+    include_training: bool = False,
+    data: str | None = None,
+    pareto: Sequence[str] = (),
+    method: str = "spearman",
+    mode: str = "stacked",
+    size: int = 10,
+    title: str = "xcelerator report",
+    png: bool = True,
+) -> dict[str, Any]:
+    """A self-contained HTML report (and PNGs) in the folder ``out``: the named Optuna
+    ``studies`` in ``db``, a ``predictor`` scored on ``target``'s measurements, a cross-device
+    study of a phone table (``data``), configuration fronts (``pareto`` files), and the latest
+    measurements (``measurements``, or when nothing else is asked; ``model``/``target``/``last``
+    filter them, ``detail`` draws distributions and layers of the latest few). Returns what
+    ``report.html.build`` wrote (``html``, ``figures``, ``pngs``, ``notes``, ``bytes``)."""
+    from pathlib import Path
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.report import sections as S
+    from xcelerator.report.html import build
+    from xcelerator.report.records import pareto_record
+
+    if last < 1:
+        raise BadInputError(f"--last {last}: must be >= 1")
+    st = _store(db)
+    parts: list[tuple[str, list[Any]]] = []
+    if studies:
+        parts += S.study_sections(st.url, list(studies))
+    if predictor:
+        if not target:
+            raise BadInputError("--predictor needs --target (whose measurements to score it on)")
+        parts += S.predictor_sections(st, predictor, target, include_training)
+    if data:
+        parts += S.crossdevice_sections(data, method, mode, size)
+    parts += [(f"configuration front {Path(p).name}", [pareto_record(p)]) for p in pareto]
+    if measurements or not (studies or predictor or data or pareto):
+        parts += S.measurement_sections(st, model, None if predictor else target, last, detail)
+    return dict(build(parts, Path(out), title=title, png=png))
+
+
+# ----------------------------------------------------------------------------- design spaces
+
+
+def spaces() -> list[dict[str, Any]]:
+    """The registered design spaces (name, description, number of architectures; None:
+    unbounded), and the ``user`` form (a YAML file of parameters and a builder)."""
+    from xcelerator.models.spaces import SPACES
+
+    rows: list[dict[str, Any]] = [
+        {"name": n, "description": f().description, "size": f().size()} for n, f in SPACES.items()
+    ]
+    rows.append(
+        {
+            "name": "user",
+            "description": "a YAML file of parameters + a builder module:function (--space user:FILE.yaml)",
+            "size": None,
+        }
+    )
+    return rows
+
+
+def space_point(
+    name: str,
+    *,
+    options: Mapping[str, Any] | Sequence[str] | None = None,
+    point: Mapping[str, Any] | str | None = None,
+    arch: str | None = None,
+    sample: int | None = None,
+) -> dict[str, Any]:
+    """A space's parameters (``space``: name, description, size, params) and one point of it:
+    ``point`` (a mapping or JSON), a NAS-Bench-201 ``arch`` string, the point drawn with seed
+    ``sample``, or the default; with its ``arch`` id and, where the space describes its layers,
+    its ``spec``, ``totals`` (MACs, params, peak activation) and per-layer ``layers``."""
+    import json
+    import random
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.models.archspec import describe
+    from xcelerator.models.spaces import NasBench201Space, get_space, parse_options
+
+    sp = get_space(name, **(dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))))
+    if isinstance(point, str):
+        try:
+            point = json.loads(point)
+        except json.JSONDecodeError as e:
+            raise BadInputError(f"--point: not valid JSON ({e})") from None
+        if not isinstance(point, dict):
+            raise BadInputError("--point: expected a JSON object of parameter values")
+    if point is not None:
+        pt = dict(point)
+    elif arch is not None:
+        pt = dict(NasBench201Space.from_arch_string(arch))
+    elif sample is not None:
+        pt = dict(sp.sample(random.Random(sample)))
+    else:
+        pt = dict(sp.default_point())
+    pt = sp.check(pt)
+    spec = sp.to_spec(pt)
+    doc: dict[str, Any] = {"space": sp.info(), "point": pt, "arch": sp.arch_id(pt)}
+    if spec is not None:
+        d = describe(spec)
+        doc.update(spec=spec.to_dict(), totals=d.totals(), layers=[r.__dict__ for r in d.rows])
+    return doc
+
+
+def generate(
+    space: str,
+    count: int,
+    out: Any,
+    *,
+    seed: int = 0,
+    options: Mapping[str, Any] | Sequence[str] | None = None,
+    progress: Any = None,
+) -> list[dict[str, Any]]:
+    """Sample ``count`` distinct networks from ``space`` (same seed, same networks) and export
+    each to ``out``: ONNX, spec JSON, ``index.csv`` and ``encode13.csv``. Returns one row per
+    network (keys starting with ``_`` are internal)."""
+    from pathlib import Path
+
+    from xcelerator.models.generate import generate as gen
+    from xcelerator.models.spaces import get_space, parse_options
+
+    sp = get_space(space, **(dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))))
+    return list(gen(sp, count, seed, Path(out), progress=progress))

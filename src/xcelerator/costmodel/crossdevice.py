@@ -117,6 +117,16 @@ def _encoding_features(rows13: list[float]) -> list[float]:
     return v
 
 
+PHONE_TABLES = {"phones": "cpu", "phones-gpu": "gpu"}
+
+
+def phone_table(name: str) -> LatencyTable:
+    """A shipped phone table by its command-line name (``phones``: CPUs, ``phones-gpu``: GPUs)."""
+    if name not in PHONE_TABLES:
+        raise BadInputError(f"--data {name!r}: known latency tables are {', '.join(PHONE_TABLES)}")
+    return load_phone_dataset(PHONE_TABLES[name])
+
+
 def load_phone_dataset(kind: str = "cpu", runs: str = "2-30", root: Path | None = None) -> LatencyTable:
     """The public phone dataset (Ganesan et al., IISWC 2020; Apache-2.0, shipped in the package
     with its LICENSE): 118 networks × 105 CPU runs on 77 phone models (or 25 GPU runs).
