@@ -51,12 +51,34 @@ def plan_for(
     return base.replace(**kw) if kw else base
 
 
-def _store(db: Any) -> Any:
-    if db is None:
-        return None
+def _space_options(options: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """A space's options as a mapping, or parsed from ``KEY=VALUE`` strings."""
+    from xcelerator.models.spaces import parse_options
+
+    return dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))
+
+
+def open_store(db: Any = None) -> Any:
+    """The store at ``db`` (a SQLite path, a SQLAlchemy URL, or a ``Store``, returned as is;
+    None: ``XCEL_DB`` or ``./xcel.db``)."""
     from xcelerator.store.db import Store
 
-    return db if isinstance(db, Store) else Store(str(db))
+    return db if isinstance(db, Store) else Store(None if db is None else str(db))
+
+
+def make_executor(name: str = "local", address: str | None = None, in_flight: int = 1) -> Any:
+    """A registered executor by name (``local``, ``ray``; ``address``: a Ray cluster), running
+    ``in_flight`` tasks at once where it schedules on a cluster."""
+    from xcelerator.errors import BadInputError
+    from xcelerator.executors import make_executor as make
+
+    if in_flight < 1:
+        raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
+    return make(name, address, in_flight if name == "ray" else 1)
+
+
+def _store(db: Any) -> Any:
+    return None if db is None else open_store(db)
 
 
 def profile(
@@ -93,11 +115,8 @@ def compare(
     order (the first model and the first target are the references). Models on one target of
     this machine are timed side by side in one process after a first round alone
     (``side_by_side=False``: every round its own process; see docs/measurement.md)."""
-    from xcelerator.measure import session
-
     p = plan_for(plan, shape=shape, dims=dims, fill=fill, input=input, **plan_kw)
-    pairs = session.prepare(list(models), list(targets), plan=p)
-    return list(session.execute(pairs, p, store=_store(db), side_by_side=side_by_side).measurements)
+    return list(measure(models, targets, p, db=db, side_by_side=side_by_side).measurements)
 
 
 # about 0.4, 2.8, 5.4, 11 and 63 ms on one thread here: dense enough in latency that the spread is
@@ -181,28 +200,11 @@ def search(
     Returns the ``SearchResult``; the best network is copied to ``OUT/best.onnx``. ``settings``:
     any other ``SearchConfig`` field (``inherit``, ``finetune_epochs``, ``max_seconds``, ...). For
     your own network use ``optimize``."""
-    from xcelerator.nas.study import SearchConfig
-
-    cfg = SearchConfig(
-        space=space,
-        space_options=dict(space_options or {}),
-        objectives=list(objectives),
-        constraints=list(constraints),
-        strategy=strategy,
-        trials=budget,
-        dataset=dataset,
-        epochs=epochs,
-        target=target,
-        study=study,
-        seed=seed,
-        out=out,
-    )
-    for k, v in settings.items():
-        if k not in SearchConfig.__dataclass_fields__:
-            from xcelerator.errors import BadInputError
-
-            raise BadInputError(f"search: unknown setting {k!r}; valid: {sorted(SearchConfig.__dataclass_fields__)}")
-        setattr(cfg, k, v)
+    cfg = search_settings(
+        None, space_options=space_options, space=space, objectives=list(objectives), constraints=list(constraints),
+        strategy=strategy, trials=budget, dataset=dataset, epochs=epochs, target=target, study=study, seed=seed,
+        out=out, **settings,
+    )  # fmt: skip
     return search_config(cfg, db=db, executor=executor, resume=resume, progress=progress)
 
 
@@ -218,9 +220,7 @@ def search_config(
     from xcelerator.nas.study import run_search
 
     if isinstance(executor, str):
-        from xcelerator.executors import make_executor
-
-        executor = make_executor(executor, None, 2 if executor == "ray" else 1)
+        executor = make_executor(executor, None, 2)
     st = _store(db)
     res = run_search(cfg, st.url, store=st, progress=progress, resume=resume, executor=executor)
     if res.best is not None and not cfg.benchmark and res.best["user_attrs"].get("onnx"):
@@ -248,13 +248,36 @@ def optimize_config(
     return res, write_outputs(res, Path(cfg.out))
 
 
-def pareto(model: str, target: str = "onnxruntime?threads=1", *, db: Any = None, **options: Any) -> Any:
+def pareto(
+    model: str,
+    target: str = "onnxruntime?threads=1",
+    *,
+    db: Any = None,
+    shape: Sequence[str] | None = None,
+    dim: Sequence[str] | None = None,
+    fill: Sequence[str] | None = None,
+    **options: Any,
+) -> Any:
     """The Pareto front of how ``model`` runs on ``target`` over a configuration space
-    (``space``: quantize, runtime-options, backend, placement); see ``xcelerator.fronts.run``.
-    Returns the ``FrontDoc`` (``.points``, ``.to_json()``)."""
+    (``space``: one of ``pareto_spaces()``); see ``xcelerator.fronts.run``. ``shape``/``dim``/
+    ``fill``: the inputs as ``xcel pareto`` takes them (``NAME=1x3x640x640``, ``NAME=VALUE``) on
+    the front's own plan, unless ``plan`` is given. Returns the ``FrontDoc`` (``.points``,
+    ``.front()``, ``.to_json()``)."""
     from xcelerator.fronts.run import run_pareto
 
+    if (shape or dim or fill) and "plan" not in options:
+        from xcelerator.fronts.evaluate import PARETO_PLAN
+        from xcelerator.rounds.plan import input_options
+
+        options["plan"] = PARETO_PLAN.replace(**input_options(list(shape or []), list(dim or []), list(fill or [])))
     return run_pareto(model, target=target, store=_store(db), **options)
+
+
+def pareto_spaces() -> list[str]:
+    """The configuration spaces ``pareto`` searches (quantize, runtime-options, backend, placement)."""
+    from xcelerator.fronts.run import SPACES
+
+    return list(SPACES)
 
 
 # ----------------------------------------------------------------------------- cost models
@@ -285,9 +308,8 @@ def characterize(
     ``CharacterizeResult``."""
     from xcelerator.costmodel.characterize import CORPUS_PLAN
     from xcelerator.costmodel.characterize import characterize as run
-    from xcelerator.models.spaces import parse_options
 
-    opts = dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))
+    opts = _space_options(options)
     return run(
         space, count, list(targets), _store(db), plan=plan or CORPUS_PLAN, seed=seed, progress=progress,
         resume=resume, options=opts, executor=executor, strategy=strategy, pool=pool, batch=batch,
@@ -530,9 +552,9 @@ def space_point(
 
     from xcelerator.errors import BadInputError
     from xcelerator.models.archspec import describe
-    from xcelerator.models.spaces import NasBench201Space, get_space, parse_options
+    from xcelerator.models.spaces import NasBench201Space, get_space
 
-    sp = get_space(name, **(dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))))
+    sp = get_space(name, **_space_options(options))
     if isinstance(point, str):
         try:
             point = json.loads(point)
@@ -572,7 +594,303 @@ def generate(
     from pathlib import Path
 
     from xcelerator.models.generate import generate as gen
-    from xcelerator.models.spaces import get_space, parse_options
+    from xcelerator.models.spaces import get_space
 
-    sp = get_space(space, **(dict(options) if isinstance(options, Mapping) else parse_options(list(options or []))))
+    sp = get_space(space, **_space_options(options))
     return list(gen(sp, count, seed, Path(out), progress=progress))
+
+
+# ----------------------------------------------------------------------------- the zoo
+
+
+def zoo_models() -> list[dict[str, Any]]:
+    """The built-in model zoo's families: kind, description, widths, resolutions, an example name."""
+    from xcelerator.models import zoo
+
+    rows: list[dict[str, Any]] = []
+    for name in zoo.list_models():
+        e = zoo.entry(name)
+        rows.append(
+            {
+                "family": name,
+                "kind": e.kind,
+                "description": e.description,
+                "widths": list(e.widths),
+                "resolutions": list(e.resolutions) if e.kind == "image" else [],
+                "example": zoo.parse_name(name).name,
+            }
+        )
+    return rows
+
+
+def export_zoo(
+    name: str,
+    out: Any,
+    *,
+    fmt: str | None = None,
+    width: float | None = None,
+    resolution: int | None = None,
+    seq_len: int | None = None,
+) -> Any:
+    """A zoo model (``mobilenet_v2`` or ``mobilenet_v2_0.5_128``) written to ``out`` in ``fmt``
+    (onnx, tflite, openvino or torch; default: from the file's extension). Returns its ``Artifact``."""
+    from pathlib import Path
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.models.export import EXT, materialize
+    from xcelerator.models.zoo import parse_name
+
+    out = Path(out)
+    by_ext = {v: k for k, v in EXT.items()}
+    f = fmt or by_ext.get(out.suffix.lower())
+    if f is None:
+        raise BadInputError(
+            f"--out {out}: cannot tell the format from '{out.suffix}'; use --format "
+            f"({', '.join(EXT)}) or an extension ({', '.join(EXT.values())})"
+        )
+    return materialize(parse_name(name, width=width, resolution=resolution, seq_len=seq_len), f, out=out)
+
+
+# ----------------------------------------------------------------------------- search settings
+
+
+def strategy_names(caller: str) -> list[str]:
+    """The search strategies ``caller`` (``search`` or ``optimize``) offers (the registry's)."""
+    from xcelerator.nas import strategies
+
+    return list(strategies.names(caller))
+
+
+def search_settings(
+    config: Any = None, *, space_options: Sequence[str] | Mapping[str, Any] | None = None, **given: Any
+) -> Any:
+    """The ``SearchConfig`` of a YAML file (``config``; else the defaults) with every field in
+    ``given`` that is not None set over it, and ``space_options`` (``KEY=VALUE`` strings or a
+    mapping) merged into its space options: what ``xcel search`` parses its options into."""
+    from xcelerator.errors import BadInputError
+    from xcelerator.nas.study import SearchConfig
+
+    cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
+    for k, v in given.items():
+        if k not in SearchConfig.__dataclass_fields__:
+            raise BadInputError(f"search: unknown setting {k!r}; valid: {sorted(SearchConfig.__dataclass_fields__)}")
+        if v is not None:
+            setattr(cfg, k, v)
+    if space_options:
+        cfg.space_options = {**cfg.space_options, **_space_options(space_options)}
+    return cfg
+
+
+def parse_point(text: str) -> dict[str, Any]:
+    """``w=0.6,d=0.6,r=32`` or a JSON object → a point (w/d/r: width/depth/resolution)."""
+    import json
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.models.spaces import parse_scalar
+
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise BadInputError(f"--point: not valid JSON ({e})") from None
+    alias = {"w": "width", "d": "depth", "r": "resolution"}
+    out = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise BadInputError(f"--point {text!r}: expected KEY=VALUE,... or a JSON object")
+        out[alias.get(k.strip(), k.strip())] = parse_scalar(v.strip())
+    return out
+
+
+def evaluate_point(
+    space: str,
+    point: Mapping[str, Any] | str,
+    *,
+    target: str = "onnxruntime?threads=1",
+    dataset: str = "digits",
+    epochs: int = 3,
+    options: Sequence[str] | Mapping[str, Any] | None = None,
+    out: Any = ".xcel/evaluate",
+    seed: int = 0,
+    db: Any = "xcel.db",
+) -> dict[str, Any]:
+    """Build, train and measure one point of a space: ``{"point", "values", "attrs"}`` (accuracy,
+    latency, memory, MACs, params; the exported file in ``attrs["onnx"]``)."""
+    from pathlib import Path
+
+    from xcelerator.models.spaces import get_space
+    from xcelerator.nas.evaluators import TrainMeasureEvaluator
+    from xcelerator.train.datasets import load_dataset
+
+    sp = get_space(space, **_space_options(options))
+    pt = sp.check(parse_point(point) if isinstance(point, str) else dict(point))
+    ev = TrainMeasureEvaluator(
+        sp, load_dataset(dataset, seed), target, epochs, out=Path(out), store=_store(db), seed=seed
+    )
+    res = ev.evaluate(pt, "point")
+    return {"point": pt, "values": res.values, "attrs": res.attrs}
+
+
+def optimize_settings(config: Any = None, **given: Any) -> Any:
+    """The ``OptimizeConfig`` of a YAML file (``config``; else the defaults) with every field in
+    ``given`` that is not None set over it (``shape`` may be the text ``--shape`` takes):
+    what ``xcel optimize`` parses its options into; validated when it runs."""
+    from pathlib import Path
+
+    from xcelerator.compress.config import OptimizeConfig
+    from xcelerator.errors import BadInputError
+    from xcelerator.rounds.inputs import parse_shape
+
+    cfg = OptimizeConfig.from_yaml(Path(config)) if config else OptimizeConfig()
+    if isinstance(given.get("shape"), str):
+        given["shape"] = list(parse_shape(given["shape"])[1])
+    for k, v in given.items():
+        if k not in OptimizeConfig.__dataclass_fields__:
+            raise BadInputError(
+                f"optimize: unknown setting {k!r}; valid: {sorted(OptimizeConfig.__dataclass_fields__)}"
+            )
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- measuring (the CLI's)
+
+
+def measure(
+    models: Sequence[str],
+    targets: Sequence[str],
+    plan: Plan | None = None,
+    *,
+    db: Any = None,
+    wait_quiet: float | None = None,
+    side_by_side: bool = True,
+    phase: Any = None,
+    progress: Any = None,
+    on_busy: Any = None,
+    **zoo_kw: Any,
+) -> Any:
+    """``compare`` as ``xcel profile``/``compare`` run it: every model resolved for every target
+    (``zoo_kw``: ``width``, ``resolution``, ``seq_len`` of a zoo name) and checked, then, with
+    ``wait_quiet``, up to that many seconds waiting for no other busy process (``on_busy(list)``
+    hears what was still busy), then every pair measured and stored in ``db``. ``phase(text,
+    total)`` is told each phase (``total``: the rounds it will take, when known), ``progress(text)``
+    each round. Returns the ``session.Comparison`` (``measurements``, ``speedups()``)."""
+    from xcelerator.measure import session
+
+    p = plan or Plan()
+    if phase is not None:
+        phase("preparing models")
+    pairs = session.prepare(list(models), list(targets), plan=p, **zoo_kw)
+    if wait_quiet:
+        from xcelerator.measure.conditions import wait_quiet as wait
+
+        if phase is not None:
+            phase("waiting for a quiet machine")
+        still = wait(wait_quiet, (lambda d: phase(d)) if phase is not None else None)
+        if still and on_busy is not None:
+            on_busy(still)
+    if phase is not None:
+        phase(f"measuring {len(pairs)} model×target pair(s)", len(pairs) * p.min_rounds)
+    return session.execute(pairs, p, store=_store(db), progress=progress, side_by_side=side_by_side)
+
+
+def targets() -> dict[str, Any]:
+    """What this machine can run and why the rest cannot (``targets``: one probe per runtime
+    variant), each runtime's options, and the transports (scheme, example, options)."""
+    from xcelerator.targets.registry import probe_all, runtimes, transports
+
+    return {
+        "targets": [p.__dict__ for p in probe_all()],
+        "options": {
+            r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
+            for r, s in runtimes().items()
+        },
+        "transports": {
+            n: {"scheme": c.scheme, "example": c.example, "options": sorted(c.OPTIONS)} for n, c in transports().items()
+        },
+    }
+
+
+def ray_devices(address: str | None = None) -> dict[str, Any]:
+    """The device resources of a Ray cluster (``device:NAME``): ``devices`` (device, units, node,
+    alive) and the number of ``nodes``."""
+    from xcelerator.executors import make_executor
+
+    nodes = make_executor("ray", address).ray.nodes()  # type: ignore[attr-defined]
+    devs = [
+        {"device": k, "units": v, "node": n["NodeManagerAddress"], "alive": n["Alive"]}
+        for n in nodes
+        for k, v in n.get("Resources", {}).items()
+        if k.startswith("device:")
+    ]
+    return {"devices": devs, "nodes": len(nodes)}
+
+
+def energy(csv: Any, measurement: int, t0: float, *, db: Any = "xcel.db") -> dict[str, Any]:
+    """Energy per inference of a stored measurement from a Monsoon power-monitor CSV
+    (``Time(ms),Main(mA),Main Voltage(V)``; ``t0``: when its time 0 was, seconds since the epoch):
+    per round and the median, in mJ."""
+    import statistics
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.measure.energy import monsoon_mj_per_inference
+
+    rows = dict(_store(db).measurements())
+    if measurement not in rows:
+        raise BadInputError(f"no measurement {measurement} in the store")
+    m = rows[measurement]
+    windows = m.env.get("timed_windows") or []
+    if not windows:
+        raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
+    per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
+    doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
+    doc["median_mj"] = statistics.median(per)
+    return doc
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def export_db(fmt: str = "json", out: Any = None, *, db: Any = "xcel.db") -> dict[str, Any]:
+    """Everything in ``db`` as one JSON document or as CSV tables: written to ``out`` (a file for
+    JSON, a folder for CSV) and listed in ``written``, or returned as ``text`` (JSON, or the
+    measurements table for CSV) when ``out`` is None."""
+    from pathlib import Path
+
+    from xcelerator.errors import BadInputError
+    from xcelerator.store.db import dumps, write_csv
+
+    if fmt not in ("json", "csv"):
+        raise BadInputError(f"--format {fmt!r}: expected json or csv")
+    st = _store(db)
+    if fmt == "json":
+        text = dumps(st.export_json())
+        if out is None:
+            return {"text": text, "written": []}
+        Path(out).write_text(text)
+        return {"text": None, "written": [str(out)]}
+    tables = st.export_csv()
+    if out is None:
+        return {"text": tables["measurements.csv"], "written": []}
+    return {"text": None, "written": [str(p) for p in write_csv(tables, Path(out))]}
+
+
+def import_db(src: Any, *, db: Any = "xcel.db") -> int:
+    """Add the measurements of a JSON file ``xcel db export`` wrote to ``db`` (one transaction);
+    returns how many."""
+    import json
+    from pathlib import Path
+
+    from xcelerator.errors import BadInputError
+
+    p = Path(src)
+    if not p.exists():
+        raise BadInputError(f"{p}: no such file")
+    try:
+        doc = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{p}: not valid JSON ({e})") from e
+    return int(_store(db).import_json(doc))

@@ -19,8 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from xcelerator.errors import BadInputError
-
 
 def _width(stream: object) -> int | None:
     if os.environ.get("COLUMNS"):
@@ -41,9 +39,9 @@ state = State()
 
 
 def store() -> Any:
-    from xcelerator.store.db import Store
+    from xcelerator import api
 
-    return Store(state.db)
+    return api.open_store(state.db)
 
 
 def strict(doc: Any) -> Any:
@@ -64,7 +62,8 @@ def emit_json(doc: Any) -> None:
 
 @contextmanager
 def progress(total: int | None, what: str) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields ``advance(description)``."""
+    """A Rich progress bar on stderr; yields ``advance(description)`` (one step done), whose
+    ``advance.phase(description, total)`` starts a new phase of ``total`` steps."""
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -76,11 +75,16 @@ def progress(total: int | None, what: str) -> Iterator[Any]:
     ) as p:
         task = p.add_task(what, total=total)
 
-        def advance(desc: str) -> None:
-            p.update(task, description=desc[:70])
-            p.advance(task)
+        class Advance:
+            def __call__(self, desc: str) -> None:
+                p.update(task, description=desc[:70])
+                p.advance(task)
 
-        yield advance
+            def phase(self, desc: str, total: int | None = None) -> None:
+                """A new phase: its description, and the steps it will take when known."""
+                p.update(task, description=desc[:70], total=total, completed=0)
+
+        yield Advance()
 
 
 def setup_logging(verbose: bool) -> None:
@@ -103,11 +107,9 @@ RayAddress = Annotated[
 def executor(name: str, address: str | None, in_flight: int) -> Any:
     """The executor ``--executor NAME --ray-address A --in-flight N`` names (one task at a time
     unless it schedules on a cluster)."""
-    from xcelerator.executors import make_executor
+    from xcelerator import api
 
-    if in_flight < 1:
-        raise BadInputError(f"--in-flight {in_flight}: must be >= 1")
-    return make_executor(name, address, in_flight if name == "ray" else 1)
+    return api.make_executor(name, address, in_flight)
 
 
 def with_options(options: type, name: str = "opts") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from xcelerator import api
 from xcelerator.cli import common
 from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table, speedup_table
 from xcelerator.errors import BadInputError, RunFailedError
@@ -125,7 +126,6 @@ def calibrate(
     """Learn how far a median moves between runs on a target (each model measured --runs times,
     each its own measurement); later profiles and compares with this database include that
     spread in their CIs, so they cover a repeat minutes later."""
-    from xcelerator import api
 
     plan = make_plan(threads=threads, rounds=rounds)
     n = len(models or api.CALIBRATION_MODELS) * runs
@@ -185,23 +185,13 @@ def targets(
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster address")] = None,
 ) -> None:
     """What this machine can run, and why the rest cannot (--ray: the cluster's devices)."""
-    from xcelerator.targets.registry import probe_all, runtimes, transports
-
     if ray:
-        from xcelerator.executors import make_executor
-
-        exe = make_executor("ray", ray_address)
-        nodes = exe.ray.nodes()  # type: ignore[attr-defined]
-        devs = [
-            {"device": k, "units": v, "node": n["NodeManagerAddress"], "alive": n["Alive"]}
-            for n in nodes
-            for k, v in n.get("Resources", {}).items()
-            if k.startswith("device:")
-        ]
+        doc = api.ray_devices(ray_address)
+        devs = doc["devices"]
         if json:
             common.emit_json({"devices": devs})
             return
-        t = Table(title=f"device resources of the Ray cluster ({len(nodes)} nodes)")
+        t = Table(title=f"device resources of the Ray cluster ({doc['nodes']} nodes)")
         for c in ("device", "units", "node", "alive"):
             t.add_column(c)
         for d in devs:
@@ -211,27 +201,15 @@ def targets(
             common.err.print("no device resources: start device nodes with --resources='{\"device:NAME\": 1}'")
         return
 
-    probes = probe_all()
+    doc = api.targets()
     if json:
-        common.emit_json(
-            {
-                "targets": [p.__dict__ for p in probes],
-                "options": {
-                    r: {k: {"help": o.help, "choices": list(o.choices)} for k, o in s.options.items()}
-                    for r, s in runtimes().items()
-                },
-                "transports": {
-                    n: {"scheme": c.scheme, "example": c.example, "options": sorted(c.OPTIONS)}
-                    for n, c in transports().items()
-                },
-            }
-        )
+        common.emit_json(doc)
         return
     t = Table(title="targets on this machine")
     for c in ("target", "usable", "detail"):
         t.add_column(c)
-    for p in probes:
-        t.add_row(p.target, "[green]yes[/green]" if p.usable else "[red]no[/red]", escape(p.detail))
+    for p in doc["targets"]:
+        t.add_row(p["target"], "[green]yes[/green]" if p["usable"] else "[red]no[/red]", escape(p["detail"]))
     common.out.print(t)
 
 
@@ -278,25 +256,18 @@ def _run(
     side_by_side: bool = True,
     **zoo_kw: Any,
 ) -> None:
-    from xcelerator.measure import session
+    def busy(still: list[dict[str, Any]]) -> None:
+        common.err.print(
+            f"[yellow]warning[/yellow]: still busy after {wait_quiet:g} s: "
+            + escape(", ".join(f"{b['name']} ({b['cpu_pct']:.0f}%)" for b in still[:3])),
+            highlight=False,
+        )
 
-    st = common.store()
-    with common.err.status("preparing models"):
-        pairs = session.prepare(models, targets, plan=plan, **zoo_kw)
-    if wait_quiet:
-        from xcelerator.measure.conditions import wait_quiet as wait
-
-        with common.err.status("waiting for a quiet machine") as status:
-            still = wait(wait_quiet, lambda d: status.update(d))
-        if still:
-            common.err.print(
-                f"[yellow]warning[/yellow]: still busy after {wait_quiet:g} s: "
-                + escape(", ".join(f"{b['name']} ({b['cpu_pct']:.0f}%)" for b in still[:3])),
-                highlight=False,
-            )
-    total = len(pairs) * plan.min_rounds
-    with common.progress(total, f"measuring {len(pairs)} model×target pair(s)") as advance:
-        comp = session.execute(pairs, plan, store=st, progress=advance, side_by_side=side_by_side)
+    with common.progress(None, "preparing models") as bar:
+        comp = api.measure(
+            models, targets, plan, db=common.store(), wait_quiet=wait_quiet, side_by_side=side_by_side,
+            phase=bar.phase, progress=bar, on_busy=busy, **zoo_kw,
+        )  # fmt: skip
     ms = list(comp.measurements)
     sps = comp.speedups() if comparing else []
     regressions = [s for s in sps if gate is not None and s.against == "model" and s.slower_than(gate)]
@@ -313,24 +284,14 @@ def energy(
     json: Json = False,
 ) -> None:
     """Energy per inference of a stored measurement from a Monsoon power-monitor CSV."""
-    import statistics
-
-    from xcelerator.measure.energy import monsoon_mj_per_inference
-
-    rows = {i: m for i, m in common.store().measurements()}
-    if measurement not in rows:
-        raise BadInputError(f"no measurement {measurement} in the store")
-    m = rows[measurement]
-    windows = m.env.get("timed_windows") or []
-    if not windows:
-        raise BadInputError(f"measurement {measurement} has no recorded timed windows (measured before 0.2)")
-    per = [monsoon_mj_per_inference(csv, t0, a, b, int(n)) for a, b, n in windows if n]
-    doc = {"measurement": measurement, "model": m.model, "target": m.target, "mj_per_inference": per}
-    doc["median_mj"] = statistics.median(per)
+    doc = api.energy(csv, measurement, t0, db=common.store())
     if json:
         common.emit_json(doc)
         return
-    common.out.print(f"{m.model} on {m.target}: {doc['median_mj']:.4g} mJ per inference (median of {len(per)} rounds)")
+    common.out.print(
+        f"{doc['model']} on {doc['target']}: {doc['median_mj']:.4g} mJ per inference "
+        f"(median of {len(doc['mj_per_inference'])} rounds)"
+    )
 
 
 def _show(

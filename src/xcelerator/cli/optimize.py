@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from xcelerator import api
 from xcelerator.cli import common
 from xcelerator.errors import BadInputError
-from xcelerator.nas import strategies
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class OptimizeOptions:
     ] = None
     objectives: Annotated[str | None, typer.Option("--objectives", help="latency[,memory,macs,...]")] = None
     budget: Annotated[int | None, typer.Option("--budget", help="candidates, the baseline included")] = None
-    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("optimize")))] = None
+    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(api.strategy_names("optimize")))] = None
     epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tuning epochs per candidate")] = None
     early_stop: Annotated[
         bool | None, typer.Option("--early-stop/--no-early-stop", help="stop hopeless candidates between rungs")
@@ -84,33 +84,22 @@ class OptimizeOptions:
 
     def to_config(self) -> Any:
         """The ``OptimizeConfig`` these options make (``--config``'s file, then each given option)."""
-        from xcelerator.compress.config import OptimizeConfig
-        from xcelerator.rounds.inputs import parse_shape
-
-        cfg = OptimizeConfig.from_yaml(self.config) if self.config else OptimizeConfig()
         t = self.target
-        given = {
-            "model": self.model, "train": self.train, "evaluate": self.evaluate, "example": self.example,
-            "holdout": self.holdout,
-            "shape": list(parse_shape(self.shape)[1]) if self.shape else None,
-            "target": t[0] if t else None, "targets": list(t) if t and len(t) > 1 else None,
-            "precision": self.precision.split(",") if self.precision else None, "calibration": self.calibration,
-            "round_channels": _round(self.round_channels) if self.round_channels else None,
-            "constraints": self.constraint, "objectives": self.objectives.split(",") if self.objectives else None,
-            "budget": self.budget, "strategy": self.strategy, "epochs": self.epochs, "early_stop": self.early_stop,
-            "policy": self.policy, "cost_model": self.cost_model, "latency": self.latency, "confirm": self.confirm,
-            "distill": self.distill, "study": self.study, "seed": self.seed, "out": str(self.out) if self.out else None,
-        }  # fmt: skip
-        for k, v in given.items():
-            if v is not None:
-                setattr(cfg, k, v)
-        return cfg
+        return api.optimize_settings(
+            self.config, model=self.model, train=self.train, evaluate=self.evaluate, example=self.example,
+            holdout=self.holdout, shape=self.shape, target=t[0] if t else None,
+            targets=list(t) if t and len(t) > 1 else None,
+            precision=self.precision.split(",") if self.precision else None, calibration=self.calibration,
+            round_channels=_round(self.round_channels) if self.round_channels else None,
+            constraints=self.constraint, objectives=self.objectives.split(",") if self.objectives else None,
+            budget=self.budget, strategy=self.strategy, epochs=self.epochs, early_stop=self.early_stop,
+            policy=self.policy, cost_model=self.cost_model, latency=self.latency, confirm=self.confirm,
+            distill=self.distill, study=self.study, seed=self.seed, out=str(self.out) if self.out else None,
+        )  # fmt: skip
 
 
 def optimize(opts: OptimizeOptions = OptimizeOptions()) -> None:
     """Make your own trained network faster on a target: prune, fine-tune, measure, keep the best."""
-    from xcelerator import api
-
     cfg = opts.to_config()
     exe = common.executor(opts.executor, None, 2)
     with common.progress(cfg.budget, "optimize") as advance:

@@ -10,16 +10,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from xcelerator import api
 from xcelerator.cli import common
 from xcelerator.cli.measure import Dims, Fills, Shapes
-from xcelerator.fronts.run import SPACES
 
 
 @dataclass(frozen=True)
 class ParetoOptions:
     """``xcel pareto``'s options (``run_options()``: the keywords of ``api.pareto``)."""
 
-    space: Annotated[str, typer.Option("--space", "-s", help=" | ".join(SPACES))] = "quantize"
+    space: Annotated[str, typer.Option("--space", "-s", help=" | ".join(api.pareto_spaces()))] = "quantize"
     strategy: Annotated[str, typer.Option("--strategy", "-e", help="corners | brute | random | hlps | nsga2")] = (
         "corners"
     )
@@ -52,14 +52,11 @@ class ParetoOptions:
     json: Annotated[bool, typer.Option("--json")] = False
 
     def run_options(self) -> dict[str, Any]:
-        from xcelerator.fronts.evaluate import PARETO_PLAN
-        from xcelerator.rounds.plan import input_options
-
         return {
             "space": self.space, "strategy": self.strategy, "budget": self.budget, "out": self.out,
             "mode": self.mode, "max_keys": self.max_keys, "calibration": self.calibration, "data": self.data,
             "backends": self.backends, "flags": self.flag, "seed": self.seed, "confirm": self.confirm,
-            "plan": PARETO_PLAN.replace(**input_options(self.shape, self.dim, self.fill)),
+            "shape": self.shape, "dim": self.dim, "fill": self.fill,
         }  # fmt: skip
 
 
@@ -69,8 +66,6 @@ def pareto(
 ) -> None:
     """Estimate the Pareto front of execution time and peak memory (and output error) over
     configurations of one model; each configuration measured on the target."""
-    from xcelerator import api
-
     with common.progress(opts.budget, f"pareto {opts.space}") as advance:
         doc = api.pareto(model, opts.target, db=common.store(), progress=advance, **opts.run_options())
     if opts.json:
@@ -82,10 +77,8 @@ def pareto(
 
 
 def _print_front(doc: Any, out: Path) -> None:
-    from xcelerator.fronts.core import front
-
     points = doc.points
-    fr = front(points, doc.with_error)
+    fr = doc.front()
     measured = [p for p in points if p.status == "ok"]
     t = Table(title=f"Pareto front: {len(fr)} of {len(points)} measured ({doc.size} in the space) → {out}")
     for c in ("id", "ms", "95% CI", "confirmed", "peak RSS MiB", *(["output error"] if doc.with_error else []),

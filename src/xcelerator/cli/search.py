@@ -11,30 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from xcelerator import api
 from xcelerator.cli import common
-from xcelerator.errors import BadInputError
-from xcelerator.nas import strategies
-
-
-def _point(text: str) -> dict[str, Any]:
-    """``w=0.6,d=0.6,r=32`` or JSON → dict; w/d/r are short for width/depth/resolution."""
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            out = jsonlib.loads(text)
-        except jsonlib.JSONDecodeError as e:
-            raise BadInputError(f"--point: not valid JSON ({e})") from None
-        return dict(out)
-    from xcelerator.models.spaces import parse_scalar
-
-    alias = {"w": "width", "d": "depth", "r": "resolution"}
-    out = {}
-    for part in text.split(","):
-        k, sep, v = part.partition("=")
-        if not sep:
-            raise BadInputError(f"--point {text!r}: expected KEY=VALUE,... or a JSON object")
-        out[alias.get(k.strip(), k.strip())] = parse_scalar(v.strip())
-    return out
 
 
 @dataclass(frozen=True)
@@ -50,7 +28,7 @@ class SearchOptions:
         list[str] | None,
         typer.Option("--constraint", "-c", help="latency<=5, memory<=100, accuracy>=baseline-0.005 (repeatable)"),
     ] = None
-    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(strategies.names("search")))] = None
+    strategy: Annotated[str | None, typer.Option("--strategy", help=", ".join(api.strategy_names("search")))] = None
     budget: Annotated[int | None, typer.Option("--budget", "--trials", help="trials in the study")] = None
     max_time: Annotated[float | None, typer.Option("--max-time", help="stop asking after S seconds")] = None
     dataset: Annotated[str | None, typer.Option("--dataset")] = None
@@ -81,31 +59,18 @@ class SearchOptions:
 
     def to_config(self) -> Any:
         """The ``SearchConfig`` these options make (``--config``'s file, then each given option)."""
-        from xcelerator.nas.study import SearchConfig
-
-        cfg = SearchConfig.from_yaml(self.config) if self.config else SearchConfig()
-        given = {
-            "space": self.space, "objectives": self.objectives.split(",") if self.objectives else None,
-            "constraints": self.constraint, "strategy": self.strategy, "trials": self.budget,
-            "max_seconds": self.max_time, "dataset": self.dataset, "epochs": self.epochs, "inherit": self.inherit,
-            "finetune_epochs": self.finetune_epochs, "target": self.target, "benchmark": self.benchmark,
-            "study": self.study, "seed": self.seed, "out": str(self.out) if self.out else None,
-            "cost_model": self.cost_model, "latency": self.latency,
-        }  # fmt: skip
-        for k, v in given.items():
-            if v is not None:
-                setattr(cfg, k, v)
-        if self.opt:
-            from xcelerator.models.spaces import parse_options
-
-            cfg.space_options = {**cfg.space_options, **parse_options(self.opt)}
-        return cfg
+        return api.search_settings(
+            self.config, space_options=self.opt or [], space=self.space,
+            objectives=self.objectives.split(",") if self.objectives else None, constraints=self.constraint,
+            strategy=self.strategy, trials=self.budget, max_seconds=self.max_time, dataset=self.dataset,
+            epochs=self.epochs, inherit=self.inherit, finetune_epochs=self.finetune_epochs, target=self.target,
+            benchmark=self.benchmark, study=self.study, seed=self.seed, out=str(self.out) if self.out else None,
+            cost_model=self.cost_model, latency=self.latency,
+        )  # fmt: skip
 
 
 def search(opts: SearchOptions = SearchOptions()) -> None:
     """Search a space for the best architecture under constraints (an Optuna study in the database)."""
-    from xcelerator import api
-
     exe = common.executor(opts.executor, opts.ray_address, opts.in_flight)
     cfg = opts.to_config()
     st = common.store()
@@ -134,18 +99,12 @@ def evaluate(
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Build, train and measure one point of a space (the aisys2021_AutoML seed's env.py)."""
-    from xcelerator.models.spaces import get_space, parse_options
-    from xcelerator.nas.evaluators import TrainMeasureEvaluator
-    from xcelerator.train.datasets import load_dataset
-
-    sp = get_space(space, **parse_options(opt or []))
-    pt = sp.check(_point(point))
-    ev = TrainMeasureEvaluator(
-        sp, load_dataset(dataset, seed), target, epochs, out=out, store=common.store(), seed=seed
-    )
-    with common.err.status(f"building, training ({epochs} epochs) and measuring {pt}"):
-        res = ev.evaluate(pt, "point")
-    values, attrs = res.values, res.attrs
+    with common.err.status(f"building, training ({epochs} epochs) and measuring {point}"):
+        doc = api.evaluate_point(
+            space, point, target=target, dataset=dataset, epochs=epochs, options=opt or [], out=out, seed=seed,
+            db=common.store(),
+        )  # fmt: skip
+    pt, values, attrs = doc["point"], doc["values"], doc["attrs"]
     if json:
         common.emit_json({"point": pt, "values": values, "attrs": attrs})
         return

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from xcelerator import api
 from xcelerator.cli import common
+from xcelerator.models.graphstats import human
 
 app = typer.Typer(help="The built-in model zoo (fake, seeded weights; nothing downloaded).", no_args_is_help=True)
 
@@ -16,21 +18,7 @@ app = typer.Typer(help="The built-in model zoo (fake, seeded weights; nothing do
 @app.command("list")
 def list_(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Zoo families and their options."""
-    from xcelerator.models import zoo
-
-    rows: list[dict[str, Any]] = []
-    for name in zoo.list_models():
-        e = zoo.entry(name)
-        rows.append(
-            {
-                "family": name,
-                "kind": e.kind,
-                "description": e.description,
-                "widths": list(e.widths),
-                "resolutions": list(e.resolutions) if e.kind == "image" else [],
-                "example": zoo.parse_name(name).name,
-            }
-        )
+    rows = api.zoo_models()
     if json:
         common.emit_json({"models": rows})
         return
@@ -58,26 +46,13 @@ def export(
     json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Export a zoo model (ONNX; TFLite when a converter is installed; OpenVINO IR; torch .pt2)."""
-    from xcelerator.errors import BadInputError
-    from xcelerator.models.export import EXT, materialize
-    from xcelerator.models.graphstats import human
-    from xcelerator.models.zoo import parse_name
-
-    by_ext = {v: k for k, v in EXT.items()}
-    f = fmt or by_ext.get(out.suffix.lower())
-    if f is None:
-        raise BadInputError(
-            f"--out {out}: cannot tell the format from '{out.suffix}'; use --format "
-            f"({', '.join(EXT)}) or an extension ({', '.join(EXT.values())})"
-        )
-    zm = parse_name(name, width=width, resolution=resolution, seq_len=seq_len)
-    with common.err.status(f"exporting {zm.name} to {f}"):
-        a = materialize(zm, f, out=out)
+    with common.err.status(f"exporting {name}"):
+        a = api.export_zoo(name, out, fmt=fmt, width=width, resolution=resolution, seq_len=seq_len)
     if json:
         common.emit_json({"artifact": a.to_dict()})
         return
     s = a.stats
     common.out.print(
-        f"{a.name} → {out} ({f}, sha256 {a.sha256[:12]})"
+        f"{a.name} → {out} ({a.format}, sha256 {a.sha256[:12]})"
         + (f": {human(s.macs)} MACs, {human(s.params)} params, {s.node_count} nodes" if s else "")
     )
