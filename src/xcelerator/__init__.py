@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers
     from xcelerator.measure.records import Measurement
     from xcelerator.rounds.plan import Plan
 
-__version__ = "0.1.0"
+from xcelerator._version import __version__
 
 __all__ = [
     "BadInputError",

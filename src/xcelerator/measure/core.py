@@ -269,7 +269,7 @@ class _Accumulator:
 
 
 def _version() -> str:
-    from xcelerator import __version__
+    from xcelerator._version import __version__
 
     return __version__
 
