@@ -79,6 +79,26 @@ def test_merged_replaces_a_column_and_joins_rows_by_name(shipped: TB.SourceTable
         m.ordered(["nosuch"])
 
 
+def test_outside_models_a_source_cannot_run_are_still_predicted_from_their_graphs(shipped: TB.SourceTable) -> None:
+    """The real models ship as ONNX only, so LiteRT has no row for them: the cross-device route
+    (which reads every source's latency of a model) cannot predict them, the predictor file can."""
+    cols = ["onnxruntime?threads=1", "openvino?threads=1", "litert?threads=1"]
+    t = shipped.ordered(cols)
+    lite = t.targets.index("litert?threads=1")
+    corpus = [i for i in t.corpus_rows() if np.isfinite(t.latency[i]).all()][:40]
+    outside = [i for i in range(len(t.names)) if "space" not in t.origins[i]]
+    gaps = [t.names[i] for i in outside if np.isnan(t.latency[i, lite])]
+    assert gaps, "the shipped table has outside models LiteRT did not run"
+    h = leave_runtime_out(
+        t.take_rows(corpus + outside), sizes=(10,), columns=[cols[0]], modes=("neighbours", "blend"), distil_sizes=(10,)
+    )[0]
+    assert "litert" in {c.runtime for c in t.columns} and h.sources == 2
+    assert not set(gaps) & set(h.outside_cross)  # no LiteRT latency: not through the sources
+    assert set(gaps) <= set(h.outside_file)  # from the graph: predicted all the same
+    assert set(h.outside_cross) < set(h.outside_file)
+    assert all(np.isfinite(v) for v in h.outside_file.values())
+
+
 def test_leave_one_runtime_out_scores_every_mode(small: TB.SourceTable) -> None:
     col = small.columns[0]
     res = leave_runtime_out(small, sizes=(10,), columns=[col.target], distil_sizes=(10,))

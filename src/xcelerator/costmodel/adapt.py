@@ -145,8 +145,7 @@ class Base:
     def fit(cls, table: SourceTable, column: str, stats: Sequence[GraphStats], seed: int) -> Base | None:
         """The layer predictor fitted on ``table``'s networks of ``column`` that have profiles;
         None when too few do."""
-        from xcelerator.costmodel.predictors import LayerPredictor, _family_times
-        from xcelerator.costmodel.predictors.adapted import _adapt_features
+        from xcelerator.costmodel.predictors import LayerPredictor
 
         j = table.targets.index(column)
         lay = table.layers.get(column, {})
@@ -159,10 +158,22 @@ class Base:
             )
         except BadInputError:  # profiles whose nodes do not map onto the graphs (too few usable)
             return None
-        st = list(stats)
-        base_ms = est.predict(st)
-        features = np.array([_adapt_features(x, math.log(b)) for x, b in zip(st, base_ms, strict=True)])
-        return cls(column, est, base_ms, features, _family_times(est, st))
+        return cls(column, est, *_base_arrays(est, stats))
+
+    def arrays(self, stats: Sequence[GraphStats]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What a carried-over map reads of any networks (not only the table's): base ms,
+        features, op-family times."""
+        return _base_arrays(self.predictor, stats)
+
+
+def _base_arrays(est: Any, stats: Sequence[GraphStats]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from xcelerator.costmodel.predictors import _family_times
+    from xcelerator.costmodel.predictors.adapted import _adapt_features
+
+    st = list(stats)
+    base_ms = est.predict(st)
+    features = np.array([_adapt_features(x, math.log(b)) for x, b in zip(st, base_ms, strict=True)])
+    return base_ms, features, _family_times(est, st)
 
 
 @dataclass(frozen=True)
@@ -606,7 +617,9 @@ def leave_runtime_out(
     rest among the corpus networks, their labels taken
     from the held-out column (and its per-node profiles, for ``kernel``), the rest predicted.
     Networks outside the corpus (zoo, real models) are never in a signature: they are predicted
-    as a user's model would be."""
+    as a user's model would be: through the cross-device route (``outside_cross``: needs their
+    latencies on every source column) and through the predictor file (``outside_file``: their
+    graphs alone, so also those a source column could not run, e.g. an ONNX-only model on LiteRT)."""
     out: list[HeldOut] = []
     for col in table.columns:
         if (columns and col.target not in columns) or len(table.runtimes()) < 2:
@@ -617,6 +630,16 @@ def leave_runtime_out(
             continue
         corpus = full.corpus_rows()
         outside = [i for i in range(len(full.names)) if i not in set(corpus)]
+        # outside networks the held-out column has that ``around`` left out (a source lacks them)
+        j0 = table.targets.index(col.target)
+        extra = [
+            i
+            for i, o in enumerate(table.origins)
+            if "space" not in o and np.isfinite(table.latency[i, j0]) and table.names[i] not in set(full.names)
+        ]
+        o_names = [full.names[i] for i in outside] + [table.names[i] for i in extra]
+        o_stats = [full.stats[i] for i in outside] + [table.stats[i] for i in extra]
+        o_truth = [float(full.latency[i, j]) for i in outside] + [float(table.latency[i, j0]) for i in extra]
         src = full.without([col.runtime])
         lt = src.cross_device() if len(src.columns) >= 2 else _one_column(src)
         src_c = src.take_rows(corpus)
@@ -634,15 +657,15 @@ def leave_runtime_out(
             win = best(fits)
             cross = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in outside}
             file_err: dict[str, float] = {}
-            if size in distil_sizes and outside:
+            if size in distil_sizes and o_names:
                 if win.estimator is not None:  # a carried mode: its own predictor is the file
                     b = next(x for x in bases if f"carried:{x.column}" == win.mode)
-                    p = np.exp(win.estimator.predict_arrays(*(a[outside] for a in (b.base_ms, b.features, b.families))))
+                    p = np.exp(win.estimator.predict_arrays(*b.arrays(o_stats)))
                 else:
                     y_all = win.pred_ms.copy()
                     y_all[sig] = truth[sig]
-                    p = _distil(src_c, y_all[corpus], seed).predict([full.stats[i] for i in outside])
-                file_err = {full.names[i]: log_error_pct(truth[i], float(v)) for i, v in zip(outside, p, strict=True)}
+                    p = _distil(src_c, y_all[corpus], seed).predict(o_stats)
+                file_err = {n: log_error_pct(y, float(v)) for n, y, v in zip(o_names, o_truth, p, strict=True)}
             errors = {full.names[i]: log_error_pct(truth[i], win.pred_ms[i]) for i in rest}
             out.append(HeldOut(col.target, col.runtime, size, len(src.columns), ms, win.mode, cross, file_err, errors))
             if progress:
