@@ -25,7 +25,7 @@ from _record import ROOT, write_section
 
 sys.path.insert(0, str(ROOT / "src"))
 
-from xcelerator.cli.demo import run_demo
+from xcelerator.demo.tour import run_demo
 
 
 def _ci(lo_hi: list[float] | None, scale: float = 1.0, fmt: str = ".2f") -> str:

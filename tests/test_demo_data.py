@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from xcelerator.cli.demo import demo_dataset
 from xcelerator.demo.data import DigitsCNN, TFConvNet, load, paired_drop, wilson
+from xcelerator.demo.tour import demo_dataset
 from xcelerator.errors import BadInputError
 from xcelerator.train.datasets import FASHION_DEBIAN, fashion_mnist, find_fashion_mnist
 

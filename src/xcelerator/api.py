@@ -894,3 +894,31 @@ def import_db(src: Any, *, db: Any = "xcel.db") -> int:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadInputError(f"{p}: not valid JSON ({e})") from e
     return int(_store(db).import_json(doc))
+
+
+# ----------------------------------------------------------------------------- the demo
+
+
+def demo(
+    out: Any = "demo-out",
+    *,
+    quick: bool = False,
+    dataset: str | None = None,
+    db: Any = None,
+    say: Any = None,
+    show: Any = None,
+    phase: Any = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """The end-to-end demo on built-in data (``xcelerator.demo.tour``): the zoo on every usable
+    runtime, then ``optimize`` on a published Fashion-MNIST baseline measured against a MACs
+    proxy's choice; its files in ``out``, its measurements in ``db``. ``say(text)``,
+    ``show(kind, what)`` (``comparison``: the zoo's ``Comparison``; ``layers``: one
+    ``Measurement``), ``phase(text, total)`` and ``progress(text)`` hear what it does. Returns
+    what ``demo.json`` holds (``summary``, ``failed``, ``html_report``, ...)."""
+    from pathlib import Path
+
+    from xcelerator.demo.tour import Hooks, run_demo
+
+    hooks = Hooks(say=say, show=show, phase=phase, step=progress)
+    return run_demo(Path(out), quick=quick, hooks=hooks, db=_store(db), dataset=dataset)

@@ -224,9 +224,20 @@ def demo(
 ) -> None:
     """The end-to-end demo on built-in data: the zoo on every usable runtime, then xc.optimize
     on a published Fashion-MNIST baseline, measured against a MACs proxy's choice."""
-    from xcelerator.cli.demo import run_demo
 
-    doc = run_demo(out, quick=quick, console=common.err, dataset=dataset)
+    def show(kind: str, what: Any) -> None:
+        if kind == "comparison":
+            common.err.print(measurement_table(list(what.measurements)))
+            common.err.print(comparison_table(what))
+        elif kind == "layers":
+            for t in layer_tables(what, top=5):
+                common.err.print(t)
+
+    with common.progress(None, "demo") as bar:
+        doc = api.demo(
+            out, quick=quick, dataset=dataset, db=common.store(), say=lambda m: common.err.print(escape(m)),
+            show=show, phase=bar.phase, progress=bar,
+        )  # fmt: skip
     if json:
         common.emit_json(doc)
     else:

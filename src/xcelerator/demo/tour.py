@@ -14,17 +14,18 @@
 3. Everything goes to the store; ``demo.json``, ``report.md``, ``baseline.onnx``,
    ``best.onnx``, ``flops_proxy.onnx`` and the HTML report with its figures
    (``report/report.html``) go to ``--out``.
+
+What it has to say goes to callbacks (``Hooks``): lines of text, the comparison and the layer
+profiles to show (the command line draws them as tables), phases and steps for a progress bar.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
 
 from xcelerator.measure import session
 from xcelerator.rounds.plan import Plan
@@ -76,21 +77,38 @@ def demo_dataset(dataset: str | None, quick: bool) -> tuple[str, str | None, str
     return "fashion-mnist", str(where), None
 
 
+class Hooks:
+    """Where the demo's output goes; by default, nowhere (subclass or pass callables)."""
+
+    def __init__(
+        self,
+        say: Callable[[str], None] | None = None,
+        show: Callable[[str, Any], None] | None = None,
+        phase: Callable[[str, int | None], None] | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.say = say or (lambda text: None)  # a line of text
+        self.show = show or (lambda kind, what: None)  # "comparison" (a Comparison), "layers" (a Measurement)
+        self.phase = phase or (lambda text, total: None)  # a new phase of ``total`` steps (None: unknown)
+        self.step = step or (lambda text: None)  # one step done
+
+
 def run_demo(
-    out: Path, quick: bool = False, console: Console | None = None, db: str | None = None, dataset: str | None = None
+    out: Path, quick: bool = False, hooks: Hooks | None = None, db: Any = None, dataset: str | None = None
 ) -> dict[str, Any]:
-    from xcelerator.cli.common import store as default_store
+    """The whole demo into ``out`` and the store ``db`` (a ``Store``, a URL or path; None: the
+    default store); returns what ``demo.json`` holds."""
     from xcelerator.store.db import Store
 
-    console = console or Console(stderr=True)
+    hooks = hooks or Hooks()
     out.mkdir(parents=True, exist_ok=True)
-    st = Store(db) if db else default_store()
+    st = db if isinstance(db, Store) else Store(db)
     ds_name, ds_folder, ds_note = demo_dataset(dataset, quick)
     if ds_note:
-        console.print(f"[yellow]{escape(ds_note)}[/yellow]")
+        hooks.say(ds_note)
     targets, notes = demo_targets()
     for n in notes:
-        console.print(f"[yellow]left out[/yellow] {escape(n)}")
+        hooks.say(f"left out {n}")
     models = QUICK_MODELS if quick else MODELS
     plan = Plan(
         rel_ci=0.02,
@@ -101,8 +119,8 @@ def run_demo(
         warmup_runs=3,
     )
     t0 = time.time()
-    doc, comp, layered = _zoo_part(models, targets, plan, st, console, quick, notes)
-    doc.update(_optimize_part(out, st, quick, console, ds_name, ds_folder))
+    doc, comp, layered = _zoo_part(models, targets, plan, st, hooks, quick, notes)
+    doc.update(_optimize_part(out, st, quick, hooks, ds_name, ds_folder))
     doc["dataset_note"] = ds_note
     doc["seconds"] = round(time.time() - t0, 1)
     (out / "report.md").write_text(_report(doc))
@@ -144,37 +162,24 @@ def _fastest(comp: Any) -> dict[str, Any]:
 
 
 def _zoo_part(
-    models: list[str], targets: list[str], plan: Plan, st: Any, console: Console, quick: bool, notes: list[str]
+    models: list[str], targets: list[str], plan: Plan, st: Any, hooks: Hooks, quick: bool, notes: list[str]
 ) -> tuple[dict[str, Any], Any, Any]:
     """The zoo compared on every usable runtime, and one model's layer profile on each."""
-    console.print(f"[bold]comparing {len(models)} zoo models on {', '.join(targets)}[/bold] (exports are cached)")
-    from rich.progress import Progress
-
-    with Progress(console=console) as prog:
-        task = prog.add_task("measuring", total=None)
-        comp = session.run(
-            models,
-            targets,
-            plan,
-            store=st,
-            progress=lambda d: prog.update(task, description=d[:70], advance=1),
-        )
-    console.print("[bold]layer profile of mobilenet_v2 on each runtime[/bold]")
+    hooks.say(f"comparing {len(models)} zoo models on {', '.join(targets)} (exports are cached)")
+    hooks.phase("measuring", None)
+    comp = session.run(models, targets, plan, store=st, progress=hooks.step)
+    hooks.say("layer profile of mobilenet_v2 on each runtime")
     layered = session.run(
         [models[0] if quick else "mobilenet_v2_1.0_224"],
         targets,
         plan.replace(layers=True, min_rounds=1, max_rounds=1),
         store=st,
     )
-    from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table
-
-    console.print(measurement_table(list(comp.measurements)))
-    console.print(comparison_table(comp))
+    hooks.show("comparison", comp)
     for m in layered.measurements:
-        for t in layer_tables(m, top=5):
-            console.print(t)
+        hooks.show("layers", m)
         if not m.layers:
-            console.print(escape(f"{m.target}: no layer times: {m.layers_note}"))
+            hooks.say(f"{m.target}: no layer times: {m.layers_note}")
     failed = [m for m in (*comp.measurements, *layered.measurements) if m.status != "ok"]
     doc: dict[str, Any] = {
         "targets": targets,
@@ -199,10 +204,8 @@ def _zoo_part(
     return doc, comp, layered
 
 
-def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str, folder: str | None) -> dict[str, Any]:
+def _optimize_part(out: Path, st: Any, quick: bool, hooks: Hooks, name: str, folder: str | None) -> dict[str, Any]:
     """``xc.optimize`` on the dataset's published baseline (``xcelerator.demo.run``)."""
-    from rich.progress import Progress
-
     from xcelerator.demo.data import load
     from xcelerator.demo.run import BUDGETS, QUICK, optimize_part
 
@@ -214,23 +217,22 @@ def _optimize_part(out: Path, st: Any, quick: bool, console: Console, name: str,
     usable, why = et.probe({}) if et is not None else (False, "not registered")
     mobile = ("executorch?threads=1",) if usable else ()
     if not usable:
-        console.print(escape(f"the mobile runtime is left out of the search: executorch: {why}"))
-    with Progress(console=console) as prog:
-        task = prog.add_task("optimize", total=budget.trials)
-        part = optimize_part(
-            data,
-            out.resolve(),
-            st,
-            budget,
-            mobile=mobile,
-            say=lambda m: console.print(escape(m)),
-            progress=lambda d: prog.update(task, description=d[:70], advance=1),
-            side_by_side=Plan(min_rounds=3, max_rounds=4, min_seconds=0.1, max_seconds=0.3) if quick else None,
-        )
+        hooks.say(f"the mobile runtime is left out of the search: executorch: {why}")
+    hooks.phase("optimize", budget.trials)
+    part = optimize_part(
+        data,
+        out.resolve(),
+        st,
+        budget,
+        mobile=mobile,
+        say=hooks.say,
+        progress=hooks.step,
+        side_by_side=Plan(min_rounds=3, max_rounds=4, min_seconds=0.1, max_seconds=0.3) if quick else None,
+    )
     b, x = part["baseline"], part["best"]
     if x:
-        console.print(
-            f"[bold]best[/bold] trial {x['trial']} ({x['precision']}): {x['median_ms']:.3f} ms "
+        hooks.say(
+            f"best trial {x['trial']} ({x['precision']}): {x['median_ms']:.3f} ms "
             f"vs baseline {b['median_ms']:.3f} ms "
             f"({part['speedup']:.2f}x), test accuracy {x['accuracy']:.4f} vs {b['accuracy']:.4f}"
         )
