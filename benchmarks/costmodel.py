@@ -947,8 +947,8 @@ def build_table(store: Store, reference: str, only: list[str] | None = None) -> 
                 info = (x.get("env") or {}).get("reference") or {}
                 one.setdefault(uri, []).append(info.get("pairing") == "one process")
     rows = [
-        f"| {c['target']} | {c['runtime']} {c['runtime_version']} | {c['threads']} | {c['networks']} | "
-        f"{c['median_ms']:.3g} | {c['layer_profiles']} | "
+        f"| {c['target']} | {c['runtime']} {c['runtime_version']} | {c['threads']} | {c['machine']} | "
+        f"{c['networks']} | {c['median_ms']:.3g} | {c['layer_profiles']} | "
         + (
             f"{spent.get(c['target'], 0) / 60:.0f} | {100 * np.mean(one.get(c['target'], [0])):.0f} | this run |"
             if c["target"] in targets
@@ -991,8 +991,9 @@ def build_table(store: Store, reference: str, only: list[str] | None = None) -> 
         "to pair; ONNX Runtime above one thread never shares a process, its idle workers spin into the other "
         "session).",
         "",
-        "| column | runtime | threads | networks | median ms | layer profiles | measuring min | one process % | from |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| column | runtime | threads | machine | networks | median ms | layer profiles | measuring min "
+        "| one process % | from |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
         *rows,
     ]
     return "\n".join(body) + "\n", {"size_kib": size_kib, "networks": len(tab.names), "complete": len(full.names)}
@@ -1055,7 +1056,8 @@ def _runtime_out(tab: Any, sizes: list[int], title: str) -> tuple[list[str], lis
         "",
         f"{len(tab.columns)} columns: "
         + ", ".join(
-            f"{c} ({n} networks)" for c, n in zip(tab.targets, np.isfinite(tab.latency).sum(axis=0), strict=True)
+            f"{c.target} ({n} networks" + (f", {c.machine}" if len({x.machine for x in tab.columns}) > 1 else "") + ")"
+            for c, n in zip(tab.columns, np.isfinite(tab.latency).sum(axis=0), strict=True)
         )
         + f". Evaluation {eval_s / 60:.1f} min.",
         "",
