@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,9 +206,38 @@ def _openvino_inputs(path: Path) -> tuple[TensorSpec, ...]:
     return tuple(out)
 
 
+class _Said(logging.Handler):
+    """What a library logged while it ran (torch.export.load logs why it could not deserialize
+    and raises a generic error)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        self.lines.append(record.getMessage() + (f" {type(exc).__name__}: {exc}" if exc is not None else ""))
+
+
+def _why_torch_load_failed(path: Path, e: Exception, said: list[str]) -> str:
+    """One line: what is wrong with a torch model file and what would be right."""
+    pytree = next((x for x in said if "in pytree is not registered" in x), None)
+    if pytree is not None:  # e.g. a transformers ModelOutput: its package registered it where it was exported
+        kind = pytree.split("Deserializing ")[-1].split(" in pytree")[0]
+        return (
+            f"{path}: its program returns {kind}, a type its own package registers with torch's pytree, not a "
+            "tensor or a tuple of tensors: export it returning tensors (transformers: return_dict=False, or "
+            "torchscript=True in the config)"
+        )
+    return f"{path}: not a valid torch model file ({str(e).splitlines()[0][:120]})"
+
+
 def _torch_inputs(path: Path, fmt: str) -> tuple[TensorSpec, ...]:
     import torch
 
+    said = _Said()
+    log = logging.getLogger("torch.export")
+    handlers, log.handlers = log.handlers, [said]  # its traceback is said once, in our one line
     try:
         if fmt == "torch":
             ep = torch.export.load(str(path))
@@ -223,7 +253,9 @@ def _torch_inputs(path: Path, fmt: str) -> tuple[TensorSpec, ...]:
             return tuple(out)
         torch.jit.load(str(path))
     except Exception as e:
-        raise BadInputError(f"{path}: not a valid torch model file ({str(e).splitlines()[0][:120]})") from e
+        raise BadInputError(_why_torch_load_failed(path, e, said.lines)) from e
+    finally:
+        log.handlers = handlers
     return ()
 
 

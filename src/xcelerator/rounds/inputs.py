@@ -291,8 +291,12 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
     or are one-hot encoded (``OneHot``, or ``Equal`` against a constant range), directly or through
     Cast/Unsqueeze/Reshape/Expand: input name → the number of valid ids."""
     path = artifact.onnx_twin()
-    if path is None:
-        return {}
+    if path is None:  # a torch program (or one converted from it): its own graph says
+        pt2 = next((p for p in (artifact.path, artifact.source) if p and str(p).endswith(".pt2")), None)
+        try:
+            return _pt2_sizes(str(pt2), os.stat(pt2).st_mtime_ns) if pt2 else {}
+        except OSError:
+            return {}
     try:
         sizes = _graph_sizes(path, os.stat(path).st_mtime_ns)
     except OSError:
@@ -304,6 +308,39 @@ def embedding_sizes(artifact: Artifact) -> dict[str, int]:
     if path != artifact.path and len(graph_inputs) == len(artifact.inputs):
         rename = {a: t.name for a, t in zip(graph_inputs, artifact.inputs, strict=True)}
     return {rename.get(k, k): v for k, v in out.items()}
+
+
+# ops an index passes through unchanged on its way to an embedding, in an exported program
+_PT2_PASSTHROUGH = {"view", "reshape", "unsqueeze", "squeeze", "_to_copy", "to", "expand", "slice", "clone",
+                    "contiguous", "flatten", "_unsafe_view", "alias", "select"}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _pt2_sizes(path: str, mtime_ns: int) -> dict[str, int]:
+    """Id-table sizes by input of a ``.pt2`` ExportedProgram: user inputs that reach the indices
+    of ``aten.embedding`` (directly or through view-like ops), with the table's row count."""
+    try:
+        import torch
+
+        ep = torch.export.load(path)
+    except Exception:
+        return {}
+    user = [s.arg.name for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+    origin: dict[str, str] = {n: n for n in user}
+    out: dict[str, int] = {}
+    for node in ep.graph.nodes:
+        if node.op != "call_function" or not node.args:
+            continue
+        op = getattr(node.target, "__name__", str(node.target)).split(".")[0]
+        first = getattr(node.args[0], "name", None)
+        if op in _PT2_PASSTHROUGH and first in origin:
+            origin[node.name] = origin[first]
+        elif op == "embedding" and len(node.args) >= 2 and getattr(node.args[1], "name", None) in origin:
+            w = getattr(node.args[0], "meta", {}).get("val")
+            if w is not None and len(w.shape) >= 1:
+                src = origin[node.args[1].name]
+                out[src] = min(out.get(src, int(w.shape[0])), int(w.shape[0]))
+    return out
 
 
 @functools.lru_cache(maxsize=32)
