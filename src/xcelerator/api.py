@@ -667,15 +667,9 @@ def search_settings(
     """The ``SearchConfig`` of a YAML file (``config``; else the defaults) with every field in
     ``given`` that is not None set over it, and ``space_options`` (``KEY=VALUE`` strings or a
     mapping) merged into its space options: what ``xcel search`` parses its options into."""
-    from xcelerator.errors import BadInputError
     from xcelerator.nas.study import SearchConfig
 
-    cfg = SearchConfig.from_yaml(config) if config else SearchConfig()
-    for k, v in given.items():
-        if k not in SearchConfig.__dataclass_fields__:
-            raise BadInputError(f"search: unknown setting {k!r}; valid: {sorted(SearchConfig.__dataclass_fields__)}")
-        if v is not None:
-            setattr(cfg, k, v)
+    cfg = _set_over(SearchConfig.from_yaml(config) if config else SearchConfig(), given, "search")
     if space_options:
         cfg.space_options = {**cfg.space_options, **_space_options(space_options)}
     return cfg
@@ -740,17 +734,22 @@ def optimize_settings(config: Any = None, **given: Any) -> Any:
     from pathlib import Path
 
     from xcelerator.compress.config import OptimizeConfig
-    from xcelerator.errors import BadInputError
     from xcelerator.rounds.inputs import parse_shape
 
-    cfg = OptimizeConfig.from_yaml(Path(config)) if config else OptimizeConfig()
     if isinstance(given.get("shape"), str):
         given["shape"] = list(parse_shape(given["shape"])[1])
+    return _set_over(OptimizeConfig.from_yaml(Path(config)) if config else OptimizeConfig(), given, "optimize")
+
+
+def _set_over(cfg: Any, given: Mapping[str, Any], what: str) -> Any:
+    """``cfg`` (a settings dataclass) with every field in ``given`` that is not None set over it;
+    ``BadInputError`` naming the valid fields for one it does not have."""
+    from xcelerator.errors import BadInputError
+
+    fields = type(cfg).__dataclass_fields__
     for k, v in given.items():
-        if k not in OptimizeConfig.__dataclass_fields__:
-            raise BadInputError(
-                f"optimize: unknown setting {k!r}; valid: {sorted(OptimizeConfig.__dataclass_fields__)}"
-            )
+        if k not in fields:
+            raise BadInputError(f"{what}: unknown setting {k!r}; valid: {sorted(fields)}")
         if v is not None:
             setattr(cfg, k, v)
     return cfg
