@@ -1195,15 +1195,32 @@ def adapt_eval(sizes: list[int], phone_every: int) -> tuple[str, dict[str, Any]]
     return "\n".join(body) + "\n", doc
 
 
-def table_noise(every: int, columns: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+def _ratios(ref: Any, arts: dict[int, Any], t: Any, plan: Plan) -> dict[int, float]:
+    """Each artifact's latency ratio to ``ref``, measured side by side on ``t`` (one pass)."""
+    from xcelerator.measure.core import measure_against
+
+    out = {}
+    for i, art in arts.items():
+        m = measure_against(ref, art, t, plan)
+        r = ((m.env or {}).get("reference") or {}).get("ratio")
+        if r:
+            out[i] = float(r)
+    return out
+
+
+def table_noise(every: int, columns: list[str] | None = None, here: bool = False) -> tuple[str, dict[str, Any]]:
     """How far the table's own labels move: every ``every``-th corpus network of each column (or
     of those named) measured again, side by side with the same reference, under the column's
     plan; its label (the ratio times the column's typical reference median, as the table's)
-    against the table's. What no predictor can beat."""
+    against the table's. What no predictor can beat.
+
+    ``here``: each of those networks measured twice on this machine (one pass over the rows,
+    then a second), the two labels against each other and not against the table: the labels'
+    repeatability where the column was measured on another machine, whose labels a new
+    measurement here would differ from by the machine change as well as by noise."""
     from xcelerator.costmodel import table as TB
     from xcelerator.costmodel.adapt import _network
     from xcelerator.costmodel.characterize import corpus_format
-    from xcelerator.measure.core import measure_against
     from xcelerator.measure.session import artifact_for, for_target
     from xcelerator.targets.registry import parse_target
 
@@ -1218,32 +1235,48 @@ def table_noise(every: int, columns: list[str] | None = None) -> tuple[str, dict
         rows = [i for i in tab.corpus_rows() if np.isfinite(tab.latency[i, j])][::every]
         ref_ms = c.reference_ms or float("nan")
         ref = artifact_for(c.reference, t, plan)
-        rel = []
-        for i in rows:
-            art = for_target(_network(tab, i, fmt=corpus_format(t)), t, plan)
-            m = measure_against(ref, art, t, plan)
-            ratio = ((m.env or {}).get("reference") or {}).get("ratio")
-            if ratio:
-                rel.append(abs(ratio * ref_ms / tab.latency[i, j] - 1))
+        arts = {i: for_target(_network(tab, i, fmt=corpus_format(t)), t, plan) for i in rows}
+        first = _ratios(ref, arts, t, plan)
+        if here:
+            second = _ratios(ref, arts, t, plan)
+            rel = [abs(second[i] / first[i] - 1) for i in rows if i in first and i in second]
+        else:
+            rel = [abs(first[i] * ref_ms / tab.latency[i, j] - 1) for i in rows if i in first]
         a = np.array(rel)
         res[c.target] = {
             "n": len(a),
+            "median": float(100 * np.median(a)),
             "within5": float(100 * np.mean(a <= 0.05)),
             "within10": float(100 * np.mean(a <= 0.1)),
+            "column_machine": c.machine,
         }
         lines.append(
-            f"| {c.target} | {len(a)} | {100 * np.median(a):.1f} | {100 * np.mean(a <= 0.05):.0f} | "
-            f"{100 * np.mean(a <= 0.10):.0f} |"
+            f"| {c.target} | {c.machine} | {len(a)} | {100 * np.median(a):.1f} | "
+            f"{100 * np.mean(a <= 0.05):.0f} | {100 * np.mean(a <= 0.10):.0f} |"
         )
         log(f"table-noise {c.target}: ±10 % {res[c.target]['within10']:.0f}")
+    mins = (time.time() - t0) / 60
+    if here:
+        head = (
+            f"Every {every}th corpus network of each column of the shipped table measured twice on this machine "
+            f"under the column's plan, side by side with the same reference (one pass over the networks, then a "
+            f"second; {mins:.1f} min); the two labels against each other, not against the table (the column's "
+            "machine is named: where it is not this one, a label measured here differs from the table's by the "
+            "machine change as well). How far a label measured again moves: a predictor scored against such "
+            "labels cannot be expected to agree with them more often."
+        )
+    else:
+        head = (
+            f"Every {every}th corpus network of each column of the shipped table measured again "
+            f"under the column's plan, side by side with the same reference ({mins:.1f} min); its "
+            "label against the table's. A predictor scored against the table cannot be expected to agree with it "
+            "more often than the table agrees with itself."
+        )
     body = [
-        f"Every {every}th corpus network of each column of the shipped table measured again "
-        f"under the column's plan, side by side with the same reference ({(time.time() - t0) / 60:.1f} min); its "
-        "label against the table's. A predictor scored against the table cannot be expected to agree with it "
-        "more often than the table agrees with itself.",
+        head,
         "",
-        "| column | networks | median abs difference % | within ±5 % | within ±10 % |",
-        "|---|---:|---:|---:|---:|",
+        "| column | column measured on | networks | median abs difference % | within ±5 % | within ±10 % |",
+        "|---|---|---:|---:|---:|---:|",
         *lines,
     ]
     return "\n".join(body) + "\n", res
@@ -1328,6 +1361,11 @@ def main() -> None:
     ap.add_argument("--noise-columns", default="", help="table-noise: only these columns (comma-separated)")
     ap.add_argument("--noise-every", type=int, default=10, help="table-noise: every Nth corpus network of a column")
     ap.add_argument("--noise-section", default="", help="table-noise: a suffix for the section (e.g. added)")
+    ap.add_argument(
+        "--noise-here",
+        action="store_true",
+        help="table-noise: measure each network twice here and compare the two (columns measured elsewhere)",
+    )
     ap.add_argument("--adapt-sizes", default="10,20,50", help="adapt: signature sizes")
     ap.add_argument("--phone-every", type=int, default=4, help="adapt: hold out every Nth phone model")
     ap.add_argument("--adapt-live", default="openvino?threads=1", help="adapt-live: the target measured live")
@@ -1408,13 +1446,17 @@ def main() -> None:
         (ROOT / ".xcel" / "bench-costmodel-adapt.json").write_text(__import__("json").dumps(res, indent=1, default=str))
     if "table-noise" in parts:
         cols = args.noise_columns.split(",") if args.noise_columns else None
-        body, res = table_noise(args.noise_every, cols)
+        body, res = table_noise(args.noise_every, cols, here=args.noise_here)
         name = "costmodel-table-noise" + ("-" + args.noise_section if args.noise_section else "")
         write_section(
             out,
             name,
-            "## Cost models: how far the table's labels move"
-            + (f" ({args.noise_section} columns)" if args.noise_section else "")
+            (
+                "## Cost models: how far a table label moves, measured twice on this machine"
+                if args.noise_here
+                else "## Cost models: how far the table's labels move"
+                + (f" ({args.noise_section} columns)" if args.noise_section else "")
+            )
             + "\n\n"
             + body,
         )
