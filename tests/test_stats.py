@@ -58,3 +58,29 @@ def test_ci_covers_drift_between_rounds() -> None:
     assert (pooled_hi - pooled_lo) < 0.2 * (s.ci_high_ms - s.ci_low_ms)
     assert s.ci_low_ms <= 0.9 + 0.01 and s.ci_high_ms >= 1.1 - 0.01
     assert s.rounds_ci_level == pytest.approx(0.75)  # three rounds: [min, max] covers 75%, and says so
+
+
+# round medians (ms) recorded here: mobilenet_v2_0.5_160 on ncnn?threads=2, a two-core machine,
+# three runs minutes apart; the first split its rounds between two speeds, the second had one slow
+# round, the third ran every round at the slow speed
+SPLIT = (1.1979, 1.2231, 2.6209, 2.5861, 2.6527, 2.7154)
+ONE_SLOW = (1.1927, 1.2017, 1.2197, 1.1957, 1.1949, 2.6176)
+ALL_SLOW = (2.6431, 2.6085, 2.5967, 2.8570, 2.6049, 2.6663)
+
+
+def test_rounds_at_two_speeds_are_found_and_an_outlier_round_is_not() -> None:
+    rng = np.random.default_rng(0)
+
+    def stats(meds: tuple[float, ...]):  # rounds of samples around each recorded median
+        return compute([list(m * (1 + 0.01 * rng.standard_normal(200))) for m in meds])
+
+    split = stats(SPLIT)
+    (nf, fast), (ns, slow) = split.round_groups
+    assert (nf, ns) == (2, 4)
+    assert fast == pytest.approx(1.21, rel=0.03) and slow == pytest.approx(2.64, rel=0.03)
+    assert stats(ONE_SLOW).round_groups is None
+    assert stats(ALL_SLOW).round_groups is None
+    assert stats(SPLIT[:3]).round_groups is None  # too few rounds to call two groups
+    d = split.to_dict()
+    assert [g["rounds"] for g in d["round_groups"]] == [2, 4]
+    assert type(split).from_dict(d) == split  # the derived key does not break reading a record back

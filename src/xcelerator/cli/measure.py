@@ -369,6 +369,16 @@ def _warn(ms: list[Any], plan: Plan, comparing: bool, gate: float | None, regres
                 f"machine: {escape(why)}",
                 highlight=False,
             )
+        groups = m.stats.round_groups if m.stats else None
+        if groups:
+            (nf, fast), (ns, slow) = groups
+            common.err.print(
+                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)}: its rounds ran at two speeds, "
+                f"{nf} at {fast:.4g} ms and {ns} at {slow:.4g} ms, and the median follows whichever got more. The "
+                "machine changed speed between rounds (more threads than free cores, or a busy neighbour): "
+                "measure again, or with fewer threads",
+                highlight=False,
+            )
         level = m.stats.rounds_ci_level if m.stats else None
         if m.stats is not None and (level is None or level < 0.95):
             cover = "does not cover" if level is None else f"covers {100 * level:.0f}% of"

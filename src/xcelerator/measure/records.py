@@ -81,6 +81,7 @@ class Measurement:
                 between_run_sd=s.between_run_sd,
                 ci_basis=s.ci_basis,
                 ci_detail=s.ci_detail,
+                round_groups=sd["round_groups"],
             )
         return {
             "model": self.model,

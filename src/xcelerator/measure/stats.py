@@ -54,6 +54,9 @@ STATS_KEYS = (
     "ci_high_ms",
 )
 
+# rounds whose medians step apart by this ratio or more ran at two speeds (``Stats.round_groups``)
+SPLIT_RATIO = 1.3
+
 
 @dataclass(frozen=True)
 class Stats:
@@ -83,15 +86,33 @@ class Stats:
         """Relative half-width of the CI of the median."""
         return (self.ci_high_ms - self.ci_low_ms) / 2 / self.median_ms if self.median_ms > 0 else float("inf")
 
+    @property
+    def round_groups(self) -> tuple[tuple[int, float], tuple[int, float]] | None:
+        """Where the rounds ran at two speeds: ((rounds, median ms) of the fast group, of the
+        slow one), else None. Two groups: the widest step between the sorted round medians is a
+        ratio of ``SPLIT_RATIO`` or more, with at least two rounds on each side (one slow round is
+        an outlier, not a second speed). Seen here at two threads on two cores: whole rounds at
+        1.2 ms or at 2.6 ms, so the median is whichever group holds more rounds."""
+        m = sorted(x for x in self.round_medians_ms if x > 0)
+        if len(m) < 4:
+            return None
+        ratio, i = max((m[k + 1] / m[k], k) for k in range(len(m) - 1))
+        fast, slow = m[: i + 1], m[i + 1 :]
+        if ratio < SPLIT_RATIO or min(len(fast), len(slow)) < 2:
+            return None
+        return (len(fast), float(np.median(fast))), (len(slow), float(np.median(slow)))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["round_medians_ms"] = list(self.round_medians_ms)
         d["rel_ci"] = self.rel_ci
+        g = self.round_groups
+        d["round_groups"] = [{"rounds": n, "median_ms": ms} for n, ms in g] if g else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Stats:
-        d = {k: v for k, v in d.items() if k != "rel_ci"}
+        d = {k: v for k, v in d.items() if k not in ("rel_ci", "round_groups")}
         d["round_medians_ms"] = tuple(d.get("round_medians_ms", ()))
         return cls(**d)
 
