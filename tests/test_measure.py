@@ -66,6 +66,21 @@ def test_other_local_targets_measure_with_layers(tiny_onnx: Path, fast_plan: Pla
     assert m.env["runtime"] == uri.split("?")[0]
 
 
+def test_a_precision_the_runtime_chose_is_told_apart_from_fp32(tiny_onnx: Path, fast_plan: Plan) -> None:
+    """OpenVINO picks bf16 by itself on CPUs with bf16 instructions (this machine's did): its
+    reported precision is read back from the compiled model; asked for f32, the time is FP32."""
+    from dataclasses import replace
+
+    m = measure(load_artifact(tiny_onnx), parse_target("openvino?threads=1&precision=f32"), fast_plan)
+    assert m.status == "ok", m.error
+    assert "float32" in m.env["precision"] or "f32" in m.env["precision"]
+    assert m.reduced_precision is None
+    # the compiled model's own words, as OpenVINO 2026 writes them
+    assert replace(m, env={"precision": "<Type: 'bfloat16'>"}).reduced_precision == "bfloat16"
+    assert replace(m, env={"precision": "<Type: 'float16'>"}).reduced_precision == "float16"
+    assert replace(m, env={}).reduced_precision is None
+
+
 def test_onnxruntime_node_times_leave_the_sessions_first_run_out(tiny_onnx: Path) -> None:
     """A real ONNX Runtime profile: the session's first run is told apart by its ``model_run``
     event and left out of each node's mean; a profile without those events keeps the old

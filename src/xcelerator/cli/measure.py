@@ -369,6 +369,12 @@ def _warn(ms: list[Any], plan: Plan, comparing: bool, gate: float | None, regres
                 f"machine: {escape(why)}",
                 highlight=False,
             )
+        if m.reduced_precision and "precision=" not in m.target:
+            common.err.print(
+                f"note: {escape(m.model)} on {escape(m.target)} ran at {m.reduced_precision} (the runtime's own "
+                f"default on this CPU), not FP32; add precision=f32 to the target to time FP32",
+                highlight=False,
+            )
         groups = m.stats.round_groups if m.stats else None
         if groups:
             (nf, fast), (ns, slow) = groups

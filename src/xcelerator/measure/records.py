@@ -55,6 +55,18 @@ class Measurement:
         return bool(self.stats.rel_ci <= self.plan.rel_ci + 1e-12)
 
     @property
+    def reduced_precision(self) -> str | None:
+        """``bfloat16`` or ``float16`` where the runtime says it ran the model at that precision
+        by its own choice (OpenVINO's default hint on a CPU with bf16 instructions), else None:
+        such a time is not an FP32 time, and its outputs differ from FP32's."""
+        p = str((self.env or {}).get("precision", "")).lower()
+        if "bf16" in p or "bfloat16" in p:
+            return "bfloat16"
+        if "f16" in p or "float16" in p:
+            return "float16"
+        return None
+
+    @property
     def error_detail(self) -> str:
         """The whole error text of the first failed round (the runtime's own words)."""
         return next((r.detail for r in self.rounds if r.status != "ok" and r.detail), "")
