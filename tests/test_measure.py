@@ -79,6 +79,11 @@ def test_a_precision_the_runtime_chose_is_told_apart_from_fp32(tiny_onnx: Path, 
     assert replace(m, env={"precision": "<Type: 'bfloat16'>"}).reduced_precision == "bfloat16"
     assert replace(m, env={"precision": "<Type: 'float16'>"}).reduced_precision == "float16"
     assert replace(m, env={}).reduced_precision is None
+    import xcelerator as xc
+
+    said = [c.text for c in xc.caveats([replace(m, target="openvino?threads=1", env={"precision": "bf16"})], fast_plan)]
+    assert any("ran at bfloat16" in t and "precision=f32" in t for t in said)
+    assert not any("ran at" in c.text for c in xc.caveats([m], fast_plan))
 
 
 def test_onnxruntime_node_times_leave_the_sessions_first_run_out(tiny_onnx: Path) -> None:

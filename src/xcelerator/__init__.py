@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers
     from xcelerator.compress.deploy import deployed
     from xcelerator.compress.prune import PruneSpace
     from xcelerator.costmodel.model import CostModel
+    from xcelerator.measure.caveats import caveats
     from xcelerator.measure.records import Measurement
     from xcelerator.rounds.plan import Plan
 
@@ -35,6 +36,7 @@ __all__ = [
     "XcelError",
     "__version__",
     "calibrate",
+    "caveats",
     "compare",
     "deployed",
     "optimize",
@@ -49,6 +51,7 @@ _LAZY = {
     "calibrate": "xcelerator.api",
     "Plan": "xcelerator.rounds.plan",
     "Measurement": "xcelerator.measure.records",
+    "caveats": "xcelerator.measure.caveats",
     "optimize": "xcelerator.compress.core",
     "deployed": "xcelerator.compress.deploy",
     "OptimizeResult": "xcelerator.compress.core",

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+import xcelerator as xc
 from xcelerator import api
 from xcelerator.cli import common
 from xcelerator.cli.tables import comparison_table, layer_tables, measurement_table, speedup_table
@@ -325,6 +326,7 @@ def _show(
             doc["speedups"] = [s.to_dict() for s in sps]
             if gate is not None:
                 doc["gate"] = {"fail_if_slower": gate, "failed": [s.to_dict() for s in regressions]}
+        doc["caveats"] = [c.to_dict() for c in xc.caveats(ms, plan, comparing, gate, regressions)]
         common.emit_json(doc)
     else:
         common.out.print(measurement_table(ms))
@@ -347,63 +349,10 @@ def _show(
 
 
 def _warn(ms: list[Any], plan: Plan, comparing: bool, gate: float | None, regressions: list[Any]) -> None:
-    """What a reader of the figures must know: how far the CI reaches, a machine that was not
-    quiet, too few rounds, a CI wider than asked, and each regression past the gate."""
-    basis = {m.stats.ci_basis: m.target for m in ms if m.stats and m.stats.rounds >= 2}
-    if "prior" in basis and not comparing:
-        common.err.print(
-            "note: the CI is widened by a shipped prior spread between runs (wide, meant to cover a repeat); "
-            f"`xcel calibrate -t {escape(basis['prior'])}` narrows it, and so do more runs with this database",
-            highlight=False,
-        )
-    elif "rounds only" in basis and not comparing:
-        common.err.print(
-            "note: the CI covers this run's rounds only (--ci rounds); a repeat minutes later can land outside it",
-            highlight=False,
-        )
-    for m in ms:
-        if m.quiet and not m.quiet.get("quiet", True):
-            why = "; ".join(m.quiet.get("reasons", []))
-            common.err.print(
-                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)} was not measured on a quiet "
-                f"machine: {escape(why)}",
-                highlight=False,
-            )
-        if m.reduced_precision and "precision=" not in m.target:
-            common.err.print(
-                f"note: {escape(m.model)} on {escape(m.target)} ran at {m.reduced_precision} (the runtime's own "
-                f"default on this CPU), not FP32; add precision=f32 to the target to time FP32",
-                highlight=False,
-            )
-        groups = m.stats.round_groups if m.stats else None
-        if groups:
-            (nf, fast), (ns, slow) = groups
-            common.err.print(
-                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)}: its rounds ran at two speeds, "
-                f"{nf} at {fast:.4g} ms and {ns} at {slow:.4g} ms, and the median follows whichever got more. The "
-                "machine changed speed between rounds (more threads than free cores, or a busy neighbour): "
-                "measure again, or with fewer threads",
-                highlight=False,
-            )
-        level = m.stats.rounds_ci_level if m.stats else None
-        if m.stats is not None and (level is None or level < 0.95):
-            cover = "does not cover" if level is None else f"covers {100 * level:.0f}% of"
-            common.err.print(
-                f"[yellow]warning[/yellow]: {escape(m.model)} on {escape(m.target)}: with {m.stats.rounds} round(s) "
-                f"the CI {cover} the spread between processes; 6 rounds give 95% (--rounds 6)",
-                highlight=False,
-            )
-        if m.ci_target_met is False and m.stats is not None and m.stats.ci_basis == "rounds only":
-            # (a CI widened by the spread between runs is as narrow as that spread: more rounds cannot help)
-            what = f"{m.model} on {m.target}: the CI is ±{100 * m.stats.rel_ci:.1f}%, wider than the "
-            why = f"--rel-ci {100 * plan.rel_ci:g}% asked (rounds or time ran out; see --rounds, --max-time)"
-            common.err.print(f"[yellow]warning[/yellow]: {escape(what + why)}", highlight=False)
-    for s in regressions:
-        common.err.print(
-            f"[red]regression[/red]: {escape(s.model)} is slower than {escape(s.reference)} on {escape(s.target)} "
-            f"by more than {100 * (gate or 0):g}% (speed-up {s.speedup:.3f}, 95% CI {s.ci_low:.3f}–{s.ci_high:.3f})",
-            highlight=False,
-        )
+    """The caveats of the figures (``xc.caveats``), on stderr."""
+    color = {"warning": "[yellow]warning[/yellow]", "regression": "[red]regression[/red]", "note": "note"}
+    for c in xc.caveats(ms, plan, comparing, gate, regressions):
+        common.err.print(f"{color[c.level]}: {escape(c.text)}", highlight=False)
 
 
 def register_energy(app: typer.Typer) -> None:
