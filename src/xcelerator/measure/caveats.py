@@ -6,7 +6,7 @@ them (and put them in ``--json`` as ``caveats``); an API user gets the same list
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from xcelerator.measure.records import Measurement
@@ -21,7 +21,7 @@ class Caveat:
     target: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"level": self.level, "text": self.text, "model": self.model, "target": self.target}
+        return asdict(self)
 
 
 def caveats(
