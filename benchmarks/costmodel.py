@@ -1318,9 +1318,11 @@ def adapt_live(target: str, exclude: str, budget: int) -> tuple[str, dict[str, A
             f"{m['mape']:.2f} %, Spearman {m['spearman']:.4f}."
         )
     else:
-        lines, errs = [], []
+        lines, errs, pred_s = [], [], []
         for name in OUTSIDE_ZOO:
-            pred = cm.predict(name)
+            t0 = time.perf_counter()
+            pred = cm.predict(name)  # what `xcel costmodel predict` does: the graph's features, then the predictor
+            pred_s.append(time.perf_counter() - t0)
             got = profile(name, target)
             if got.status != "ok" or got.stats is None:
                 lines.append(f"| {name} | {pred['latency_ms']:.3g} | {got.status} | | |")
@@ -1340,7 +1342,8 @@ def adapt_live(target: str, exclude: str, budget: int) -> tuple[str, dict[str, A
             f"{target} is no column of the table, so the written predictor is judged on the zoo models (never in a "
             "signature), each measured here after the adapt run (`xc.profile`, its own plan): median |error| "
             + summary
-            + ".",
+            + f". Predicting one model from its file took {1000 * np.median(pred_s):.0f} ms (median; "
+            f"{1000 * max(pred_s):.0f} ms at most, {OUTSIDE_ZOO[int(np.argmax(pred_s))]}).",
             "",
             "| model | predicted ms | measured median ms | its rounds' medians, ms | error % |",
             "|---|---:|---:|---|---:|",
